@@ -1,0 +1,300 @@
+//! providers.toml: every provider's common envelope (`kind`, `mode`, `holidays`, `api`) and its
+//! plugin's own `settings`, read in two phases, both `deny_unknown_fields`: first the envelope,
+//! then the settings by the plugin that the `kind` names. All problems are collected and
+//! reported together, each naming the provider and the key.
+
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+/// How a provider's steps are carried out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Steps the CA's API can perform are automated.
+    Api,
+    /// Every step is a manual ticket.
+    #[default]
+    Manual,
+}
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub providers: BTreeMap<String, serde_json::Value>,
+}
+
+/// The envelope every provider has, whatever its kind.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    /// The plugin (`alibaba`, `digicert`, ...) or `config` for a provider described here alone.
+    pub kind: String,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub mode: Mode,
+    /// Dates that are not business days at this CA.
+    #[serde(default)]
+    pub holidays: Vec<NaiveDate>,
+    /// Where the CA's API lives and which credentials to use (required for `mode = "api"`).
+    #[serde(default)]
+    pub api: Option<ApiConfig>,
+    /// The plugin's own settings, read by the plugin (phase two).
+    #[serde(default)]
+    pub settings: serde_json::Value,
+}
+
+/// The CA API a provider talks to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Which client speaks this API (a config-only provider borrows a plugin's client).
+    #[serde(default)]
+    pub client: Option<String>,
+    pub base_url: String,
+    /// Credential name -> `${ENV}` reference.
+    #[serde(default)]
+    pub credentials: BTreeMap<String, SecretRef>,
+}
+
+/// A secret's source: `${ENV_VAR}`. The secret itself never sits in the file, so this prints
+/// only the variable's name.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecretRef {
+    pub var: String,
+}
+
+impl SecretRef {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let var = s
+            .strip_prefix("${")
+            .and_then(|rest| rest.strip_suffix('}'))
+            .filter(|v| {
+                !v.is_empty()
+                    && !v.starts_with(|c: char| c.is_ascii_digit())
+                    && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            })
+            .ok_or_else(|| {
+                "must be an ${ENV_VAR} reference: secrets are never written in the config file"
+                    .to_owned()
+            })?;
+        Ok(SecretRef {
+            var: var.to_owned(),
+        })
+    }
+
+    /// The secret, if the variable is set and not empty.
+    pub fn resolve(&self) -> Option<String> {
+        std::env::var(&self.var).ok().filter(|v| !v.is_empty())
+    }
+}
+
+impl fmt::Debug for SecretRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "${{{}}}", self.var)
+    }
+}
+
+impl Serialize for SecretRef {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(&format_args!("${{{}}}", self.var))
+    }
+}
+
+impl<'de> Deserialize<'de> for SecretRef {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        SecretRef::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// One problem in the config: the dotted key (`providers.alibaba.settings.refund_window_days`)
+/// and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigIssue {
+    pub key: String,
+    pub message: String,
+}
+
+/// Everything wrong with a config, reported at once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub issues: Vec<ConfigIssue>,
+}
+
+impl ConfigError {
+    pub fn one(key: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigError {
+            issues: vec![ConfigIssue {
+                key: key.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.issues.len();
+        write!(
+            f,
+            "invalid provider config ({n} problem{}):",
+            if n == 1 { "" } else { "s" }
+        )?;
+        for issue in &self.issues {
+            write!(f, "\n  - {}: {}", issue.key, issue.message)?;
+        }
+        Ok(())
+    }
+}
+
+/// Reads a providers.toml file.
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    let source = config::File::from(path).format(config::FileFormat::Toml);
+    read(source).map_err(|e| ConfigError::one(path.display().to_string(), e))
+}
+
+/// Reads providers.toml text (tests, embedded defaults).
+pub fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
+    read(config::File::from_str(text, config::FileFormat::Toml))
+        .map_err(|e| ConfigError::one("providers.toml", e))
+}
+
+fn read<S>(source: S) -> Result<FileConfig, String>
+where
+    S: config::Source + Send + Sync + 'static,
+{
+    config::Config::builder()
+        .add_source(source)
+        .build()
+        .and_then(config::Config::try_deserialize)
+        .map_err(|e| e.to_string())
+}
+
+/// What a plugin's factory is given about the provider it builds.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderContext<'a> {
+    pub name: &'a str,
+    pub mode: Mode,
+    pub api: Option<&'a ApiConfig>,
+}
+
+impl ProviderContext<'_> {
+    /// The full key of `path` under this provider.
+    pub fn key(&self, path: &str) -> String {
+        if path.is_empty() {
+            format!("providers.{}", self.name)
+        } else {
+            format!("providers.{}.{path}", self.name)
+        }
+    }
+
+    pub fn issue(&self, path: &str, message: impl Into<String>) -> ConfigIssue {
+        ConfigIssue {
+            key: self.key(path),
+            message: message.into(),
+        }
+    }
+
+    /// Phase two: the plugin's settings, absent meaning "all defaults".
+    pub fn settings<T: DeserializeOwned>(
+        &self,
+        value: serde_json::Value,
+    ) -> Result<T, Vec<ConfigIssue>> {
+        let value = match value {
+            serde_json::Value::Null => serde_json::Value::Object(Default::default()),
+            v => v,
+        };
+        deserialize_at(value).map_err(|(path, message)| {
+            let path = if path.is_empty() {
+                "settings".to_owned()
+            } else {
+                format!("settings.{path}")
+            };
+            vec![self.issue(&path, message)]
+        })
+    }
+}
+
+/// Deserializes `value`, returning the dotted path of the offending key on error. An unknown
+/// key is named in the path itself.
+pub fn deserialize_at<T: DeserializeOwned>(
+    value: serde_json::Value,
+) -> Result<T, (String, String)> {
+    serde_path_to_error::deserialize(value).map_err(|e| {
+        let path = e.path().to_string();
+        let message = e.into_inner().to_string();
+        (crate::validation::field_of(&path, &message), message)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_env_references_only() {
+        assert_eq!(
+            SecretRef::parse("${DIGICERT_KEY}").unwrap().var,
+            "DIGICERT_KEY"
+        );
+        for bad in ["hunter2", "${}", "${1ABC}", "${A-B}", "$DIGICERT_KEY"] {
+            assert!(SecretRef::parse(bad).is_err(), "{bad}");
+        }
+        let r = SecretRef::parse("${DIGICERT_KEY}").unwrap();
+        assert_eq!(format!("{r:?}"), "${DIGICERT_KEY}");
+    }
+
+    #[test]
+    fn envelope_reads_from_toml() {
+        let cfg = parse_toml(
+            r#"
+            [providers.acme]
+            kind = "config"
+            mode = "api"
+            holidays = ["2026-12-25"]
+            api = { base_url = "https://ca.example/v2", credentials = { key = "${ACME_KEY}" } }
+            settings = { anything = 1 }
+            "#,
+        )
+        .unwrap();
+        let env: ProviderConfig = deserialize_at(cfg.providers["acme"].clone()).unwrap();
+        assert_eq!(env.kind, "config");
+        assert_eq!(env.mode, Mode::Api);
+        assert_eq!(env.holidays, ["2026-12-25".parse::<NaiveDate>().unwrap()]);
+        assert_eq!(env.api.unwrap().credentials["key"].var, "ACME_KEY");
+        assert_eq!(env.settings["anything"], 1);
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_their_key() {
+        let v = serde_json::json!({"kind": "x", "colour": "blue"});
+        let (path, msg) = deserialize_at::<ProviderConfig>(v).unwrap_err();
+        assert_eq!(path, "colour");
+        assert!(msg.contains("unknown field"));
+        let v = serde_json::json!({"kind": "x", "holidays": ["2026-02-30"]});
+        let (path, _) = deserialize_at::<ProviderConfig>(v).unwrap_err();
+        assert_eq!(path, "holidays[0]");
+        let v = serde_json::json!({"kind": "x", "api": {"base_url": "u", "credentials": {"k": "plain"}}});
+        let (path, msg) = deserialize_at::<ProviderConfig>(v).unwrap_err();
+        assert_eq!(path, "api.credentials.k");
+        assert!(msg.contains("${ENV_VAR}"));
+    }
+
+    #[test]
+    fn unknown_top_level_keys_are_refused() {
+        let err = parse_toml("[server]\nport = 1\n").unwrap_err();
+        assert!(err.to_string().contains("server"), "{err}");
+    }
+
+    #[test]
+    fn malformed_toml_is_an_error() {
+        assert!(parse_toml("[providers.x\n").is_err());
+    }
+}

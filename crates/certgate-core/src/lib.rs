@@ -1,0 +1,27 @@
+//! certgate's domain and policy engine.
+//!
+//! Everything here is pure: order facts ([`order`]), money ([`money`]), the business-day
+//! [`calendar`], the answer a quote gives ([`quote`]), the [`policy`] building blocks every CA
+//! shares, the [`provider::Provider`] trait that each CA plugin implements, the provider
+//! [`config`] (providers.toml) and the [`registry`] that maps a provider's `kind` to its plugin.
+//! No HTTP server, database or HTTP client lives in this crate.
+
+pub mod calendar;
+pub mod config;
+pub mod money;
+pub mod order;
+pub mod policy;
+pub mod provider;
+pub mod quote;
+pub mod registry;
+pub mod rule;
+pub mod validation;
+
+pub use calendar::Calendar;
+pub use money::{Currency, Money};
+pub use order::{Order, OrderState};
+pub use provider::{PolicyInput, Provider};
+pub use quote::{Intent, Quote};
+pub use registry::{Registry, RegistryBuilder};
+pub use rule::RuleId;
+pub use validation::{FieldError, InvalidInput};

@@ -1,0 +1,328 @@
+//! The registry: maps a provider's `kind` to its plugin's factory, builds every provider of a
+//! config (collecting all problems), and answers quotes by provider name.
+
+use crate::calendar::Calendar;
+use crate::config::{
+    deserialize_at, ApiConfig, ConfigError, ConfigIssue, FileConfig, Mode, ProviderConfig,
+    ProviderContext,
+};
+use crate::order::Order;
+use crate::policy::brand::{build_config, CONFIG_KIND};
+use crate::provider::{PolicyInput, Provider};
+use crate::quote::{Intent, Quote, Step};
+use crate::rule::RuleInfo;
+use crate::validation::InvalidInput;
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+/// What a factory returns: the provider, or every problem with its settings.
+pub type BuildResult = Result<Arc<dyn Provider>, Vec<ConfigIssue>>;
+
+/// Builds a provider from its context and its plugin settings (phase two of the config).
+pub type Factory =
+    Arc<dyn Fn(&ProviderContext<'_>, serde_json::Value) -> BuildResult + Send + Sync>;
+
+/// The known kinds. `config` is always there; plugins register theirs.
+#[derive(Clone)]
+pub struct RegistryBuilder {
+    kinds: BTreeMap<&'static str, Factory>,
+}
+
+impl std::fmt::Debug for RegistryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.kinds()).finish()
+    }
+}
+
+impl Default for RegistryBuilder {
+    fn default() -> Self {
+        let mut builder = RegistryBuilder {
+            kinds: BTreeMap::new(),
+        };
+        builder.register(CONFIG_KIND, build_config);
+        builder
+    }
+}
+
+impl RegistryBuilder {
+    pub fn register<F>(&mut self, kind: &'static str, factory: F) -> &mut Self
+    where
+        F: Fn(&ProviderContext<'_>, serde_json::Value) -> BuildResult + Send + Sync + 'static,
+    {
+        self.kinds.insert(kind, Arc::new(factory));
+        self
+    }
+
+    pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.kinds.keys().copied()
+    }
+
+    /// Builds every provider of `file`; on failure, every problem of every provider.
+    pub fn build(&self, file: FileConfig) -> Result<Registry, ConfigError> {
+        let mut issues = Vec::new();
+        let mut providers = BTreeMap::new();
+        if file.providers.is_empty() {
+            issues.push(ConfigIssue {
+                key: "providers".into(),
+                message: "no provider is configured".into(),
+            });
+        }
+        for (name, value) in file.providers {
+            match self.build_one(&name, value) {
+                Ok(entry) => {
+                    providers.insert(name, Arc::new(entry));
+                }
+                Err(mut more) => issues.append(&mut more),
+            }
+        }
+        if issues.is_empty() {
+            Ok(Registry { providers })
+        } else {
+            Err(ConfigError { issues })
+        }
+    }
+
+    fn build_one(
+        &self,
+        name: &str,
+        value: serde_json::Value,
+    ) -> Result<ProviderEntry, Vec<ConfigIssue>> {
+        let ctx = ProviderContext {
+            name,
+            mode: Mode::Manual,
+            api: None,
+        };
+        let valid_name = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if !valid_name {
+            return Err(vec![ctx.issue(
+                "",
+                "a provider name is lower-case letters, digits, '-' and '_'",
+            )]);
+        }
+        let envelope: ProviderConfig =
+            deserialize_at(value).map_err(|(path, message)| vec![ctx.issue(&path, message)])?;
+        let Some(factory) = self.kinds.get(envelope.kind.as_str()) else {
+            let known: Vec<_> = self.kinds().collect();
+            return Err(vec![ctx.issue(
+                "kind",
+                format!(
+                    "unknown kind `{}`; known kinds: {}",
+                    envelope.kind,
+                    known.join(", ")
+                ),
+            )]);
+        };
+        let ctx = ProviderContext {
+            mode: envelope.mode,
+            api: envelope.api.as_ref(),
+            ..ctx
+        };
+        let mut issues = validate_api(&ctx);
+        let provider = match factory(&ctx, envelope.settings) {
+            Ok(p) => Some(p),
+            Err(mut more) => {
+                issues.append(&mut more);
+                None
+            }
+        };
+        match provider {
+            Some(provider) if issues.is_empty() => Ok(ProviderEntry::new(
+                name,
+                envelope.kind,
+                envelope.display_name,
+                envelope.mode,
+                envelope.holidays,
+                envelope.api,
+                provider,
+            )),
+            _ => Err(issues),
+        }
+    }
+}
+
+fn validate_api(ctx: &ProviderContext<'_>) -> Vec<ConfigIssue> {
+    let mut issues = Vec::new();
+    match ctx.api {
+        None if ctx.mode == Mode::Api => issues.push(ctx.issue(
+            "api",
+            "is required when mode = \"api\" (base_url and credentials of the CA's API)",
+        )),
+        None => {}
+        Some(api) => match url::Url::parse(&api.base_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            Ok(u) => issues.push(ctx.issue(
+                "api.base_url",
+                format!("scheme `{}` is not http or https", u.scheme()),
+            )),
+            Err(e) => issues.push(ctx.issue("api.base_url", format!("not a URL: {e}"))),
+        },
+    }
+    issues
+}
+
+/// One configured provider: its common settings and its plugin.
+#[derive(Debug)]
+pub struct ProviderEntry {
+    pub name: String,
+    pub kind: String,
+    pub display_name: String,
+    pub mode: Mode,
+    pub calendar: Calendar,
+    pub api: Option<ApiConfig>,
+    /// `sha256:` of the effective policy (kind, mode, holidays, settings after defaults).
+    pub policy_version: String,
+    provider: Arc<dyn Provider>,
+}
+
+/// A provider as `GET /v1/providers` lists it.
+#[derive(Debug, Serialize)]
+pub struct ProviderDescription<'a> {
+    pub name: &'a str,
+    pub display_name: &'a str,
+    /// The plugin crate that implements it, or `config` for a provider from providers.toml alone.
+    pub plugin: &'a str,
+    pub mode: Mode,
+    pub holidays: &'a [NaiveDate],
+    pub api_base_url: Option<&'a str>,
+    pub rules: Vec<RuleInfo>,
+    pub settings: serde_json::Value,
+    pub policy_version: &'a str,
+}
+
+impl ProviderEntry {
+    fn new(
+        name: &str,
+        kind: String,
+        display_name: Option<String>,
+        mode: Mode,
+        holidays: Vec<NaiveDate>,
+        api: Option<ApiConfig>,
+        provider: Arc<dyn Provider>,
+    ) -> Self {
+        let calendar = Calendar::new(holidays);
+        let effective = serde_json::json!({
+            "kind": kind,
+            "mode": mode,
+            "holidays": calendar.holidays(),
+            "settings": provider.settings(),
+        });
+        let policy_version = format!(
+            "sha256:{}",
+            hex::encode(Sha256::digest(effective.to_string().as_bytes()))
+        );
+        ProviderEntry {
+            name: name.to_owned(),
+            display_name: display_name.unwrap_or_else(|| name.to_owned()),
+            kind,
+            mode,
+            calendar,
+            api,
+            policy_version,
+            provider,
+        }
+    }
+
+    /// The answer of `POST /v1/quotes`: validates the order, runs the policy, and makes every
+    /// step a manual ticket when the provider is in manual mode.
+    pub fn quote(
+        &self,
+        order: &Order,
+        intent: Intent,
+        as_of: DateTime<Utc>,
+    ) -> Result<Quote, InvalidInput> {
+        order.validate()?;
+        let input = PolicyInput {
+            order,
+            intent,
+            as_of,
+            calendar: &self.calendar,
+        };
+        let mut decision = self.provider.decide(&input)?;
+        if self.mode == Mode::Manual {
+            decision.steps = decision.steps.into_iter().map(Step::into_manual).collect();
+        }
+        Ok(Quote {
+            provider: self.name.clone(),
+            intent,
+            as_of,
+            decision,
+            policy_version: self.policy_version.clone(),
+        })
+    }
+
+    pub fn describe(&self) -> ProviderDescription<'_> {
+        ProviderDescription {
+            name: &self.name,
+            display_name: &self.display_name,
+            plugin: &self.kind,
+            mode: self.mode,
+            holidays: self.calendar.holidays(),
+            api_base_url: self.api.as_ref().map(|a| a.base_url.as_str()),
+            rules: self.provider.rules(),
+            settings: self.provider.settings(),
+            policy_version: &self.policy_version,
+        }
+    }
+}
+
+/// Every configured provider, by name.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    providers: BTreeMap<String, Arc<ProviderEntry>>,
+}
+
+impl Registry {
+    pub fn get(&self, name: &str) -> Option<&Arc<ProviderEntry>> {
+        self.providers.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<ProviderEntry>> {
+        self.providers.values()
+    }
+
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.providers.keys().map(String::as_str)
+    }
+}
+
+/// The quote's error when the provider is not configured.
+pub fn unknown_provider(registry: &Registry, name: &str) -> String {
+    let known: Vec<_> = registry.names().collect();
+    format!(
+        "unknown provider `{name}`; configured providers: {}",
+        known.join(", ")
+    )
+}
+
+/// Convenience for tests and the CLI: quote through the registry by name.
+impl Registry {
+    pub fn quote(
+        &self,
+        provider: &str,
+        order: &Order,
+        intent: Intent,
+        as_of: DateTime<Utc>,
+    ) -> Result<Quote, QuoteError> {
+        let entry = self
+            .get(provider)
+            .ok_or_else(|| QuoteError::UnknownProvider(unknown_provider(self, provider)))?;
+        entry
+            .quote(order, intent, as_of)
+            .map_err(QuoteError::Invalid)
+    }
+}
+
+/// Why a quote has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QuoteError {
+    #[error("{0}")]
+    UnknownProvider(String),
+    #[error("{0}")]
+    Invalid(InvalidInput),
+}

@@ -1,0 +1,16 @@
+//! Sectigo (`sectigo`) sold through a reseller platform, seed 003: a 30-day refund window;
+//! issued orders are cancelled and refunded by a support ticket (RSL-MANUAL) unless the reseller
+//! configures Sectigo's own API (`mode = "api"`: `!AutoRevokeSSL`, `!AutoRefund`).
+//! The rules live in [`policy`].
+
+pub mod policy;
+
+use certgate_core::policy::brand::BrandSettings;
+
+/// The `kind` of this plugin in providers.toml.
+pub const KIND: &str = "sectigo";
+
+/// Adds this plugin's kind to a registry.
+pub fn register(builder: &mut certgate_core::RegistryBuilder) {
+    builder.register(KIND, BrandSettings::factory(policy::rules));
+}

@@ -1,0 +1,60 @@
+//! The JSON body extractor: malformed JSON is a 400 `malformed_json`; a body that is JSON but
+//! not the expected shape (unknown field, wrong type, money as a number, impossible date) is a
+//! 400 `invalid_request` naming the field.
+
+use crate::problem::ApiError;
+use axum::body::Bytes;
+use axum::extract::{FromRequest, Request};
+use certgate_core::validation::{field_of, InvalidInput};
+use serde::de::DeserializeOwned;
+
+/// A request body read as JSON with field-level errors.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+/// Reads `bytes` as a `T`, naming the offending field on error.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        classify(e.into_inner(), &path)
+    })?;
+    de.end().map_err(|e| classify(e, ""))?;
+    Ok(value)
+}
+
+/// A syntax error is malformed JSON; a data error is about one field.
+fn classify(e: serde_json::Error, path: &str) -> ApiError {
+    if e.is_data() {
+        let message = strip_position(&e.to_string());
+        ApiError::Invalid(InvalidInput::one(field_of(path, &message), message))
+    } else {
+        ApiError::MalformedJson(e.to_string())
+    }
+}
+
+/// serde_json appends " at line 1 column 42" to data errors; the field name says more.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_owned(),
+        None => message.to_owned(),
+    }
+}
+
+impl<S, T> FromRequest<S> for JsonBody<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(|_| ApiError::PayloadTooLarge)?;
+        if bytes.is_empty() {
+            return Err(ApiError::MalformedJson("the request body is empty".into()));
+        }
+        parse(&bytes).map(JsonBody)
+    }
+}

@@ -1,0 +1,66 @@
+//! The routes of API.md and the middleware around them.
+
+mod health;
+mod providers;
+mod quotes;
+
+use crate::auth::Tenant;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+pub fn router(state: AppState) -> Router {
+    let v1 = Router::new()
+        .route("/quotes", post(quotes::create))
+        .route("/providers", get(providers::list))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .nest("/v1", v1)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+/// Requires `Authorization: Bearer <key>` and records the caller's tenant on the request.
+async fn authenticate(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let presented = req
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or(ApiError::Unauthorized(
+            "missing Authorization header: send `Authorization: Bearer <api key>`",
+        ))?
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or(ApiError::Unauthorized(
+            "the Authorization header must be `Bearer <api key>`",
+        ))?;
+    let tenant: Tenant = state
+        .keys
+        .tenant_for(presented.trim())
+        .cloned()
+        .ok_or(ApiError::Unauthorized("the API key is not valid"))?;
+    req.extensions_mut().insert(tenant);
+    Ok(next.run(req).await)
+}
+
+async fn not_found(req: Request) -> ApiError {
+    ApiError::NotFound(format!("no route for {}", req.uri().path()))
+}
+
+async fn method_not_allowed(req: Request) -> ApiError {
+    ApiError::MethodNotAllowed(req.method().to_string())
+}

@@ -1,0 +1,34 @@
+//! `POST /v1/quotes`: what would happen (no side effects).
+
+use crate::body::JsonBody;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::Json;
+use certgate_core::order::{instant, Order};
+use certgate_core::quote::{Intent, Quote};
+use certgate_core::registry::unknown_provider;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+/// The body of a quote request.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct QuoteRequest {
+    pub provider: String,
+    pub intent: Intent,
+    pub order: Order,
+    #[serde(default, with = "instant::option")]
+    pub as_of: Option<DateTime<Utc>>,
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    JsonBody(req): JsonBody<QuoteRequest>,
+) -> Result<Json<Quote>, ApiError> {
+    let entry = state.registry.get(&req.provider).ok_or_else(|| {
+        ApiError::UnknownProvider(unknown_provider(&state.registry, &req.provider))
+    })?;
+    let as_of = req.as_of.unwrap_or_else(state.clock);
+    Ok(Json(entry.quote(&req.order, req.intent, as_of)?))
+}

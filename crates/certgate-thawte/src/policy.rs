@@ -1,0 +1,10 @@
+//! Thawte's rules: seed 003's reseller-platform rules for a DigiCert-issued brand. Pending
+//! orders are cancelled and issued ones revoked through DigiCert's API (RSL-PORTAL), the refund
+//! following within 48 hours; refunds within 30 days of fulfilment (RSL-30D).
+
+use certgate_core::policy::brand::{BrandRules, IssuedPath};
+
+/// Thawte's built-in rules (window, steps, ETA); providers.toml may tune the window.
+pub fn rules() -> BrandRules {
+    BrandRules::reseller(IssuedPath::Portal)
+}

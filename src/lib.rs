@@ -1,0 +1,152 @@
+//! The `certgate` binary's library half: which plugins exist, where the provider config comes
+//! from, and the store URL the `--database` flag accepts. `main.rs` is the CLI around it.
+
+use certgate_core::config::{self, ConfigError};
+use certgate_core::{Registry, RegistryBuilder};
+use std::path::{Path, PathBuf};
+
+/// The providers.toml shipped in the repository, compiled in as the default.
+pub const DEFAULT_PROVIDERS_TOML: &str = include_str!("../providers.toml");
+
+/// Every plugin kind this build knows, plus `config`.
+pub fn registry_builder() -> RegistryBuilder {
+    let mut builder = RegistryBuilder::default();
+    certgate_alibaba::register(&mut builder);
+    certgate_digicert::register(&mut builder);
+    certgate_sectigo::register(&mut builder);
+    certgate_geotrust::register(&mut builder);
+    certgate_thawte::register(&mut builder);
+    certgate_trustwave::register(&mut builder);
+    builder
+}
+
+/// Where the provider config was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConfigSource {
+    File(PathBuf),
+    /// `./providers.toml` was absent: the copy compiled into the binary.
+    Embedded,
+}
+
+impl std::fmt::Display for ConfigSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConfigSource::File(p) => write!(f, "{}", p.display()),
+            ConfigSource::Embedded => f.write_str("the built-in providers.toml"),
+        }
+    }
+}
+
+/// Loads and builds the providers: `path` if given, else `./providers.toml` if present, else
+/// the built-in default.
+pub fn load_registry(path: Option<&Path>) -> Result<(Registry, ConfigSource), ConfigError> {
+    let default = Path::new("providers.toml");
+    let (file, source) = match path {
+        Some(p) => (config::load_file(p)?, ConfigSource::File(p.to_owned())),
+        None if default.exists() => (
+            config::load_file(default)?,
+            ConfigSource::File(default.to_owned()),
+        ),
+        None => (
+            config::parse_toml(DEFAULT_PROVIDERS_TOML)?,
+            ConfigSource::Embedded,
+        ),
+    };
+    Ok((registry_builder().build(file)?, source))
+}
+
+/// The store `--database` names: SQLite (a file, or `sqlite::memory:`) or Postgres.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    SqliteMemory,
+    SqliteFile(PathBuf),
+    Postgres(String),
+}
+
+impl std::str::FromStr for DatabaseUrl {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s == "sqlite::memory:" || s == "sqlite://:memory:" {
+            Ok(DatabaseUrl::SqliteMemory)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(DatabaseUrl::Postgres(s.to_owned()))
+        } else if let Some(path) = s
+            .strip_prefix("sqlite://")
+            .or_else(|| s.strip_prefix("sqlite:"))
+        {
+            match path.split('?').next() {
+                Some(p) if !p.is_empty() => Ok(DatabaseUrl::SqliteFile(p.into())),
+                _ => Err(format!("`{s}` names no SQLite file")),
+            }
+        } else if s.contains("://") {
+            Err(format!(
+                "`{s}`: the database is sqlite::memory:, sqlite://FILE, a file path, or postgres://..."
+            ))
+        } else if s.is_empty() {
+            Err("the database URL is empty".into())
+        } else {
+            Ok(DatabaseUrl::SqliteFile(s.into()))
+        }
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    /// Never prints a Postgres password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseUrl::SqliteMemory => f.write_str("sqlite::memory:"),
+            DatabaseUrl::SqliteFile(p) => write!(f, "sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(url) => {
+                let redacted = match (url.find("://"), url.rfind('@')) {
+                    (Some(s), Some(at)) if at > s => {
+                        format!("{}://***@{}", &url[..s], &url[at + 1..])
+                    }
+                    _ => url.clone(),
+                };
+                f.write_str(&redacted)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_built_in_providers_toml_is_valid() {
+        let file = config::parse_toml(DEFAULT_PROVIDERS_TOML).unwrap();
+        let registry = registry_builder().build(file).unwrap();
+        let names: Vec<_> = registry.names().collect();
+        assert_eq!(
+            names,
+            [
+                "alibaba",
+                "digicert",
+                "geotrust",
+                "sectigo",
+                "symantec",
+                "thawte",
+                "trustwave"
+            ]
+        );
+    }
+
+    #[test]
+    fn database_urls() {
+        assert_eq!("sqlite::memory:".parse(), Ok(DatabaseUrl::SqliteMemory));
+        assert_eq!(
+            "certgate.db".parse(),
+            Ok(DatabaseUrl::SqliteFile("certgate.db".into()))
+        );
+        assert_eq!(
+            "sqlite://data/certgate.db?mode=rwc".parse(),
+            Ok(DatabaseUrl::SqliteFile("data/certgate.db".into()))
+        );
+        let pg: DatabaseUrl = "postgres://u:secret@127.0.0.1/test".parse().unwrap();
+        assert_eq!(pg.to_string(), "postgres://***@127.0.0.1/test");
+        assert!("mysql://x".parse::<DatabaseUrl>().is_err());
+        assert!("".parse::<DatabaseUrl>().is_err());
+    }
+}

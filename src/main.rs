@@ -1,0 +1,173 @@
+//! The `certgate` command line: `serve`, `check-config` and `quote`.
+
+use anyhow::{bail, Context};
+use certgate::{load_registry, DatabaseUrl};
+use certgate_core::order::{instant, Order};
+use certgate_core::quote::Intent;
+use certgate_server::auth::ApiKeys;
+use certgate_server::AppState;
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// One HTTP API to cancel, revoke and refund certificate orders across CAs.
+#[derive(Debug, Parser)]
+#[command(name = "certgate", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway. The API key comes from the CERTGATE_API_KEY environment variable.
+    Serve {
+        /// Provider config (default: ./providers.toml, else the built-in copy).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to listen on (port 0 picks a free port).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: SocketAddr,
+        /// Store: sqlite::memory:, sqlite://FILE, a file path, or postgres://...
+        #[arg(
+            long,
+            env = "CERTGATE_DATABASE_URL",
+            default_value = "sqlite://certgate.db"
+        )]
+        database: String,
+    },
+    /// Validate a provider config and list its providers.
+    CheckConfig {
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Print the quote for one order (JSON), as POST /v1/quotes would answer.
+    Quote {
+        #[arg(long)]
+        provider: String,
+        /// cancel, revoke or refund
+        #[arg(long)]
+        intent: Intent,
+        /// A JSON file with the order facts (API.md's `order` object); `-` reads stdin.
+        #[arg(long)]
+        order: PathBuf,
+        /// The instant to decide at (RFC 3339; default: now).
+        #[arg(long, value_parser = instant::parse)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,tower_http=info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Serve {
+            config,
+            listen,
+            database,
+        } => serve(config, listen, &database),
+        Command::CheckConfig { config } => {
+            let (registry, source) = load_registry(config.as_deref())?;
+            println!("{source}: ok");
+            for p in registry.iter() {
+                println!("  {:<10} kind={:<9} mode={:?}", p.name, p.kind, p.mode);
+            }
+            Ok(())
+        }
+        Command::Quote {
+            provider,
+            intent,
+            order,
+            as_of,
+            config,
+        } => {
+            let (registry, _) = load_registry(config.as_deref())?;
+            let text = if order.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&order)
+                    .with_context(|| format!("reading {}", order.display()))?
+            };
+            let order: Order = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a valid order", order.display()))?;
+            let quote =
+                registry.quote(&provider, &order, intent, as_of.unwrap_or_else(Utc::now))?;
+            println!("{}", serde_json::to_string_pretty(&quote)?);
+            Ok(())
+        }
+    }
+}
+
+fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow::Result<()> {
+    let Some(key) = std::env::var("CERTGATE_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty())
+    else {
+        bail!(
+            "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
+             Set one, e.g.  export CERTGATE_API_KEY=$(openssl rand -hex 32)\n\
+             and send it as `Authorization: Bearer <key>`."
+        );
+    };
+    let database: DatabaseUrl = database
+        .parse()
+        .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+    let (registry, source) = load_registry(config.as_deref())?;
+    let mut keys = ApiKeys::default();
+    keys.add("default", key.trim());
+    let state = AppState::new(registry, keys);
+
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, providers = %source, %database, "certgate listening");
+        println!("certgate listening on http://{addr}");
+        certgate_server::serve(listener, state, shutdown_signal()).await?;
+        tracing::info!("certgate stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
