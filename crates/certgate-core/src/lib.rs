@@ -15,6 +15,8 @@ pub mod provider;
 pub mod quote;
 pub mod registry;
 pub mod rule;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 pub mod validation;
 
 pub use calendar::Calendar;

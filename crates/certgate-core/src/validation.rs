@@ -70,6 +70,7 @@ pub fn field_of(path: &str, message: &str) -> String {
         .and_then(|rest| rest.split('`').next());
     match named {
         Some(name) if path.is_empty() => name.to_owned(),
+        Some(name) if path == name || path.ends_with(&format!(".{name}")) => path.to_owned(),
         Some(name) => format!("{path}.{name}"),
         None => path.to_owned(),
     }

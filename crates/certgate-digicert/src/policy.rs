@@ -179,3 +179,161 @@ impl Provider for DigicertPolicy {
         serde_json::to_value(DigicertSettings::default()).unwrap_or_default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certgate_core::quote::RefundKind;
+    use certgate_core::testing::{decide, order, pending, rules, steps, EXAMPLES_AS_OF};
+    use serde_json::{json, Value};
+
+    const NOW: &str = EXAMPLES_AS_OF;
+
+    fn dc(patch: Value, intent: Intent) -> Decision {
+        let mut v = pending("2026-06-10T00:00:00Z");
+        v["voucher"] = json!(null);
+        for (k, val) in patch.as_object().unwrap() {
+            v[k] = val.clone();
+        }
+        decide(&DigicertPolicy, &order(v), intent, NOW)
+    }
+
+    fn client(state: &str) -> Value {
+        json!({"product": {"validation": "ov", "kind": "client"}, "state": state, "approval_required": state == "awaiting_approval"})
+    }
+
+    #[test]
+    fn example_8_client_awaiting_approval_is_rejected_then_cancelled() {
+        let d = dc(client("awaiting_approval"), Intent::Cancel);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["reject_approval/automated", "cancel/automated"]);
+        assert_eq!(rules(&d), ["DC-APPROVAL"]);
+    }
+
+    #[test]
+    fn example_9_issued_cannot_be_cancelled() {
+        let d = decide(&DigicertPolicy, &order(json!({})), Intent::Cancel, NOW);
+        assert!(!d.allowed);
+        assert_eq!(rules(&d), ["DC-ISSUED-REVOKE"]);
+        assert_eq!(d.alternative, Some(Intent::Revoke));
+        assert!(d.steps.is_empty());
+        assert_eq!(d.refund.kind, RefundKind::None);
+    }
+
+    #[test]
+    fn example_10_refund_of_an_account_balance_order_goes_through_support() {
+        let d = dc(json!({"charged_to": "account_balance"}), Intent::Refund);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["cancel/automated", "refund_request/manual_ticket"]);
+        assert_eq!(d.steps[1].ticket_fields, SUPPORT_TICKET);
+        assert_eq!(rules(&d), ["DC-CANCEL-PENDING", "DC-REFUND-SUPPORT"]);
+        assert_eq!(d.refund.kind, RefundKind::Full);
+    }
+
+    #[test]
+    fn otherwise_the_refund_follows_the_cancellation() {
+        let d = dc(json!({}), Intent::Refund);
+        assert_eq!(steps(&d), ["cancel/automated"]);
+        assert_eq!(d.refund.kind, RefundKind::Full);
+        assert_eq!(d.refund.amount, order(json!({})).paid.amount);
+        let d = dc(json!({}), Intent::Cancel);
+        assert_eq!((steps(&d), rules(&d)), (vec!["cancel/automated".to_owned()], vec!["DC-CANCEL-PENDING"]));
+        assert_eq!(d.refund.kind, RefundKind::Full);
+        assert!(d.notes.iter().any(|n| n.contains("cannot be undone")));
+        // Cancelling an account-balance order alone brings no money back.
+        let d = dc(json!({"charged_to": "account_balance"}), Intent::Cancel);
+        assert_eq!(d.refund.kind, RefundKind::None);
+        assert!(d.notes.iter().any(|n| n.contains("DigiCert Support")));
+    }
+
+    #[test]
+    fn client_certificates_e_mailed_to_the_recipient_are_still_pending() {
+        let d = dc(client("emailed_to_recipient"), Intent::Cancel);
+        assert!(d.allowed);
+        assert_eq!(rules(&d), ["DC-CANCEL-PENDING"]);
+        let d = dc(client("pending"), Intent::Cancel);
+        assert!(d.allowed);
+    }
+
+    #[test]
+    fn a_reissue_is_cancelled_only_before_it_is_generated() {
+        let issued = json!({"product": {"validation": "ov", "kind": "client"}, "reissue": true, "generated": false});
+        let d = decide(&DigicertPolicy, &order(issued.clone()), Intent::Cancel, NOW);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["cancel/automated"]);
+        assert_eq!(rules(&d), ["DC-REISSUE"]);
+        assert_eq!(d.refund.kind, RefundKind::None);
+        assert!(d.notes.iter().any(|n| n.contains("original certificate issued")));
+        let mut generated = issued;
+        generated["generated"] = json!(true);
+        let d = decide(&DigicertPolicy, &order(generated.clone()), Intent::Cancel, NOW);
+        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Revoke)));
+        assert_eq!(rules(&d), ["DC-REISSUE"]);
+        let d = decide(&DigicertPolicy, &order(generated), Intent::Revoke, NOW);
+        assert!(d.allowed);
+        assert_eq!(rules(&d), ["DC-ISSUED-REVOKE", "DC-REISSUE"]);
+    }
+
+    #[test]
+    fn refund_of_an_issued_order_revokes_it_and_digicert_decides() {
+        let d = decide(&DigicertPolicy, &order(json!({})), Intent::Refund, NOW);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["revoke/automated"]);
+        assert_eq!(d.refund.kind, RefundKind::Discretionary);
+        assert_eq!(rules(&d), ["DC-ISSUED-REFUND"]);
+        let d = decide(&DigicertPolicy, &order(json!({"charged_to": "account_balance"})), Intent::Refund, NOW);
+        assert_eq!(steps(&d), ["revoke/automated", "refund_request/manual_ticket"]);
+        assert_eq!(rules(&d), ["DC-ISSUED-REFUND", "DC-REFUND-SUPPORT"]);
+    }
+
+    #[test]
+    fn a_cancelled_account_balance_order_still_gets_its_support_ticket() {
+        let d = dc(json!({"state": "canceled", "charged_to": "account_balance"}), Intent::Refund);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["refund_request/manual_ticket"]);
+        assert_eq!(rules(&d), ["DC-REFUND-SUPPORT"]);
+        let d = dc(json!({"state": "canceled"}), Intent::Refund);
+        assert!(!d.allowed);
+        assert_eq!(rules(&d), ["ORDER-CANCELED"]);
+        let d = dc(json!({"state": "canceled", "charged_to": "account_balance"}), Intent::Cancel);
+        assert!(!d.allowed);
+    }
+
+    #[test]
+    fn revoke_needs_an_issued_certificate() {
+        let d = decide(&DigicertPolicy, &order(json!({})), Intent::Revoke, NOW);
+        assert!(d.allowed);
+        assert_eq!(rules(&d), ["DC-ISSUED-REVOKE"]);
+        assert_eq!(d.refund.kind, RefundKind::None);
+        let d = dc(json!({}), Intent::Revoke);
+        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
+    }
+
+    #[test]
+    fn expired_and_revoked_orders_have_nothing_left() {
+        let expired = order(json!({"expires_at": "2026-06-15T08:30:00Z", "issued_at": "2025-06-15T08:30:00Z", "purchased_at": "2025-06-15T08:30:00Z"}));
+        for intent in Intent::ALL {
+            let d = decide(&DigicertPolicy, &expired, intent, NOW);
+            assert_eq!((d.allowed, rules(&d)), (false, vec!["ORDER-EXPIRED"]), "{intent}");
+        }
+        let revoked = order(json!({"state": "revoked", "revoked_at": "2026-03-01T00:00:00Z"}));
+        let d = decide(&DigicertPolicy, &revoked, Intent::Refund, NOW);
+        assert_eq!(rules(&d), ["ORDER-REVOKED"]);
+    }
+
+    #[test]
+    fn every_allowed_action_is_audited() {
+        for intent in Intent::ALL {
+            let d = dc(json!({}), intent);
+            assert_eq!(d.allowed, d.notes.iter().any(|n| n.contains("DC-AUDIT")), "{intent}");
+        }
+    }
+
+    #[test]
+    fn unknown_settings_are_refused() {
+        use certgate_core::config::Mode;
+        let ctx = ProviderContext { name: "digicert", mode: Mode::Manual, api: None };
+        let err = build(&ctx, json!({"refund_window_days": 30})).unwrap_err();
+        assert_eq!(err[0].key, "providers.digicert.settings.refund_window_days");
+    }
+}

@@ -46,29 +46,8 @@ pub fn issued_at(order: &Order) -> Result<DateTime<Utc>, crate::InvalidInput> {
 }
 
 #[cfg(test)]
-pub(crate) mod test_support {
-    use crate::order::Order;
-    use chrono::{DateTime, Utc};
-
-    pub fn at(s: &str) -> DateTime<Utc> {
-        s.parse().unwrap()
-    }
-
-    /// API.md's example order, with `patch` merged over it.
-    pub fn order(patch: serde_json::Value) -> Order {
-        let mut v = crate::order::tests::sample();
-        for (k, val) in patch.as_object().unwrap() {
-            v[k] = val.clone();
-        }
-        let order: Order = serde_json::from_value(v).unwrap();
-        order.validate().unwrap();
-        order
-    }
-}
-
-#[cfg(test)]
 mod tests {
-    use super::test_support::{at, order};
+    use crate::testing::{at, order};
     use super::*;
     use serde_json::json;
 
