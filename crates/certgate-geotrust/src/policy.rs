@@ -8,3 +8,25 @@ use certgate_core::policy::brand::{BrandRules, IssuedPath};
 pub fn rules() -> BrandRules {
     BrandRules::reseller(IssuedPath::Portal)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certgate_core::config::{Mode, ProviderContext};
+    use certgate_core::policy::brand::BrandSettings;
+    use certgate_core::quote::Intent;
+    use certgate_core::testing::{at, decide, order, rules as cited, EXAMPLES_AS_OF};
+    use serde_json::json;
+
+    #[test]
+    fn example_7_the_window_closed_thirty_days_after_fulfilment() {
+        let ctx = ProviderContext { name: crate::KIND, mode: Mode::Manual, api: None };
+        let p = BrandSettings::build(&ctx, serde_json::Value::Null, rules()).unwrap();
+        let o = order(json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}));
+        let d = decide(p.as_ref(), &o, Intent::Refund, EXAMPLES_AS_OF);
+        assert!(!d.allowed);
+        assert_eq!(cited(&d), ["RSL-30D"]);
+        assert_eq!(d.deadline, Some(at("2026-06-09T00:00:00Z")));
+        assert_eq!(d.alternative, Some(Intent::Revoke));
+    }
+}

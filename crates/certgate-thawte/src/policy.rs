@@ -8,3 +8,4 @@ use certgate_core::policy::brand::{BrandRules, IssuedPath};
 pub fn rules() -> BrandRules {
     BrandRules::reseller(IssuedPath::Portal)
 }
+

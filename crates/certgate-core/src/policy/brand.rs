@@ -559,3 +559,203 @@ impl BrandSettings {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Mode;
+    use crate::quote::RefundKind;
+    use crate::testing::{at, decide, order, pending, rules, steps, EXAMPLES_AS_OF};
+    use serde_json::json;
+
+    const NOW: &str = EXAMPLES_AS_OF;
+
+    fn portal() -> BrandRules {
+        BrandRules::reseller(IssuedPath::Portal)
+    }
+
+    fn ticket() -> BrandRules {
+        BrandRules::reseller(IssuedPath::SupportTicket)
+    }
+
+    fn provider(rules: BrandRules) -> BrandProvider {
+        BrandProvider { rules }
+    }
+
+    fn issued(at: &str) -> Order {
+        order(json!({"purchased_at": "2026-01-01T00:00:00Z", "issued_at": at}))
+    }
+
+    #[test]
+    fn refund_within_thirty_days_of_fulfilment() {
+        // EXAMPLES.md #6's shape: issued 2026-05-20T12:00Z, window closes 2026-06-19T12:00Z.
+        let o = issued("2026-05-20T12:00:00Z");
+        let d = decide(&provider(ticket()), &o, Intent::Refund, NOW);
+        assert!(d.allowed);
+        assert_eq!(steps(&d), ["revoke/manual_ticket"]);
+        assert_eq!(d.steps[0].ticket_fields, RSL_TICKET_FIELDS);
+        assert_eq!(d.refund.kind, RefundKind::Full);
+        assert_eq!(d.deadline, Some(at("2026-06-19T12:00:00Z")));
+        assert_eq!(d.eta.unwrap().typical_business_days, Some(5));
+        assert_eq!(rules(&d), ["RSL-30D", "RSL-MANUAL"]);
+        assert!(d.notes.iter().any(|n| n.contains("RSL-RESELLER-ONLY")));
+    }
+
+    #[test]
+    fn the_window_closes_at_the_instant() {
+        let o = issued("2026-05-16T08:30:00Z");
+        let d = decide(&provider(portal()), &o, Intent::Refund, NOW);
+        assert!(d.allowed, "exactly 30*24h after fulfilment is inside");
+        assert_eq!(rules(&d), ["RSL-30D", "RSL-PORTAL"]);
+        assert_eq!(steps(&d), ["revoke/automated"]);
+        assert_eq!(d.eta, Some(Eta::new(2, 2)));
+        let d = decide(&provider(portal()), &o, Intent::Refund, "2026-06-15T08:30:01Z");
+        assert!(!d.allowed);
+        assert_eq!(rules(&d), ["RSL-30D"]);
+        assert_eq!(d.alternative, Some(Intent::Revoke));
+        assert_eq!(d.deadline, Some(at("2026-06-15T08:30:00Z")));
+    }
+
+    #[test]
+    fn a_submit_margin_steps_back_business_days() {
+        let mut rules = portal();
+        rules.refund_window.submit_margin_business_days = 2;
+        // Deadline Sat 2026-06-20 00:00: two business days back is Thu 2026-06-18 00:00.
+        let d = decide(&provider(rules), &issued("2026-05-21T00:00:00Z"), Intent::Refund, "2026-06-18T00:00:01Z");
+        assert_eq!(d.submit_by, Some(at("2026-06-18T00:00:00Z")));
+        assert_eq!(d.warnings.len(), 1);
+    }
+
+    #[test]
+    fn unissued_orders_are_cancelled_for_a_full_refund() {
+        let o = order(pending("2026-06-10T00:00:00Z"));
+        for intent in [Intent::Cancel, Intent::Refund] {
+            let d = decide(&provider(portal()), &o, intent, NOW);
+            assert!(d.allowed, "{intent}");
+            assert_eq!(steps(&d), ["cancel/automated"]);
+            assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL"]);
+            assert_eq!(d.refund.kind, RefundKind::Full);
+            assert_eq!(d.deadline, None);
+        }
+        let d = decide(&provider(ticket()), &o, Intent::Cancel, NOW);
+        assert_eq!(steps(&d), ["cancel/manual_ticket"]);
+        let d = decide(&provider(portal()), &o, Intent::Revoke, NOW);
+        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
+    }
+
+    #[test]
+    fn issued_orders_are_revoked_not_cancelled() {
+        let o = issued("2026-06-01T00:00:00Z");
+        let d = decide(&provider(portal()), &o, Intent::Cancel, NOW);
+        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Revoke)));
+        assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "RSL-PORTAL"]);
+        // Revoking within the window cancels the order at the platform: the refund follows.
+        let d = decide(&provider(portal()), &o, Intent::Revoke, NOW);
+        assert!(d.allowed);
+        assert_eq!(d.refund.kind, RefundKind::Full);
+        assert_eq!(rules(&d), ["RSL-PORTAL", "RSL-30D"]);
+        let d = decide(&provider(portal()), &issued("2026-04-01T00:00:00Z"), Intent::Revoke, NOW);
+        assert!(d.allowed);
+        assert_eq!(d.refund.kind, RefundKind::None);
+        assert_eq!(rules(&d), ["RSL-PORTAL"]);
+    }
+
+    fn ev_excluded() -> BrandRules {
+        ticket().excluding(Exclusion {
+            rule: RuleId::new("X-EV"),
+            summary: "EV is excluded".into(),
+            validation: Some(Validation::Ev),
+            kind: None,
+            free: None,
+        })
+    }
+
+    #[test]
+    fn excluded_products_are_never_refunded() {
+        let ev = order(json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}));
+        let d = decide(&provider(ev_excluded()), &ev, Intent::Refund, NOW);
+        assert_eq!((d.allowed, rules(&d), d.alternative), (false, vec!["X-EV"], Some(Intent::Revoke)));
+        let mut v = pending("2026-06-10T00:00:00Z");
+        v["product"] = json!({"validation": "ev"});
+        let pending_ev = order(v);
+        let d = decide(&provider(ev_excluded()), &pending_ev, Intent::Refund, NOW);
+        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
+        let d = decide(&provider(ev_excluded()), &pending_ev, Intent::Cancel, NOW);
+        assert!(d.allowed);
+        assert_eq!(d.refund.kind, RefundKind::None);
+        assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "X-EV"]);
+        let ov = issued("2026-06-10T00:00:00Z");
+        assert!(decide(&provider(ev_excluded()), &ov, Intent::Refund, NOW).allowed);
+    }
+
+    #[test]
+    fn settled_orders() {
+        let p = provider(portal());
+        let canceled = order(json!({"state": "canceled", "issued_at": null}));
+        for intent in Intent::ALL {
+            assert_eq!(rules(&decide(&p, &canceled, intent, NOW)), ["ORDER-CANCELED"]);
+        }
+        let revoked = order(json!({"state": "revoked", "revoked_at": "2026-06-01T00:00:00Z", "issued_at": "2026-05-30T00:00:00Z"}));
+        assert_eq!(rules(&decide(&p, &revoked, Intent::Revoke, NOW)), ["ORDER-REVOKED"]);
+        assert_eq!(rules(&decide(&p, &revoked, Intent::Refund, NOW)), ["ORDER-REVOKED"]);
+        let mut v = pending("2025-01-01T00:00:00Z");
+        v["expires_at"] = json!("2026-01-01T00:00:00Z");
+        let lapsed = order(v);
+        assert_eq!(rules(&decide(&p, &lapsed, Intent::Refund, NOW)), ["ORDER-EXPIRED"]);
+        assert_eq!(rules(&decide(&p, &lapsed, Intent::Cancel, NOW)), ["ORDER-EXPIRED"]);
+    }
+
+    #[test]
+    fn a_purchase_anchored_window_applies_to_unissued_orders() {
+        let mut rules = portal();
+        rules.refund_window.anchor = Anchor::PurchasedAt;
+        rules.refund_window.days = 5;
+        let o = order(pending("2026-06-01T00:00:00Z"));
+        let d = decide(&provider(rules), &o, Intent::Refund, NOW);
+        assert!(!d.allowed);
+        assert_eq!(d.alternative, Some(Intent::Cancel));
+    }
+
+    #[test]
+    fn config_rules_are_validated_with_their_keys() {
+        let ctx = ProviderContext { name: "acme", mode: Mode::Api, api: None };
+        let mut bad = portal();
+        bad.refund_window.days = 0;
+        bad.issued.steps[0].action = Action::Cancel;
+        bad.exclusions.push(Exclusion { rule: RuleId::new("X"), summary: "".into(), validation: None, kind: None, free: None });
+        let keys: Vec<_> = BrandProvider::new(&ctx, bad).unwrap_err().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "providers.acme.settings.refund_window.days",
+                "providers.acme.settings.exclusions[0]",
+                "providers.acme.settings.unissued.steps[0].procedure",
+                "providers.acme.settings.issued.steps[0].action",
+                "providers.acme.settings.issued.steps[0].procedure",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_config_provider_reads_its_whole_policy_from_settings() {
+        let ctx = ProviderContext { name: "acme", mode: Mode::Manual, api: None };
+        let settings = serde_json::to_value(portal()).unwrap();
+        let p = build_config(&ctx, settings.clone()).unwrap();
+        assert_eq!(p.settings(), settings);
+        let mut unknown = settings;
+        unknown["issued"]["colour"] = json!("blue");
+        let err = build_config(&ctx, unknown).unwrap_err();
+        assert_eq!(err[0].key, "providers.acme.settings.issued.colour");
+    }
+
+    #[test]
+    fn brand_settings_tune_the_window() {
+        let ctx = ProviderContext { name: "geo", mode: Mode::Manual, api: None };
+        let p = BrandSettings::build(&ctx, json!({"refund_window_days": 45}), portal()).unwrap();
+        assert_eq!(p.settings()["refund_window"]["days"], 45);
+        let err = BrandSettings::build(&ctx, json!({"refund_window_days": 0}), portal()).unwrap_err();
+        assert_eq!(err[0].key, "providers.geo.settings.refund_window_days");
+        let err = BrandSettings::build(&ctx, json!({"window": 1}), portal()).unwrap_err();
+        assert_eq!(err[0].key, "providers.geo.settings.window");
+    }
+}
