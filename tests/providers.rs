@@ -1,0 +1,53 @@
+//! End to end: GET /v1/providers, probes, unknown routes.
+
+mod common;
+
+use common::{spawn_app, KEY};
+use serde_json::Value;
+
+#[tokio::test]
+async fn providers_list_their_plugin_rules_and_windows() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/v1/providers", Some(KEY)).await;
+    assert_eq!(status, 200);
+    let providers = body["providers"].as_array().unwrap();
+    let names: Vec<_> = providers.iter().map(|p| p["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["alibaba", "digicert", "geotrust", "sectigo", "symantec", "thawte", "trustwave"]);
+    let by_name = |n: &str| providers.iter().find(|p| p["name"] == n).unwrap().clone();
+    let rule_ids = |p: &Value| -> Vec<String> {
+        p["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+    };
+
+    let symantec = by_name("symantec");
+    assert_eq!(symantec["plugin"], "config");
+    assert_eq!(symantec["settings"]["refund_window"]["days"], 30);
+    assert!(rule_ids(&symantec).contains(&"RSL-PORTAL".to_owned()));
+
+    let alibaba = by_name("alibaba");
+    assert_eq!(alibaba["plugin"], "alibaba");
+    assert_eq!(alibaba["settings"]["refund_window_days"], 28);
+    for id in ["ALI-FREE", "ALI-ISSUED-28D", "ALI-VOUCHER", "ALI-CANCEL-REFUND", "ALI-DELETE"] {
+        assert!(rule_ids(&alibaba).contains(&id.to_owned()), "{id}");
+    }
+    let trustwave = by_name("trustwave");
+    assert_eq!(trustwave["mode"], "manual");
+    assert!(rule_ids(&trustwave).contains(&"RSL-TW-EV".to_owned()));
+    assert!(rule_ids(&by_name("digicert")).contains(&"DC-AUDIT".to_owned()));
+    for p in providers {
+        assert!(p["policy_version"].as_str().unwrap().starts_with("sha256:"));
+        assert!(!p.to_string().contains("DIGICERT_API_KEY=") );
+    }
+}
+
+#[tokio::test]
+async fn probes_need_no_key_and_unknown_routes_are_problems() {
+    let app = spawn_app().await;
+    let (status, body) = app.get("/healthz", None).await;
+    assert_eq!((status, body["status"].as_str()), (200, Some("ok")));
+    let (status, _) = app.get("/readyz", None).await;
+    assert_eq!(status, 200);
+    let (status, body) = app.get("/v1/nothing-here", Some(KEY)).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    let (status, body) = app.get("/v1/quotes", Some(KEY)).await;
+    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+}
