@@ -8,6 +8,7 @@ use certgate_server::auth::ApiKeys;
 use certgate_server::AppState;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,7 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info,tower_http=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     match run(cli.command) {
         Ok(()) => ExitCode::SUCCESS,
@@ -90,7 +92,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let (registry, source) = load_registry(config.as_deref())?;
             println!("{source}: ok");
             for p in registry.iter() {
-                println!("  {:<10} kind={:<9} mode={:?}", p.name, p.kind, p.mode);
+                println!("  {:<10} kind={:<9} mode={}", p.name, p.kind, p.mode);
             }
             Ok(())
         }

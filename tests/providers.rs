@@ -11,11 +11,30 @@ async fn providers_list_their_plugin_rules_and_windows() {
     let (status, body) = app.get("/v1/providers", Some(KEY)).await;
     assert_eq!(status, 200);
     let providers = body["providers"].as_array().unwrap();
-    let names: Vec<_> = providers.iter().map(|p| p["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["alibaba", "digicert", "geotrust", "sectigo", "symantec", "thawte", "trustwave"]);
+    let names: Vec<_> = providers
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "alibaba",
+            "digicert",
+            "geotrust",
+            "sectigo",
+            "symantec",
+            "thawte",
+            "trustwave"
+        ]
+    );
     let by_name = |n: &str| providers.iter().find(|p| p["name"] == n).unwrap().clone();
     let rule_ids = |p: &Value| -> Vec<String> {
-        p["rules"].as_array().unwrap().iter().map(|r| r["id"].as_str().unwrap().to_owned()).collect()
+        p["rules"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
     };
 
     let symantec = by_name("symantec");
@@ -26,7 +45,13 @@ async fn providers_list_their_plugin_rules_and_windows() {
     let alibaba = by_name("alibaba");
     assert_eq!(alibaba["plugin"], "alibaba");
     assert_eq!(alibaba["settings"]["refund_window_days"], 28);
-    for id in ["ALI-FREE", "ALI-ISSUED-28D", "ALI-VOUCHER", "ALI-CANCEL-REFUND", "ALI-DELETE"] {
+    for id in [
+        "ALI-FREE",
+        "ALI-ISSUED-28D",
+        "ALI-VOUCHER",
+        "ALI-CANCEL-REFUND",
+        "ALI-DELETE",
+    ] {
         assert!(rule_ids(&alibaba).contains(&id.to_owned()), "{id}");
     }
     let trustwave = by_name("trustwave");
@@ -35,7 +60,7 @@ async fn providers_list_their_plugin_rules_and_windows() {
     assert!(rule_ids(&by_name("digicert")).contains(&"DC-AUDIT".to_owned()));
     for p in providers {
         assert!(p["policy_version"].as_str().unwrap().starts_with("sha256:"));
-        assert!(!p.to_string().contains("DIGICERT_API_KEY=") );
+        assert!(!p.to_string().contains("DIGICERT_API_KEY="));
     }
 }
 
@@ -49,5 +74,37 @@ async fn probes_need_no_key_and_unknown_routes_are_problems() {
     let (status, body) = app.get("/v1/nothing-here", Some(KEY)).await;
     assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
     let (status, body) = app.get("/v1/quotes", Some(KEY)).await;
-    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
+}
+
+/// The README's onboarding example is a working config.
+#[test]
+fn the_readme_onboarding_example_builds() {
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let start = readme
+        .find("```toml\n")
+        .expect("a toml block in the README")
+        + "```toml\n".len();
+    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let file = certgate_core::config::parse_toml(block).unwrap();
+    let registry = certgate::registry_builder().build(file).unwrap();
+    let acme = registry.get("acme").unwrap();
+    assert_eq!(acme.kind, "config");
+    let order: certgate_core::Order = serde_json::from_value(common::order(serde_json::json!({
+        "product": {"validation": "ev", "kind": "ssl", "free": false},
+        "purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"
+    })))
+    .unwrap();
+    let q = acme
+        .quote(
+            &order,
+            "refund".parse().unwrap(),
+            "2026-06-05T00:00:00Z".parse().unwrap(),
+        )
+        .unwrap();
+    assert_eq!(q.decision.rules[0].as_str(), "ACME-NO-EV");
 }

@@ -17,12 +17,23 @@ fn steps(q: &Value) -> Vec<String> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|s| format!("{}/{}", s["action"].as_str().unwrap(), s["procedure"].as_str().unwrap()))
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["action"].as_str().unwrap(),
+                s["procedure"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 fn rules(q: &Value) -> Vec<&str> {
-    q["rules"].as_array().unwrap().iter().map(|r| r.as_str().unwrap()).collect()
+    q["rules"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect()
 }
 
 fn ex1_order() -> Value {
@@ -40,16 +51,27 @@ async fn examples_md_answers() {
     let app = spawn_app().await;
 
     // 1: alibaba refund of an issued OV with a voucher.
-    let (status, q) = app.post("/v1/quotes", &quote("alibaba", "refund", ex1_order())).await;
+    let (status, q) = app
+        .post("/v1/quotes", &quote("alibaba", "refund", ex1_order()))
+        .await;
     assert_eq!(status, 200, "{q}");
     assert_eq!(q["allowed"], true);
-    assert_eq!(steps(&q), ["revoke/automated", "refund_request/manual_ticket"]);
+    assert_eq!(
+        steps(&q),
+        ["revoke/automated", "refund_request/manual_ticket"]
+    );
     assert_eq!(q["steps"][0]["confirmation"], "email");
-    assert_eq!(q["refund"], json!({"kind": "partial", "amount": "150.00", "currency": "USD"}));
+    assert_eq!(
+        q["refund"],
+        json!({"kind": "partial", "amount": "150.00", "currency": "USD"})
+    );
     assert_eq!(q["deadline"], "2026-06-29T08:30:00Z");
     assert_eq!(q["submit_by"], "2026-06-22T08:30:00Z");
     assert_eq!(q["warnings"], json!([]));
-    assert_eq!(rules(&q), ["ALI-ISSUED-28D", "ALI-VOUCHER", "ALI-REVOKE-CONFIRM"]);
+    assert_eq!(
+        rules(&q),
+        ["ALI-ISSUED-28D", "ALI-VOUCHER", "ALI-REVOKE-CONFIRM"]
+    );
     assert_eq!(q["alternative"], Value::Null);
     assert!(q["policy_version"].as_str().unwrap().starts_with("sha256:"));
 
@@ -59,71 +81,128 @@ async fn examples_md_answers() {
         "purchased_at": "2026-06-12T00:00:00Z", "expires_at": "2027-06-12T00:00:00Z",
         "paid": {"amount": "200.00", "currency": "USD"}, "voucher": null
     }));
-    let (_, q) = app.post("/v1/quotes", &quote("alibaba", "refund", pending)).await;
+    let (_, q) = app
+        .post("/v1/quotes", &quote("alibaba", "refund", pending))
+        .await;
     assert_eq!(q["allowed"], true);
     assert_eq!(steps(&q), ["refund_request/manual_ticket"]);
-    assert_eq!(q["refund"], json!({"kind": "full", "amount": "200.00", "currency": "USD"}));
+    assert_eq!(
+        q["refund"],
+        json!({"kind": "full", "amount": "200.00", "currency": "USD"})
+    );
     assert_eq!(rules(&q), ["ALI-UNISSUED-5D"]);
 
     // 4: alibaba refund of a DV issued six weeks ago.
-    let dv = order(json!({"product": {"validation": "dv", "kind": "ssl", "free": false}, "purchased_at": "2026-05-01T00:00:00Z", "issued_at": "2026-05-01T00:00:00Z"}));
-    let (_, q) = app.post("/v1/quotes", &quote("alibaba", "refund", dv)).await;
-    assert_eq!((q["allowed"].clone(), q["alternative"].clone()), (json!(false), json!("revoke")));
+    let dv = order(
+        json!({"product": {"validation": "dv", "kind": "ssl", "free": false}, "purchased_at": "2026-05-01T00:00:00Z", "issued_at": "2026-05-01T00:00:00Z"}),
+    );
+    let (_, q) = app
+        .post("/v1/quotes", &quote("alibaba", "refund", dv))
+        .await;
+    assert_eq!(
+        (q["allowed"].clone(), q["alternative"].clone()),
+        (json!(false), json!("revoke"))
+    );
     assert_eq!(q["refund"]["kind"], "none");
     assert_eq!(q["steps"], json!([]));
     assert_eq!(rules(&q), ["ALI-ISSUED-LATE"]);
 
     // 5: trustwave EV.
-    let ev = order(json!({"product": {"validation": "ev", "kind": "ssl", "free": false}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}));
-    let (_, q) = app.post("/v1/quotes", &quote("trustwave", "refund", ev)).await;
-    assert_eq!((q["allowed"].clone(), q["alternative"].clone()), (json!(false), json!("revoke")));
+    let ev = order(
+        json!({"product": {"validation": "ev", "kind": "ssl", "free": false}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
+    );
+    let (_, q) = app
+        .post("/v1/quotes", &quote("trustwave", "refund", ev))
+        .await;
+    assert_eq!(
+        (q["allowed"].clone(), q["alternative"].clone()),
+        (json!(false), json!("revoke"))
+    );
     assert_eq!(rules(&q), ["RSL-TW-EV"]);
 
     // 6: sectigo refund: a manual ticket with the fields support needs.
-    let ov = order(json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}));
-    let (_, q) = app.post("/v1/quotes", &quote("sectigo", "refund", ov)).await;
+    let ov =
+        order(json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}));
+    let (_, q) = app
+        .post("/v1/quotes", &quote("sectigo", "refund", ov))
+        .await;
     assert_eq!(q["allowed"], true);
     assert_eq!(steps(&q), ["revoke/manual_ticket"]);
-    assert_eq!(q["steps"][0]["ticket_fields"], json!(["reseller_username", "supplier_order_id", "common_name"]));
+    assert_eq!(
+        q["steps"][0]["ticket_fields"],
+        json!(["reseller_username", "supplier_order_id", "common_name"])
+    );
     assert_eq!(q["refund"]["kind"], "full");
     assert_eq!(q["deadline"], "2026-06-19T12:00:00Z");
     assert_eq!(q["eta"]["typical_business_days"], 5);
     assert_eq!(rules(&q), ["RSL-30D", "RSL-MANUAL"]);
 
     // 7: geotrust refund after the window.
-    let old = order(json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}));
-    let (_, q) = app.post("/v1/quotes", &quote("geotrust", "refund", old)).await;
-    assert_eq!((q["allowed"].clone(), q["alternative"].clone()), (json!(false), json!("revoke")));
+    let old =
+        order(json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}));
+    let (_, q) = app
+        .post("/v1/quotes", &quote("geotrust", "refund", old))
+        .await;
+    assert_eq!(
+        (q["allowed"].clone(), q["alternative"].clone()),
+        (json!(false), json!("revoke"))
+    );
     assert_eq!(q["deadline"], "2026-06-09T00:00:00Z");
     assert_eq!(rules(&q), ["RSL-30D"]);
 
     // 8: digicert cancel of a client certificate awaiting approval.
-    let client = order(json!({"product": {"validation": "ov", "kind": "client", "free": false}, "state": "awaiting_approval", "approval_required": true, "issued_at": null, "validation_status": "not_submitted"}));
-    let (_, q) = app.post("/v1/quotes", &quote("digicert", "cancel", client)).await;
+    let client = order(
+        json!({"product": {"validation": "ov", "kind": "client", "free": false}, "state": "awaiting_approval", "approval_required": true, "issued_at": null, "validation_status": "not_submitted"}),
+    );
+    let (_, q) = app
+        .post("/v1/quotes", &quote("digicert", "cancel", client))
+        .await;
     assert_eq!(q["allowed"], true);
     assert_eq!(steps(&q), ["reject_approval/automated", "cancel/automated"]);
     assert_eq!(rules(&q), ["DC-APPROVAL"]);
 
     // 9: digicert cancel of an issued SSL certificate.
-    let (_, q) = app.post("/v1/quotes", &quote("digicert", "cancel", order(json!({})))).await;
-    assert_eq!((q["allowed"].clone(), q["alternative"].clone()), (json!(false), json!("revoke")));
+    let (_, q) = app
+        .post("/v1/quotes", &quote("digicert", "cancel", order(json!({}))))
+        .await;
+    assert_eq!(
+        (q["allowed"].clone(), q["alternative"].clone()),
+        (json!(false), json!("revoke"))
+    );
     assert_eq!(rules(&q), ["DC-ISSUED-REVOKE"]);
 
     // 10: digicert refund of a pending order charged to the account balance.
-    let balance = order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "charged_to": "account_balance"}));
-    let (_, q) = app.post("/v1/quotes", &quote("digicert", "refund", balance)).await;
-    assert_eq!(steps(&q), ["cancel/automated", "refund_request/manual_ticket"]);
+    let balance = order(
+        json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "charged_to": "account_balance"}),
+    );
+    let (_, q) = app
+        .post("/v1/quotes", &quote("digicert", "refund", balance))
+        .await;
+    assert_eq!(
+        steps(&q),
+        ["cancel/automated", "refund_request/manual_ticket"]
+    );
     assert_eq!(rules(&q), ["DC-CANCEL-PENDING", "DC-REFUND-SUPPORT"]);
 }
 
 #[tokio::test]
 async fn example_2_holidays_come_from_the_config() {
     use certgate_core::config::parse_toml;
-    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/providers.toml")).unwrap();
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/providers.toml")).unwrap();
     let text = text.replacen("holidays = []", "holidays = [\"2026-06-25\"]", 1);
-    let registry = certgate::registry_builder().build(parse_toml(&text).unwrap()).unwrap();
+    let registry = certgate::registry_builder()
+        .build(parse_toml(&text).unwrap())
+        .unwrap();
     let order: certgate_core::Order = serde_json::from_value(ex1_order()).unwrap();
-    let q = registry.quote("alibaba", &order, "refund".parse().unwrap(), AS_OF.parse().unwrap()).unwrap();
+    let q = registry
+        .quote(
+            "alibaba",
+            &order,
+            "refund".parse().unwrap(),
+            AS_OF.parse().unwrap(),
+        )
+        .unwrap();
     let q = serde_json::to_value(q).unwrap();
     assert_eq!(q["submit_by"], "2026-06-19T08:30:00Z");
     assert_eq!(q["deadline"], "2026-06-29T08:30:00Z");
@@ -138,21 +217,43 @@ async fn symantec_from_config_alone_answers_like_the_other_digicert_brands() {
         order(json!({"state": "pending", "issued_at": null})),
         order(json!({"state": "canceled", "issued_at": null})),
         order(json!({"product": {"validation": "ev", "kind": "ssl", "free": false}})),
-        order(json!({"expires_at": "2026-06-01T00:00:00Z", "issued_at": "2025-06-01T00:00:00Z", "purchased_at": "2025-06-01T00:00:00Z"})),
+        order(
+            json!({"expires_at": "2026-06-01T00:00:00Z", "issued_at": "2025-06-01T00:00:00Z", "purchased_at": "2025-06-01T00:00:00Z"}),
+        ),
     ];
     for case in cases {
         for intent in ["cancel", "revoke", "refund"] {
-            let (_, geotrust) = app.post("/v1/quotes", &quote("geotrust", intent, case.clone())).await;
-            let (status, symantec) = app.post("/v1/quotes", &quote("symantec", intent, case.clone())).await;
+            let (_, geotrust) = app
+                .post("/v1/quotes", &quote("geotrust", intent, case.clone()))
+                .await;
+            let (status, symantec) = app
+                .post("/v1/quotes", &quote("symantec", intent, case.clone()))
+                .await;
             assert_eq!(status, 200, "{symantec}");
-            for field in ["allowed", "steps", "refund", "deadline", "submit_by", "eta", "rules", "warnings", "notes", "alternative"] {
+            for field in [
+                "allowed",
+                "steps",
+                "refund",
+                "deadline",
+                "submit_by",
+                "eta",
+                "rules",
+                "warnings",
+                "notes",
+                "alternative",
+            ] {
                 assert_eq!(symantec[field], geotrust[field], "{intent} {field} {case}");
             }
         }
     }
-    let (_, q) = app.post("/v1/quotes", &quote("symantec", "refund", cases_first())).await;
+    let (_, q) = app
+        .post("/v1/quotes", &quote("symantec", "refund", cases_first()))
+        .await;
     assert_eq!(rules(&q), ["RSL-30D", "RSL-PORTAL"]);
-    assert_eq!(q["eta"], json!({"typical_business_days": 2, "max_business_days": 2}));
+    assert_eq!(
+        q["eta"],
+        json!({"typical_business_days": 2, "max_business_days": 2})
+    );
 }
 
 fn cases_first() -> Value {
@@ -194,23 +295,83 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
         v
     };
     let cases: Vec<(&str, Value, &str)> = vec![
-        ("unknown top-level field", with(&["colour"], json!("blue")), "colour"),
-        ("unknown order field", with(&["order", "colour"], json!("blue")), "order.colour"),
-        ("unknown intent", with(&["intent"], json!("delete")), "intent"),
-        ("money as a number", with(&["order", "paid", "amount"], json!(120.5)), "order.paid.amount"),
-        ("negative money", with(&["order", "paid", "amount"], json!("-1.00")), "order.paid.amount"),
-        ("malformed money", with(&["order", "voucher", "amount"], json!("12,50")), "order.voucher.amount"),
-        ("bad currency", with(&["order", "paid", "currency"], json!("dollars")), "order.paid.currency"),
-        ("mixed currencies", with(&["order", "voucher", "currency"], json!("EUR")), "order.voucher.currency"),
-        ("impossible date", with(&["order", "issued_at"], json!("2026-02-30T00:00:00Z")), "order.issued_at"),
-        ("not a date", with(&["order", "purchased_at"], json!("yesterday")), "order.purchased_at"),
-        ("issued before purchased", with(&["order", "issued_at"], json!("2026-05-01T00:00:00Z")), "order.issued_at"),
-        ("expiry before issue", with(&["order", "expires_at"], json!("2026-06-01T00:00:00Z")), "order.expires_at"),
-        ("bad as_of", with(&["as_of"], json!("2026-13-01T00:00:00Z")), "as_of"),
+        (
+            "unknown top-level field",
+            with(&["colour"], json!("blue")),
+            "colour",
+        ),
+        (
+            "unknown order field",
+            with(&["order", "colour"], json!("blue")),
+            "order.colour",
+        ),
+        (
+            "unknown intent",
+            with(&["intent"], json!("delete")),
+            "intent",
+        ),
+        (
+            "money as a number",
+            with(&["order", "paid", "amount"], json!(120.5)),
+            "order.paid.amount",
+        ),
+        (
+            "negative money",
+            with(&["order", "paid", "amount"], json!("-1.00")),
+            "order.paid.amount",
+        ),
+        (
+            "malformed money",
+            with(&["order", "voucher", "amount"], json!("12,50")),
+            "order.voucher.amount",
+        ),
+        (
+            "bad currency",
+            with(&["order", "paid", "currency"], json!("dollars")),
+            "order.paid.currency",
+        ),
+        (
+            "mixed currencies",
+            with(&["order", "voucher", "currency"], json!("EUR")),
+            "order.voucher.currency",
+        ),
+        (
+            "impossible date",
+            with(&["order", "issued_at"], json!("2026-02-30T00:00:00Z")),
+            "order.issued_at",
+        ),
+        (
+            "not a date",
+            with(&["order", "purchased_at"], json!("yesterday")),
+            "order.purchased_at",
+        ),
+        (
+            "issued before purchased",
+            with(&["order", "issued_at"], json!("2026-05-01T00:00:00Z")),
+            "order.issued_at",
+        ),
+        (
+            "expiry before issue",
+            with(&["order", "expires_at"], json!("2026-06-01T00:00:00Z")),
+            "order.expires_at",
+        ),
+        (
+            "bad as_of",
+            with(&["as_of"], json!("2026-13-01T00:00:00Z")),
+            "as_of",
+        ),
         ("missing order", remove(&["order"]), "order"),
         ("missing paid", remove(&["order", "paid"]), "order.paid"),
-        ("unknown state", with(&["order", "state"], json!("lost")), "order.state"),
-        ("issued without issued_at", with(&["order", "issued_at"], Value::Null), "order.issued_at"),
+        (
+            "unknown state",
+            with(&["order", "state"], json!("lost")),
+            "order.state",
+        ),
+        (
+            "issued without issued_at",
+            with(&["order", "issued_at"], Value::Null),
+            "order.issued_at",
+        ),
     ];
     for (name, body, field) in cases {
         let (status, p) = app.post("/v1/quotes", &body).await;
@@ -222,14 +383,27 @@ async fn bad_input_is_a_clear_4xx_naming_the_field() {
     }
 
     let (status, p) = app.post_raw("/v1/quotes", "{\"provider\": ").await;
-    assert_eq!((status, p["code"].as_str()), (400, Some("malformed_json")), "{p}");
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (400, Some("malformed_json")),
+        "{p}"
+    );
     let (status, p) = app.post_raw("/v1/quotes", "").await;
     assert_eq!((status, p["code"].as_str()), (400, Some("malformed_json")));
     let (status, p) = app.post_raw("/v1/quotes", "[1, 2]").await;
-    assert_eq!(status, 400, "{p}");
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("body")),
+        "{p}"
+    );
 
-    let (status, p) = app.post("/v1/quotes", &with(&["provider"], json!("verisign"))).await;
-    assert_eq!((status, p["code"].as_str()), (404, Some("unknown_provider")));
+    let (status, p) = app
+        .post("/v1/quotes", &with(&["provider"], json!("verisign")))
+        .await;
+    assert_eq!(
+        (status, p["code"].as_str()),
+        (404, Some("unknown_provider"))
+    );
     assert!(p["detail"].as_str().unwrap().contains("alibaba"));
 }
 
@@ -256,8 +430,16 @@ async fn problems_are_problem_json() {
 async fn the_api_needs_a_valid_key() {
     let app = spawn_app().await;
     let body = quote("alibaba", "refund", ex1_order()).to_string();
-    for auth in [None, Some("Bearer wrong-key"), Some("Basic dGVzdA=="), Some("Bearer ")] {
-        let mut req = app.client.post(format!("{}/v1/quotes", app.base)).body(body.clone());
+    for auth in [
+        None,
+        Some("Bearer wrong-key"),
+        Some("Basic dGVzdA=="),
+        Some("Bearer "),
+    ] {
+        let mut req = app
+            .client
+            .post(format!("{}/v1/quotes", app.base))
+            .body(body.clone());
         if let Some(a) = auth {
             req = req.header("authorization", a);
         }

@@ -360,10 +360,17 @@ mod tests {
     #[test]
     fn manual_mode_makes_every_step_a_ticket() {
         let registry = build(ACME).unwrap();
-        let o = order(json!({"purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"}));
-        let q = registry.quote("acme", &o, Intent::Refund, at(EXAMPLES_AS_OF)).unwrap();
+        let o = order(
+            json!({"purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"}),
+        );
+        let q = registry
+            .quote("acme", &o, Intent::Refund, at(EXAMPLES_AS_OF))
+            .unwrap();
         assert_eq!(q.decision.steps[0].procedure, Procedure::ManualTicket);
-        assert_eq!(q.decision.steps[0].ticket_fields, crate::quote::DEFAULT_TICKET_FIELDS);
+        assert_eq!(
+            q.decision.steps[0].ticket_fields,
+            crate::quote::DEFAULT_TICKET_FIELDS
+        );
         assert!(q.policy_version.starts_with("sha256:"));
         assert_eq!(q.provider, "acme");
     }
@@ -377,7 +384,12 @@ mod tests {
         let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
         assert_eq!(
             keys,
-            ["providers.bad1.kind", "providers.bad2.api", "providers.bad2.settings.refund_window", "providers.bad3.colour"],
+            [
+                "providers.bad1.kind",
+                "providers.bad2.api",
+                "providers.bad2.settings.refund_window",
+                "providers.bad3.colour"
+            ],
             "{err}"
         );
         assert!(err.issues[0].message.contains("known kinds: config"));
@@ -386,17 +398,38 @@ mod tests {
 
     #[test]
     fn api_urls_are_checked() {
-        let text = ACME.replace("mode = \"manual\"", "mode = \"api\"\napi = { base_url = \"ftp://x\" }");
+        let text = ACME.replace(
+            "mode = \"manual\"",
+            "mode = \"api\"\napi = { base_url = \"ftp://x\" }",
+        );
         let err = build(&text).unwrap_err();
         assert_eq!(err.issues[0].key, "providers.acme.api.base_url");
     }
 
     #[test]
     fn the_policy_version_follows_the_effective_policy() {
-        let a = build(ACME).unwrap().get("acme").unwrap().policy_version.clone();
-        let same = build(ACME).unwrap().get("acme").unwrap().policy_version.clone();
-        let holiday = ACME.replace("mode = \"manual\"", "mode = \"manual\"\nholidays = [\"2026-12-25\"]");
-        let b = build(&holiday).unwrap().get("acme").unwrap().policy_version.clone();
+        let a = build(ACME)
+            .unwrap()
+            .get("acme")
+            .unwrap()
+            .policy_version
+            .clone();
+        let same = build(ACME)
+            .unwrap()
+            .get("acme")
+            .unwrap()
+            .policy_version
+            .clone();
+        let holiday = ACME.replace(
+            "mode = \"manual\"",
+            "mode = \"manual\"\nholidays = [\"2026-12-25\"]",
+        );
+        let b = build(&holiday)
+            .unwrap()
+            .get("acme")
+            .unwrap()
+            .policy_version
+            .clone();
         assert_eq!(a, same);
         assert_ne!(a, b);
     }
@@ -405,18 +438,26 @@ mod tests {
     fn unknown_providers_and_bad_orders_are_errors() {
         let registry = build(ACME).unwrap();
         let o = order(json!({}));
-        let err = registry.quote("nope", &o, Intent::Refund, at(EXAMPLES_AS_OF)).unwrap_err();
+        let err = registry
+            .quote("nope", &o, Intent::Refund, at(EXAMPLES_AS_OF))
+            .unwrap_err();
         assert!(matches!(err, QuoteError::UnknownProvider(ref m) if m.contains("acme")));
         let mut bad = o;
         bad.issued_at = Some(at("2025-01-01T00:00:00Z"));
-        let err = registry.quote("acme", &bad, Intent::Refund, at(EXAMPLES_AS_OF)).unwrap_err();
-        assert!(matches!(err, QuoteError::Invalid(ref e) if e.errors[0].field == "order.issued_at"));
+        let err = registry
+            .quote("acme", &bad, Intent::Refund, at(EXAMPLES_AS_OF))
+            .unwrap_err();
+        assert!(
+            matches!(err, QuoteError::Invalid(ref e) if e.errors[0].field == "order.issued_at")
+        );
     }
 
     #[test]
     fn provider_names_are_checked() {
         let err = build(&ACME.replace("providers.acme", "providers.Acme")).unwrap_err();
         assert_eq!(err.issues[0].key, "providers.Acme");
-        assert!(build("").unwrap_err().issues[0].message.contains("no provider"));
+        assert!(build("").unwrap_err().issues[0]
+            .message
+            .contains("no provider"));
     }
 }

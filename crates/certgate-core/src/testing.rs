@@ -95,7 +95,11 @@ pub fn steps(d: &Decision) -> Vec<String> {
         .iter()
         .map(|s| {
             let v = serde_json::to_value(s).expect("serializable");
-            format!("{}/{}", v["action"].as_str().unwrap_or("?"), v["procedure"].as_str().unwrap_or("?"))
+            format!(
+                "{}/{}",
+                v["action"].as_str().unwrap_or("?"),
+                v["procedure"].as_str().unwrap_or("?")
+            )
         })
         .collect()
 }

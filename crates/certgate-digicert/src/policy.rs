@@ -224,7 +224,10 @@ mod tests {
     fn example_10_refund_of_an_account_balance_order_goes_through_support() {
         let d = dc(json!({"charged_to": "account_balance"}), Intent::Refund);
         assert!(d.allowed);
-        assert_eq!(steps(&d), ["cancel/automated", "refund_request/manual_ticket"]);
+        assert_eq!(
+            steps(&d),
+            ["cancel/automated", "refund_request/manual_ticket"]
+        );
         assert_eq!(d.steps[1].ticket_fields, SUPPORT_TICKET);
         assert_eq!(rules(&d), ["DC-CANCEL-PENDING", "DC-REFUND-SUPPORT"]);
         assert_eq!(d.refund.kind, RefundKind::Full);
@@ -237,7 +240,13 @@ mod tests {
         assert_eq!(d.refund.kind, RefundKind::Full);
         assert_eq!(d.refund.amount, order(json!({})).paid.amount);
         let d = dc(json!({}), Intent::Cancel);
-        assert_eq!((steps(&d), rules(&d)), (vec!["cancel/automated".to_owned()], vec!["DC-CANCEL-PENDING"]));
+        assert_eq!(
+            (steps(&d), rules(&d)),
+            (
+                vec!["cancel/automated".to_owned()],
+                vec!["DC-CANCEL-PENDING"]
+            )
+        );
         assert_eq!(d.refund.kind, RefundKind::Full);
         assert!(d.notes.iter().any(|n| n.contains("cannot be undone")));
         // Cancelling an account-balance order alone brings no money back.
@@ -263,10 +272,18 @@ mod tests {
         assert_eq!(steps(&d), ["cancel/automated"]);
         assert_eq!(rules(&d), ["DC-REISSUE"]);
         assert_eq!(d.refund.kind, RefundKind::None);
-        assert!(d.notes.iter().any(|n| n.contains("original certificate issued")));
+        assert!(d
+            .notes
+            .iter()
+            .any(|n| n.contains("original certificate issued")));
         let mut generated = issued;
         generated["generated"] = json!(true);
-        let d = decide(&DigicertPolicy, &order(generated.clone()), Intent::Cancel, NOW);
+        let d = decide(
+            &DigicertPolicy,
+            &order(generated.clone()),
+            Intent::Cancel,
+            NOW,
+        );
         assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Revoke)));
         assert_eq!(rules(&d), ["DC-REISSUE"]);
         let d = decide(&DigicertPolicy, &order(generated), Intent::Revoke, NOW);
@@ -281,21 +298,35 @@ mod tests {
         assert_eq!(steps(&d), ["revoke/automated"]);
         assert_eq!(d.refund.kind, RefundKind::Discretionary);
         assert_eq!(rules(&d), ["DC-ISSUED-REFUND"]);
-        let d = decide(&DigicertPolicy, &order(json!({"charged_to": "account_balance"})), Intent::Refund, NOW);
-        assert_eq!(steps(&d), ["revoke/automated", "refund_request/manual_ticket"]);
+        let d = decide(
+            &DigicertPolicy,
+            &order(json!({"charged_to": "account_balance"})),
+            Intent::Refund,
+            NOW,
+        );
+        assert_eq!(
+            steps(&d),
+            ["revoke/automated", "refund_request/manual_ticket"]
+        );
         assert_eq!(rules(&d), ["DC-ISSUED-REFUND", "DC-REFUND-SUPPORT"]);
     }
 
     #[test]
     fn a_cancelled_account_balance_order_still_gets_its_support_ticket() {
-        let d = dc(json!({"state": "canceled", "charged_to": "account_balance"}), Intent::Refund);
+        let d = dc(
+            json!({"state": "canceled", "charged_to": "account_balance"}),
+            Intent::Refund,
+        );
         assert!(d.allowed);
         assert_eq!(steps(&d), ["refund_request/manual_ticket"]);
         assert_eq!(rules(&d), ["DC-REFUND-SUPPORT"]);
         let d = dc(json!({"state": "canceled"}), Intent::Refund);
         assert!(!d.allowed);
         assert_eq!(rules(&d), ["ORDER-CANCELED"]);
-        let d = dc(json!({"state": "canceled", "charged_to": "account_balance"}), Intent::Cancel);
+        let d = dc(
+            json!({"state": "canceled", "charged_to": "account_balance"}),
+            Intent::Cancel,
+        );
         assert!(!d.allowed);
     }
 
@@ -311,10 +342,16 @@ mod tests {
 
     #[test]
     fn expired_and_revoked_orders_have_nothing_left() {
-        let expired = order(json!({"expires_at": "2026-06-15T08:30:00Z", "issued_at": "2025-06-15T08:30:00Z", "purchased_at": "2025-06-15T08:30:00Z"}));
+        let expired = order(
+            json!({"expires_at": "2026-06-15T08:30:00Z", "issued_at": "2025-06-15T08:30:00Z", "purchased_at": "2025-06-15T08:30:00Z"}),
+        );
         for intent in Intent::ALL {
             let d = decide(&DigicertPolicy, &expired, intent, NOW);
-            assert_eq!((d.allowed, rules(&d)), (false, vec!["ORDER-EXPIRED"]), "{intent}");
+            assert_eq!(
+                (d.allowed, rules(&d)),
+                (false, vec!["ORDER-EXPIRED"]),
+                "{intent}"
+            );
         }
         let revoked = order(json!({"state": "revoked", "revoked_at": "2026-03-01T00:00:00Z"}));
         let d = decide(&DigicertPolicy, &revoked, Intent::Refund, NOW);
@@ -325,14 +362,22 @@ mod tests {
     fn every_allowed_action_is_audited() {
         for intent in Intent::ALL {
             let d = dc(json!({}), intent);
-            assert_eq!(d.allowed, d.notes.iter().any(|n| n.contains("DC-AUDIT")), "{intent}");
+            assert_eq!(
+                d.allowed,
+                d.notes.iter().any(|n| n.contains("DC-AUDIT")),
+                "{intent}"
+            );
         }
     }
 
     #[test]
     fn unknown_settings_are_refused() {
         use certgate_core::config::Mode;
-        let ctx = ProviderContext { name: "digicert", mode: Mode::Manual, api: None };
+        let ctx = ProviderContext {
+            name: "digicert",
+            mode: Mode::Manual,
+            api: None,
+        };
         let err = build(&ctx, json!({"refund_window_days": 30})).unwrap_err();
         assert_eq!(err[0].key, "providers.digicert.settings.refund_window_days");
     }

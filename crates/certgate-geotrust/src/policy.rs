@@ -20,9 +20,15 @@ mod tests {
 
     #[test]
     fn example_7_the_window_closed_thirty_days_after_fulfilment() {
-        let ctx = ProviderContext { name: crate::KIND, mode: Mode::Manual, api: None };
+        let ctx = ProviderContext {
+            name: crate::KIND,
+            mode: Mode::Manual,
+            api: None,
+        };
         let p = BrandSettings::build(&ctx, serde_json::Value::Null, rules()).unwrap();
-        let o = order(json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}));
+        let o = order(
+            json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}),
+        );
         let d = decide(p.as_ref(), &o, Intent::Refund, EXAMPLES_AS_OF);
         assert!(!d.allowed);
         assert_eq!(cited(&d), ["RSL-30D"]);

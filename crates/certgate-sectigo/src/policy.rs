@@ -20,15 +20,24 @@ mod tests {
     #[test]
     fn every_step_is_automatable_and_cites_the_support_rule() {
         let rules = rules();
-        let o = order(json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}));
-        let p = certgate_core::policy::brand::BrandProvider::new(
-            &certgate_core::config::ProviderContext { name: "sectigo", mode: certgate_core::config::Mode::Manual, api: None },
+        let o = order(
+            json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}),
+        );
+        let p = certgate_core::policy::brand::BrandProvider::build(
+            &certgate_core::config::ProviderContext {
+                name: "sectigo",
+                mode: certgate_core::config::Mode::Manual,
+                api: None,
+            },
             rules,
         )
         .unwrap();
         let d = decide(p.as_ref(), &o, Intent::Refund, EXAMPLES_AS_OF);
         // In the provider's manual mode the registry turns these into tickets (see tests/).
         assert!(d.steps.iter().all(|s| s.procedure == Procedure::Automated));
-        assert_eq!(d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(), ["RSL-30D", "RSL-MANUAL"]);
+        assert_eq!(
+            d.rules.iter().map(|r| r.as_str()).collect::<Vec<_>>(),
+            ["RSL-30D", "RSL-MANUAL"]
+        );
     }
 }

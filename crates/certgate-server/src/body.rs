@@ -52,8 +52,15 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        if bytes.is_empty() {
-            return Err(ApiError::MalformedJson("the request body is empty".into()));
+        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+            None => return Err(ApiError::MalformedJson("the request body is empty".into())),
+            Some(b'{') => {}
+            Some(_) => {
+                return Err(ApiError::Invalid(InvalidInput::one(
+                    "body",
+                    "must be a JSON object",
+                )))
+            }
         }
         parse(&bytes).map(JsonBody)
     }

@@ -8,4 +8,3 @@ use certgate_core::policy::brand::{BrandRules, IssuedPath};
 pub fn rules() -> BrandRules {
     BrandRules::reseller(IssuedPath::Portal)
 }
-

@@ -45,13 +45,19 @@ mod tests {
     use serde_json::json;
 
     fn trustwave() -> Arc<dyn Provider> {
-        let ctx = ProviderContext { name: "trustwave", mode: Mode::Manual, api: None };
+        let ctx = ProviderContext {
+            name: "trustwave",
+            mode: Mode::Manual,
+            api: None,
+        };
         build(&ctx, serde_json::Value::Null).unwrap()
     }
 
     #[test]
     fn example_5_trustwave_ev_is_never_refundable() {
-        let ev = order(json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}));
+        let ev = order(
+            json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
+        );
         let d = decide(trustwave().as_ref(), &ev, Intent::Refund, EXAMPLES_AS_OF);
         assert!(!d.allowed);
         assert_eq!(rules(&d), ["RSL-TW-EV"]);
@@ -63,18 +69,30 @@ mod tests {
     fn a_pending_trustwave_ev_can_be_cancelled_without_refund() {
         let mut v = pending("2026-06-10T00:00:00Z");
         v["product"] = json!({"validation": "ev"});
-        let d = decide(trustwave().as_ref(), &order(v.clone()), Intent::Cancel, EXAMPLES_AS_OF);
+        let d = decide(
+            trustwave().as_ref(),
+            &order(v.clone()),
+            Intent::Cancel,
+            EXAMPLES_AS_OF,
+        );
         assert!(d.allowed);
         assert_eq!(steps(&d), ["cancel/manual_ticket"]);
         assert_eq!(d.refund.kind, RefundKind::None);
         assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "RSL-TW-EV"]);
-        let d = decide(trustwave().as_ref(), &order(v), Intent::Refund, EXAMPLES_AS_OF);
+        let d = decide(
+            trustwave().as_ref(),
+            &order(v),
+            Intent::Refund,
+            EXAMPLES_AS_OF,
+        );
         assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
     }
 
     #[test]
     fn other_trustwave_certificates_are_refunded_by_ticket() {
-        let ov = order(json!({"purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}));
+        let ov = order(
+            json!({"purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
+        );
         let d = decide(trustwave().as_ref(), &ov, Intent::Refund, EXAMPLES_AS_OF);
         assert!(d.allowed);
         assert_eq!(steps(&d), ["revoke/manual_ticket"]);
@@ -83,7 +101,11 @@ mod tests {
 
     #[test]
     fn trustwave_has_no_api_mode() {
-        let ctx = ProviderContext { name: "trustwave", mode: Mode::Api, api: None };
+        let ctx = ProviderContext {
+            name: "trustwave",
+            mode: Mode::Api,
+            api: None,
+        };
         let err = build(&ctx, serde_json::Value::Null).unwrap_err();
         assert_eq!(err[0].key, "providers.trustwave.mode");
     }

@@ -470,7 +470,7 @@ pub fn build_config(
     settings: serde_json::Value,
 ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
     let rules: BrandRules = ctx.settings(settings)?;
-    BrandProvider::new(ctx, rules)
+    BrandProvider::build(ctx, rules)
 }
 
 /// A provider whose policy is a [`BrandRules`]: the brand plugins and `config` providers.
@@ -480,7 +480,8 @@ pub struct BrandProvider {
 }
 
 impl BrandProvider {
-    pub fn new(
+    /// Validates `rules` and builds the provider.
+    pub fn build(
         ctx: &ProviderContext<'_>,
         rules: BrandRules,
     ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
@@ -546,7 +547,7 @@ impl BrandSettings {
         if let Some(margin) = s.submit_margin_business_days {
             rules.refund_window.submit_margin_business_days = margin;
         }
-        BrandProvider::new(ctx, rules).map_err(|issues| {
+        BrandProvider::build(ctx, rules).map_err(|issues| {
             issues
                 .into_iter()
                 .map(|mut i| {
@@ -609,7 +610,12 @@ mod tests {
         assert_eq!(rules(&d), ["RSL-30D", "RSL-PORTAL"]);
         assert_eq!(steps(&d), ["revoke/automated"]);
         assert_eq!(d.eta, Some(Eta::new(2, 2)));
-        let d = decide(&provider(portal()), &o, Intent::Refund, "2026-06-15T08:30:01Z");
+        let d = decide(
+            &provider(portal()),
+            &o,
+            Intent::Refund,
+            "2026-06-15T08:30:01Z",
+        );
         assert!(!d.allowed);
         assert_eq!(rules(&d), ["RSL-30D"]);
         assert_eq!(d.alternative, Some(Intent::Revoke));
@@ -621,7 +627,12 @@ mod tests {
         let mut rules = portal();
         rules.refund_window.submit_margin_business_days = 2;
         // Deadline Sat 2026-06-20 00:00: two business days back is Thu 2026-06-18 00:00.
-        let d = decide(&provider(rules), &issued("2026-05-21T00:00:00Z"), Intent::Refund, "2026-06-18T00:00:01Z");
+        let d = decide(
+            &provider(rules),
+            &issued("2026-05-21T00:00:00Z"),
+            Intent::Refund,
+            "2026-06-18T00:00:01Z",
+        );
         assert_eq!(d.submit_by, Some(at("2026-06-18T00:00:00Z")));
         assert_eq!(d.warnings.len(), 1);
     }
@@ -654,7 +665,12 @@ mod tests {
         assert!(d.allowed);
         assert_eq!(d.refund.kind, RefundKind::Full);
         assert_eq!(rules(&d), ["RSL-PORTAL", "RSL-30D"]);
-        let d = decide(&provider(portal()), &issued("2026-04-01T00:00:00Z"), Intent::Revoke, NOW);
+        let d = decide(
+            &provider(portal()),
+            &issued("2026-04-01T00:00:00Z"),
+            Intent::Revoke,
+            NOW,
+        );
         assert!(d.allowed);
         assert_eq!(d.refund.kind, RefundKind::None);
         assert_eq!(rules(&d), ["RSL-PORTAL"]);
@@ -672,9 +688,14 @@ mod tests {
 
     #[test]
     fn excluded_products_are_never_refunded() {
-        let ev = order(json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}));
+        let ev = order(
+            json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
+        );
         let d = decide(&provider(ev_excluded()), &ev, Intent::Refund, NOW);
-        assert_eq!((d.allowed, rules(&d), d.alternative), (false, vec!["X-EV"], Some(Intent::Revoke)));
+        assert_eq!(
+            (d.allowed, rules(&d), d.alternative),
+            (false, vec!["X-EV"], Some(Intent::Revoke))
+        );
         let mut v = pending("2026-06-10T00:00:00Z");
         v["product"] = json!({"validation": "ev"});
         let pending_ev = order(v);
@@ -693,16 +714,33 @@ mod tests {
         let p = provider(portal());
         let canceled = order(json!({"state": "canceled", "issued_at": null}));
         for intent in Intent::ALL {
-            assert_eq!(rules(&decide(&p, &canceled, intent, NOW)), ["ORDER-CANCELED"]);
+            assert_eq!(
+                rules(&decide(&p, &canceled, intent, NOW)),
+                ["ORDER-CANCELED"]
+            );
         }
-        let revoked = order(json!({"state": "revoked", "revoked_at": "2026-06-01T00:00:00Z", "issued_at": "2026-05-30T00:00:00Z"}));
-        assert_eq!(rules(&decide(&p, &revoked, Intent::Revoke, NOW)), ["ORDER-REVOKED"]);
-        assert_eq!(rules(&decide(&p, &revoked, Intent::Refund, NOW)), ["ORDER-REVOKED"]);
+        let revoked = order(
+            json!({"state": "revoked", "revoked_at": "2026-06-01T00:00:00Z", "issued_at": "2026-05-30T00:00:00Z"}),
+        );
+        assert_eq!(
+            rules(&decide(&p, &revoked, Intent::Revoke, NOW)),
+            ["ORDER-REVOKED"]
+        );
+        assert_eq!(
+            rules(&decide(&p, &revoked, Intent::Refund, NOW)),
+            ["ORDER-REVOKED"]
+        );
         let mut v = pending("2025-01-01T00:00:00Z");
         v["expires_at"] = json!("2026-01-01T00:00:00Z");
         let lapsed = order(v);
-        assert_eq!(rules(&decide(&p, &lapsed, Intent::Refund, NOW)), ["ORDER-EXPIRED"]);
-        assert_eq!(rules(&decide(&p, &lapsed, Intent::Cancel, NOW)), ["ORDER-EXPIRED"]);
+        assert_eq!(
+            rules(&decide(&p, &lapsed, Intent::Refund, NOW)),
+            ["ORDER-EXPIRED"]
+        );
+        assert_eq!(
+            rules(&decide(&p, &lapsed, Intent::Cancel, NOW)),
+            ["ORDER-EXPIRED"]
+        );
     }
 
     #[test]
@@ -718,12 +756,26 @@ mod tests {
 
     #[test]
     fn config_rules_are_validated_with_their_keys() {
-        let ctx = ProviderContext { name: "acme", mode: Mode::Api, api: None };
+        let ctx = ProviderContext {
+            name: "acme",
+            mode: Mode::Api,
+            api: None,
+        };
         let mut bad = portal();
         bad.refund_window.days = 0;
         bad.issued.steps[0].action = Action::Cancel;
-        bad.exclusions.push(Exclusion { rule: RuleId::new("X"), summary: "".into(), validation: None, kind: None, free: None });
-        let keys: Vec<_> = BrandProvider::new(&ctx, bad).unwrap_err().into_iter().map(|i| i.key).collect();
+        bad.exclusions.push(Exclusion {
+            rule: RuleId::new("X"),
+            summary: "".into(),
+            validation: None,
+            kind: None,
+            free: None,
+        });
+        let keys: Vec<_> = BrandProvider::build(&ctx, bad)
+            .unwrap_err()
+            .into_iter()
+            .map(|i| i.key)
+            .collect();
         assert_eq!(
             keys,
             [
@@ -738,7 +790,11 @@ mod tests {
 
     #[test]
     fn a_config_provider_reads_its_whole_policy_from_settings() {
-        let ctx = ProviderContext { name: "acme", mode: Mode::Manual, api: None };
+        let ctx = ProviderContext {
+            name: "acme",
+            mode: Mode::Manual,
+            api: None,
+        };
         let settings = serde_json::to_value(portal()).unwrap();
         let p = build_config(&ctx, settings.clone()).unwrap();
         assert_eq!(p.settings(), settings);
@@ -750,10 +806,15 @@ mod tests {
 
     #[test]
     fn brand_settings_tune_the_window() {
-        let ctx = ProviderContext { name: "geo", mode: Mode::Manual, api: None };
+        let ctx = ProviderContext {
+            name: "geo",
+            mode: Mode::Manual,
+            api: None,
+        };
         let p = BrandSettings::build(&ctx, json!({"refund_window_days": 45}), portal()).unwrap();
         assert_eq!(p.settings()["refund_window"]["days"], 45);
-        let err = BrandSettings::build(&ctx, json!({"refund_window_days": 0}), portal()).unwrap_err();
+        let err =
+            BrandSettings::build(&ctx, json!({"refund_window_days": 0}), portal()).unwrap_err();
         assert_eq!(err[0].key, "providers.geo.settings.refund_window_days");
         let err = BrandSettings::build(&ctx, json!({"window": 1}), portal()).unwrap_err();
         assert_eq!(err[0].key, "providers.geo.settings.window");

@@ -47,8 +47,8 @@ pub fn issued_at(order: &Order) -> Result<DateTime<Utc>, crate::InvalidInput> {
 
 #[cfg(test)]
 mod tests {
-    use crate::testing::{at, order};
     use super::*;
+    use crate::testing::{at, order};
     use serde_json::json;
 
     #[test]

@@ -1,0 +1,189 @@
+//! The `certgate` binary as a user runs it: `serve` (with and without an API key),
+//! `check-config` and `quote`.
+
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+const BIN: &str = env!("CARGO_BIN_EXE_certgate");
+const REPO: &str = env!("CARGO_MANIFEST_DIR");
+
+fn certgate() -> Command {
+    let mut cmd = Command::new(BIN);
+    cmd.current_dir(REPO)
+        .env_remove("CERTGATE_API_KEY")
+        .env_remove("CERTGATE_DATABASE_URL");
+    cmd
+}
+
+/// Kills the server when the test ends, pass or fail.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[tokio::test]
+async fn serve_answers_quotes_on_the_port_it_prints() {
+    let child = certgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "sqlite::memory:",
+        ])
+        .env("CERTGATE_API_KEY", "cli-test-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Running(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+
+    let body = json!({
+        "provider": "geotrust", "intent": "refund", "as_of": "2026-06-15T08:30:00Z",
+        "order": {"id": "o-1", "product": {"validation": "dv"}, "origin": "purchased", "state": "issued",
+                  "purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z",
+                  "expires_at": "2027-06-01T00:00:00Z", "paid": {"amount": "49.00", "currency": "USD"}}
+    });
+    let res = reqwest::Client::new()
+        .post(format!("{base}/v1/quotes"))
+        .bearer_auth("cli-test-key")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let q: Value = res.json().await.unwrap();
+    assert_eq!(q["allowed"], true);
+    assert_eq!(q["rules"], json!(["RSL-30D", "RSL-PORTAL"]));
+    assert_eq!(q["deadline"], "2026-07-01T00:00:00Z");
+}
+
+#[test]
+fn serve_refuses_to_start_without_an_api_key() {
+    let out = certgate()
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("CERTGATE_API_KEY is not set"), "{stderr}");
+    assert!(stderr.contains("export CERTGATE_API_KEY="), "{stderr}");
+}
+
+#[test]
+fn serve_refuses_a_bad_database_url() {
+    let out = certgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "mysql://x",
+        ])
+        .env("CERTGATE_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--database"));
+}
+
+#[test]
+fn check_config_reports_every_problem_with_provider_and_key() {
+    let dir = std::env::temp_dir().join(format!("certgate-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("broken.toml");
+    std::fs::write(
+        &file,
+        "[providers.alibaba]\nkind = \"alibaba\"\n[providers.alibaba.settings]\nrefund_window_days = \"many\"\n\
+         [providers.acme]\nkind = \"verisign\"\n\
+         [providers.geotrust]\nkind = \"geotrust\"\nmode = \"api\"\ncolour = \"blue\"\n",
+    )
+    .unwrap();
+    let out = certgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for key in [
+        "providers.alibaba.settings.refund_window_days",
+        "providers.acme.kind",
+        "providers.geotrust.colour",
+    ] {
+        assert!(stderr.contains(key), "{key} in {stderr}");
+    }
+    assert!(stderr.contains("3 problems"), "{stderr}");
+
+    let out = certgate().args(["check-config"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("symantec"));
+}
+
+#[test]
+fn quote_prints_the_answer() {
+    let dir = std::env::temp_dir().join(format!("certgate-cli-q-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("order.json");
+    std::fs::write(
+        &file,
+        json!({"id": "o-2", "product": {"validation": "ev"}, "origin": "purchased", "state": "issued",
+               "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z",
+               "expires_at": "2027-06-10T00:00:00Z", "paid": {"amount": "300.00", "currency": "USD"}})
+        .to_string(),
+    )
+    .unwrap();
+    let out = certgate()
+        .args([
+            "quote",
+            "--provider",
+            "trustwave",
+            "--intent",
+            "refund",
+            "--as-of",
+            "2026-06-15T08:30:00Z",
+            "--order",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let q: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(q["allowed"], false);
+    assert_eq!(q["rules"], json!(["RSL-TW-EV"]));
+    assert_eq!(q["alternative"], "revoke");
+
+    let out = certgate()
+        .args([
+            "quote",
+            "--provider",
+            "nope",
+            "--intent",
+            "refund",
+            "--order",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider"));
+}
