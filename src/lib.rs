@@ -115,25 +115,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_built_in_providers_toml_is_valid() {
-        let file = config::parse_toml(DEFAULT_PROVIDERS_TOML).unwrap();
-        let registry = registry_builder().build(file).unwrap();
-        let names: Vec<_> = registry.names().collect();
-        assert_eq!(
-            names,
-            [
-                "alibaba",
-                "digicert",
-                "geotrust",
-                "sectigo",
-                "symantec",
-                "thawte",
-                "trustwave"
-            ]
-        );
-    }
-
-    #[test]
     fn database_urls() {
         assert_eq!("sqlite::memory:".parse(), Ok(DatabaseUrl::SqliteMemory));
         assert_eq!(

@@ -276,24 +276,21 @@ async fn as_of_defaults_to_the_server_clock() {
 async fn bad_input_is_a_clear_4xx_naming_the_field() {
     let app = spawn_app().await;
     let ok = quote("alibaba", "refund", ex1_order());
-    let with = |path: &[&str], value: Value| {
+    // The valid body with the field at `path` set to `value`, or removed when `None`.
+    let edit = |path: &[&str], value: Option<Value>| {
         let mut v = ok.clone();
-        let mut cur = &mut v;
-        for p in &path[..path.len() - 1] {
-            cur = &mut cur[*p];
+        let (last, parents) = path.split_last().unwrap();
+        let parent = parents.iter().fold(&mut v, |cur, p| &mut cur[*p]);
+        match value {
+            Some(value) => parent[*last] = value,
+            None => {
+                parent.as_object_mut().unwrap().remove(*last);
+            }
         }
-        cur[path[path.len() - 1]] = value;
         v
     };
-    let remove = |path: &[&str]| {
-        let mut v = ok.clone();
-        let mut cur = &mut v;
-        for p in &path[..path.len() - 1] {
-            cur = &mut cur[*p];
-        }
-        cur.as_object_mut().unwrap().remove(path[path.len() - 1]);
-        v
-    };
+    let with = |path: &[&str], value: Value| edit(path, Some(value));
+    let remove = |path: &[&str]| edit(path, None);
     let cases: Vec<(&str, Value, &str)> = vec![
         (
             "unknown top-level field",

@@ -4,7 +4,7 @@
 
 use certgate_server::auth::ApiKeys;
 use certgate_server::AppState;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::path::Path;
 
 pub const KEY: &str = "test-key-0123456789";
@@ -69,28 +69,9 @@ impl TestApp {
     }
 }
 
-/// API.md's example order, with `patch`'s top-level keys replaced.
+/// API.md's example order, with `patch`'s top-level keys replaced (as JSON, unvalidated).
 pub fn order(patch: Value) -> Value {
-    let mut v = json!({
-        "id": "ord-1001",
-        "supplier_order_id": "DC-99231",
-        "certificate_id": "cert-77",
-        "common_name": "shop.example.com",
-        "technical_email": "ops@example.com",
-        "brand": null,
-        "product": {"validation": "ov", "kind": "ssl", "free": false},
-        "origin": "purchased",
-        "state": "issued",
-        "validation_status": "validated",
-        "purchased_at": "2026-01-02T10:00:00Z",
-        "issued_at": "2026-01-05T09:00:00Z",
-        "expires_at": "2027-01-05T09:00:00Z",
-        "revoked_at": null,
-        "paid": {"amount": "120.00", "currency": "USD"},
-        "voucher": {"amount": "20.00", "currency": "USD"},
-        "approval_required": false, "reissue": false, "generated": false,
-        "charged_to": "other"
-    });
+    let mut v = certgate_core::testing::sample();
     for (k, val) in patch.as_object().unwrap() {
         v[k] = val.clone();
     }

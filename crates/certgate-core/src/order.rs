@@ -258,30 +258,10 @@ pub mod instant {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::testing::sample;
     use serde_json::json;
-
-    /// An issued OV order with the fields of API.md's example.
-    pub fn sample() -> serde_json::Value {
-        json!({
-            "id": "ord-1001",
-            "supplier_order_id": "DC-99231",
-            "common_name": "shop.example.com",
-            "product": {"validation": "ov", "kind": "ssl", "free": false},
-            "origin": "purchased",
-            "state": "issued",
-            "validation_status": "validated",
-            "purchased_at": "2026-01-02T10:00:00Z",
-            "issued_at": "2026-01-05T09:00:00Z",
-            "expires_at": "2027-01-05T09:00:00Z",
-            "revoked_at": null,
-            "paid": {"amount": "120.00", "currency": "USD"},
-            "voucher": {"amount": "20.00", "currency": "USD"},
-            "approval_required": false, "reissue": false, "generated": false,
-            "charged_to": "other"
-        })
-    }
 
     fn parse(v: serde_json::Value) -> Result<Order, String> {
         serde_json::from_value::<Order>(v).map_err(|e| e.to_string())
