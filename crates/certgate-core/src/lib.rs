@@ -7,6 +7,7 @@
 //! No HTTP server, database or HTTP client lives in this crate.
 
 pub mod calendar;
+pub mod client;
 pub mod config;
 pub mod money;
 pub mod order;
@@ -20,6 +21,7 @@ pub mod testing;
 pub mod validation;
 
 pub use calendar::Calendar;
+pub use client::{CaClient, StepCall, StepError, StepOutcome};
 pub use money::{Currency, Money};
 pub use order::{Order, OrderState};
 pub use provider::{PolicyInput, Provider};

@@ -1,0 +1,422 @@
+//! certgate's durable store: operations (with their idempotency keys and work leases), manual
+//! tickets, the webhook outbox and the audit log. SQLite is the embedded default (a file in WAL
+//! mode, or `sqlite::memory:`); a `postgres://` URL selects Postgres. One schema, migrated at
+//! start; queries are checked at run time, so no build step needs a database.
+//!
+//! Rows carry their domain object as JSON (`body`) beside the columns queries filter on; the
+//! store knows nothing of the domain. Every write of an operation is guarded by its `version`
+//! (and, for the executor, its lease), and its side effects (tickets, webhooks, audit entries)
+//! commit in the same transaction.
+
+mod rows;
+
+pub use rows::*;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error(
+        "unsupported database URL `{0}`: use sqlite::memory:, sqlite://FILE or postgres://..."
+    )]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// The store. Cheap to clone (a pool handle).
+#[derive(Debug, Clone)]
+pub struct Store {
+    pool: AnyPool,
+    backend: Backend,
+}
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects and migrates. `url`: `sqlite::memory:`, `sqlite://FILE` (created if missing)
+    /// or `postgres://...`.
+    pub async fn connect(url: &str) -> Result<Store> {
+        sqlx::any::install_default_drivers();
+        let (backend, url, max) =
+            if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+                (Backend::Postgres, url.to_owned(), 10)
+            } else if url == "sqlite::memory:" {
+                // One connection: every connection to :memory: would be its own database.
+                (Backend::Sqlite, url.to_owned(), 1)
+            } else if let Some(path) = url.strip_prefix("sqlite://") {
+                // One writer at a time is what SQLite allows; a single connection also avoids
+                // lock-upgrade failures between concurrent transactions.
+                let sep = if path.contains('?') { '&' } else { '?' };
+                let url = if path.contains("mode=") {
+                    url.to_owned()
+                } else {
+                    format!("{url}{sep}mode=rwc")
+                };
+                (Backend::Sqlite, url, 1)
+            } else {
+                return Err(StoreError::UnsupportedUrl(url.to_owned()));
+            };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        sqlx::query("PRAGMA journal_mode = WAL")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA busy_timeout = 5000")
+                            .execute(&mut *conn)
+                            .await?;
+                        sqlx::query("PRAGMA synchronous = NORMAL")
+                            .execute(&mut *conn)
+                            .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&url)
+            .await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Store { pool, backend })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// A cheap query: is the database there?
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    /// Inserts a new operation unless the tenant already used its idempotency key, in which
+    /// case the existing one comes back. The audit entry is written only for a new one.
+    pub async fn insert_operation(
+        &self,
+        op: &NewOperation<'_>,
+        effects: &Effects,
+    ) -> Result<Inserted> {
+        let mut tx = self.pool.begin().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO operations (id, tenant, idempotency_key, request_hash, provider, status, \
+             created_at, updated_at, version, next_run_at, body) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $7, 1, $8, $9) \
+             ON CONFLICT (tenant, idempotency_key) DO NOTHING",
+        )
+        .bind(op.id)
+        .bind(op.tenant)
+        .bind(op.idempotency_key)
+        .bind(op.request_hash)
+        .bind(op.provider)
+        .bind(op.status)
+        .bind(op.now)
+        .bind(op.next_run_at)
+        .bind(&op.body)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !inserted {
+            let row = sqlx::query(&format!(
+                "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND idempotency_key = $2"
+            ))
+            .bind(op.tenant)
+            .bind(op.idempotency_key)
+            .fetch_one(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            return Ok(Inserted::Existing(OperationRow::from_row(&row)?));
+        }
+        effects.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(Inserted::New)
+    }
+
+    pub async fn get_operation(&self, tenant: &str, id: &str) -> Result<Option<OperationRow>> {
+        let row = sqlx::query(&format!(
+            "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(OperationRow::from_row)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// The tenant's operations, newest first, after the cursor `before` (an operation id).
+    pub async fn list_operations(
+        &self,
+        tenant: &str,
+        filter: &OperationFilter<'_>,
+    ) -> Result<Vec<OperationRow>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 \
+             AND ($2 = '' OR status = $2) AND ($3 = '' OR provider = $3) AND ($4 = '' OR id < $4) \
+             ORDER BY id DESC LIMIT $5"
+        ))
+        .bind(tenant)
+        .bind(filter.status.unwrap_or(""))
+        .bind(filter.provider.unwrap_or(""))
+        .bind(filter.before.unwrap_or(""))
+        .bind(filter.limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(OperationRow::from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// Leases the next operation that is due, to `owner` until `now + lease`. On Postgres,
+    /// `FOR UPDATE SKIP LOCKED` keeps two gateways from claiming the same one; SQLite has a
+    /// single writer.
+    pub async fn claim_operation(
+        &self,
+        owner: &str,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Option<OperationRow>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let until = now + lease.as_millis() as i64;
+        let row = sqlx::query(&format!(
+            "UPDATE operations SET lease_owner = $1, lease_until = $2, version = version + 1 \
+             WHERE id = (SELECT id FROM operations WHERE next_run_at <= $3 \
+                         AND (lease_until IS NULL OR lease_until < $3) \
+                         ORDER BY next_run_at LIMIT 1 {lock}) \
+             AND next_run_at <= $3 AND (lease_until IS NULL OR lease_until < $3) \
+             RETURNING {OPERATION_COLUMNS}"
+        ))
+        .bind(owner)
+        .bind(until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(OperationRow::from_row)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    /// Extends `owner`'s lease; false if the lease was lost.
+    pub async fn renew_lease(&self, id: &str, owner: &str, until: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE operations SET lease_until = $1 WHERE id = $2 AND lease_owner = $3",
+        )
+        .bind(until)
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n == 1)
+    }
+
+    /// Writes an operation if nobody changed it since `expected_version` (and, with an
+    /// `owner`, only while that owner holds the lease), with its effects, atomically. False if
+    /// the guard failed and nothing was written.
+    pub async fn save_operation(
+        &self,
+        save: &SaveOperation<'_>,
+        effects: &Effects,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
+        let lease_owner: Option<&str> = if save.keep_lease { save.owner } else { None };
+        let n = sqlx::query(
+            "UPDATE operations SET status = $1, updated_at = $2, next_run_at = $3, body = $4, \
+             version = version + 1, lease_owner = $5, lease_until = CASE WHEN $5 IS NULL THEN NULL ELSE lease_until END \
+             WHERE id = $6 AND version = $7 AND ($8 = '' OR lease_owner = $8)",
+        )
+        .bind(save.status)
+        .bind(save.now)
+        .bind(save.next_run_at)
+        .bind(&save.body)
+        .bind(lease_owner)
+        .bind(save.id)
+        .bind(save.expected_version)
+        .bind(save.owner.unwrap_or(""))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n != 1 {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        if !effects.write(&mut tx).await? {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    pub async fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<TicketRow>> {
+        let row = sqlx::query("SELECT id, tenant, operation_id, status, body FROM tickets WHERE tenant = $1 AND id = $2")
+            .bind(tenant)
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.as_ref()
+            .map(TicketRow::from_row)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    pub async fn list_tickets(
+        &self,
+        tenant: &str,
+        status: Option<&str>,
+        before: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<TicketRow>> {
+        let rows = sqlx::query(
+            "SELECT id, tenant, operation_id, status, body FROM tickets WHERE tenant = $1 \
+             AND ($2 = '' OR status = $2) AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4",
+        )
+        .bind(tenant)
+        .bind(status.unwrap_or(""))
+        .bind(before.unwrap_or(""))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(TicketRow::from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+
+    /// Leases the oldest due webhook delivery whose stream has nothing older undelivered, so
+    /// each stream (an operation) is delivered in order.
+    pub async fn claim_delivery(&self, now: i64, lease: Duration) -> Result<Option<OutboxRow>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let until = now + lease.as_millis() as i64;
+        let row = sqlx::query(&format!(
+            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id = ( \
+               SELECT o.id FROM outbox o WHERE o.delivered_at IS NULL AND o.dead = 0 \
+               AND o.next_attempt_at <= $2 AND (o.lease_until IS NULL OR o.lease_until < $2) \
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.stream = o.stream AND p.id < o.id \
+                               AND p.delivered_at IS NULL AND p.dead = 0) \
+               ORDER BY o.id LIMIT 1 {lock}) \
+             RETURNING id, tenant, stream, url, payload, attempts"
+        ))
+        .bind(until)
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref()
+            .map(OutboxRow::from_row)
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    pub async fn delivered(&self, id: i64, now: i64) -> Result<()> {
+        sqlx::query("UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2")
+            .bind(now)
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Records a failed delivery: retried at `next_attempt_at`, or given up (`dead`).
+    pub async fn delivery_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: i64,
+        dead: bool,
+    ) -> Result<()> {
+        sqlx::query("UPDATE outbox SET last_error = $1, next_attempt_at = $2, dead = $3, lease_until = NULL WHERE id = $4")
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(i64::from(dead))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Outbox rows of a stream (tests and diagnostics).
+    pub async fn outbox_stream(&self, stream: &str) -> Result<Vec<(i64, bool, i64)>> {
+        let rows = sqlx::query(
+            "SELECT id, delivered_at, attempts FROM outbox WHERE stream = $1 ORDER BY id",
+        )
+        .bind(stream)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("id")?,
+                    r.try_get::<Option<i64>, _>("delivered_at")?.is_some(),
+                    r.try_get("attempts")?,
+                ))
+            })
+            .collect::<std::result::Result<_, sqlx::Error>>()
+            .map_err(Into::into)
+    }
+
+    pub async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
+        let mut tx = self.pool.begin().await?;
+        entry.write(&mut tx).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// The tenant's audit log, newest first, before the entry id `before`.
+    pub async fn list_audit(
+        &self,
+        tenant: &str,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<AuditRow>> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, action, target, outcome, detail FROM audit WHERE tenant = $1 \
+             AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3",
+        )
+        .bind(tenant)
+        .bind(before.unwrap_or(0))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(AuditRow::from_row)
+            .collect::<std::result::Result<_, _>>()
+            .map_err(Into::into)
+    }
+}
+
+/// Reads a row's column, for the row types.
+pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> std::result::Result<T, sqlx::Error>
+where
+    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
+{
+    row.try_get(name)
+}

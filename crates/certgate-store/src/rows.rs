@@ -1,0 +1,274 @@
+//! The rows the store reads and writes, and the side effects that commit with an operation.
+
+use crate::col;
+use sqlx::any::AnyRow;
+use sqlx::{Any, Transaction};
+
+pub(crate) const OPERATION_COLUMNS: &str =
+    "id, tenant, request_hash, provider, status, version, next_run_at, lease_owner, body";
+
+/// An operation as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperationRow {
+    pub id: String,
+    pub tenant: String,
+    pub request_hash: String,
+    pub provider: String,
+    pub status: String,
+    pub version: i64,
+    pub next_run_at: Option<i64>,
+    pub lease_owner: Option<String>,
+    /// The operation as JSON.
+    pub body: String,
+}
+
+impl OperationRow {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(OperationRow {
+            id: col(row, "id")?,
+            tenant: col(row, "tenant")?,
+            request_hash: col(row, "request_hash")?,
+            provider: col(row, "provider")?,
+            status: col(row, "status")?,
+            version: col(row, "version")?,
+            next_run_at: col(row, "next_run_at")?,
+            lease_owner: col(row, "lease_owner")?,
+            body: col(row, "body")?,
+        })
+    }
+}
+
+/// A new operation.
+#[derive(Debug)]
+pub struct NewOperation<'a> {
+    pub id: &'a str,
+    pub tenant: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a str,
+    pub provider: &'a str,
+    pub status: &'a str,
+    pub now: i64,
+    pub next_run_at: Option<i64>,
+    pub body: String,
+}
+
+/// What `insert_operation` found.
+#[derive(Debug)]
+pub enum Inserted {
+    New,
+    /// The key was used before: this is that operation.
+    Existing(OperationRow),
+}
+
+/// A guarded write of an operation.
+#[derive(Debug)]
+pub struct SaveOperation<'a> {
+    pub id: &'a str,
+    pub expected_version: i64,
+    /// The executor that holds the lease (the write fails if it lost it); `None` for the API.
+    pub owner: Option<&'a str>,
+    /// Keep the lease after the write (the executor goes on with the next step).
+    pub keep_lease: bool,
+    pub status: &'a str,
+    pub now: i64,
+    pub next_run_at: Option<i64>,
+    pub body: String,
+}
+
+#[derive(Debug, Default)]
+pub struct OperationFilter<'a> {
+    pub status: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    /// Cursor: only operations with a smaller id.
+    pub before: Option<&'a str>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TicketRow {
+    pub id: String,
+    pub tenant: String,
+    pub operation_id: String,
+    pub status: String,
+    pub body: String,
+}
+
+impl TicketRow {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(TicketRow {
+            id: col(row, "id")?,
+            tenant: col(row, "tenant")?,
+            operation_id: col(row, "operation_id")?,
+            status: col(row, "status")?,
+            body: col(row, "body")?,
+        })
+    }
+}
+
+/// A ticket written with an operation.
+#[derive(Debug, Clone)]
+pub enum TicketWrite {
+    Open {
+        id: String,
+        tenant: String,
+        operation_id: String,
+        now: i64,
+        body: String,
+    },
+    /// Moves a ticket on from `from` (the write fails if it is no longer in that status).
+    Update {
+        id: String,
+        from: String,
+        to: String,
+        now: i64,
+        body: String,
+    },
+}
+
+/// A webhook to deliver, in order within its stream.
+#[derive(Debug, Clone)]
+pub struct OutboxWrite {
+    pub tenant: String,
+    pub stream: String,
+    pub url: String,
+    pub payload: String,
+    pub now: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub tenant: String,
+    pub stream: String,
+    pub url: String,
+    pub payload: String,
+    pub attempts: i64,
+}
+
+impl OutboxRow {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(OutboxRow {
+            id: col(row, "id")?,
+            tenant: col(row, "tenant")?,
+            stream: col(row, "stream")?,
+            url: col(row, "url")?,
+            payload: col(row, "payload")?,
+            attempts: col(row, "attempts")?,
+        })
+    }
+}
+
+/// One line of the audit log: who did what to which, when, and how it ended.
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub tenant: String,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+impl AuditEntry {
+    pub(crate) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audit (tenant, at, actor, action, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&self.tenant)
+        .bind(self.at)
+        .bind(&self.actor)
+        .bind(&self.action)
+        .bind(&self.target)
+        .bind(&self.outcome)
+        .bind(&self.detail)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditRow {
+    pub id: i64,
+    pub at: i64,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+impl AuditRow {
+    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(AuditRow {
+            id: col(row, "id")?,
+            at: col(row, "at")?,
+            actor: col(row, "actor")?,
+            action: col(row, "action")?,
+            target: col(row, "target")?,
+            outcome: col(row, "outcome")?,
+            detail: col(row, "detail")?,
+        })
+    }
+}
+
+/// The side effects that commit with an operation write.
+#[derive(Debug, Default)]
+pub struct Effects {
+    pub tickets: Vec<TicketWrite>,
+    pub outbox: Vec<OutboxWrite>,
+    pub audit: Vec<AuditEntry>,
+}
+
+impl Effects {
+    /// Writes every effect; false if a ticket was no longer in the expected status.
+    pub(crate) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<bool, sqlx::Error> {
+        for t in &self.tickets {
+            let n = match t {
+                TicketWrite::Open { id, tenant, operation_id, now, body } => sqlx::query(
+                    "INSERT INTO tickets (id, tenant, operation_id, status, created_at, updated_at, body) \
+                     VALUES ($1, $2, $3, 'open', $4, $4, $5)",
+                )
+                .bind(id)
+                .bind(tenant)
+                .bind(operation_id)
+                .bind(now)
+                .bind(body)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+                TicketWrite::Update { id, from, to, now, body } => sqlx::query(
+                    "UPDATE tickets SET status = $1, updated_at = $2, body = $3 WHERE id = $4 AND status = $5",
+                )
+                .bind(to)
+                .bind(now)
+                .bind(body)
+                .bind(id)
+                .bind(from)
+                .execute(&mut **tx)
+                .await?
+                .rows_affected(),
+            };
+            if n != 1 {
+                return Ok(false);
+            }
+        }
+        for o in &self.outbox {
+            sqlx::query(
+                "INSERT INTO outbox (tenant, stream, url, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
+            )
+            .bind(&o.tenant)
+            .bind(&o.stream)
+            .bind(&o.url)
+            .bind(&o.payload)
+            .bind(o.now)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for a in &self.audit {
+            a.write(tx).await?;
+        }
+        Ok(true)
+    }
+}
