@@ -2,8 +2,9 @@
 //! ([`crate::Provider`]); its client does the I/O. Clients are built from the provider's
 //! `[api]` section by the factory registered under the client's name (`digicert`, ...).
 
+use crate::operation::RevocationReason;
 use crate::order::{Order, OrderState};
-use crate::quote::{Action, Confirmation};
+use crate::quote::{Action, Confirmation, Intent};
 use async_trait::async_trait;
 use std::fmt::Debug;
 use std::time::Duration;
@@ -12,11 +13,13 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy)]
 pub struct StepCall<'a> {
     pub operation_id: &'a str,
+    /// What the reseller asked for: a refund revokes the whole order, a revoke the certificate.
+    pub intent: Intent,
     pub action: Action,
     pub order: &'a Order,
     pub confirmation: Option<Confirmation>,
-    /// RFC 5280 reason name, for revocations.
-    pub reason: Option<&'a str>,
+    /// For revocations.
+    pub reason: Option<RevocationReason>,
     /// Free text the CA records (DigiCert requires a note to cancel).
     pub note: Option<&'a str>,
 }

@@ -36,6 +36,74 @@ impl fmt::Display for Mode {
 pub struct FileConfig {
     #[serde(default)]
     pub providers: BTreeMap<String, serde_json::Value>,
+    /// Resellers. Besides these, `CERTGATE_API_KEY` (if set) is the key of tenant `default`.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub executor: ExecutorConfig,
+    /// An outside helpdesk that receives every manual ticket (besides the built-in queue).
+    #[serde(default)]
+    pub helpdesk: Option<HelpdeskConfig>,
+}
+
+/// One reseller using the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    /// The tenant's API key, from the environment.
+    pub api_key: SecretRef,
+    /// The reseller's username at the platforms (manual tickets carry it, RSL-MANUAL).
+    pub reseller_username: String,
+    /// Where every status change of the tenant's operations is POSTed.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The key of the webhooks' HMAC signature.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+}
+
+/// How the operation executor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorConfig {
+    /// Concurrent operations per gateway instance.
+    pub workers: usize,
+    /// How long a claimed operation stays leased without a heartbeat.
+    pub lease_ms: u64,
+    /// How often an idle worker looks for due work.
+    pub poll_ms: u64,
+    /// Tries of a step before it fails for good.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each try, with jitter, up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often a step awaiting the CA or a confirmation is checked.
+    pub recheck_ms: u64,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            workers: 16,
+            lease_ms: 30_000,
+            poll_ms: 200,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            recheck_ms: 60_000,
+        }
+    }
+}
+
+/// An outside helpdesk: each new ticket is POSTed there as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpdeskConfig {
+    pub url: String,
+    /// Signs the POST like a webhook, when given.
+    #[serde(default)]
+    pub secret: Option<SecretRef>,
 }
 
 /// The envelope every provider has, whatever its kind.

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod money;
+pub mod operation;
 pub mod order;
 pub mod policy;
 pub mod provider;

@@ -2,6 +2,7 @@
 //! config (collecting all problems), and answers quotes by provider name.
 
 use crate::calendar::Calendar;
+use crate::client::CaClient;
 use crate::config::{
     deserialize_at, ApiConfig, ConfigError, ConfigIssue, FileConfig, Mode, ProviderConfig,
     ProviderContext,
@@ -25,15 +26,26 @@ pub type BuildResult = Result<Arc<dyn Provider>, Vec<ConfigIssue>>;
 pub type Factory =
     Arc<dyn Fn(&ProviderContext<'_>, serde_json::Value) -> BuildResult + Send + Sync>;
 
-/// The known kinds. `config` is always there; plugins register theirs.
+/// What a client factory returns: the client, or every problem with the `[api]` section.
+pub type ClientResult = Result<Arc<dyn CaClient>, Vec<ConfigIssue>>;
+
+/// Builds a CA client from a provider's `[api]` section.
+pub type ClientFactory =
+    Arc<dyn Fn(&ProviderContext<'_>, &ApiConfig) -> ClientResult + Send + Sync>;
+
+/// The known kinds and clients. `config` is always there; plugins register theirs.
 #[derive(Clone)]
 pub struct RegistryBuilder {
     kinds: BTreeMap<&'static str, Factory>,
+    clients: BTreeMap<&'static str, ClientFactory>,
 }
 
 impl std::fmt::Debug for RegistryBuilder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.kinds()).finish()
+        f.debug_struct("RegistryBuilder")
+            .field("kinds", &self.kinds().collect::<Vec<_>>())
+            .field("clients", &self.clients.keys().collect::<Vec<_>>())
+            .finish()
     }
 }
 
@@ -41,6 +53,7 @@ impl Default for RegistryBuilder {
     fn default() -> Self {
         let mut builder = RegistryBuilder {
             kinds: BTreeMap::new(),
+            clients: BTreeMap::new(),
         };
         builder.register(CONFIG_KIND, build_config);
         builder
@@ -56,12 +69,22 @@ impl RegistryBuilder {
         self
     }
 
+    /// Registers the client that speaks a CA's API (`digicert`, `alibaba`, ...). A provider in
+    /// `mode = "api"` uses the client named by `api.client`, by default its kind's name.
+    pub fn register_client<F>(&mut self, name: &'static str, factory: F) -> &mut Self
+    where
+        F: Fn(&ProviderContext<'_>, &ApiConfig) -> ClientResult + Send + Sync + 'static,
+    {
+        self.clients.insert(name, Arc::new(factory));
+        self
+    }
+
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
         self.kinds.keys().copied()
     }
 
-    /// Builds every provider of `file`; on failure, every problem of every provider.
-    pub fn build(&self, file: FileConfig) -> Result<Registry, ConfigError> {
+    /// Builds every provider of the config; on failure, every problem of every provider.
+    pub fn build(&self, file: &FileConfig) -> Result<Registry, ConfigError> {
         let mut issues = Vec::new();
         let mut providers = BTreeMap::new();
         if file.providers.is_empty() {
@@ -70,10 +93,10 @@ impl RegistryBuilder {
                 message: "no provider is configured".into(),
             });
         }
-        for (name, value) in file.providers {
-            match self.build_one(&name, value) {
+        for (name, value) in &file.providers {
+            match self.build_one(name, value.clone()) {
                 Ok(entry) => {
-                    providers.insert(name, Arc::new(entry));
+                    providers.insert(name.clone(), Arc::new(entry));
                 }
                 Err(mut more) => issues.append(&mut more),
             }
@@ -124,6 +147,18 @@ impl RegistryBuilder {
             ..ctx
         };
         let mut issues = validate_api(&ctx);
+        let client = match (ctx.mode, ctx.api) {
+            (Mode::Api, Some(api)) if issues.is_empty() => {
+                match self.client_for(&ctx, &envelope.kind, api) {
+                    Ok(c) => Some(c),
+                    Err(mut more) => {
+                        issues.append(&mut more);
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
         let provider = match factory(&ctx, envelope.settings) {
             Ok(p) => Some(p),
             Err(mut more) => {
@@ -140,9 +175,34 @@ impl RegistryBuilder {
                 envelope.holidays,
                 envelope.api,
                 provider,
+                client,
             )),
             _ => Err(issues),
         }
+    }
+
+    fn client_for(&self, ctx: &ProviderContext<'_>, kind: &str, api: &ApiConfig) -> ClientResult {
+        let known = || self.clients.keys().copied().collect::<Vec<_>>().join(", ");
+        let name = match (&api.client, kind) {
+            (Some(name), _) => name.as_str(),
+            (None, CONFIG_KIND) => {
+                return Err(vec![ctx.issue(
+                    "api.client",
+                    format!("is required for kind \"config\": the client that speaks this CA's API (known: {})", known()),
+                )])
+            }
+            (None, kind) => kind,
+        };
+        let factory = self.clients.get(name).ok_or_else(|| {
+            vec![ctx.issue(
+                "api.client",
+                format!(
+                    "no client `{name}` is known (known: {}); or set mode = \"manual\"",
+                    known()
+                ),
+            )]
+        })?;
+        factory(ctx, api)
     }
 }
 
@@ -178,6 +238,8 @@ pub struct ProviderEntry {
     /// `sha256:` of the effective policy (kind, mode, holidays, settings after defaults).
     pub policy_version: String,
     provider: Arc<dyn Provider>,
+    /// The CA's API client (mode = "api").
+    pub client: Option<Arc<dyn CaClient>>,
 }
 
 /// A provider as `GET /v1/providers` lists it.
@@ -204,6 +266,7 @@ impl ProviderEntry {
         holidays: Vec<NaiveDate>,
         api: Option<ApiConfig>,
         provider: Arc<dyn Provider>,
+        client: Option<Arc<dyn CaClient>>,
     ) -> Self {
         let calendar = Calendar::new(holidays);
         let effective = serde_json::json!({
@@ -225,6 +288,7 @@ impl ProviderEntry {
             api,
             policy_version,
             provider,
+            client,
         }
     }
 
@@ -354,7 +418,7 @@ mod tests {
     "#;
 
     fn build(text: &str) -> Result<Registry, ConfigError> {
-        RegistryBuilder::default().build(parse_toml(text)?)
+        RegistryBuilder::default().build(&parse_toml(text)?)
     }
 
     #[test]

@@ -384,19 +384,20 @@ impl BrandRules {
                 Decision::refuse(currency, self.unissued.rule.clone(), Some(Intent::Cancel))
             }
             Intent::Revoke => {
-                // At the platform an issued order is revoked by cancelling it, and the refund
-                // follows by itself while the window is open.
-                let eligible = excluded.is_none() && in_window;
+                // Revoking invalidates the certificate; money back is the refund intent.
                 let d = Decision::allow(
                     self.issued.rule.clone(),
                     self.issued.steps(),
-                    refund(eligible),
+                    Refund::none(currency),
                 )
                 .eta(self.issued.eta);
-                match excluded {
-                    Some(e) => d.rule(e.rule.clone()),
-                    None if eligible => windowed(d),
-                    None => d,
+                match window {
+                    Some((deadline, _)) if in_window && excluded.is_none() => d.note(format!(
+                        "A refund is possible until {}: ask for intent refund instead ({}).",
+                        crate::order::instant::format(&deadline),
+                        self.refund_window.rule
+                    )),
+                    _ => d,
                 }
             }
             Intent::Refund => {
@@ -660,19 +661,16 @@ mod tests {
         let d = decide(&provider(portal()), &o, Intent::Cancel, NOW);
         assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Revoke)));
         assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "RSL-PORTAL"]);
-        // Revoking within the window cancels the order at the platform: the refund follows.
+        // Revoking invalidates the certificate; within the window the answer points at refund.
         let d = decide(&provider(portal()), &o, Intent::Revoke, NOW);
         assert!(d.allowed);
-        assert_eq!(d.refund.kind, RefundKind::Full);
-        assert_eq!(rules(&d), ["RSL-PORTAL", "RSL-30D"]);
-        let d = decide(
-            &provider(portal()),
-            &issued("2026-04-01T00:00:00Z"),
-            Intent::Revoke,
-            NOW,
-        );
-        assert!(d.allowed);
         assert_eq!(d.refund.kind, RefundKind::None);
+        assert_eq!(rules(&d), ["RSL-PORTAL"]);
+        assert!(d.notes.iter().any(|n| n.contains("intent refund")));
+        let late = issued("2026-04-01T00:00:00Z");
+        let d = decide(&provider(portal()), &late, Intent::Revoke, NOW);
+        assert!(d.allowed);
+        assert!(!d.notes.iter().any(|n| n.contains("intent refund")));
         assert_eq!(rules(&d), ["RSL-PORTAL"]);
     }
 

@@ -1,0 +1,408 @@
+//! An operation: a quote being carried out step by step, with every transition in its
+//! history. The status rules live here as pure methods; the executor and the API only call them.
+
+use crate::order::{instant, Order};
+use crate::quote::{Action, Confirmation, Intent, Procedure, Quote, Review, TicketField};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// Operation and step statuses, exactly as API.md lists them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    Queued,
+    Running,
+    AwaitingConfirmation,
+    AwaitingCa,
+    ManualTicketOpen,
+    Completed,
+    Rejected,
+    Failed,
+    Withdrawn,
+}
+
+impl Status {
+    pub const ALL: [Status; 9] = [
+        Status::Queued,
+        Status::Running,
+        Status::AwaitingConfirmation,
+        Status::AwaitingCa,
+        Status::ManualTicketOpen,
+        Status::Completed,
+        Status::Rejected,
+        Status::Failed,
+        Status::Withdrawn,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Queued => "queued",
+            Status::Running => "running",
+            Status::AwaitingConfirmation => "awaiting_confirmation",
+            Status::AwaitingCa => "awaiting_ca",
+            Status::ManualTicketOpen => "manual_ticket_open",
+            Status::Completed => "completed",
+            Status::Rejected => "rejected",
+            Status::Failed => "failed",
+            Status::Withdrawn => "withdrawn",
+        }
+    }
+
+    /// Nothing more will happen.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            Status::Completed | Status::Rejected | Status::Failed | Status::Withdrawn
+        )
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Status {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Status::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown status `{s}`"))
+    }
+}
+
+/// RFC 5280 revocation reasons that a public TLS or client certificate may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RevocationReason {
+    #[serde(rename = "unspecified")]
+    Unspecified,
+    #[serde(rename = "keyCompromise")]
+    KeyCompromise,
+    #[serde(rename = "cACompromise")]
+    CaCompromise,
+    #[serde(rename = "affiliationChanged")]
+    AffiliationChanged,
+    #[serde(rename = "superseded")]
+    Superseded,
+    #[serde(rename = "cessationOfOperation")]
+    CessationOfOperation,
+    #[serde(rename = "privilegeWithdrawn")]
+    PrivilegeWithdrawn,
+    #[serde(rename = "aACompromise")]
+    AaCompromise,
+}
+
+impl RevocationReason {
+    /// The RFC 5280 reason code.
+    pub fn code(self) -> u8 {
+        match self {
+            RevocationReason::Unspecified => 0,
+            RevocationReason::KeyCompromise => 1,
+            RevocationReason::CaCompromise => 2,
+            RevocationReason::AffiliationChanged => 3,
+            RevocationReason::Superseded => 4,
+            RevocationReason::CessationOfOperation => 5,
+            RevocationReason::PrivilegeWithdrawn => 9,
+            RevocationReason::AaCompromise => 10,
+        }
+    }
+
+    /// The RFC 5280 name (`keyCompromise`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::CaCompromise => "cACompromise",
+            RevocationReason::AffiliationChanged => "affiliationChanged",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+            RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
+            RevocationReason::AaCompromise => "aACompromise",
+        }
+    }
+}
+
+/// The body of `POST /v1/operations`: a quote request plus the revocation reason and a note.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OperationRequest {
+    pub provider: String,
+    pub intent: Intent,
+    pub order: Order,
+    #[serde(default, with = "instant::option")]
+    pub as_of: Option<DateTime<Utc>>,
+    #[serde(default)]
+    pub reason: Option<RevocationReason>,
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// One step of an operation and how far it got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepState {
+    pub action: Action,
+    pub procedure: Procedure,
+    pub confirmation: Option<Confirmation>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub review: Option<Review>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ticket_fields: Vec<TicketField>,
+    pub status: Status,
+    pub attempts: u32,
+    pub ticket_id: Option<String>,
+    pub upstream_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HistoryEntry {
+    #[serde(with = "instant")]
+    pub at: DateTime<Utc>,
+    pub status: Status,
+    /// The step this entry is about, if any (0-based).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<usize>,
+    pub detail: String,
+}
+
+/// An operation, as `GET /v1/operations/{id}` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Operation {
+    pub id: String,
+    pub status: Status,
+    pub provider: String,
+    pub intent: Intent,
+    pub quote: Quote,
+    pub order: Order,
+    #[serde(default)]
+    pub reason: Option<RevocationReason>,
+    #[serde(default)]
+    pub note: Option<String>,
+    pub steps: Vec<StepState>,
+    #[serde(with = "instant")]
+    pub created_at: DateTime<Utc>,
+    #[serde(with = "instant")]
+    pub updated_at: DateTime<Utc>,
+    pub history: Vec<HistoryEntry>,
+}
+
+impl Operation {
+    /// A new operation for an allowed `quote`, every step queued.
+    pub fn new(id: String, request: OperationRequest, quote: Quote, now: DateTime<Utc>) -> Self {
+        let steps = quote
+            .decision
+            .steps
+            .iter()
+            .map(|s| StepState {
+                action: s.action,
+                procedure: s.procedure,
+                confirmation: s.confirmation,
+                review: s.review,
+                ticket_fields: s.ticket_fields.clone(),
+                status: Status::Queued,
+                attempts: 0,
+                ticket_id: None,
+                upstream_ref: None,
+                last_error: None,
+            })
+            .collect();
+        Operation {
+            id,
+            status: Status::Queued,
+            provider: request.provider,
+            intent: request.intent,
+            quote,
+            order: request.order,
+            reason: request.reason,
+            note: request.note,
+            steps,
+            created_at: now,
+            updated_at: now,
+            history: vec![HistoryEntry {
+                at: now,
+                status: Status::Queued,
+                step: None,
+                detail: "accepted".into(),
+            }],
+        }
+    }
+
+    /// The first step that is not completed: the one to work on.
+    pub fn current_step(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| s.status != Status::Completed)
+    }
+
+    /// Records a note in the history without changing any status.
+    pub fn record(&mut self, step: Option<usize>, detail: impl Into<String>, now: DateTime<Utc>) {
+        self.history.push(HistoryEntry {
+            at: now,
+            status: self.status,
+            step,
+            detail: detail.into(),
+        });
+        self.updated_at = now;
+    }
+
+    /// Moves step `i` to `status`, derives the operation's status, and records the transition.
+    /// Returns whether the operation's status changed.
+    pub fn set_step(
+        &mut self,
+        i: usize,
+        status: Status,
+        detail: impl Into<String>,
+        now: DateTime<Utc>,
+    ) -> bool {
+        self.steps[i].status = status;
+        let before = self.status;
+        self.status = self.derived_status();
+        self.history.push(HistoryEntry {
+            at: now,
+            status: self.status,
+            step: Some(i),
+            detail: detail.into(),
+        });
+        self.updated_at = now;
+        before != self.status
+    }
+
+    /// Ends the whole operation (withdrawn, or failed before any step could run).
+    pub fn finish(&mut self, status: Status, detail: impl Into<String>, now: DateTime<Utc>) {
+        if let Some(i) = self.current_step() {
+            self.steps[i].status = status;
+        }
+        self.status = status;
+        self.history.push(HistoryEntry {
+            at: now,
+            status,
+            step: None,
+            detail: detail.into(),
+        });
+        self.updated_at = now;
+    }
+
+    fn derived_status(&self) -> Status {
+        if let Some(end) = self
+            .steps
+            .iter()
+            .map(|s| s.status)
+            .find(|s| s.is_terminal() && *s != Status::Completed)
+        {
+            return end;
+        }
+        match self.current_step() {
+            None => Status::Completed,
+            Some(i) if self.steps[i].status == Status::Queued && i > 0 => Status::Running,
+            Some(i) => self.steps[i].status,
+        }
+    }
+
+    /// ALI-CANCEL-REFUND: a refund request still under review (its ticket open or the CA
+    /// reviewing it) can be withdrawn.
+    pub fn withdrawable(&self) -> bool {
+        !self.status.is_terminal()
+            && self.current_step().is_some_and(|i| {
+                self.steps[i].action == Action::RefundRequest
+                    && matches!(
+                        self.steps[i].status,
+                        Status::ManualTicketOpen | Status::AwaitingCa
+                    )
+            })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::quote::{Decision, Refund, Step};
+    use crate::rule::RuleId;
+    use crate::testing::{at, order};
+    use serde_json::json;
+
+    fn op(steps: Vec<Step>) -> Operation {
+        let o = order(json!({}));
+        let quote = Quote {
+            provider: "p".into(),
+            intent: Intent::Refund,
+            as_of: at("2026-06-15T08:30:00Z"),
+            decision: Decision::allow(RuleId::new("R"), steps, Refund::full(o.paid)),
+            policy_version: "v".into(),
+        };
+        let req = OperationRequest {
+            provider: "p".into(),
+            intent: Intent::Refund,
+            order: o,
+            as_of: None,
+            reason: None,
+            note: None,
+        };
+        Operation::new("op_1".into(), req, quote, at("2026-06-15T08:30:00Z"))
+    }
+
+    #[test]
+    fn the_status_follows_the_current_step() {
+        let now = at("2026-06-15T09:00:00Z");
+        let mut o = op(vec![
+            Step::automated(Action::Revoke),
+            Step::manual(Action::RefundRequest, &[]),
+        ]);
+        assert_eq!(o.status, Status::Queued);
+        assert!(o.set_step(0, Status::Running, "calling the CA", now));
+        assert!(!o.withdrawable());
+        o.set_step(
+            0,
+            Status::AwaitingConfirmation,
+            "the applicant must confirm",
+            now,
+        );
+        assert_eq!(o.status, Status::AwaitingConfirmation);
+        o.set_step(0, Status::Completed, "revoked", now);
+        assert_eq!((o.status, o.current_step()), (Status::Running, Some(1)));
+        o.set_step(1, Status::ManualTicketOpen, "ticket tk_1", now);
+        assert!(o.withdrawable());
+        o.set_step(1, Status::Completed, "refunded", now);
+        assert_eq!((o.status, o.current_step()), (Status::Completed, None));
+        assert_eq!(o.history.len(), 6);
+        assert!(!o.withdrawable());
+    }
+
+    #[test]
+    fn a_failed_or_rejected_step_ends_the_operation() {
+        let now = at("2026-06-15T09:00:00Z");
+        let mut o = op(vec![
+            Step::automated(Action::Cancel),
+            Step::manual(Action::RefundRequest, &[]),
+        ]);
+        o.set_step(0, Status::Failed, "order not found", now);
+        assert_eq!(o.status, Status::Failed);
+        let mut o = op(vec![Step::manual(Action::RefundRequest, &[])]);
+        o.set_step(0, Status::ManualTicketOpen, "ticket", now);
+        o.finish(Status::Withdrawn, "withdrawn by the reseller", now);
+        assert_eq!(
+            (o.status, o.steps[0].status),
+            (Status::Withdrawn, Status::Withdrawn)
+        );
+    }
+
+    #[test]
+    fn reasons_are_rfc_5280_names() {
+        let r: RevocationReason = serde_json::from_value(json!("keyCompromise")).unwrap();
+        assert_eq!((r.code(), r.name()), (1, "keyCompromise"));
+        assert!(serde_json::from_value::<RevocationReason>(json!("certificateHold")).is_err());
+        assert!(serde_json::from_value::<RevocationReason>(json!("key_compromise")).is_err());
+    }
+
+    #[test]
+    fn statuses_round_trip() {
+        for s in Status::ALL {
+            assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
+            assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
+        }
+    }
+}

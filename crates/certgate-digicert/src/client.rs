@@ -1,0 +1,306 @@
+//! DigiCert CertCentral Services API v2 (CONTRACTS.md): cancel a pending order, revoke an
+//! order or one certificate, reject a pending approval request, read an order. Auth is the
+//! `X-DC-DEVKEY` header; errors are `{"errors": [{"code", "message"}]}`.
+
+use async_trait::async_trait;
+use certgate_core::config::{ApiConfig, ProviderContext};
+use certgate_core::operation::RevocationReason;
+use certgate_core::order::{Order, OrderState};
+use certgate_core::quote::{Action, Intent};
+use certgate_core::registry::ClientResult;
+use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
+use certgate_http::{CallError, Secret, Timeouts};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+/// The client's name in providers.toml (`api.client`).
+pub const CLIENT: &str = "digicert";
+
+/// A CertCentral account.
+#[derive(Debug, Clone)]
+pub struct DigicertClient {
+    http: reqwest::Client,
+    base: String,
+    key: Secret,
+}
+
+/// The client factory: `[api]` needs `base_url` and `credentials.api_key`.
+pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
+    let mut issues = Vec::new();
+    for name in api.credentials.keys().filter(|k| k.as_str() != "api_key") {
+        issues.push(ctx.issue(
+            &format!("api.credentials.{name}"),
+            "unknown credential; DigiCert takes api_key",
+        ));
+    }
+    let Some(key) = api.credentials.get("api_key") else {
+        issues.push(ctx.issue(
+            "api.credentials.api_key",
+            "is required (the X-DC-DEVKEY API key, as ${ENV})",
+        ));
+        return Err(issues);
+    };
+    if !issues.is_empty() {
+        return Err(issues);
+    }
+    Ok(Arc::new(DigicertClient::new(
+        &api.base_url,
+        Secret::new(key.clone()),
+        Timeouts::default(),
+    )))
+}
+
+/// An order as `GET /order/certificate/{id}` returns it (the fields certgate reads).
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderInfo {
+    pub id: serde_json::Value,
+    pub status: String,
+    #[serde(default)]
+    pub certificate: Option<CertificateInfo>,
+    #[serde(default)]
+    pub product: Option<ProductInfo>,
+    #[serde(default)]
+    pub requests: Vec<RequestInfo>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct CertificateInfo {
+    #[serde(default)]
+    pub id: Option<serde_json::Value>,
+    #[serde(default)]
+    pub common_name: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ProductInfo {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct RequestInfo {
+    pub id: serde_json::Value,
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    pub status: String,
+}
+
+/// What a revocation answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Revocation {
+    /// 204: revoked.
+    Done,
+    /// 201: a request an approver must approve (its id).
+    Pending(String),
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    errors: Vec<ErrorItem>,
+}
+
+#[derive(Deserialize)]
+struct ErrorItem {
+    #[serde(default)]
+    code: String,
+    #[serde(default)]
+    message: String,
+}
+
+/// `{"errors": [{"code", "message"}]}` as one line.
+fn read_error(body: &str) -> Option<String> {
+    let parsed: ErrorBody = serde_json::from_str(body).ok()?;
+    let parts: Vec<String> = parsed
+        .errors
+        .iter()
+        .map(|e| format!("{}: {}", e.code, e.message))
+        .collect();
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+/// DigiCert's name for an RFC 5280 reason.
+fn reason_name(reason: Option<RevocationReason>) -> &'static str {
+    match reason {
+        Some(RevocationReason::KeyCompromise) => "key_compromise",
+        Some(RevocationReason::AffiliationChanged) => "affiliation_changed",
+        Some(RevocationReason::Superseded) => "superseded",
+        Some(RevocationReason::CessationOfOperation) => "cessation_of_operation",
+        _ => "unspecified",
+    }
+}
+
+fn id_text(v: &serde_json::Value) -> String {
+    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
+}
+
+impl DigicertClient {
+    pub fn new(base_url: &str, key: Secret, timeouts: Timeouts) -> Self {
+        DigicertClient {
+            http: certgate_http::client(timeouts),
+            base: base_url.trim_end_matches('/').to_owned(),
+            key,
+        }
+    }
+
+    async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> Result<reqwest::Response, CallError> {
+        let key = self.key.expose()?;
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .header("X-DC-DEVKEY", key)
+            .header("Accept", "application/json");
+        if let Some(body) = body {
+            req = req.json(&body);
+        }
+        certgate_http::send(req, read_error).await
+    }
+
+    pub async fn order_info(&self, order_id: &str) -> Result<OrderInfo, CallError> {
+        let res = self
+            .call(Method::GET, &format!("/order/certificate/{order_id}"), None)
+            .await?;
+        res.json().await.map_err(CallError::from)
+    }
+
+    /// `PUT /order/certificate/{id}/status` to `canceled` (204).
+    pub async fn cancel(&self, order_id: &str, note: &str) -> Result<(), CallError> {
+        let body = json!({"status": "canceled", "note": note, "send_emails": false});
+        self.call(
+            Method::PUT,
+            &format!("/order/certificate/{order_id}/status"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+
+    /// Revokes every certificate of an order (`/order/certificate/{id}/revoke`), or one
+    /// certificate (`/certificate/{id}/revoke`).
+    pub async fn revoke(
+        &self,
+        path: &str,
+        reason: Option<RevocationReason>,
+        comments: &str,
+    ) -> Result<Revocation, CallError> {
+        let body = json!({"comments": comments, "skip_approval": true, "revocation_reason": reason_name(reason)});
+        let res = self.call(Method::PUT, path, Some(body)).await?;
+        if res.status() == StatusCode::CREATED {
+            let req: RequestInfo = res.json().await.map_err(CallError::from)?;
+            if req.status != "approved" {
+                return Ok(Revocation::Pending(id_text(&req.id)));
+            }
+        }
+        Ok(Revocation::Done)
+    }
+
+    /// `PUT /request/{id}/status` to `rejected` (204).
+    pub async fn reject_request(&self, request_id: &str, comment: &str) -> Result<(), CallError> {
+        let body = json!({"status": "rejected", "processor_comment": comment});
+        self.call(
+            Method::PUT,
+            &format!("/request/{request_id}/status"),
+            Some(body),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// certgate's order state for a DigiCert order status.
+pub fn order_state(info: &OrderInfo) -> Option<OrderState> {
+    let client = info
+        .product
+        .as_ref()
+        .and_then(|p| p.kind.as_deref())
+        .is_some_and(|k| k.contains("client"));
+    Some(match info.status.as_str() {
+        "needs_approval" => OrderState::AwaitingApproval,
+        "waiting_pickup" if client => OrderState::EmailedToRecipient,
+        "pending" | "waiting_pickup" => OrderState::Pending,
+        "issued" | "approved" | "reissue_pending" => OrderState::Issued,
+        "rejected" | "canceled" | "cancelled" => OrderState::Canceled,
+        "revoked" => OrderState::Revoked,
+        "expired" => OrderState::Expired,
+        _ => return None,
+    })
+}
+
+fn supplier_order_id(order: &Order) -> Result<&str, StepError> {
+    order
+        .supplier_order_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            StepError::permanent("order.supplier_order_id (the DigiCert order id) is required")
+        })
+}
+
+#[async_trait]
+impl CaClient for DigicertClient {
+    async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, StepError> {
+        let order_id = supplier_order_id(call.order)?;
+        let note = call.note.map_or_else(
+            || format!("certgate operation {}", call.operation_id),
+            str::to_owned,
+        );
+        match call.action {
+            Action::Cancel => {
+                self.cancel(order_id, &note).await?;
+                Ok(StepOutcome::Completed { upstream_ref: Some(order_id.to_owned()) })
+            }
+            Action::RejectApproval => {
+                let info = self.order_info(order_id).await?;
+                let pending = info.requests.iter().find(|r| r.status == "pending").ok_or_else(|| {
+                    StepError::permanent(format!("DigiCert order {order_id} has no pending approval request"))
+                })?;
+                let request_id = id_text(&pending.id);
+                self.reject_request(&request_id, &note).await?;
+                Ok(StepOutcome::Completed { upstream_ref: Some(request_id) })
+            }
+            Action::Revoke => {
+                // A refund revokes the whole order (DigiCert refunds it if eligible); a revoke of
+                // a known certificate revokes that certificate alone.
+                let path = match (call.intent, call.order.certificate_id.as_deref()) {
+                    (Intent::Revoke, Some(cert)) if !cert.is_empty() => {
+                        format!("/certificate/{cert}/revoke")
+                    }
+                    _ => format!("/order/certificate/{order_id}/revoke"),
+                };
+                match self.revoke(&path, call.reason, &note).await? {
+                    Revocation::Done => Ok(StepOutcome::Completed { upstream_ref: Some(order_id.to_owned()) }),
+                    Revocation::Pending(request) => Ok(StepOutcome::AwaitingCa { upstream_ref: Some(request) }),
+                }
+            }
+            Action::RefundRequest => Err(StepError::permanent(
+                "DigiCert has no refund endpoint: refunds go through DigiCert Support (a manual ticket)",
+            )),
+        }
+    }
+
+    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, StepError> {
+        let info = self.order_info(supplier_order_id(order)?).await?;
+        Ok(order_state(&info))
+    }
+
+    /// A revocation waiting for approval is done once DigiCert reports the order revoked.
+    async fn poll(
+        &self,
+        call: &StepCall<'_>,
+        waiting: StepOutcome,
+    ) -> Result<StepOutcome, StepError> {
+        let info = self.order_info(supplier_order_id(call.order)?).await?;
+        match (call.action, order_state(&info)) {
+            (Action::Revoke, Some(OrderState::Revoked)) => Ok(StepOutcome::Completed {
+                upstream_ref: Some(id_text(&info.id)),
+            }),
+            _ => Ok(waiting),
+        }
+    }
+}
