@@ -37,9 +37,17 @@ impl std::fmt::Display for ConfigSource {
     }
 }
 
-/// Loads and builds the providers: `path` if given, else `./providers.toml` if present, else
-/// the built-in default.
-pub fn load_registry(path: Option<&Path>) -> Result<(Registry, ConfigSource), ConfigError> {
+/// The loaded config: its providers built, the rest (tenants, executor, helpdesk) as read.
+#[derive(Debug)]
+pub struct Loaded {
+    pub registry: Registry,
+    pub file: config::FileConfig,
+    pub source: ConfigSource,
+}
+
+/// Loads the config and builds the providers: `path` if given, else `./providers.toml` if
+/// present, else the built-in default.
+pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
     let default = Path::new("providers.toml");
     let (file, source) = match path {
         Some(p) => (config::load_file(p)?, ConfigSource::File(p.to_owned())),
@@ -52,7 +60,12 @@ pub fn load_registry(path: Option<&Path>) -> Result<(Registry, ConfigSource), Co
             ConfigSource::Embedded,
         ),
     };
-    Ok((registry_builder().build(file)?, source))
+    let registry = registry_builder().build(&file)?;
+    Ok(Loaded {
+        registry,
+        file,
+        source,
+    })
 }
 
 /// The store `--database` names: SQLite (a file, or `sqlite::memory:`) or Postgres.

@@ -1,7 +1,7 @@
 //! The `certgate` command line: `serve`, `check-config` and `quote`.
 
 use anyhow::{bail, Context};
-use certgate::{load_registry, DatabaseUrl};
+use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
 use certgate_server::auth::ApiKeys;
@@ -89,9 +89,9 @@ fn run(command: Command) -> anyhow::Result<()> {
             database,
         } => serve(config, listen, &database),
         Command::CheckConfig { config } => {
-            let (registry, source) = load_registry(config.as_deref())?;
-            println!("{source}: ok");
-            for p in registry.iter() {
+            let loaded = load(config.as_deref())?;
+            println!("{}: ok", loaded.source);
+            for p in loaded.registry.iter() {
                 println!("  {:<10} kind={:<9} mode={}", p.name, p.kind, p.mode);
             }
             Ok(())
@@ -103,7 +103,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             as_of,
             config,
         } => {
-            let (registry, _) = load_registry(config.as_deref())?;
+            let registry = load(config.as_deref())?.registry;
             let text = if order.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())?
             } else {
@@ -134,7 +134,7 @@ fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow:
     let database: DatabaseUrl = database
         .parse()
         .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
-    let (registry, source) = load_registry(config.as_deref())?;
+    let certgate::Loaded { registry, source, .. } = load(config.as_deref())?;
     let mut keys = ApiKeys::default();
     keys.add("default", key.trim());
     let state = AppState::new(registry, keys);

@@ -91,7 +91,7 @@ fn the_readme_onboarding_example_builds() {
         + "```toml\n".len();
     let block = &readme[start..start + readme[start..].find("```").unwrap()];
     let file = certgate_core::config::parse_toml(block).unwrap();
-    let registry = certgate::registry_builder().build(file).unwrap();
+    let registry = certgate::registry_builder().build(&file).unwrap();
     let acme = registry.get("acme").unwrap();
     assert_eq!(acme.kind, "config");
     let order: certgate_core::Order = serde_json::from_value(common::order(serde_json::json!({

@@ -192,7 +192,7 @@ async fn example_2_holidays_come_from_the_config() {
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/providers.toml")).unwrap();
     let text = text.replacen("holidays = []", "holidays = [\"2026-06-25\"]", 1);
     let registry = certgate::registry_builder()
-        .build(parse_toml(&text).unwrap())
+        .build(&parse_toml(&text).unwrap())
         .unwrap();
     let order: certgate_core::Order = serde_json::from_value(ex1_order()).unwrap();
     let q = registry

@@ -17,12 +17,9 @@ pub struct TestApp {
 
 /// Starts the gateway on 127.0.0.1:0 with the repository's providers.toml.
 pub async fn spawn_app() -> TestApp {
-    let (registry, _) = certgate::load_registry(Some(
-        Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("providers.toml")
-            .as_path(),
-    ))
-    .expect("the repository's providers.toml is valid");
+    let registry = certgate::load(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("providers.toml")))
+        .expect("the repository's providers.toml is valid")
+        .registry;
     let mut keys = ApiKeys::default();
     keys.add("default", KEY);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
