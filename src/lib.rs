@@ -104,6 +104,17 @@ impl std::str::FromStr for DatabaseUrl {
     }
 }
 
+impl DatabaseUrl {
+    /// The URL the store connects to.
+    pub fn store_url(&self) -> String {
+        match self {
+            DatabaseUrl::SqliteMemory => "sqlite::memory:".into(),
+            DatabaseUrl::SqliteFile(p) => format!("sqlite://{}", p.display()),
+            DatabaseUrl::Postgres(url) => url.clone(),
+        }
+    }
+}
+
 impl std::fmt::Display for DatabaseUrl {
     /// Never prints a Postgres password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

@@ -1,11 +1,12 @@
 //! The `certgate` command line: `serve`, `check-config` and `quote`.
 
-use anyhow::{bail, Context};
+use anyhow::Context;
 use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
-use certgate_server::auth::ApiKeys;
-use certgate_server::AppState;
+use certgate_server::tenants::Tenants;
+use certgate_server::{AppState, Background, Helpdesk};
+use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand};
 use std::io::IsTerminal;
@@ -121,33 +122,71 @@ fn run(command: Command) -> anyhow::Result<()> {
 }
 
 fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow::Result<()> {
-    let Some(key) = std::env::var("CERTGATE_API_KEY")
-        .ok()
-        .filter(|k| !k.trim().is_empty())
-    else {
-        bail!(
-            "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
-             Set one, e.g.  export CERTGATE_API_KEY=$(openssl rand -hex 32)\n\
-             and send it as `Authorization: Bearer <key>`."
-        );
-    };
     let database: DatabaseUrl = database
         .parse()
         .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
-    let certgate::Loaded { registry, source, .. } = load(config.as_deref())?;
-    let mut keys = ApiKeys::default();
-    keys.add("default", key.trim());
-    let state = AppState::new(registry, keys);
+    let certgate::Loaded {
+        registry,
+        file,
+        source,
+    } = load(config.as_deref())?;
+    let default_key = std::env::var("CERTGATE_API_KEY")
+        .ok()
+        .filter(|k| !k.trim().is_empty());
+    if default_key.is_none() && file.tenants.is_empty() {
+        anyhow::bail!(
+            "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
+             Set one, e.g.  export CERTGATE_API_KEY=$(openssl rand -hex 32)\n\
+             and send it as `Authorization: Bearer <key>` (or configure [[tenants]])."
+        );
+    }
+    let username = std::env::var("CERTGATE_RESELLER_USERNAME").unwrap_or_else(|_| "default".into());
+    let (tenants, keys) = Tenants::from_config(
+        &file.tenants,
+        default_key.as_deref().map(str::trim),
+        &username,
+    )?;
+    let helpdesk = match &file.helpdesk {
+        None => None,
+        Some(h) => Some(Helpdesk {
+            url: h.url.clone(),
+            secret: match &h.secret {
+                None => None,
+                Some(s) => Some(s.resolve().ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "helpdesk.secret: ${{{}}} is not set in the environment",
+                        s.var
+                    )
+                })?),
+            },
+        }),
+    };
+    for p in registry.iter().filter(|p| p.client.is_some()) {
+        for (name, secret) in p.api.iter().flat_map(|a| a.credentials.iter()) {
+            if secret.resolve().is_none() {
+                tracing::warn!(provider = %p.name, credential = %name, variable = %secret.var,
+                    "credential not set: automated steps of this provider will fail until it is");
+            }
+        }
+    }
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
+        let store = Store::connect(&database.store_url())
+            .await
+            .with_context(|| format!("cannot open the store {database}"))?;
+        let mut state = AppState::new(registry, tenants, keys, store);
+        state.executor = file.executor;
+        state.helpdesk = helpdesk;
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
+        let background = Background::start(&state);
         tracing::info!(%addr, providers = %source, %database, "certgate listening");
         println!("certgate listening on http://{addr}");
         certgate_server::serve(listener, state, shutdown_signal()).await?;
+        background.stop().await;
         tracing::info!("certgate stopped");
         Ok(())
     })

@@ -1,58 +1,168 @@
-//! Test helpers: the real gateway on a random port, with the repository's providers.toml.
+//! Test helpers: the real gateway on a random port (with its executor and webhook delivery),
+//! the repository's providers.toml with CA base URLs pointed at mock servers.
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use certgate_server::auth::ApiKeys;
-use certgate_server::AppState;
+use certgate_core::config::{ExecutorConfig, SecretRef, TenantConfig};
+use certgate_server::tenants::Tenants;
+use certgate_server::{AppState, Background};
+use certgate_store::Store;
 use serde_json::Value;
 use std::path::Path;
 
 pub const KEY: &str = "test-key-0123456789";
+pub const DIGICERT_KEY: &str = "dc-devkey-test-secret";
+
+/// The repository's providers.toml.
+pub fn providers_toml() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("providers.toml")).unwrap()
+}
+
+/// providers.toml with every CA API pointed at `mock` (a wiremock server's URI).
+pub fn providers_toml_at(mock: &str) -> String {
+    providers_toml()
+        .replace(
+            "https://www.digicert.com/services/v2",
+            &format!("{mock}/services/v2"),
+        )
+        .replace("https://cas.aliyuncs.com/", &format!("{mock}/"))
+}
+
+/// Fast executor timings for tests.
+pub fn fast_executor() -> ExecutorConfig {
+    ExecutorConfig {
+        workers: 4,
+        lease_ms: 2_000,
+        poll_ms: 10,
+        max_attempts: 4,
+        backoff_base_ms: 20,
+        backoff_max_ms: 200,
+        recheck_ms: 50,
+    }
+}
+
+/// How to start a test gateway.
+pub struct Setup {
+    pub providers_toml: String,
+    pub database: String,
+    pub tenants: Vec<TenantConfig>,
+    pub executor: ExecutorConfig,
+    /// Start the executor and webhook delivery.
+    pub background: bool,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            providers_toml: providers_toml(),
+            database: "sqlite::memory:".into(),
+            tenants: Vec::new(),
+            executor: fast_executor(),
+            background: true,
+        }
+    }
+}
+
+/// A tenant whose key and webhook secret are read from variables set here.
+pub fn tenant(id: &str, key: &str, webhook: Option<(&str, &str)>) -> TenantConfig {
+    let var = |suffix: &str| {
+        format!(
+            "CERTGATE_TEST_{}_{suffix}",
+            id.to_uppercase().replace('-', "_")
+        )
+    };
+    std::env::set_var(var("KEY"), key);
+    let (url, secret) = match webhook {
+        Some((url, secret)) => {
+            std::env::set_var(var("HOOK"), secret);
+            (
+                Some(url.to_owned()),
+                Some(SecretRef::parse(&format!("${{{}}}", var("HOOK"))).unwrap()),
+            )
+        }
+        None => (None, None),
+    };
+    TenantConfig {
+        id: id.into(),
+        api_key: SecretRef::parse(&format!("${{{}}}", var("KEY"))).unwrap(),
+        reseller_username: format!("{id}-reseller"),
+        webhook_url: url,
+        webhook_secret: secret,
+    }
+}
 
 /// A running gateway.
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
+    pub state: AppState,
+    background: Option<Background>,
 }
 
-/// Starts the gateway on 127.0.0.1:0 with the repository's providers.toml.
+/// Starts the gateway on 127.0.0.1:0 with the repository's providers.toml, in memory.
 pub async fn spawn_app() -> TestApp {
-    let registry = certgate::load(Some(&Path::new(env!("CARGO_MANIFEST_DIR")).join("providers.toml")))
-        .expect("the repository's providers.toml is valid")
-        .registry;
-    let mut keys = ApiKeys::default();
-    keys.add("default", KEY);
+    spawn(Setup::default()).await
+}
+
+pub async fn spawn(setup: Setup) -> TestApp {
+    std::env::set_var("DIGICERT_API_KEY", DIGICERT_KEY);
+    std::env::set_var("ALIBABA_ACCESS_KEY_ID", "ali-test-id");
+    std::env::set_var("ALIBABA_ACCESS_KEY_SECRET", "ali-test-secret");
+    let file = certgate_core::config::parse_toml(&setup.providers_toml).unwrap();
+    let registry = certgate::registry_builder()
+        .build(&file)
+        .expect("a valid providers.toml");
+    let (tenants, keys) =
+        Tenants::from_config(&setup.tenants, Some(KEY), "default-reseller").unwrap();
+    let store = Store::connect(&setup.database).await.unwrap();
+    let mut state = AppState::new(registry, tenants, keys, store);
+    state.executor = setup.executor;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(certgate_server::serve(
         listener,
-        AppState::new(registry, keys),
+        state.clone(),
         std::future::pending(),
     ));
+    let background = setup.background.then(|| Background::start(&state));
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),
+        state,
+        background,
     }
 }
 
 impl TestApp {
     /// POSTs raw bytes to `path` with the test key; returns status and JSON body.
     pub async fn post_raw(&self, path: &str, body: impl Into<reqwest::Body>) -> (u16, Value) {
-        let res = self
-            .client
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(KEY)
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        let status = res.status().as_u16();
-        (status, res.json().await.unwrap_or(Value::Null))
+        self.send(
+            self.client
+                .post(format!("{}{path}", self.base))
+                .bearer_auth(KEY)
+                .body(body),
+        )
+        .await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_raw(path, body.to_string()).await
+    }
+
+    /// POSTs an operation with an Idempotency-Key as `key`'s tenant.
+    pub async fn post_operation(
+        &self,
+        api_key: &str,
+        idempotency_key: &str,
+        body: &Value,
+    ) -> (u16, Value) {
+        let req = self
+            .client
+            .post(format!("{}/v1/operations", self.base))
+            .bearer_auth(api_key)
+            .header("idempotency-key", idempotency_key)
+            .body(body.to_string());
+        self.send(req).await
     }
 
     pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
@@ -60,9 +170,39 @@ impl TestApp {
         if let Some(key) = key {
             req = req.bearer_auth(key);
         }
-        let res = req.send().await.unwrap();
+        self.send(req).await
+    }
+
+    async fn send(&self, req: reqwest::RequestBuilder) -> (u16, Value) {
+        let res = req
+            .header("content-type", "application/json")
+            .send()
+            .await
+            .unwrap();
         let status = res.status().as_u16();
         (status, res.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Polls `GET /v1/operations/{id}` until its status is one of `statuses` (10 s at most).
+    pub async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let (_, op) = self.get(&format!("/v1/operations/{id}"), Some(KEY)).await;
+            if statuses.contains(&op["status"].as_str().unwrap_or("")) {
+                return op;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "operation {id} stuck: {op:#}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(bg) = self.background.take() {
+            bg.stop().await;
+        }
     }
 }
 

@@ -86,7 +86,7 @@ pub enum Review {
 }
 
 /// A field that a manual ticket must carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketField {
     ResellerUsername,

@@ -41,6 +41,18 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// Reads `bytes` as a JSON object of type `T` (see [`JsonBody`]).
+pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        None => Err(ApiError::MalformedJson("the request body is empty".into())),
+        Some(b'{') => parse(bytes),
+        Some(_) => Err(ApiError::Invalid(InvalidInput::one(
+            "body",
+            "must be a JSON object",
+        ))),
+    }
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -52,16 +64,6 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(|_| ApiError::PayloadTooLarge)?;
-        match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
-            None => return Err(ApiError::MalformedJson("the request body is empty".into())),
-            Some(b'{') => {}
-            Some(_) => {
-                return Err(ApiError::Invalid(InvalidInput::one(
-                    "body",
-                    "must be a JSON object",
-                )))
-            }
-        }
-        parse(&bytes).map(JsonBody)
+        parse_object(&bytes).map(JsonBody)
     }
 }

@@ -3,33 +3,92 @@
 
 pub mod auth;
 pub mod body;
+pub mod executor;
+mod ids;
+pub mod ops;
 pub mod problem;
 mod routes;
+pub mod tenants;
+pub mod tickets;
+pub mod webhooks;
 
 use auth::ApiKeys;
 use axum::Router;
+use certgate_core::config::ExecutorConfig;
 use certgate_core::Registry;
+use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
+use tenants::Tenants;
 use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 /// Where "now" comes from when a request gives no `as_of` (tests pin it).
 pub type Clock = fn() -> DateTime<Utc>;
 
-/// Everything a request handler needs.
+/// An outside helpdesk that receives every new manual ticket.
+#[derive(Clone)]
+pub struct Helpdesk {
+    pub url: String,
+    pub secret: Option<String>,
+}
+
+impl std::fmt::Debug for Helpdesk {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Helpdesk")
+            .field("url", &self.url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Everything a request handler and a worker need.
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registry: Arc<Registry>,
     pub keys: Arc<ApiKeys>,
+    pub tenants: Arc<Tenants>,
+    pub store: Store,
+    pub executor: ExecutorConfig,
+    pub helpdesk: Option<Helpdesk>,
     pub clock: Clock,
 }
 
 impl AppState {
-    pub fn new(registry: Registry, keys: ApiKeys) -> Self {
+    pub fn new(registry: Registry, tenants: Tenants, keys: ApiKeys, store: Store) -> Self {
         AppState {
             registry: Arc::new(registry),
             keys: Arc::new(keys),
+            tenants: Arc::new(tenants),
+            store,
+            executor: ExecutorConfig::default(),
+            helpdesk: None,
             clock: Utc::now,
+        }
+    }
+}
+
+/// The background work of a gateway: executor workers and webhook delivery.
+#[derive(Debug)]
+pub struct Background {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Background {
+    /// Starts the executor and the webhook delivery.
+    pub fn start(state: &AppState) -> Background {
+        let (stop, rx) = watch::channel(false);
+        let mut tasks = executor::spawn(state.clone(), rx.clone());
+        tasks.push(webhooks::spawn(state.clone(), rx));
+        Background { stop, tasks }
+    }
+
+    /// Lets every worker finish its current step, then returns.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for t in self.tasks {
+            let _ = t.await;
         }
     }
 }

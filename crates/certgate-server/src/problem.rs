@@ -24,6 +24,17 @@ pub enum ApiError {
     MethodNotAllowed(String),
     #[error("the request body is too large")]
     PayloadTooLarge,
+    /// The request is refused as things stand (a refused quote, a step past withdrawal...).
+    #[error("{message}")]
+    Conflict {
+        message: String,
+        /// The quote that refused it, when there is one.
+        quote: Option<serde_json::Value>,
+    },
+    #[error("this Idempotency-Key was used with another request body")]
+    IdempotencyMismatch { operation_id: String },
+    #[error("the store is unavailable")]
+    Unavailable(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -38,6 +49,10 @@ struct Problem<'a> {
     detail: String,
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
     errors: &'a [FieldError],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quote: Option<&'a serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    operation_id: Option<&'a str>,
 }
 
 impl ApiError {
@@ -68,6 +83,20 @@ impl ApiError {
                 "payload_too_large",
                 "Payload too large",
             ),
+            ApiError::Conflict { quote: Some(_), .. } => {
+                (StatusCode::CONFLICT, "refused", "Refused by policy")
+            }
+            ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::IdempotencyMismatch { .. } => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_key_reused",
+                "Idempotency-Key reused",
+            ),
+            ApiError::Unavailable(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "Service unavailable",
+            ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "internal",
@@ -86,8 +115,8 @@ impl From<InvalidInput> for ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, code, title) = self.parts();
-        if let ApiError::Internal(cause) = &self {
-            tracing::error!(%cause, "internal error");
+        if let ApiError::Internal(cause) | ApiError::Unavailable(cause) = &self {
+            tracing::error!(%cause, "request failed");
         }
         let errors = match &self {
             ApiError::Invalid(e) => e.errors.as_slice(),
@@ -100,6 +129,14 @@ impl IntoResponse for ApiError {
             code,
             detail: self.to_string(),
             errors,
+            quote: match &self {
+                ApiError::Conflict { quote, .. } => quote.as_ref(),
+                _ => None,
+            },
+            operation_id: match &self {
+                ApiError::IdempotencyMismatch { operation_id } => Some(operation_id),
+                _ => None,
+            },
         };
         let body = serde_json::to_vec(&problem).unwrap_or_default();
         let mut response = (status, body).into_response();
@@ -113,5 +150,11 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<certgate_store::StoreError> for ApiError {
+    fn from(e: certgate_store::StoreError) -> Self {
+        ApiError::Unavailable(e.to_string())
     }
 }

@@ -1,8 +1,12 @@
 //! The routes of API.md and the middleware around them.
 
+mod audit;
 mod health;
+mod operations;
 mod providers;
+mod query;
 mod quotes;
+mod tickets;
 
 use crate::auth::Tenant;
 use crate::problem::ApiError;
@@ -19,6 +23,15 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/quotes", post(quotes::create))
         .route("/providers", get(providers::list))
+        .route(
+            "/operations",
+            post(operations::create).get(operations::list),
+        )
+        .route("/operations/{id}", get(operations::get))
+        .route("/operations/{id}/withdraw", post(operations::withdraw))
+        .route("/tickets", get(tickets::list))
+        .route("/tickets/{id}/resolve", post(tickets::resolve))
+        .route("/audit", get(audit::list))
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health::healthz))

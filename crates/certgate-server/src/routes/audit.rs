@@ -1,0 +1,40 @@
+//! `GET /v1/audit`: the tenant's audit log, newest first.
+
+use super::query::Params;
+use crate::auth::Tenant;
+use crate::problem::ApiError;
+use crate::AppState;
+use axum::extract::{Query, State};
+use axum::{Extension, Json};
+use certgate_core::order::instant;
+use serde_json::{json, Value};
+use std::collections::HashMap;
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(raw, &["cursor", "limit"])?;
+    let before = params
+        .get("cursor")
+        .map(|c| {
+            c.parse::<i64>().map_err(|_| {
+                certgate_core::InvalidInput::one("cursor", "is not a cursor this endpoint gave")
+            })
+        })
+        .transpose()?;
+    let limit = params.limit()?;
+    let rows = state.store.list_audit(&tenant.id, before, limit).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.to_string()))
+        .flatten();
+    let entries: Vec<Value> = rows
+        .iter()
+        .map(|r| {
+            let at = chrono::DateTime::from_timestamp_millis(r.at).map(|t| instant::format(&t));
+            json!({"id": r.id, "at": at, "actor": r.actor, "action": r.action, "target": r.target, "outcome": r.outcome, "detail": r.detail})
+        })
+        .collect();
+    Ok(Json(json!({"entries": entries, "next_cursor": next})))
+}

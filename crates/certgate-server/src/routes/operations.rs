@@ -1,0 +1,258 @@
+//! `POST /v1/operations` (idempotent), `GET /v1/operations/{id}`, `GET /v1/operations`, and
+//! `POST /v1/operations/{id}/withdraw`.
+
+use super::query::Params;
+use crate::auth::Tenant;
+use crate::body;
+use crate::ops::{audit, effects, ms, webhook};
+use crate::problem::ApiError;
+use crate::tickets::{Ticket, TicketStatus};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
+use certgate_core::operation::{Operation, OperationRequest, Status};
+use certgate_core::quote::Procedure;
+use certgate_core::registry::unknown_provider;
+use certgate_core::InvalidInput;
+use certgate_store::{
+    Effects, Inserted, NewOperation, OperationFilter, SaveOperation, TicketWrite,
+};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+
+/// Tries of a read-modify-write that lost a race before answering 409.
+const WRITE_TRIES: usize = 5;
+
+fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    let key = headers
+        .get("idempotency-key")
+        .ok_or_else(|| InvalidInput::one("Idempotency-Key", "the header is required: a unique key per operation, reused only to retry the same request"))?
+        .to_str()
+        .map_err(|_| InvalidInput::one("Idempotency-Key", "must be visible ASCII"))?
+        .trim();
+    if key.is_empty() || key.len() > 255 {
+        return Err(InvalidInput::one("Idempotency-Key", "must be 1 to 255 characters").into());
+    }
+    Ok(key.to_owned())
+}
+
+/// The operation as JSON, from its stored body.
+fn stored(body: &str) -> Result<Value, ApiError> {
+    serde_json::from_str(body)
+        .map_err(|e| ApiError::Internal(format!("stored operation unreadable: {e}")))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    headers: HeaderMap,
+    bytes: Bytes,
+) -> Result<Response, ApiError> {
+    let key = idempotency_key(&headers)?;
+    let req: OperationRequest = body::parse_object(&bytes)?;
+    // The same request is the same JSON, whatever its key order or spacing.
+    let canonical: Value =
+        serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
+    let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+
+    let entry = state.registry.get(&req.provider).ok_or_else(|| {
+        ApiError::UnknownProvider(unknown_provider(&state.registry, &req.provider))
+    })?;
+    let now = (state.clock)();
+    let quote = entry.quote(&req.order, req.intent, req.as_of.unwrap_or(now))?;
+    if !quote.decision.allowed {
+        let rules: Vec<_> = quote.decision.rules.iter().map(|r| r.as_str()).collect();
+        return Err(ApiError::Conflict {
+            message: format!(
+                "the {} is refused by policy ({})",
+                req.intent,
+                rules.join(", ")
+            ),
+            quote: serde_json::to_value(&quote).ok(),
+        });
+    }
+    let automated = quote
+        .decision
+        .steps
+        .iter()
+        .any(|s| s.procedure == Procedure::Automated);
+    if automated
+        && req
+            .order
+            .supplier_order_id
+            .as_deref()
+            .is_none_or(str::is_empty)
+    {
+        return Err(InvalidInput::one(
+            "order.supplier_order_id",
+            "is required: an automated step finds the order at the CA by its id",
+        )
+        .into());
+    }
+
+    let op = Operation::new(crate::ids::new("op"), req, quote, now);
+    let body = serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string()))?;
+    let new = NewOperation {
+        id: &op.id,
+        tenant: &tenant.id,
+        idempotency_key: &key,
+        request_hash: &hash,
+        provider: &op.provider,
+        status: op.status.as_str(),
+        now: ms(now),
+        next_run_at: Some(ms(now)),
+        body,
+    };
+    let fx = effects(
+        &state,
+        &tenant.id,
+        &op,
+        true,
+        vec![audit(
+            &tenant.id,
+            &tenant.id,
+            "operation.create",
+            &op.id,
+            "queued",
+            format!("{} {}", op.provider, op.intent),
+            now,
+        )],
+    );
+    match state.store.insert_operation(&new, &fx).await? {
+        Inserted::New => Ok((StatusCode::ACCEPTED, Json(op)).into_response()),
+        Inserted::Existing(row) if row.request_hash == hash => {
+            Ok((StatusCode::OK, Json(stored(&row.body)?)).into_response())
+        }
+        Inserted::Existing(row) => Err(ApiError::IdempotencyMismatch {
+            operation_id: row.id,
+        }),
+    }
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let row = state
+        .store
+        .get_operation(&tenant.id, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
+    Ok(Json(stored(&row.body)?))
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Query(raw): Query<HashMap<String, String>>,
+) -> Result<Json<Value>, ApiError> {
+    let params = Params::new(raw, &["status", "provider", "cursor", "limit"])?;
+    let status = params.parsed::<Status>("status")?;
+    let limit = params.limit()?;
+    let filter = OperationFilter {
+        status: status.map(Status::as_str),
+        provider: params.get("provider"),
+        before: params.get("cursor"),
+        limit,
+    };
+    let rows = state.store.list_operations(&tenant.id, &filter).await?;
+    let next = (rows.len() as i64 == limit)
+        .then(|| rows.last().map(|r| r.id.clone()))
+        .flatten();
+    let ops = rows
+        .iter()
+        .map(|r| stored(&r.body))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(Json(json!({"operations": ops, "next_cursor": next})))
+}
+
+/// ALI-CANCEL-REFUND: withdraws a refund request still under review.
+pub async fn withdraw(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    for _ in 0..WRITE_TRIES {
+        let row = state
+            .store
+            .get_operation(&tenant.id, &id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
+        let mut op: Operation =
+            serde_json::from_str(&row.body).map_err(|e| ApiError::Internal(e.to_string()))?;
+        if !op.withdrawable() {
+            return Err(ApiError::Conflict {
+                message: format!(
+                    "the operation is {}: only a refund request still under review can be withdrawn (ALI-CANCEL-REFUND)",
+                    op.status
+                ),
+                quote: None,
+            });
+        }
+        let now = (state.clock)();
+        let mut tickets = Vec::new();
+        if let Some(ticket_id) = op
+            .current_step()
+            .and_then(|i| op.steps[i].ticket_id.clone())
+        {
+            if let Some(t) = state.store.get_ticket(&tenant.id, &ticket_id).await? {
+                let mut ticket: Ticket =
+                    serde_json::from_str(&t.body).map_err(|e| ApiError::Internal(e.to_string()))?;
+                ticket.status = TicketStatus::Withdrawn;
+                ticket.updated_at = now;
+                tickets.push(TicketWrite::Update {
+                    id: ticket_id,
+                    from: t.status,
+                    to: TicketStatus::Withdrawn.as_str().into(),
+                    now: ms(now),
+                    body: serde_json::to_string(&ticket)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                });
+            }
+        }
+        op.finish(
+            Status::Withdrawn,
+            "the refund request was withdrawn by the reseller (ALI-CANCEL-REFUND)",
+            now,
+        );
+        let fx = Effects {
+            tickets,
+            outbox: webhook(state.tenants.get(&tenant.id), &op, now)
+                .into_iter()
+                .collect(),
+            audit: vec![audit(
+                &tenant.id,
+                &tenant.id,
+                "operation.withdraw",
+                &op.id,
+                "withdrawn",
+                "",
+                now,
+            )],
+        };
+        let save = SaveOperation {
+            id: &op.id,
+            expected_version: row.version,
+            owner: None,
+            keep_lease: false,
+            status: op.status.as_str(),
+            now: ms(now),
+            next_run_at: None,
+            body: serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string()))?,
+        };
+        if state.store.save_operation(&save, &fx).await? {
+            return Ok(Json(
+                serde_json::to_value(&op).map_err(|e| ApiError::Internal(e.to_string()))?,
+            ));
+        }
+    }
+    Err(ApiError::Conflict {
+        message: "the operation changed while it was being withdrawn; try again".into(),
+        quote: None,
+    })
+}

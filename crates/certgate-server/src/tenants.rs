@@ -1,0 +1,146 @@
+//! Tenants: each reseller's API key (kept only as a digest), reseller username (carried by
+//! manual tickets) and optional webhook. Built at start from `[[tenants]]` and
+//! `CERTGATE_API_KEY`; a key variable that is not set stops the start with its name.
+
+use crate::auth::ApiKeys;
+use certgate_core::config::{ConfigError, ConfigIssue, TenantConfig};
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where a tenant's operation events go, and the key that signs them.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("secret", &"**REDACTED**")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub reseller_username: String,
+    pub webhook: Option<Webhook>,
+}
+
+/// Every tenant, by id.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    by_id: HashMap<String, Tenant>,
+}
+
+impl Tenants {
+    pub fn get(&self, id: &str) -> Option<&Tenant> {
+        self.by_id.get(id)
+    }
+
+    pub fn insert(&mut self, tenant: Tenant) {
+        self.by_id.insert(tenant.id.clone(), tenant);
+    }
+
+    /// Builds the tenants and their keys. `default_key` (from `CERTGATE_API_KEY`) makes the
+    /// tenant `default`, whose reseller username is `default_username`.
+    pub fn from_config(
+        configs: &[TenantConfig],
+        default_key: Option<&str>,
+        default_username: &str,
+    ) -> Result<(Tenants, ApiKeys), ConfigError> {
+        let mut tenants = Tenants::default();
+        let mut keys = ApiKeys::default();
+        let mut issues: Vec<ConfigIssue> = Vec::new();
+        let issue = |issues: &mut Vec<ConfigIssue>, key: String, message: String| {
+            issues.push(ConfigIssue { key, message })
+        };
+        if let Some(key) = default_key {
+            keys.add("default", key);
+            tenants.insert(Tenant {
+                id: "default".into(),
+                reseller_username: default_username.into(),
+                webhook: None,
+            });
+        }
+        for (i, t) in configs.iter().enumerate() {
+            let at = |k: &str| format!("tenants[{i}].{k}");
+            if t.id.trim().is_empty() {
+                issue(&mut issues, at("id"), "must not be empty".into());
+            } else if tenants.get(&t.id).is_some() {
+                issue(&mut issues, at("id"), format!("`{}` is used twice", t.id));
+            }
+            match t.api_key.resolve() {
+                Some(key) => keys.add(t.id.clone(), &key),
+                None => issue(
+                    &mut issues,
+                    at("api_key"),
+                    format!("${{{}}} is not set in the environment", t.api_key.var),
+                ),
+            }
+            let webhook = match (&t.webhook_url, &t.webhook_secret) {
+                (None, None) => None,
+                (Some(url), Some(secret)) => {
+                    if !url.starts_with("http://") && !url.starts_with("https://") {
+                        issue(
+                            &mut issues,
+                            at("webhook_url"),
+                            "must be an http(s) URL".into(),
+                        );
+                    }
+                    match secret.resolve() {
+                        Some(secret) => Some(Webhook {
+                            url: url.clone(),
+                            secret,
+                        }),
+                        None => {
+                            issue(
+                                &mut issues,
+                                at("webhook_secret"),
+                                format!("${{{}}} is not set in the environment", secret.var),
+                            );
+                            None
+                        }
+                    }
+                }
+                (Some(_), None) => {
+                    issue(
+                        &mut issues,
+                        at("webhook_secret"),
+                        "is required with webhook_url: webhooks are always signed".into(),
+                    );
+                    None
+                }
+                (None, Some(_)) => {
+                    issue(
+                        &mut issues,
+                        at("webhook_url"),
+                        "is required with webhook_secret".into(),
+                    );
+                    None
+                }
+            };
+            tenants.insert(Tenant {
+                id: t.id.clone(),
+                reseller_username: t.reseller_username.clone(),
+                webhook,
+            });
+        }
+        if tenants.by_id.is_empty() && issues.is_empty() {
+            issue(&mut issues,
+                "CERTGATE_API_KEY".into(),
+                "is not set and no [[tenants]] are configured: the gateway will not start without an API key. \
+                 Set one, e.g. export CERTGATE_API_KEY=$(openssl rand -hex 32), and send it as `Authorization: Bearer <key>`"
+                    .into(),
+            );
+        }
+        if issues.is_empty() {
+            Ok((tenants, keys))
+        } else {
+            Err(ConfigError { issues })
+        }
+    }
+}
