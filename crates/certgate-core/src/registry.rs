@@ -128,7 +128,7 @@ impl RegistryBuilder {
                 "a provider name is lower-case letters, digits, '-' and '_'",
             )]);
         }
-        let envelope: ProviderConfig =
+        let mut envelope: ProviderConfig =
             deserialize_at(value).map_err(|(path, message)| vec![ctx.issue(&path, message)])?;
         let Some(factory) = self.kinds.get(envelope.kind.as_str()) else {
             let known: Vec<_> = self.kinds().collect();
@@ -159,7 +159,8 @@ impl RegistryBuilder {
             }
             _ => None,
         };
-        let provider = match factory(&ctx, envelope.settings) {
+        let settings = std::mem::take(&mut envelope.settings);
+        let provider = match factory(&ctx, settings) {
             Ok(p) => Some(p),
             Err(mut more) => {
                 issues.append(&mut more);
@@ -167,16 +168,9 @@ impl RegistryBuilder {
             }
         };
         match provider {
-            Some(provider) if issues.is_empty() => Ok(ProviderEntry::new(
-                name,
-                envelope.kind,
-                envelope.display_name,
-                envelope.mode,
-                envelope.holidays,
-                envelope.api,
-                provider,
-                client,
-            )),
+            Some(provider) if issues.is_empty() => {
+                Ok(ProviderEntry::new(name, envelope, provider, client))
+            }
             _ => Err(issues),
         }
     }
@@ -260,14 +254,18 @@ pub struct ProviderDescription<'a> {
 impl ProviderEntry {
     fn new(
         name: &str,
-        kind: String,
-        display_name: Option<String>,
-        mode: Mode,
-        holidays: Vec<NaiveDate>,
-        api: Option<ApiConfig>,
+        envelope: ProviderConfig,
         provider: Arc<dyn Provider>,
         client: Option<Arc<dyn CaClient>>,
     ) -> Self {
+        let ProviderConfig {
+            kind,
+            display_name,
+            mode,
+            holidays,
+            api,
+            ..
+        } = envelope;
         let calendar = Calendar::new(holidays);
         let effective = serde_json::json!({
             "kind": kind,

@@ -9,6 +9,7 @@ use crate::tickets::Ticket;
 use crate::AppState;
 use certgate_core::config::ExecutorConfig;
 use certgate_core::operation::{Operation, Status};
+use certgate_core::order::OrderState;
 use certgate_core::quote::{Intent, Procedure};
 use certgate_core::registry::ProviderEntry;
 use certgate_core::{StepCall, StepError, StepOutcome};
@@ -302,7 +303,17 @@ impl Run<'_> {
         let reported = op.order.state;
         let mut order = op.order.clone();
         order.state = observed;
-        let detail = format!("the reseller reported {reported:?}, the CA reports {observed:?}: planned again from the CA's state");
+        let mut detail = format!("the reseller reported {reported:?}, the CA reports {observed:?}: planned again from the CA's state");
+        // Facts the new state needs and the reseller could not give: the conservative guess
+        // (issued at purchase, revoked now), so no window looks longer than it is.
+        if matches!(observed, OrderState::Issued | OrderState::Revoked) && order.issued_at.is_none()
+        {
+            order.issued_at = Some(order.purchased_at);
+            detail.push_str(" (issue date unknown: taken as the purchase date)");
+        }
+        if observed == OrderState::Revoked && order.revoked_at.is_none() {
+            order.revoked_at = Some(now);
+        }
         match entry.quote(&order, op.intent, now) {
             Ok(quote) if quote.decision.allowed => {
                 let changed_steps: Vec<_> = quote
