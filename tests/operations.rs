@@ -654,3 +654,50 @@ async fn operations_are_listed_newest_first_with_filters_and_a_cursor() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn new_tickets_are_pushed_to_the_outside_helpdesk() {
+    let helpdesk = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/tickets"))
+        .respond_with(ResponseTemplate::new(201))
+        .expect(1)
+        .mount(&helpdesk)
+        .await;
+    let app = spawn(Setup {
+        helpdesk: Some(certgate_server::Helpdesk {
+            url: format!("{}/tickets", helpdesk.uri()),
+            secret: Some("hd-secret".into()),
+        }),
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({"provider": "trustwave", "intent": "cancel", "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "TW-9"}))});
+    let (_, op) = app.post_operation(KEY, "hd-1", &body).await;
+    let waiting = app
+        .wait_for(op["id"].as_str().unwrap(), &["manual_ticket_open"])
+        .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let pushed = loop {
+        if let Some(r) = helpdesk
+            .received_requests()
+            .await
+            .unwrap()
+            .into_iter()
+            .next()
+        {
+            break r;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ticket reached the helpdesk"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let ticket: Value = serde_json::from_slice(&pushed.body).unwrap();
+    assert_eq!(ticket["id"], waiting["steps"][0]["ticket_id"]);
+    assert_eq!(ticket["fields"]["supplier_order_id"], "TW-9");
+    assert!(pushed.headers.get("certgate-signature").is_some());
+    app.stop().await;
+    helpdesk.verify().await;
+}

@@ -49,6 +49,7 @@ pub struct Setup {
     pub executor: ExecutorConfig,
     /// Start the executor and webhook delivery.
     pub background: bool,
+    pub helpdesk: Option<certgate_server::Helpdesk>,
 }
 
 impl Default for Setup {
@@ -59,6 +60,7 @@ impl Default for Setup {
             tenants: Vec::new(),
             executor: fast_executor(),
             background: true,
+            helpdesk: None,
         }
     }
 }
@@ -117,6 +119,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
     let store = Store::connect(&setup.database).await.unwrap();
     let mut state = AppState::new(registry, tenants, keys, store);
     state.executor = setup.executor;
+    state.helpdesk = setup.helpdesk;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(certgate_server::serve(
