@@ -85,11 +85,19 @@ async fn probes_need_no_key_and_unknown_routes_are_problems() {
 fn the_readme_onboarding_example_builds() {
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let start = readme
-        .find("```toml\n")
-        .expect("a toml block in the README")
-        + "```toml\n".len();
-    let block = &readme[start..start + readme[start..].find("```").unwrap()];
+    let blocks: Vec<&str> = readme
+        .split("```toml\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap())
+        .collect();
+    // Every TOML example of the README is a valid config file.
+    for block in &blocks {
+        certgate_core::config::parse_toml(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+    }
+    let block = blocks
+        .iter()
+        .find(|b| b.contains("[providers.acme]"))
+        .expect("the onboarding example");
     let file = certgate_core::config::parse_toml(block).unwrap();
     let registry = certgate::registry_builder().build(&file).unwrap();
     let acme = registry.get("acme").unwrap();
