@@ -92,6 +92,17 @@ pub struct AlibabaClient {
     key_secret: Secret,
 }
 
+impl AlibabaClient {
+    pub fn new(base: reqwest::Url, key_id: Secret, key_secret: Secret, timeouts: Timeouts) -> Self {
+        AlibabaClient {
+            http: certgate_http::client(timeouts),
+            base,
+            key_id,
+            key_secret,
+        }
+    }
+}
+
 /// The client factory: `[api]` needs `base_url` and `credentials.access_key_id` and
 /// `credentials.access_key_secret`.
 pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
@@ -118,12 +129,14 @@ pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
     let secret = get("access_key_secret", &mut issues);
     let base = reqwest::Url::parse(&api.base_url);
     match (id, secret, base) {
-        (Some(id), Some(secret), Ok(base)) if issues.is_empty() => Ok(Arc::new(AlibabaClient {
-            http: certgate_http::client(Timeouts::default()),
-            base,
-            key_id: Secret::new(id),
-            key_secret: Secret::new(secret),
-        })),
+        (Some(id), Some(secret), Ok(base)) if issues.is_empty() => {
+            Ok(Arc::new(AlibabaClient::new(
+                base,
+                Secret::new(id),
+                Secret::new(secret),
+                Timeouts::for_api(api),
+            )))
+        }
         _ => Err(issues),
     }
 }

@@ -138,6 +138,9 @@ pub struct ApiConfig {
     /// Credential name -> `${ENV}` reference.
     #[serde(default)]
     pub credentials: BTreeMap<String, SecretRef>,
+    /// How long one call may take before it counts as a (retryable) timeout.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
 }
 
 /// A secret's source: `${ENV_VAR}`. The secret itself never sits in the file, so this prints

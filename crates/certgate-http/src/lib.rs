@@ -25,6 +25,18 @@ impl Default for Timeouts {
     }
 }
 
+impl Timeouts {
+    /// The defaults, with the request timeout of a provider's `api.timeout_ms` if set.
+    pub fn for_api(api: &certgate_core::config::ApiConfig) -> Self {
+        let mut t = Timeouts::default();
+        if let Some(ms) = api.timeout_ms {
+            t.request = Duration::from_millis(ms);
+            t.connect = t.connect.min(t.request);
+        }
+        t
+    }
+}
+
 /// The reqwest client every CA client is built on.
 pub fn client(timeouts: Timeouts) -> reqwest::Client {
     reqwest::Client::builder()
@@ -201,16 +213,18 @@ pub async fn send(
     }
     let headers = response.headers().clone();
     let body = response.text().await.unwrap_or_default();
-    let message = read_error(&body).unwrap_or_else(|| {
-        let mut b = body.trim().to_owned();
-        b.truncate(300);
-        if b.is_empty() {
-            status.canonical_reason().unwrap_or("no message").to_owned()
-        } else {
-            b
-        }
-    });
+    let message = read_error(&body).unwrap_or_else(|| summary(&body, status));
     Err(CallError::from_status(status, &headers, message))
+}
+
+/// The start of a body, or the status's reason when it is empty.
+pub fn summary(body: &str, status: StatusCode) -> String {
+    let text: String = body.trim().chars().take(300).collect();
+    if text.is_empty() {
+        status.canonical_reason().unwrap_or("no message").to_owned()
+    } else {
+        text
+    }
 }
 
 #[cfg(test)]

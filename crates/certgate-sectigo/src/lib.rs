@@ -3,6 +3,7 @@
 //! configures Sectigo's own API (`mode = "api"`: `!AutoRevokeSSL`, `!AutoRefund`).
 //! The rules live in [`policy`].
 
+pub mod client;
 pub mod policy;
 
 use certgate_core::policy::brand::BrandSettings;
@@ -13,4 +14,5 @@ pub const KIND: &str = "sectigo";
 /// Adds this plugin's kind to a registry.
 pub fn register(builder: &mut certgate_core::RegistryBuilder) {
     builder.register(KIND, BrandSettings::factory(policy::rules));
+    builder.register_client(client::CLIENT, client::build);
 }

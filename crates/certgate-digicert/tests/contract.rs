@@ -1,0 +1,325 @@
+//! DigiCert CertCentral's wire contract (CONTRACTS.md), call by call: method, path, the
+//! `X-DC-DEVKEY` header, the exact JSON body, the call count, and every error shape.
+
+use certgate_core::config::SecretRef;
+use certgate_core::operation::RevocationReason;
+use certgate_core::order::{Order, OrderState};
+use certgate_core::quote::{Action, Intent};
+use certgate_core::testing::order;
+use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
+use certgate_digicert::client::DigicertClient;
+use certgate_http::{Secret, Timeouts};
+use serde_json::json;
+use std::time::Duration;
+use wiremock::matchers::{body_json, header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const KEY: &str = "dc-contract-key";
+
+fn client(base: &str) -> DigicertClient {
+    std::env::set_var("DC_CONTRACT_KEY", KEY);
+    let key = Secret::new(SecretRef::parse("${DC_CONTRACT_KEY}").unwrap());
+    DigicertClient::new(
+        base,
+        key,
+        Timeouts {
+            connect: Duration::from_millis(500),
+            request: Duration::from_millis(500),
+        },
+    )
+}
+
+fn pending() -> Order {
+    order(
+        json!({"state": "pending", "issued_at": null, "supplier_order_id": "1001", "certificate_id": null}),
+    )
+}
+
+fn issued() -> Order {
+    order(json!({"supplier_order_id": "1001", "certificate_id": "77"}))
+}
+
+fn call<'a>(order: &'a Order, intent: Intent, action: Action) -> StepCall<'a> {
+    StepCall {
+        operation_id: "op_1",
+        intent,
+        action,
+        order,
+        confirmation: None,
+        reason: Some(RevocationReason::KeyCompromise),
+        note: Some("customer asked"),
+    }
+}
+
+fn order_info(status: &str) -> serde_json::Value {
+    json!({
+        "id": 1001, "status": status, "date_created": "2026-06-01T00:00:00+00:00",
+        "certificate": {"id": 77, "common_name": "shop.example.com", "dns_names": ["shop.example.com"]},
+        "product": {"name_id": "ssl_basic", "name": "Basic OV", "type": "ssl_certificate", "validation_type": "ov"},
+        "requests": [{"id": 55, "date": "2026-06-01T00:00:00+00:00", "type": "new_request", "status": "pending"}]
+    })
+}
+
+#[tokio::test]
+async fn cancel_puts_status_canceled_with_the_note() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/order/certificate/1001/status"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .and(header("content-type", "application/json"))
+        .and(body_json(
+            json!({"status": "canceled", "note": "customer asked", "send_emails": false}),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = pending();
+    let out = client(&mock.uri())
+        .execute(&call(&o, Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        StepOutcome::Completed {
+            upstream_ref: Some("1001".into())
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_refund_revokes_the_whole_order() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/order/certificate/1001/revoke"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .and(body_json(json!({"comments": "customer asked", "skip_approval": true, "revocation_reason": "key_compromise"})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = issued();
+    let out = client(&mock.uri())
+        .execute(&call(&o, Intent::Refund, Action::Revoke))
+        .await
+        .unwrap();
+    assert!(matches!(out, StepOutcome::Completed { .. }));
+}
+
+#[tokio::test]
+async fn a_revoke_revokes_the_one_certificate() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/certificate/77/revoke"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .and(body_json(json!({"comments": "customer asked", "skip_approval": true, "revocation_reason": "key_compromise"})))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = issued();
+    let out = client(&mock.uri())
+        .execute(&call(&o, Intent::Revoke, Action::Revoke))
+        .await
+        .unwrap();
+    assert!(matches!(out, StepOutcome::Completed { .. }));
+}
+
+#[tokio::test]
+async fn a_revocation_needing_approval_waits_until_digicert_reports_it_revoked() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/order/certificate/1001/revoke"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "id": 9001, "date": "2026-06-15T08:30:00+00:00", "type": "revoke", "status": "pending",
+            "requester": {"id": 1, "first_name": "A", "last_name": "B"}, "comments": "customer asked"
+        })))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/order/certificate/1001"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_info("issued")))
+        .up_to_n_times(1)
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/order/certificate/1001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_info("revoked")))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let c = client(&mock.uri());
+    let o = issued();
+    let step = call(&o, Intent::Refund, Action::Revoke);
+    let waiting = c.execute(&step).await.unwrap();
+    assert_eq!(
+        waiting,
+        StepOutcome::AwaitingCa {
+            upstream_ref: Some("9001".into())
+        }
+    );
+    assert_eq!(c.poll(&step, waiting.clone()).await.unwrap(), waiting);
+    assert!(matches!(
+        c.poll(&step, waiting).await.unwrap(),
+        StepOutcome::Completed { .. }
+    ));
+}
+
+#[tokio::test]
+async fn rejecting_an_approval_finds_the_pending_request_and_rejects_it() {
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/order/certificate/1001"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_info("needs_approval")))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/request/55/status"))
+        .and(header("X-DC-DEVKEY", KEY))
+        .and(body_json(
+            json!({"status": "rejected", "processor_comment": "customer asked"}),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = order(
+        json!({"state": "awaiting_approval", "issued_at": null, "supplier_order_id": "1001"}),
+    );
+    let out = client(&mock.uri())
+        .execute(&call(&o, Intent::Cancel, Action::RejectApproval))
+        .await
+        .unwrap();
+    assert_eq!(
+        out,
+        StepOutcome::Completed {
+            upstream_ref: Some("55".into())
+        }
+    );
+}
+
+#[tokio::test]
+async fn order_info_maps_digicert_statuses() {
+    let cases = [
+        ("needs_approval", OrderState::AwaitingApproval),
+        ("pending", OrderState::Pending),
+        ("waiting_pickup", OrderState::Pending),
+        ("reissue_pending", OrderState::Issued),
+        ("issued", OrderState::Issued),
+        ("rejected", OrderState::Canceled),
+        ("canceled", OrderState::Canceled),
+        ("revoked", OrderState::Revoked),
+        ("expired", OrderState::Expired),
+    ];
+    let mock = MockServer::start().await;
+    let c = client(&mock.uri());
+    let o = pending();
+    for (status, state) in cases {
+        mock.reset().await;
+        Mock::given(method("GET"))
+            .and(path("/order/certificate/1001"))
+            .and(header("X-DC-DEVKEY", KEY))
+            .respond_with(ResponseTemplate::new(200).set_body_json(order_info(status)))
+            .expect(1)
+            .mount(&mock)
+            .await;
+        assert_eq!(c.observe(&o).await.unwrap(), Some(state), "{status}");
+    }
+}
+
+async fn failing(status: u16, body: serde_json::Value) -> StepError {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .and(path("/order/certificate/1001/status"))
+        .respond_with(ResponseTemplate::new(status).set_body_json(body))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = pending();
+    client(&mock.uri())
+        .execute(&call(&o, Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn errors_arrays_become_clear_failures() {
+    let e = failing(
+        404,
+        json!({"errors": [{"code": "not_found|order", "message": "Order not found"}]}),
+    )
+    .await;
+    assert_eq!(
+        e,
+        StepError::permanent("the CA does not know it (404): not_found|order: Order not found")
+    );
+    let e = failing(403, json!({"errors": [{"code": "access_denied|missing_permission", "message": "No permission"}]})).await;
+    assert!(!e.is_retryable());
+    assert!(
+        e.to_string().contains("access_denied|missing_permission"),
+        "{e}"
+    );
+    let e = failing(
+        429,
+        json!({"errors": [{"code": "request_limit_exceeded", "message": "Too many requests"}]}),
+    )
+    .await;
+    assert!(e.is_retryable());
+    assert!(e.to_string().contains("request_limit_exceeded"), "{e}");
+    let e = failing(
+        400,
+        json!({"errors": [{"code": "bad_request_format", "message": "Bad"}]}),
+    )
+    .await;
+    assert!(!e.is_retryable());
+    let e = failing(503, json!({})).await;
+    assert!(e.is_retryable());
+}
+
+#[tokio::test]
+async fn timeouts_and_refused_connections_are_retryable() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(2)))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = pending();
+    let e = client(&mock.uri())
+        .execute(&call(&o, Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+    assert!(e.to_string().contains("did not answer in time"), "{e}");
+    let e = client("http://127.0.0.1:9")
+        .execute(&call(&o, Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap_err();
+    assert!(e.is_retryable(), "{e}");
+}
+
+#[tokio::test]
+async fn no_order_id_no_call() {
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&mock)
+        .await;
+    let o = order(json!({"state": "pending", "issued_at": null, "supplier_order_id": null}));
+    let e = client(&mock.uri())
+        .execute(&call(&o, Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap_err();
+    assert!(!e.is_retryable());
+    let e = client(&mock.uri())
+        .execute(&call(&pending(), Intent::Refund, Action::RefundRequest))
+        .await
+        .unwrap_err();
+    assert!(e.to_string().contains("DigiCert Support"));
+}
