@@ -184,6 +184,9 @@ pub struct Operation {
     #[serde(default)]
     pub note: Option<String>,
     pub steps: Vec<StepState>,
+    /// Whether the order's state was read from the CA before the first automated step.
+    #[serde(default)]
+    pub verified: bool,
     #[serde(with = "instant")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "instant")]
@@ -221,6 +224,7 @@ impl Operation {
             reason: request.reason,
             note: request.note,
             steps,
+            verified: false,
             created_at: now,
             updated_at: now,
             history: vec![HistoryEntry {

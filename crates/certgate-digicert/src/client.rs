@@ -48,7 +48,7 @@ pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
     Ok(Arc::new(DigicertClient::new(
         &api.base_url,
         Secret::new(key.clone()),
-        Timeouts::default(),
+        Timeouts::for_api(api),
     )))
 }
 

@@ -393,11 +393,7 @@ impl Run<'_> {
                 .await?;
             return Ok(Next::Stop);
         };
-        let first_automated = op.steps[..i]
-            .iter()
-            .all(|s| s.procedure == Procedure::ManualTicket)
-            && op.steps[i].attempts == 0;
-        if first_automated {
+        if !op.verified {
             let id = op.id.clone();
             match self.with_heartbeat(&id, self.verify(op, entry, now)).await {
                 Ok(Some(next)) => {
@@ -411,8 +407,12 @@ impl Run<'_> {
                     .await?;
                     return Ok(next);
                 }
-                Ok(None) => {}
-                Err(e) => return self.failed_attempt(op, i, e, now).await,
+                Ok(None) => op.verified = true,
+                Err(e) => {
+                    // Reading the order counts as an attempt of the step it guards.
+                    op.steps[i].attempts += 1;
+                    return self.failed_attempt(op, i, e, now).await;
+                }
             }
             if op.current_step() != Some(i) || op.steps[i].procedure == Procedure::ManualTicket {
                 self.save(op, false, Some(now), true, Effects::default())

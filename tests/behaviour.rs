@@ -1,0 +1,295 @@
+//! One behaviour suite for every automated provider: the same scenarios (success, rate limit,
+//! bad credentials, CA failure then recovery, timeouts, refused connections) run through the
+//! real server and executor against each CA's own mock, speaking that CA's wire format.
+
+mod common;
+
+use async_trait::async_trait;
+use common::{order, spawn, Setup, KEY};
+use serde_json::{json, Value};
+use std::time::Duration;
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+/// How one CA's mock answers the cancel of pending order `CA-1`.
+#[async_trait]
+trait CaMock: Sync {
+    /// The provider to send the operation to.
+    fn provider(&self) -> &'static str;
+    /// Mounts the read the executor makes before acting, if this CA has one.
+    async fn mount_observe(&self, mock: &MockServer);
+    /// A mock of the cancel call answering `answer`.
+    fn cancel(&self) -> wiremock::MockBuilder;
+    fn ok(&self) -> ResponseTemplate;
+    fn rate_limited(&self) -> ResponseTemplate;
+    fn bad_credentials(&self) -> ResponseTemplate;
+}
+
+struct DigiCertFamily(&'static str);
+struct Alibaba;
+struct Sectigo;
+
+#[async_trait]
+impl CaMock for DigiCertFamily {
+    fn provider(&self) -> &'static str {
+        self.0
+    }
+    async fn mount_observe(&self, mock: &MockServer) {
+        Mock::given(method("GET"))
+            .and(path("/services/v2/order/certificate/CA-1"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": "CA-1", "status": "pending", "requests": []})),
+            )
+            .mount(mock)
+            .await;
+    }
+    fn cancel(&self) -> wiremock::MockBuilder {
+        Mock::given(method("PUT"))
+            .and(path("/services/v2/order/certificate/CA-1/status"))
+            .and(header("X-DC-DEVKEY", common::DIGICERT_KEY))
+    }
+    fn ok(&self) -> ResponseTemplate {
+        ResponseTemplate::new(204)
+    }
+    fn rate_limited(&self) -> ResponseTemplate {
+        ResponseTemplate::new(429).set_body_json(
+            json!({"errors": [{"code": "request_limit_exceeded", "message": "slow down"}]}),
+        )
+    }
+    fn bad_credentials(&self) -> ResponseTemplate {
+        ResponseTemplate::new(401)
+            .set_body_json(json!({"errors": [{"code": "invalid_api_key", "message": "bad key"}]}))
+    }
+}
+
+#[async_trait]
+impl CaMock for Alibaba {
+    fn provider(&self) -> &'static str {
+        "alibaba"
+    }
+    async fn mount_observe(&self, mock: &MockServer) {
+        Mock::given(method("POST"))
+            .and(header("x-acs-action", "DescribeCertificateState"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"Type": "domain_verify", "RequestId": "r"})),
+            )
+            .mount(mock)
+            .await;
+    }
+    fn cancel(&self) -> wiremock::MockBuilder {
+        Mock::given(method("POST"))
+            .and(path("/"))
+            .and(header("x-acs-action", "CancelOrderRequest"))
+    }
+    fn ok(&self) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_json(json!({"RequestId": "r-ok"}))
+    }
+    fn rate_limited(&self) -> ResponseTemplate {
+        ResponseTemplate::new(400).set_body_json(json!({"RequestId": "r", "HostId": "h", "Code": "Throttling.User", "Message": "flow control"}))
+    }
+    fn bad_credentials(&self) -> ResponseTemplate {
+        ResponseTemplate::new(404).set_body_json(json!({"RequestId": "r", "HostId": "h", "Code": "InvalidAccessKeyId.NotFound", "Message": "no such key"}))
+    }
+}
+
+#[async_trait]
+impl CaMock for Sectigo {
+    fn provider(&self) -> &'static str {
+        "sectigo"
+    }
+    async fn mount_observe(&self, _: &MockServer) {}
+    fn cancel(&self) -> wiremock::MockBuilder {
+        Mock::given(method("POST")).and(path("/products/!AutoRevokeSSL"))
+    }
+    fn ok(&self) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_string("0\n")
+    }
+    fn rate_limited(&self) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_string("-42\nCall limit reached")
+    }
+    fn bad_credentials(&self) -> ResponseTemplate {
+        ResponseTemplate::new(200).set_body_string("-16\nInvalid loginName/loginPassword")
+    }
+}
+
+fn all() -> Vec<Box<dyn CaMock>> {
+    vec![
+        Box::new(DigiCertFamily("digicert")),
+        Box::new(DigiCertFamily("geotrust")),
+        Box::new(DigiCertFamily("thawte")),
+        Box::new(DigiCertFamily("symantec")),
+        Box::new(Alibaba),
+        Box::new(Sectigo),
+    ]
+}
+
+/// providers.toml with every API at `base`, 300 ms call timeouts, and Sectigo in API mode.
+fn config(base: &str) -> String {
+    std::env::set_var("SECTIGO_LOGIN", "reseller1");
+    std::env::set_var("SECTIGO_PASSWORD", "sectigo-secret");
+    let mut text = common::providers_toml_at(base);
+    for p in ["alibaba", "digicert", "geotrust", "thawte", "symantec"] {
+        text = text.replace(
+            &format!("[providers.{p}.api]\n"),
+            &format!("[providers.{p}.api]\ntimeout_ms = 300\n"),
+        );
+    }
+    text.replace(
+        "[providers.sectigo.settings]",
+        &format!(
+            "[providers.sectigo.api]\nbase_url = \"{base}/products\"\ntimeout_ms = 300\n\
+             credentials = {{ login_name = \"${{SECTIGO_LOGIN}}\", login_password = \"${{SECTIGO_PASSWORD}}\" }}\n\n\
+             [providers.sectigo.settings]"
+        ),
+    )
+    .replace("mode = \"manual\"\nholidays = []\n\n[providers.sectigo.api]", "mode = \"api\"\nholidays = []\n\n[providers.sectigo.api]")
+}
+
+/// Cancels pending order CA-1 at `ca` through the gateway (with the CA at `base`) and returns
+/// the finished operation.
+async fn cancel_through(ca: &dyn CaMock, base: &str) -> Value {
+    let app = spawn(Setup {
+        providers_toml: config(base),
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({"provider": ca.provider(), "intent": "cancel", "note": "behaviour suite",
+                      "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "CA-1"}))});
+    let (status, op) = app.post_operation(KEY, "behaviour", &body).await;
+    assert_eq!(status, 202, "{}: {op}", ca.provider());
+    assert_eq!(
+        op["steps"][0]["procedure"],
+        "automated",
+        "{}",
+        ca.provider()
+    );
+    let done = app
+        .wait_for(
+            op["id"].as_str().unwrap(),
+            &["completed", "failed", "rejected"],
+        )
+        .await;
+    app.stop().await;
+    done
+}
+
+#[tokio::test]
+async fn a_cancel_completes_with_one_call() {
+    for ca in all() {
+        let mock = MockServer::start().await;
+        ca.mount_observe(&mock).await;
+        ca.cancel()
+            .respond_with(ca.ok())
+            .expect(1)
+            .mount(&mock)
+            .await;
+        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
+        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], 1);
+        mock.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn a_rate_limit_is_retried_never_taken_for_success() {
+    for ca in all() {
+        let mock = MockServer::start().await;
+        ca.mount_observe(&mock).await;
+        ca.cancel()
+            .respond_with(ca.rate_limited())
+            .up_to_n_times(2)
+            .expect(2)
+            .mount(&mock)
+            .await;
+        ca.cancel()
+            .respond_with(ca.ok())
+            .expect(1)
+            .mount(&mock)
+            .await;
+        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
+        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], 3, "{}", ca.provider());
+        mock.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn a_ca_failure_then_recovery_completes() {
+    for ca in all() {
+        let mock = MockServer::start().await;
+        ca.mount_observe(&mock).await;
+        ca.cancel()
+            .respond_with(ResponseTemplate::new(503))
+            .up_to_n_times(1)
+            .expect(1)
+            .mount(&mock)
+            .await;
+        ca.cancel()
+            .respond_with(ca.ok())
+            .expect(1)
+            .mount(&mock)
+            .await;
+        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
+        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], 2);
+        mock.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn bad_credentials_fail_at_once_with_the_cas_message() {
+    for ca in all() {
+        let mock = MockServer::start().await;
+        ca.mount_observe(&mock).await;
+        ca.cancel()
+            .respond_with(ca.bad_credentials())
+            .expect(1)
+            .mount(&mock)
+            .await;
+        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
+        assert_eq!(done["status"], "failed", "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], 1, "{}", ca.provider());
+        assert!(!done["steps"][0]["last_error"].as_str().unwrap().is_empty());
+        mock.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn a_ca_that_never_answers_in_time_fails_after_the_retries() {
+    for ca in all() {
+        let mock = MockServer::start().await;
+        ca.mount_observe(&mock).await;
+        ca.cancel()
+            .respond_with(ca.ok().set_delay(Duration::from_secs(2)))
+            .expect(4)
+            .mount(&mock)
+            .await;
+        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
+        assert_eq!(done["status"], "failed", "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], 4);
+        assert!(
+            done["steps"][0]["last_error"]
+                .as_str()
+                .unwrap()
+                .contains("did not answer in time"),
+            "{done:#}"
+        );
+        mock.verify().await;
+    }
+}
+
+#[tokio::test]
+async fn a_ca_that_refuses_connections_fails_after_the_retries() {
+    for ca in all() {
+        let done = cancel_through(ca.as_ref(), "http://127.0.0.1:9").await;
+        assert_eq!(done["status"], "failed", "{}: {done:#}", ca.provider());
+        let history = done["history"].to_string();
+        assert!(
+            history.contains("retrying") || history.contains("gave up"),
+            "{}: {history}",
+            ca.provider()
+        );
+    }
+}
