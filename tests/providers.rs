@@ -56,6 +56,22 @@ async fn providers_list_their_plugin_rules_and_windows() {
     }
     let trustwave = by_name("trustwave");
     assert_eq!(trustwave["mode"], "manual");
+    assert_eq!(
+        (
+            trustwave["automated"].as_bool(),
+            trustwave["api_available"].as_bool()
+        ),
+        (Some(false), Some(false))
+    );
+    let sectigo = by_name("sectigo");
+    assert_eq!(
+        (
+            sectigo["automated"].as_bool(),
+            sectigo["api_available"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    assert_eq!(by_name("geotrust")["automated"], true);
     assert!(rule_ids(&trustwave).contains(&"RSL-TW-EV".to_owned()));
     assert!(rule_ids(&by_name("digicert")).contains(&"DC-AUDIT".to_owned()));
     for p in providers {

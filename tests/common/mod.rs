@@ -188,9 +188,16 @@ impl TestApp {
 
     /// Polls `GET /v1/operations/{id}` until its status is one of `statuses` (10 s at most).
     pub async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
+        self.wait_for_as(KEY, id, statuses).await
+    }
+
+    /// `wait_for` as the tenant of `api_key`.
+    pub async fn wait_for_as(&self, api_key: &str, id: &str, statuses: &[&str]) -> Value {
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
         loop {
-            let (_, op) = self.get(&format!("/v1/operations/{id}"), Some(KEY)).await;
+            let (_, op) = self
+                .get(&format!("/v1/operations/{id}"), Some(api_key))
+                .await;
             if statuses.contains(&op["status"].as_str().unwrap_or("")) {
                 return op;
             }

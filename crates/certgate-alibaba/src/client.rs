@@ -217,12 +217,10 @@ impl AlibabaClient {
         );
         let mut url = self.base.clone();
         url.query_pairs_mut().extend_pairs(&query);
-        let mut req = self.http.post(url).header(
-            "Authorization",
-            format!(
-                "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={signed},Signature={signature}"
-            ),
-        );
+        let authorization = certgate_http::sensitive(&format!(
+            "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={signed},Signature={signature}"
+        ))?;
+        let mut req = self.http.post(url).header("Authorization", authorization);
         for (k, v) in headers.iter().filter(|(k, _)| k.as_str() != "host") {
             req = req.header(k.as_str(), v.as_str());
         }

@@ -169,7 +169,15 @@ impl RegistryBuilder {
         };
         match provider {
             Some(provider) if issues.is_empty() => {
-                Ok(ProviderEntry::new(name, envelope, provider, client))
+                let client_name = envelope
+                    .api
+                    .as_ref()
+                    .and_then(|a| a.client.as_deref())
+                    .unwrap_or(&envelope.kind);
+                let api_available = self.clients.contains_key(client_name);
+                let mut entry = ProviderEntry::new(name, envelope, provider, client);
+                entry.api_available = api_available;
+                Ok(entry)
             }
             _ => Err(issues),
         }
@@ -234,6 +242,8 @@ pub struct ProviderEntry {
     provider: Arc<dyn Provider>,
     /// The CA's API client (mode = "api").
     pub client: Option<Arc<dyn CaClient>>,
+    /// Whether certgate has a client for this CA's API at all (Trustwave: no).
+    pub api_available: bool,
 }
 
 /// A provider as `GET /v1/providers` lists it.
@@ -249,6 +259,10 @@ pub struct ProviderDescription<'a> {
     pub rules: Vec<RuleInfo>,
     pub settings: serde_json::Value,
     pub policy_version: &'a str,
+    /// Steps the CA's API can do run automatically (`mode = "api"` with a client).
+    pub automated: bool,
+    /// Whether the CA has an API certgate can drive; false means every step is a ticket.
+    pub api_available: bool,
 }
 
 impl ProviderEntry {
@@ -287,6 +301,7 @@ impl ProviderEntry {
             policy_version,
             provider,
             client,
+            api_available: false,
         }
     }
 
@@ -329,6 +344,8 @@ impl ProviderEntry {
             rules: self.provider.rules(),
             settings: self.provider.settings(),
             policy_version: &self.policy_version,
+            automated: self.client.is_some(),
+            api_available: self.api_available,
         }
     }
 }

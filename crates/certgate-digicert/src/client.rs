@@ -154,7 +154,7 @@ impl DigicertClient {
         let mut req = self
             .http
             .request(method, format!("{}{path}", self.base))
-            .header("X-DC-DEVKEY", key)
+            .header("X-DC-DEVKEY", certgate_http::sensitive(&key)?)
             .header("Accept", "application/json");
         if let Some(body) = body {
             req = req.json(&body);

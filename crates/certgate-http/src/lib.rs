@@ -73,6 +73,15 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A header value that carries a credential: marked sensitive so that no HTTP layer logs or
+/// indexes it.
+pub fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, CallError> {
+    let mut v = reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| CallError::Decode("a credential is not a valid header value".into()))?;
+    v.set_sensitive(true);
+    Ok(v)
+}
+
 /// What went wrong calling a CA, by what it means for a retry.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum CallError {
