@@ -72,6 +72,11 @@ impl StepError {
 /// A CA's API as certgate uses it.
 #[async_trait]
 pub trait CaClient: Send + Sync + Debug {
+    /// How many HTTP requests `execute` makes for `action` (the executor paces by requests).
+    fn requests(&self, _action: Action) -> u32 {
+        1
+    }
+
     /// Performs one automated step. `Ok` only when the CA accepted it.
     async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, StepError>;
 

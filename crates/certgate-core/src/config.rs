@@ -141,6 +141,31 @@ pub struct ApiConfig {
     /// How long one call may take before it counts as a (retryable) timeout.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// The CA's rate limits for this account; the executor paces its calls to stay within all
+    /// of them. Providers that share an account (client, base URL, credentials) share a pace.
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
+}
+
+impl ApiConfig {
+    /// Identifies the CA account: the client, where it calls, and with which credentials.
+    pub fn account(&self, kind: &str) -> String {
+        let vars: Vec<&str> = self.credentials.values().map(|s| s.var.as_str()).collect();
+        format!(
+            "{}|{}|{}",
+            self.client.as_deref().unwrap_or(kind),
+            self.base_url.trim_end_matches('/'),
+            vars.join(",")
+        )
+    }
+}
+
+/// At most `requests` calls in any `per_ms` milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub per_ms: u64,
 }
 
 /// A secret's source: `${ENV_VAR}`. The secret itself never sits in the file, so this prints

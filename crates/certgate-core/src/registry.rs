@@ -216,14 +216,24 @@ fn validate_api(ctx: &ProviderContext<'_>) -> Vec<ConfigIssue> {
             "is required when mode = \"api\" (base_url and credentials of the CA's API)",
         )),
         None => {}
-        Some(api) => match url::Url::parse(&api.base_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            Ok(u) => issues.push(ctx.issue(
-                "api.base_url",
-                format!("scheme `{}` is not http or https", u.scheme()),
-            )),
-            Err(e) => issues.push(ctx.issue("api.base_url", format!("not a URL: {e}"))),
-        },
+        Some(api) => {
+            for (i, limit) in api.rate_limits.iter().enumerate() {
+                if limit.requests == 0 || limit.per_ms == 0 {
+                    issues.push(ctx.issue(
+                        &format!("api.rate_limits[{i}]"),
+                        "requests and per_ms must both be at least 1",
+                    ));
+                }
+            }
+            match url::Url::parse(&api.base_url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) => issues.push(ctx.issue(
+                    "api.base_url",
+                    format!("scheme `{}` is not http or https", u.scheme()),
+                )),
+                Err(e) => issues.push(ctx.issue("api.base_url", format!("not a URL: {e}"))),
+            }
+        }
     }
     issues
 }

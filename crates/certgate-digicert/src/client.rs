@@ -244,6 +244,15 @@ fn supplier_order_id(order: &Order) -> Result<&str, StepError> {
 
 #[async_trait]
 impl CaClient for DigicertClient {
+    /// Rejecting an approval reads the order first to find the request.
+    fn requests(&self, action: Action) -> u32 {
+        if action == Action::RejectApproval {
+            2
+        } else {
+            1
+        }
+    }
+
     async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, StepError> {
         let order_id = supplier_order_id(call.order)?;
         let note = call.note.map_or_else(

@@ -310,3 +310,5 @@ mod tests {
         assert!(e.is_retryable());
     }
 }
+
+pub mod pacer;

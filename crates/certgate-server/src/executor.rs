@@ -394,6 +394,9 @@ impl Run<'_> {
             return Ok(Next::Stop);
         };
         if !op.verified {
+            if let Some(wait) = self.state().pacing.pace(&op.id, &op.provider, 1).await {
+                return self.later(op, wait, now).await;
+            }
             let id = op.id.clone();
             match self.with_heartbeat(&id, self.verify(op, entry, now)).await {
                 Ok(Some(next)) => {
@@ -420,9 +423,17 @@ impl Run<'_> {
                 return Ok(Next::Continue);
             }
         }
+        let action = op.steps[i].action;
+        if let Some(wait) = self
+            .state()
+            .pacing
+            .pace(&op.id, &op.provider, client.requests(action))
+            .await
+        {
+            return self.later(op, wait, now).await;
+        }
         // Record the attempt before calling, so a crash leaves a trace and a retry.
         op.steps[i].attempts += 1;
-        let action = op.steps[i].action;
         let changed = op.set_step(
             i,
             Status::Running,
@@ -461,6 +472,9 @@ impl Run<'_> {
                 .await?;
             return Ok(Next::Stop);
         };
+        if let Some(wait) = self.state().pacing.pace(&op.id, &op.provider, 1).await {
+            return self.later(op, wait, now).await;
+        }
         let upstream_ref = op.steps[i].upstream_ref.clone();
         let waiting = match op.steps[i].status {
             Status::AwaitingConfirmation => StepOutcome::AwaitingConfirmation { upstream_ref },
@@ -503,6 +517,18 @@ impl Run<'_> {
             }
             Err(e) => self.failed_attempt(op, i, e, now).await,
         }
+    }
+
+    /// Gives the worker back: the operation comes back after `wait` (the CA account's pace).
+    async fn later(
+        &mut self,
+        op: &Operation,
+        wait: Duration,
+        now: DateTime<Utc>,
+    ) -> Result<Next, RunError> {
+        self.save(op, false, Some(now + span(wait)), false, Effects::default())
+            .await?;
+        Ok(Next::Stop)
     }
 
     async fn outcome(

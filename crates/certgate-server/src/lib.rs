@@ -6,6 +6,7 @@ pub mod body;
 pub mod executor;
 mod ids;
 pub mod ops;
+pub mod pacing;
 pub mod problem;
 mod routes;
 pub mod tenants;
@@ -51,12 +52,14 @@ pub struct AppState {
     pub store: Store,
     pub executor: ExecutorConfig,
     pub helpdesk: Option<Helpdesk>,
+    pub pacing: Arc<pacing::Pacing>,
     pub clock: Clock,
 }
 
 impl AppState {
     pub fn new(registry: Registry, tenants: Tenants, keys: ApiKeys, store: Store) -> Self {
         AppState {
+            pacing: Arc::new(pacing::Pacing::new(&registry)),
             registry: Arc::new(registry),
             keys: Arc::new(keys),
             tenants: Arc::new(tenants),

@@ -1,0 +1,158 @@
+//! Pacing for a CA account's rate limits (DigiCert: 100 requests per 5 s and 1000 per 5 min
+//! per key). Every request reserves the earliest instant at which each sliding window still has
+//! room; a caller that would wait too long gets the wait back instead and can do other work.
+
+use certgate_core::config::RateLimit;
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Requests are spaced as if each window were this much longer, so that network jitter
+/// between certgate and the CA cannot squeeze one window's requests into the CA's.
+const SAFETY: f64 = 0.02;
+const MIN_SAFETY: Duration = Duration::from_millis(20);
+
+#[derive(Debug)]
+struct Window {
+    limit: usize,
+    span: Duration,
+    /// Instants granted in this window, oldest first (at most `limit`).
+    granted: VecDeque<Instant>,
+}
+
+/// The pace of one CA account, shared by every provider that uses it.
+#[derive(Debug)]
+pub struct Pacer {
+    windows: Mutex<Vec<Window>>,
+}
+
+impl Pacer {
+    pub fn new(limits: &[RateLimit]) -> Self {
+        let windows = limits
+            .iter()
+            .map(|l| {
+                let span = Duration::from_millis(l.per_ms);
+                let margin = span.mul_f64(SAFETY).max(MIN_SAFETY);
+                Window {
+                    limit: l.requests.max(1) as usize,
+                    span: span + margin,
+                    granted: VecDeque::new(),
+                }
+            })
+            .collect();
+        Pacer {
+            windows: Mutex::new(windows),
+        }
+    }
+
+    /// Reserves `n` requests at the earliest instants the limits allow, if the last of them is
+    /// at most `max_wait` after `now`: returns how long to wait before sending. Otherwise
+    /// reserves nothing and returns the wait as the error.
+    pub fn try_reserve(
+        &self,
+        n: u32,
+        now: Instant,
+        max_wait: Duration,
+    ) -> Result<Duration, Duration> {
+        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut slots = Vec::with_capacity(n as usize);
+        // Plan the n slots against copies, commit only if they fit.
+        let mut plan: Vec<VecDeque<Instant>> = windows.iter().map(|w| w.granted.clone()).collect();
+        let mut at = now;
+        for _ in 0..n {
+            for (w, granted) in windows.iter().zip(&plan) {
+                if granted.len() >= w.limit {
+                    at = at.max(granted[granted.len() - w.limit] + w.span);
+                }
+            }
+            for (w, granted) in windows.iter().zip(plan.iter_mut()) {
+                granted.push_back(at);
+                while granted.len() > w.limit {
+                    granted.pop_front();
+                }
+            }
+            slots.push(at);
+        }
+        let wait = slots
+            .last()
+            .map_or(Duration::ZERO, |last| last.saturating_duration_since(now));
+        if wait > max_wait {
+            return Err(wait);
+        }
+        for (w, granted) in windows.iter_mut().zip(plan) {
+            w.granted = granted;
+        }
+        Ok(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Vec<RateLimit> {
+        vec![
+            RateLimit {
+                requests: 100,
+                per_ms: 5_000,
+            },
+            RateLimit {
+                requests: 1_000,
+                per_ms: 300_000,
+            },
+        ]
+    }
+
+    #[test]
+    fn a_burst_is_spread_so_no_window_overflows() {
+        let p = Pacer::new(&limits());
+        let t0 = Instant::now();
+        let mut at = Vec::new();
+        for _ in 0..1_000 {
+            let wait = p.try_reserve(1, t0, Duration::MAX).unwrap();
+            at.push(t0 + wait);
+        }
+        // The first hundred go at once, the next hundred one (padded) window later...
+        assert!(at[..100].iter().all(|t| *t == t0));
+        assert!(at[100] >= t0 + Duration::from_millis(5_100));
+        // ...and no 5 s window ever holds more than 100.
+        for i in 100..at.len() {
+            assert!(at[i] - at[i - 100] >= Duration::from_secs(5), "request {i}");
+        }
+        // The 1001st must wait for the 5-minute window.
+        let wait = p.try_reserve(1, t0, Duration::MAX).unwrap();
+        assert!(wait >= Duration::from_secs(300), "{wait:?}");
+    }
+
+    #[test]
+    fn a_caller_that_would_wait_too_long_reserves_nothing() {
+        let p = Pacer::new(&[RateLimit {
+            requests: 2,
+            per_ms: 1_000,
+        }]);
+        let t0 = Instant::now();
+        assert_eq!(p.try_reserve(2, t0, Duration::ZERO), Ok(Duration::ZERO));
+        let wait = p.try_reserve(1, t0, Duration::from_millis(10)).unwrap_err();
+        assert!(wait >= Duration::from_secs(1));
+        // Nothing was reserved by the refused call: the same wait again.
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::from_millis(10)).unwrap_err(),
+            wait
+        );
+        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(wait));
+    }
+
+    #[test]
+    fn several_requests_are_reserved_together() {
+        let p = Pacer::new(&[RateLimit {
+            requests: 1,
+            per_ms: 100,
+        }]);
+        let t0 = Instant::now();
+        let wait = p.try_reserve(2, t0, Duration::MAX).unwrap();
+        assert!(
+            wait >= Duration::from_millis(100) && wait < Duration::from_millis(200),
+            "{wait:?}"
+        );
+    }
+}

@@ -1,0 +1,73 @@
+//! The executor's pacing of calls to each CA account (`api.rate_limits`): an operation whose
+//! next request must wait long for the account's pace gives its worker back and comes back at
+//! its reserved instant, so other providers' operations are never held up behind it.
+
+use certgate_core::Registry;
+use certgate_http::pacer::Pacer;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The longest a worker sleeps for the pace itself; longer waits are rescheduled.
+pub const MAX_HOLD: Duration = Duration::from_millis(200);
+
+#[derive(Debug, Default)]
+pub struct Pacing {
+    by_provider: HashMap<String, Arc<Pacer>>,
+    /// Instants reserved for operations that were sent away to wait for them.
+    reserved: Mutex<HashMap<String, Instant>>,
+}
+
+impl Pacing {
+    /// One pacer per CA account with rate limits, shared by the providers using it.
+    pub fn new(registry: &Registry) -> Self {
+        let mut accounts: HashMap<String, Arc<Pacer>> = HashMap::new();
+        let mut by_provider = HashMap::new();
+        for entry in registry.iter().filter(|e| e.client.is_some()) {
+            let Some(api) = entry.api.as_ref().filter(|a| !a.rate_limits.is_empty()) else {
+                continue;
+            };
+            let pacer = accounts
+                .entry(api.account(&entry.kind))
+                .or_insert_with(|| Arc::new(Pacer::new(&api.rate_limits)))
+                .clone();
+            by_provider.insert(entry.name.clone(), pacer);
+        }
+        Pacing {
+            by_provider,
+            reserved: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Waits for the pace of `provider`'s account before `n` requests of operation `op`.
+    /// `Some(wait)` means: too long to hold a worker; the slot is reserved for `op`, come back
+    /// after `wait`.
+    pub async fn pace(&self, op: &str, provider: &str, n: u32) -> Option<Duration> {
+        let pacer = self.by_provider.get(provider)?;
+        let now = Instant::now();
+        let held = self
+            .reserved
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(op);
+        let at = match held {
+            Some(at) => at,
+            None => {
+                let wait = pacer
+                    .try_reserve(n, now, Duration::MAX)
+                    .unwrap_or_else(|w| w);
+                now + wait
+            }
+        };
+        let wait = at.saturating_duration_since(now);
+        if wait > MAX_HOLD {
+            self.reserved
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(op.to_owned(), at);
+            return Some(wait);
+        }
+        tokio::time::sleep(wait).await;
+        None
+    }
+}

@@ -1,0 +1,153 @@
+//! Pacing per CA account: a burst of operations on one DigiCert key reaches a mock that
+//! enforces DigiCert's kind of limits (scaled down in time for the test) without a single 429,
+//! while another provider's operations are not held back by it.
+
+mod common;
+
+use common::{order, spawn, Setup, KEY};
+use serde_json::json;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use wiremock::matchers::{header, method, path_regex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+/// A CA that answers 429 when a sliding window overflows, like DigiCert does.
+#[derive(Clone)]
+struct Limited {
+    windows: Arc<Mutex<Vec<(usize, Duration, VecDeque<Instant>)>>>,
+    rejected: Arc<Mutex<usize>>,
+    ok: ResponseTemplate,
+}
+
+impl Limited {
+    fn new(limits: &[(usize, u64)], ok: ResponseTemplate) -> Self {
+        let windows = limits
+            .iter()
+            .map(|(n, ms)| (*n, Duration::from_millis(*ms), VecDeque::new()))
+            .collect();
+        Limited {
+            windows: Arc::new(Mutex::new(windows)),
+            rejected: Arc::default(),
+            ok,
+        }
+    }
+}
+
+impl Respond for Limited {
+    fn respond(&self, _: &Request) -> ResponseTemplate {
+        let now = Instant::now();
+        let mut windows = self.windows.lock().unwrap();
+        let over = windows.iter_mut().any(|(n, span, seen)| {
+            while seen
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= *span)
+            {
+                seen.pop_front();
+            }
+            seen.len() >= *n
+        });
+        if over {
+            *self.rejected.lock().unwrap() += 1;
+            return ResponseTemplate::new(429).set_body_json(
+                json!({"errors": [{"code": "request_limit_exceeded", "message": "slow down"}]}),
+            );
+        }
+        for (_, _, seen) in windows.iter_mut() {
+            seen.push_back(now);
+        }
+        self.ok.clone()
+    }
+}
+
+#[tokio::test]
+async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
+    let mock = MockServer::start().await;
+    // Both the read and the cancel count against the key, as at DigiCert.
+    let limits = [(20, 500), (150, 4_000)];
+    let shared = Limited::new(&limits, ResponseTemplate::new(204));
+    let reads = Limited {
+        ok: ResponseTemplate::new(200)
+            .set_body_json(json!({"id": "x", "status": "pending", "requests": []})),
+        ..shared.clone()
+    };
+    Mock::given(method("GET"))
+        .and(path_regex("^/services/v2/order/certificate/[^/]+$"))
+        .respond_with(reads)
+        .mount(&mock)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path_regex("^/services/v2/order/certificate/[^/]+/status$"))
+        .respond_with(shared.clone())
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeCertificateState"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"Type": "domain_verify", "RequestId": "r"})),
+        )
+        .mount(&mock)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "CancelOrderRequest"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"RequestId": "r"})))
+        .mount(&mock)
+        .await;
+    let providers = common::providers_toml_at(&mock.uri()).replace(
+        "rate_limits = [{ requests = 100, per_ms = 5000 }, { requests = 1000, per_ms = 300000 }]",
+        "rate_limits = [{ requests = 20, per_ms = 500 }, { requests = 150, per_ms = 4000 }]",
+    );
+    let app = spawn(Setup {
+        providers_toml: providers,
+        ..Setup::default()
+    })
+    .await;
+
+    let burst = 150;
+    let mut ids = Vec::new();
+    for i in 0..burst {
+        // digicert and geotrust share the key, so they share the pace.
+        let provider = if i % 2 == 0 { "digicert" } else { "geotrust" };
+        let body = json!({"provider": provider, "intent": "cancel",
+                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("B-{i}")}))});
+        let (status, op) = app.post_operation(KEY, &format!("burst-{i}"), &body).await;
+        assert_eq!(status, 202);
+        ids.push(op["id"].as_str().unwrap().to_owned());
+    }
+    // Alibaba operations sent behind the burst finish long before it.
+    let started = Instant::now();
+    let mut alibaba = Vec::new();
+    for i in 0..10 {
+        let body = json!({"provider": "alibaba", "intent": "cancel",
+                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("A-{i}")}))});
+        let (_, op) = app.post_operation(KEY, &format!("ali-{i}"), &body).await;
+        alibaba.push(op["id"].as_str().unwrap().to_owned());
+    }
+    for id in &alibaba {
+        app.wait_for(id, &["completed"]).await;
+    }
+    let alibaba_took = started.elapsed();
+    assert!(
+        alibaba_took < Duration::from_secs(2),
+        "alibaba was held back: {alibaba_took:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for id in &ids {
+        let left = deadline.saturating_duration_since(Instant::now());
+        assert!(!left.is_zero(), "the burst did not finish");
+        let op = app.wait_for(id, &["completed", "failed"]).await;
+        assert_eq!(op["status"], "completed", "{op:#}");
+        assert_eq!(
+            op["steps"][0]["attempts"], 1,
+            "no call was refused and retried"
+        );
+    }
+    assert_eq!(
+        *shared.rejected.lock().unwrap(),
+        0,
+        "the mock CA answered 429"
+    );
+    app.stop().await;
+}
