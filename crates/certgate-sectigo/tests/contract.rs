@@ -31,6 +31,7 @@ fn client(base: &str) -> Arc<dyn CaClient> {
         ]
         .into(),
         timeout_ms: Some(500),
+        rate_limits: Vec::new(),
     };
     let ctx = ProviderContext {
         name: "sectigo",
