@@ -12,10 +12,13 @@ use std::time::{Duration, Instant};
 use wiremock::matchers::{header, method, path_regex};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 
+/// One sliding window: at most `.0` requests in any `.1`; `.2` the requests seen.
+type Window = (usize, Duration, VecDeque<Instant>);
+
 /// A CA that answers 429 when a sliding window overflows, like DigiCert does.
 #[derive(Clone)]
 struct Limited {
-    windows: Arc<Mutex<Vec<(usize, Duration, VecDeque<Instant>)>>>,
+    windows: Arc<Mutex<Vec<Window>>>,
     rejected: Arc<Mutex<usize>>,
     ok: ResponseTemplate,
 }
