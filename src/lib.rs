@@ -1,6 +1,8 @@
 //! The `certgate` binary's library half: which plugins exist, where the provider config comes
 //! from, and the store URL the `--database` flag accepts. `main.rs` is the CLI around it.
 
+pub mod sweep;
+
 use certgate_core::config::{self, ConfigError};
 use certgate_core::{Registry, RegistryBuilder};
 use std::path::{Path, PathBuf};

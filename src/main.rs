@@ -45,6 +45,23 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Print the orders whose refund deadline falls within N days, soonest first, each with
+    /// its quote (JSON lines). Streams its input; shows progress on a terminal.
+    Sweep {
+        /// JSON lines, one `{"provider": ..., "order": {...}}` each; `-` reads stdin.
+        #[arg(long)]
+        input: PathBuf,
+        #[arg(long)]
+        within_days: u32,
+        /// The instant to decide at (RFC 3339; default: now).
+        #[arg(long, value_parser = instant::parse)]
+        as_of: Option<DateTime<Utc>>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Print counts, time and peak memory to stderr at the end.
+        #[arg(long)]
+        stats: bool,
+    },
     /// Print the quote for one order (JSON), as POST /v1/quotes would answer.
     Quote {
         #[arg(long)]
@@ -97,6 +114,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Command::Sweep {
+            input,
+            within_days,
+            as_of,
+            config,
+            stats,
+        } => sweep(&input, within_days, as_of, config.as_deref(), stats),
         Command::Quote {
             provider,
             intent,
@@ -119,6 +143,75 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+fn sweep(
+    input: &std::path::Path,
+    within_days: u32,
+    as_of: Option<DateTime<Utc>>,
+    config: Option<&std::path::Path>,
+    stats: bool,
+) -> anyhow::Result<()> {
+    use std::io::{BufRead, BufReader, Write};
+    let started = std::time::Instant::now();
+    let registry = load(config)?.registry;
+    let (reader, size): (Box<dyn BufRead>, Option<u64>) = if input.as_os_str() == "-" {
+        (
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
+            None,
+        )
+    } else {
+        let file = std::fs::File::open(input)
+            .with_context(|| format!("cannot read {}", input.display()))?;
+        let size = file.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 20, file)), size)
+    };
+    let bar = match size {
+        Some(len) if std::io::stderr().is_terminal() => {
+            let bar = indicatif::ProgressBar::new(len);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        }
+        _ => indicatif::ProgressBar::hidden(),
+    };
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let as_of = as_of.unwrap_or_else(Utc::now);
+    let out = certgate::sweep::run(&registry, reader, as_of, within_days, threads, &|n| {
+        bar.inc(n)
+    })?;
+    bar.finish_and_clear();
+    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    for hit in &out.hits {
+        serde_json::to_writer(&mut stdout, hit)?;
+        stdout.write_all(b"\n")?;
+    }
+    stdout.flush()?;
+    for (line, message) in &out.errors {
+        eprintln!("line {line}: {message}");
+    }
+    if out.invalid > out.errors.len() as u64 {
+        eprintln!(
+            "... and {} more bad lines",
+            out.invalid - out.errors.len() as u64
+        );
+    }
+    if stats {
+        let peak = certgate::sweep::peak_rss()
+            .map_or("unknown".into(), |b| format!("{:.1} MB", b as f64 / 1e6));
+        eprintln!(
+            "swept {} lines ({} invalid) in {:.3}s on {threads} threads: {} orders within {within_days} days; peak RSS {peak}",
+            out.lines,
+            out.invalid,
+            started.elapsed().as_secs_f64(),
+            out.hits.len()
+        );
+    }
+    Ok(())
 }
 
 fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow::Result<()> {

@@ -187,3 +187,55 @@ fn quote_prints_the_answer() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("unknown provider"));
 }
+
+#[test]
+fn sweep_streams_a_json_lines_file() {
+    let dir = std::env::temp_dir().join(format!("certgate-cli-s-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("orders.jsonl");
+    let line = |provider: &str, id: &str, issued: &str| {
+        json!({"provider": provider, "order": {"id": id, "product": {"validation": "dv"}, "origin": "purchased", "state": "issued",
+               "purchased_at": issued, "issued_at": issued, "expires_at": "2027-06-01T00:00:00Z",
+               "paid": {"amount": "10.00", "currency": "USD"}}})
+        .to_string()
+    };
+    let lines = [
+        line("thawte", "b", "2026-05-21T00:00:00Z"),
+        line("thawte", "a", "2026-05-17T00:00:00Z"),
+        "oops".to_owned(),
+        line("thawte", "c", "2026-06-10T00:00:00Z"),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = certgate()
+        .args([
+            "sweep",
+            "--within-days",
+            "7",
+            "--as-of",
+            "2026-06-15T08:30:00Z",
+            "--stats",
+            "--input",
+        ])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hits: Vec<Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let ids: Vec<_> = hits
+        .iter()
+        .map(|h| h["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+    assert_eq!(hits[0]["quote"]["rules"], json!(["RSL-30D", "RSL-PORTAL"]));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("line 3:"), "{stderr}");
+    assert!(stderr.contains("swept 4 lines (1 invalid)"), "{stderr}");
+}

@@ -449,3 +449,53 @@ async fn the_api_needs_a_valid_key() {
     let (status, _) = app.get("/v1/providers", None).await;
     assert_eq!(status, 401);
 }
+
+#[tokio::test]
+async fn sweep_returns_near_deadlines_soonest_first() {
+    let app = spawn_app().await;
+    let item = |provider: &str, id: &str, issued: &str| json!({"provider": provider, "order": order(json!({"id": id, "purchased_at": issued, "issued_at": issued}))});
+    let body = json!({
+        "as_of": AS_OF, "within_days": 7,
+        "orders": [
+            item("geotrust", "later", "2026-05-20T00:00:00Z"),
+            item("alibaba", "sooner", "2026-05-20T00:00:00Z"),
+            item("geotrust", "far", "2026-06-14T00:00:00Z"),
+            item("geotrust", "closed", "2026-05-01T00:00:00Z"),
+        ]
+    });
+    let (status, out) = app.post("/v1/sweep", &body).await;
+    assert_eq!(status, 200, "{out}");
+    let ids: Vec<_> = out["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["order_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["sooner", "later"]);
+    assert_eq!(out["orders"][0]["deadline"], "2026-06-17T00:00:00Z");
+    assert_eq!(out["orders"][0]["quote"]["rules"][0], "ALI-ISSUED-28D");
+    assert_eq!(out["swept"], 4);
+
+    let mut bad = body.clone();
+    bad["orders"][2]["order"]["issued_at"] = json!("2020-01-01T00:00:00Z");
+    let (status, p) = app.post("/v1/sweep", &bad).await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("orders[2].order.issued_at")),
+        "{p}"
+    );
+    let mut unknown = body.clone();
+    unknown["orders"][1]["provider"] = json!("verisign");
+    let (status, p) = app.post("/v1/sweep", &unknown).await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("orders[1].provider"))
+    );
+    let mut number = body;
+    number["orders"][0]["order"]["paid"]["amount"] = json!(1);
+    let (status, p) = app.post("/v1/sweep", &number).await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("orders[0].order.paid.amount"))
+    );
+}

@@ -17,6 +17,7 @@ pub mod provider;
 pub mod quote;
 pub mod registry;
 pub mod rule;
+pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod validation;

@@ -6,6 +6,7 @@ mod operations;
 mod providers;
 mod query;
 mod quotes;
+mod sweep;
 mod tickets;
 
 use crate::auth::Tenant;
@@ -32,6 +33,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}/resolve", post(tickets::resolve))
         .route("/audit", get(audit::list))
+        .route(
+            "/sweep",
+            post(sweep::create).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(health::healthz))
