@@ -67,7 +67,8 @@ pub struct TenantConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExecutorConfig {
-    /// Concurrent operations per gateway instance.
+    /// Operations run at once per gateway instance (each waiting on a CA holds a task, not a
+    /// thread).
     pub workers: usize,
     /// How long a claimed operation stays leased without a heartbeat.
     pub lease_ms: u64,
@@ -85,7 +86,7 @@ pub struct ExecutorConfig {
 impl Default for ExecutorConfig {
     fn default() -> Self {
         ExecutorConfig {
-            workers: 16,
+            workers: 256,
             lease_ms: 30_000,
             poll_ms: 200,
             max_attempts: 8,

@@ -21,22 +21,59 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Starts `config.workers` workers; they stop after their current step once `shutdown` is true.
-pub fn spawn(state: AppState, shutdown: watch::Receiver<bool>) -> Vec<JoinHandle<()>> {
-    let instance = crate::ids::new("ex");
-    (0..state.executor.workers.max(1))
-        .map(|n| {
-            let worker = Worker {
-                state: state.clone(),
-                owner: format!("{instance}-{n}"),
+/// Starts the executor: one dispatcher claims due operations and runs each in its own task,
+/// up to `config.workers` at once (an operation waiting on a slow CA holds a task, not a
+/// thread). On shutdown it claims nothing more and waits for the running ones to finish their
+/// current step.
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let worker = Worker {
+        owner: crate::ids::new("ex"),
+        state,
+    };
+    tokio::spawn(async move {
+        let slots = worker.state.executor.workers.max(1);
+        let permits = Arc::new(tokio::sync::Semaphore::new(slots));
+        let idle = Duration::from_millis(worker.state.executor.poll_ms);
+        let lease = Duration::from_millis(worker.state.executor.lease_ms);
+        while !*shutdown.borrow() {
+            let permit = tokio::select! {
+                p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
+                _ = shutdown.changed() => break,
             };
-            let shutdown = shutdown.clone();
-            tokio::spawn(async move { worker.run(shutdown).await })
-        })
-        .collect()
+            match worker
+                .state
+                .store
+                .claim_operation(&worker.owner, ms(worker.now()), lease)
+                .await
+            {
+                Ok(Some(row)) => {
+                    let w = worker.clone();
+                    tokio::spawn(async move {
+                        w.run_operation(row).await;
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        () = worker.state.wake.notified() => {}
+                        () = tokio::time::sleep(idle) => {}
+                        _ = shutdown.changed() => {}
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "executor cannot claim work");
+                    tokio::time::sleep(idle * 5).await;
+                }
+            }
+        }
+        // Let the running operations finish their current step.
+        let _ = permits.acquire_many(slots as u32).await;
+    })
 }
 
-/// One worker. Its `owner` name holds the leases it takes.
+/// The executor of one gateway instance. Its `owner` name holds the leases it takes.
 #[derive(Debug, Clone)]
 pub struct Worker {
     pub state: AppState,
@@ -62,31 +99,6 @@ enum Next {
 }
 
 impl Worker {
-    async fn run(&self, mut shutdown: watch::Receiver<bool>) {
-        let idle = Duration::from_millis(self.state.executor.poll_ms);
-        while !*shutdown.borrow() {
-            let lease = Duration::from_millis(self.state.executor.lease_ms);
-            match self
-                .state
-                .store
-                .claim_operation(&self.owner, ms(self.now()), lease)
-                .await
-            {
-                Ok(Some(row)) => self.run_operation(row).await,
-                Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(idle) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "executor cannot claim work");
-                    tokio::time::sleep(idle * 5).await;
-                }
-            }
-        }
-    }
-
     fn now(&self) -> DateTime<Utc> {
         (self.state.clock)()
     }

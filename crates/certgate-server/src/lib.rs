@@ -53,6 +53,8 @@ pub struct AppState {
     pub executor: ExecutorConfig,
     pub helpdesk: Option<Helpdesk>,
     pub pacing: Arc<pacing::Pacing>,
+    /// Tells the executor that work is due now (a new operation, a resolved ticket).
+    pub wake: Arc<tokio::sync::Notify>,
     pub clock: Clock,
 }
 
@@ -60,6 +62,7 @@ impl AppState {
     pub fn new(registry: Registry, tenants: Tenants, keys: ApiKeys, store: Store) -> Self {
         AppState {
             pacing: Arc::new(pacing::Pacing::new(&registry)),
+            wake: Arc::new(tokio::sync::Notify::new()),
             registry: Arc::new(registry),
             keys: Arc::new(keys),
             tenants: Arc::new(tenants),
@@ -82,8 +85,10 @@ impl Background {
     /// Starts the executor and the webhook delivery.
     pub fn start(state: &AppState) -> Background {
         let (stop, rx) = watch::channel(false);
-        let mut tasks = executor::spawn(state.clone(), rx.clone());
-        tasks.push(webhooks::spawn(state.clone(), rx));
+        let tasks = vec![
+            executor::spawn(state.clone(), rx.clone()),
+            webhooks::spawn(state.clone(), rx),
+        ];
         Background { stop, tasks }
     }
 

@@ -123,7 +123,10 @@ pub async fn create(
         )],
     );
     match state.store.insert_operation(&new, &fx).await? {
-        Inserted::New => Ok((StatusCode::ACCEPTED, Json(op)).into_response()),
+        Inserted::New => {
+            state.wake.notify_one();
+            Ok((StatusCode::ACCEPTED, Json(op)).into_response())
+        }
         Inserted::Existing(row) if row.request_hash == hash => {
             Ok((StatusCode::OK, Json(stored(&row.body)?)).into_response())
         }

@@ -161,6 +161,7 @@ pub async fn resolve(
             body: serde_json::to_string(&op).map_err(internal)?,
         };
         if state.store.save_operation(&save, &fx).await? {
+            state.wake.notify_one();
             return Ok(Json(json!({"ticket": ticket, "operation": op})));
         }
     }
