@@ -1,0 +1,3 @@
+//! Shared pieces of certgate's benchmarks.
+
+pub mod workload;
