@@ -16,7 +16,9 @@ pub fn binary() -> PathBuf {
 /// Builds the release `certgate` binary the benchmarks run.
 pub fn ensure_built() -> anyhow::Result<()> {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let status = Command::new(cargo).args(["build", "--release", "-p", "certgate", "--bin", "certgate"]).status()?;
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "certgate", "--bin", "certgate"])
+        .status()?;
     anyhow::ensure!(status.success(), "building certgate failed");
     Ok(())
 }
@@ -30,7 +32,14 @@ pub struct Gateway {
 impl Gateway {
     pub fn start(config: &Path, database: &str) -> anyhow::Result<Gateway> {
         let mut child = Command::new(binary())
-            .args(["serve", "--listen", "127.0.0.1:0", "--database", database, "--config"])
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--database",
+                database,
+                "--config",
+            ])
             .arg(config)
             .env("CERTGATE_API_KEY", KEY)
             .env("DIGICERT_API_KEY", "bench-devkey")
@@ -40,8 +49,16 @@ impl Gateway {
             .spawn()?;
         let mut line = String::new();
         BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line)?;
-        let base = line.trim().rsplit(' ').next().unwrap_or_default().to_owned();
-        anyhow::ensure!(base.starts_with("http://"), "the gateway did not start: {line}");
+        let base = line
+            .trim()
+            .rsplit(' ')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        anyhow::ensure!(
+            base.starts_with("http://"),
+            "the gateway did not start: {line}"
+        );
         Ok(Gateway { child, base })
     }
 
@@ -61,6 +78,12 @@ impl Drop for Gateway {
 /// `VmHWM` of a process (Linux).
 pub fn peak_rss(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let kb: u64 = status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let kb: u64 = status
+        .lines()
+        .find(|l| l.starts_with("VmHWM:"))?
+        .split_whitespace()
+        .nth(1)?
+        .parse()
+        .ok()?;
     Some(kb * 1024)
 }

@@ -22,7 +22,10 @@ pub struct Request {
 }
 
 pub async fn run(req: Request, connections: usize, duration: Duration) -> Result {
-    let http = reqwest::Client::builder().pool_max_idle_per_host(connections).build().expect("a client");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(connections)
+        .build()
+        .expect("a client");
     let req = Arc::new(req);
     let start = Instant::now();
     let tasks: Vec<_> = (0..connections)
@@ -38,7 +41,9 @@ pub async fn run(req: Request, connections: usize, duration: Duration) -> Result
                         b = b.bearer_auth(k);
                     }
                     if let Some(body) = &req.body {
-                        b = b.header("content-type", "application/json").body(body.clone());
+                        b = b
+                            .header("content-type", "application/json")
+                            .body(body.clone());
                     }
                     match b.send().await {
                         Ok(r) if r.status().is_success() => {
@@ -61,6 +66,15 @@ pub async fn run(req: Request, connections: usize, duration: Duration) -> Result
     }
     let elapsed = start.elapsed().as_secs_f64();
     all.sort_unstable();
-    let pct = |p: f64| all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1))).copied().unwrap_or_default();
-    Result { errors, per_sec: all.len() as f64 / elapsed, p50: pct(0.50), p99: pct(0.99) }
+    let pct = |p: f64| {
+        all.get(((all.len() as f64 * p) as usize).min(all.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Result {
+        errors,
+        per_sec: all.len() as f64 / elapsed,
+        p50: pct(0.50),
+        p99: pct(0.99),
+    }
 }

@@ -36,11 +36,16 @@ struct Mock {
 impl Mock {
     /// True if this request overflows a window (it is then refused, uncounted).
     fn over_limit(&self) -> bool {
-        let Some(limits) = &self.limits else { return false };
+        let Some(limits) = &self.limits else {
+            return false;
+        };
         let now = Instant::now();
         let mut l = limits.lock().unwrap_or_else(|e| e.into_inner());
         let over = l.windows.iter_mut().any(|(n, span, seen)| {
-            while seen.front().is_some_and(|t| now.duration_since(*t) >= *span) {
+            while seen
+                .front()
+                .is_some_and(|t| now.duration_since(*t) >= *span)
+            {
                 seen.pop_front();
             }
             seen.len() >= *n
@@ -75,20 +80,35 @@ async fn cancel(State(m): State<Mock>, Path(id): Path<String>) -> axum::response
     if !m.delay.is_zero() {
         tokio::time::sleep(m.delay).await;
     }
-    *m.counters.per_order.lock().unwrap_or_else(|e| e.into_inner()).entry(id).or_default() += 1;
+    *m.counters
+        .per_order
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .entry(id)
+        .or_default() += 1;
     m.counters.cancels.fetch_add(1, Ordering::Relaxed);
     StatusCode::NO_CONTENT.into_response()
 }
 
 /// Starts the mock on a random port; returns its base URL (`.../services/v2`) and counters.
-pub async fn start(delay: Duration, limits: &[(usize, u64)]) -> anyhow::Result<(String, Arc<Counters>)> {
+pub async fn start(
+    delay: Duration,
+    limits: &[(usize, u64)],
+) -> anyhow::Result<(String, Arc<Counters>)> {
     let counters = Arc::new(Counters::default());
     let limits = (!limits.is_empty()).then(|| {
         Arc::new(Mutex::new(Limits {
-            windows: limits.iter().map(|(n, ms)| (*n, Duration::from_millis(*ms), VecDeque::new())).collect(),
+            windows: limits
+                .iter()
+                .map(|(n, ms)| (*n, Duration::from_millis(*ms), VecDeque::new()))
+                .collect(),
         }))
     });
-    let mock = Mock { delay, counters: counters.clone(), limits };
+    let mock = Mock {
+        delay,
+        counters: counters.clone(),
+        limits,
+    };
     let app = Router::new()
         .route("/services/v2/order/certificate/{id}", get(read))
         .route("/services/v2/order/certificate/{id}/status", put(cancel))

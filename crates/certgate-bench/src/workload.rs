@@ -18,8 +18,11 @@ pub struct Case {
 
 /// The repository's default providers.
 pub fn registry() -> Registry {
-    let file = certgate_core::config::parse_toml(certgate::DEFAULT_PROVIDERS_TOML).expect("valid providers.toml");
-    certgate::registry_builder().build(&file).expect("valid providers")
+    let file = certgate_core::config::parse_toml(certgate::DEFAULT_PROVIDERS_TOML)
+        .expect("valid providers.toml");
+    certgate::registry_builder()
+        .build(&file)
+        .expect("valid providers")
 }
 
 pub fn cases() -> Vec<Case> {
@@ -32,20 +35,68 @@ pub fn cases() -> Vec<Case> {
         as_of,
     };
     vec![
-        case("alibaba issued refund", "alibaba", Intent::Refund, json!({"purchased_at": "2026-05-30T08:30:00Z", "issued_at": "2026-06-01T08:30:00Z"})),
-        case("alibaba pending refund", "alibaba", Intent::Refund, json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "purchased_at": "2026-06-12T00:00:00Z"})),
-        case("digicert approval cancel", "digicert", Intent::Cancel, json!({"product": {"validation": "ov", "kind": "client"}, "state": "awaiting_approval", "issued_at": null})),
-        case("digicert issued refund", "digicert", Intent::Refund, json!({"charged_to": "account_balance"})),
-        case("geotrust late refund", "geotrust", Intent::Refund, json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"})),
-        case("sectigo refund ticket", "sectigo", Intent::Refund, json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"})),
-        case("trustwave ev refund", "trustwave", Intent::Refund, json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"})),
-        case("symantec (config) refund", "symantec", Intent::Refund, json!({"purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"})),
+        case(
+            "alibaba issued refund",
+            "alibaba",
+            Intent::Refund,
+            json!({"purchased_at": "2026-05-30T08:30:00Z", "issued_at": "2026-06-01T08:30:00Z"}),
+        ),
+        case(
+            "alibaba pending refund",
+            "alibaba",
+            Intent::Refund,
+            json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "purchased_at": "2026-06-12T00:00:00Z"}),
+        ),
+        case(
+            "digicert approval cancel",
+            "digicert",
+            Intent::Cancel,
+            json!({"product": {"validation": "ov", "kind": "client"}, "state": "awaiting_approval", "issued_at": null}),
+        ),
+        case(
+            "digicert issued refund",
+            "digicert",
+            Intent::Refund,
+            json!({"charged_to": "account_balance"}),
+        ),
+        case(
+            "geotrust late refund",
+            "geotrust",
+            Intent::Refund,
+            json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}),
+        ),
+        case(
+            "sectigo refund ticket",
+            "sectigo",
+            Intent::Refund,
+            json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}),
+        ),
+        case(
+            "trustwave ev refund",
+            "trustwave",
+            Intent::Refund,
+            json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
+        ),
+        case(
+            "symantec (config) refund",
+            "symantec",
+            Intent::Refund,
+            json!({"purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"}),
+        ),
     ]
 }
 
 /// A JSON line of the sweep's input: order `i` of a book whose issue dates spread over 60 days.
 pub fn sweep_line(i: u64, as_of: DateTime<Utc>) -> String {
-    const PROVIDERS: [&str; 7] = ["alibaba", "digicert", "geotrust", "sectigo", "symantec", "thawte", "trustwave"];
+    const PROVIDERS: [&str; 7] = [
+        "alibaba",
+        "digicert",
+        "geotrust",
+        "sectigo",
+        "symantec",
+        "thawte",
+        "trustwave",
+    ];
     const VALIDATION: [&str; 3] = ["dv", "ov", "ev"];
     // A cheap deterministic spread (no RNG needed).
     let spread = (i.wrapping_mul(2_654_435_761) % (60 * 86_400)) as i64;

@@ -108,7 +108,10 @@ impl Worker {
         let mut op: Operation = match serde_json::from_str(&row.body) {
             Ok(op) => op,
             Err(e) => {
-                tracing::error!(operation = %row.id, error = %e, "stored operation cannot be read");
+                tracing::error!(operation = %row.id, error = %e, "stored operation cannot be read; parked as failed");
+                if let Err(e) = self.state.store.park_operation(&row.id, &self.owner).await {
+                    tracing::warn!(operation = %row.id, error = %e, "cannot park the operation");
+                }
                 return;
             }
         };
@@ -655,8 +658,10 @@ impl Run<'_> {
     /// Runs `fut` while renewing the lease every third of its length.
     async fn with_heartbeat<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
         let lease = Duration::from_millis(self.state().executor.lease_ms);
-        let mut tick = tokio::time::interval(lease / 3);
-        tick.tick().await;
+        // The first renewal is one period away (an interval's immediate first tick would wait
+        // for the timer wheel: up to a millisecond on every call).
+        let period = lease / 3;
+        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
         tokio::pin!(fut);
         loop {
             tokio::select! {

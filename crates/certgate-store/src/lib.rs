@@ -222,6 +222,20 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// Takes an operation out of the executor's hands (its body cannot be read): marked
+    /// `failed`, never claimed again, its body kept for an operator.
+    pub async fn park_operation(&self, id: &str, owner: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE operations SET status = 'failed', next_run_at = NULL, lease_owner = NULL, \
+             lease_until = NULL, version = version + 1 WHERE id = $1 AND lease_owner = $2",
+        )
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
     /// Extends `owner`'s lease; false if the lease was lost.
     pub async fn renew_lease(&self, id: &str, owner: &str, until: i64) -> Result<bool> {
         let n = sqlx::query(

@@ -52,7 +52,8 @@ fn new_op<'a>(id: &'a str, tenant: &'a str, key: &'a str, hash: &'a str) -> NewO
         provider: "digicert",
         status: "queued",
         now: 1_000,
-        next_run_at: Some(1_000),
+        // Not due: a gateway sharing this database must not pick up test rows.
+        next_run_at: None,
         body: format!("{{\"id\":\"{id}\"}}"),
     }
 }
@@ -343,5 +344,37 @@ async fn lists_are_paged_newest_first() {
             .await
             .unwrap();
         assert!(none.is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_parked_operation_is_never_claimed_again() {
+    for (name, store) in stores().await {
+        let t = unique();
+        let id = format!("op_{}", unique());
+        let mut op = new_op(&id, &t, "k", "h");
+        op.next_run_at = Some(-20);
+        store
+            .insert_operation(&op, &Effects::default())
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_operation("a", 0, Duration::from_millis(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, id, "{name}");
+        store.park_operation(&id, "a").await.unwrap();
+        let row = store.get_operation(&t, &id).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.next_run_at),
+            ("failed", None),
+            "{name}"
+        );
+        let again = store
+            .claim_operation("b", 1_000_000, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(again.is_none_or(|r| r.id != id), "{name}");
     }
 }
