@@ -123,7 +123,7 @@ async fn idempotency_keys_return_the_first_operation() {
 }
 
 #[tokio::test]
-async fn claims_lease_one_operation_to_one_owner() {
+async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
     for (name, store) in stores().await {
         let t = unique();
         let id = format!("op_{}", unique());
@@ -185,6 +185,33 @@ async fn claims_lease_one_operation_to_one_owner() {
             (row.status.as_str(), row.next_run_at, row.lease_owner),
             ("completed", None, None)
         );
+        // An operation parked (unreadable) is never claimed again. Claims happen in this one
+        // test only, so tests sharing a database cannot take each other's rows.
+        let parked = format!("op_{}", unique());
+        let mut op = new_op(&parked, &t, "k-parked", "h");
+        op.next_run_at = Some(-20);
+        store
+            .insert_operation(&op, &Effects::default())
+            .await
+            .unwrap();
+        let claimed = store
+            .claim_operation("a", 0, Duration::from_millis(1))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, parked, "{name}");
+        store.park_operation(&parked, "a").await.unwrap();
+        let row = store.get_operation(&t, &parked).await.unwrap().unwrap();
+        assert_eq!(
+            (row.status.as_str(), row.next_run_at),
+            ("failed", None),
+            "{name}"
+        );
+        let again = store
+            .claim_operation("b", 1_000_000, Duration::from_secs(1))
+            .await
+            .unwrap();
+        assert!(again.is_none_or(|r| r.id != parked), "{name}");
     }
 }
 
@@ -344,37 +371,5 @@ async fn lists_are_paged_newest_first() {
             .await
             .unwrap();
         assert!(none.is_empty());
-    }
-}
-
-#[tokio::test]
-async fn a_parked_operation_is_never_claimed_again() {
-    for (name, store) in stores().await {
-        let t = unique();
-        let id = format!("op_{}", unique());
-        let mut op = new_op(&id, &t, "k", "h");
-        op.next_run_at = Some(-20);
-        store
-            .insert_operation(&op, &Effects::default())
-            .await
-            .unwrap();
-        let claimed = store
-            .claim_operation("a", 0, Duration::from_millis(1))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(claimed.id, id, "{name}");
-        store.park_operation(&id, "a").await.unwrap();
-        let row = store.get_operation(&t, &id).await.unwrap().unwrap();
-        assert_eq!(
-            (row.status.as_str(), row.next_run_at),
-            ("failed", None),
-            "{name}"
-        );
-        let again = store
-            .claim_operation("b", 1_000_000, Duration::from_secs(1))
-            .await
-            .unwrap();
-        assert!(again.is_none_or(|r| r.id != id), "{name}");
     }
 }
