@@ -518,16 +518,16 @@ async fn pacing(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
     let n = 1_000u64;
     let start = Instant::now();
     post_many(&gw.base, &format!("p{}", run_id()), n, 32).await?;
+    // Each operation ends with its cancel, or (max_attempts = 1) with its first 429.
     let all = wait_until(Duration::from_secs(180), || {
         counters.cancels.load(Relaxed) + counters.rejected_429.load(Relaxed) >= n
-            && counters.cancels.load(Relaxed) >= n
     })
     .await;
     let took = start.elapsed();
     let rejected = counters.rejected_429.load(Relaxed);
     report.add(
         "pacing",
-        format!("{n}-operation burst on one DigiCert key (limits scaled 10x): 429s"),
+        format!("{n}-operation burst on one DigiCert key (limits scaled 10x in time): 429s"),
         format!("{rejected}"),
         "0",
         Some(all && rejected == 0),

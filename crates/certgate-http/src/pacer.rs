@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 /// Requests are spaced as if each window were this much longer, so that network jitter
 /// between certgate and the CA cannot squeeze one window's requests into the CA's.
 const SAFETY: f64 = 0.02;
-const MIN_SAFETY: Duration = Duration::from_millis(20);
+const MIN_SAFETY: Duration = Duration::from_millis(50);
 
 #[derive(Debug)]
 struct Window {

@@ -5,6 +5,7 @@
 //! the CA (or the ticket's resolver) said so.
 
 use crate::ops::{audit, effects, ms};
+use crate::pacing::Pacing;
 use crate::tickets::Ticket;
 use crate::AppState;
 use certgate_core::config::ExecutorConfig;
@@ -409,8 +410,9 @@ impl Run<'_> {
             return Ok(Next::Stop);
         };
         if !op.verified {
-            if let Some(wait) = self.state().pacing.pace(&op.id, &op.provider, 1).await {
-                return self.later(op, wait, now).await;
+            match self.state().pacing.reserve(&op.id, &op.provider, 1) {
+                Ok(at) => Pacing::wait(at).await,
+                Err(wait) => return self.later(op, wait, now).await,
             }
             let id = op.id.clone();
             match self.with_heartbeat(&id, self.verify(op, entry, now)).await {
@@ -439,14 +441,14 @@ impl Run<'_> {
             }
         }
         let action = op.steps[i].action;
-        if let Some(wait) = self
+        let slot = match self
             .state()
             .pacing
-            .pace(&op.id, &op.provider, client.requests(action))
-            .await
+            .reserve(&op.id, &op.provider, client.requests(action))
         {
-            return self.later(op, wait, now).await;
-        }
+            Ok(at) => at,
+            Err(wait) => return self.later(op, wait, now).await,
+        };
         // Record the attempt before calling, so a crash leaves a trace and a retry.
         op.steps[i].attempts += 1;
         let changed = op.set_step(
@@ -467,6 +469,9 @@ impl Run<'_> {
             reason: op.reason,
             note: op.note.as_deref(),
         };
+        // Sent at the reserved instant, after the attempt was saved: no store latency between
+        // the pace and the CA.
+        Pacing::wait(slot).await;
         let result = self.with_heartbeat(&op.id, client.execute(&call)).await;
         let now = self.worker.now();
         match result {
@@ -487,8 +492,9 @@ impl Run<'_> {
                 .await?;
             return Ok(Next::Stop);
         };
-        if let Some(wait) = self.state().pacing.pace(&op.id, &op.provider, 1).await {
-            return self.later(op, wait, now).await;
+        match self.state().pacing.reserve(&op.id, &op.provider, 1) {
+            Ok(at) => Pacing::wait(at).await,
+            Err(wait) => return self.later(op, wait, now).await,
         }
         let upstream_ref = op.steps[i].upstream_ref.clone();
         let waiting = match op.steps[i].status {

@@ -39,35 +39,40 @@ impl Pacing {
         }
     }
 
-    /// Waits for the pace of `provider`'s account before `n` requests of operation `op`.
-    /// `Some(wait)` means: too long to hold a worker; the slot is reserved for `op`, come back
-    /// after `wait`.
-    pub async fn pace(&self, op: &str, provider: &str, n: u32) -> Option<Duration> {
-        let pacer = self.by_provider.get(provider)?;
+    /// Reserves the pace of `provider`'s account for `n` requests of operation `op`:
+    /// `Ok(at)` to send at `at` (call [`Pacing::wait`] right before sending), or `Err(wait)`
+    /// when that is too far to hold a worker; the slot then stays reserved for `op`, which
+    /// should come back after `wait`.
+    pub fn reserve(&self, op: &str, provider: &str, n: u32) -> Result<Option<Instant>, Duration> {
+        let Some(pacer) = self.by_provider.get(provider) else {
+            return Ok(None);
+        };
         let now = Instant::now();
         let held = self
             .reserved
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(op);
-        let at = match held {
-            Some(at) => at,
-            None => {
-                let wait = pacer
-                    .try_reserve(n, now, Duration::MAX)
-                    .unwrap_or_else(|w| w);
-                now + wait
-            }
-        };
+        let at = held.unwrap_or_else(|| {
+            now + pacer
+                .try_reserve(n, now, Duration::MAX)
+                .unwrap_or_else(|w| w)
+        });
         let wait = at.saturating_duration_since(now);
         if wait > MAX_HOLD {
             self.reserved
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
                 .insert(op.to_owned(), at);
-            return Some(wait);
+            return Err(wait);
         }
-        tokio::time::sleep(wait).await;
-        None
+        Ok(Some(at))
+    }
+
+    /// Sleeps until a reserved instant.
+    pub async fn wait(at: Option<Instant>) {
+        if let Some(at) = at {
+            tokio::time::sleep_until(at.into()).await;
+        }
     }
 }
