@@ -144,7 +144,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
         assert_eq!(op["status"], "completed", "{op:#}");
         assert_eq!(
             op["steps"][0]["attempts"], 1,
-            "no call was refused and retried"
+            "no call was refused and retried: {op:#}"
         );
     }
     assert_eq!(

@@ -186,14 +186,14 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
-    /// Polls `GET /v1/operations/{id}` until its status is one of `statuses` (10 s at most).
+    /// Polls `GET /v1/operations/{id}` until its status is one of `statuses` (30 s at most).
     pub async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
         self.wait_for_as(KEY, id, statuses).await
     }
 
     /// `wait_for` as the tenant of `api_key`.
     pub async fn wait_for_as(&self, api_key: &str, id: &str, statuses: &[&str]) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         loop {
             let (_, op) = self
                 .get(&format!("/v1/operations/{id}"), Some(api_key))

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 /// Requests are spaced as if each window were this much longer, so that network jitter
 /// between certgate and the CA cannot squeeze one window's requests into the CA's.
-const SAFETY: f64 = 0.02;
-const MIN_SAFETY: Duration = Duration::from_millis(50);
+const SAFETY: f64 = 0.03;
+const MIN_SAFETY: Duration = Duration::from_millis(100);
 
 #[derive(Debug)]
 struct Window {
@@ -114,7 +114,7 @@ mod tests {
         }
         // The first hundred go at once, the next hundred one (padded) window later...
         assert!(at[..100].iter().all(|t| *t == t0));
-        assert!(at[100] >= t0 + Duration::from_millis(5_100));
+        assert!(at[100] >= t0 + Duration::from_millis(5_150));
         // ...and no 5 s window ever holds more than 100.
         for i in 100..at.len() {
             assert!(at[i] - at[i - 100] >= Duration::from_secs(5), "request {i}");

@@ -5,7 +5,6 @@
 //! the CA (or the ticket's resolver) said so.
 
 use crate::ops::{audit, effects, ms};
-use crate::pacing::Pacing;
 use crate::tickets::Ticket;
 use crate::AppState;
 use certgate_core::config::ExecutorConfig;
@@ -410,12 +409,16 @@ impl Run<'_> {
             return Ok(Next::Stop);
         };
         if !op.verified {
-            match self.state().pacing.reserve(&op.id, &op.provider, 1) {
-                Ok(at) => Pacing::wait(at).await,
+            let slot = match self.state().pacing.reserve(&op.id, &op.provider, 1) {
+                Ok(at) => at,
                 Err(wait) => return self.later(op, wait, now).await,
-            }
+            };
             let id = op.id.clone();
-            match self.with_heartbeat(&id, self.verify(op, entry, now)).await {
+            let paced = async {
+                self.state().pacing.wait(&op.provider, 1, slot).await;
+                self.verify(op, entry, now).await
+            };
+            match self.with_heartbeat(&id, paced).await {
                 Ok(Some(next)) => {
                     self.save(
                         op,
@@ -469,10 +472,16 @@ impl Run<'_> {
             reason: op.reason,
             note: op.note.as_deref(),
         };
-        // Sent at the reserved instant, after the attempt was saved: no store latency between
-        // the pace and the CA.
-        Pacing::wait(slot).await;
-        let result = self.with_heartbeat(&op.id, client.execute(&call)).await;
+        // Sent at the reserved instant, after the attempt was saved (no store latency between
+        // the pace and the CA), with the lease kept alive while it waits.
+        let paced = async {
+            self.state()
+                .pacing
+                .wait(&op.provider, client.requests(action), slot)
+                .await;
+            client.execute(&call).await
+        };
+        let result = self.with_heartbeat(&op.id, paced).await;
         let now = self.worker.now();
         match result {
             Ok(outcome) => self.outcome(op, i, outcome, now).await,
@@ -492,10 +501,10 @@ impl Run<'_> {
                 .await?;
             return Ok(Next::Stop);
         };
-        match self.state().pacing.reserve(&op.id, &op.provider, 1) {
-            Ok(at) => Pacing::wait(at).await,
+        let slot = match self.state().pacing.reserve(&op.id, &op.provider, 1) {
+            Ok(at) => at,
             Err(wait) => return self.later(op, wait, now).await,
-        }
+        };
         let upstream_ref = op.steps[i].upstream_ref.clone();
         let waiting = match op.steps[i].status {
             Status::AwaitingConfirmation => StepOutcome::AwaitingConfirmation { upstream_ref },
@@ -511,7 +520,10 @@ impl Run<'_> {
             note: op.note.as_deref(),
         };
         match self
-            .with_heartbeat(&op.id, client.poll(&call, waiting.clone()))
+            .with_heartbeat(&op.id, async {
+                self.state().pacing.wait(&op.provider, 1, slot).await;
+                client.poll(&call, waiting.clone()).await
+            })
             .await
         {
             Ok(outcome) if outcome == waiting => {

@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 /// The longest a worker sleeps for the pace itself; longer waits are rescheduled.
 pub const MAX_HOLD: Duration = Duration::from_millis(200);
 
+/// How late after its reserved instant a request may still go out on that reservation.
+const LATE: Duration = Duration::from_millis(10);
+
 #[derive(Debug, Default)]
 pub struct Pacing {
     by_provider: HashMap<String, Arc<Pacer>>,
@@ -40,9 +43,9 @@ impl Pacing {
     }
 
     /// Reserves the pace of `provider`'s account for `n` requests of operation `op`:
-    /// `Ok(at)` to send at `at` (call [`Pacing::wait`] right before sending), or `Err(wait)`
-    /// when that is too far to hold a worker; the slot then stays reserved for `op`, which
-    /// should come back after `wait`.
+    /// `Ok(at)` to send at `at` (through [`Pacing::wait`], right before sending), or
+    /// `Err(wait)` when that is too far to hold a worker; the slot then stays reserved for
+    /// `op`, which should come back after `wait`.
     pub fn reserve(&self, op: &str, provider: &str, n: u32) -> Result<Option<Instant>, Duration> {
         let Some(pacer) = self.by_provider.get(provider) else {
             return Ok(None);
@@ -53,11 +56,16 @@ impl Pacing {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(op);
-        let at = held.unwrap_or_else(|| {
-            now + pacer
-                .try_reserve(n, now, Duration::MAX)
-                .unwrap_or_else(|w| w)
-        });
+        let at = match held {
+            // A slot the operation came back too late for is left unused (the pace only gets
+            // slower for it): a late send could crowd the next window.
+            Some(at) if at + LATE >= now => at,
+            _ => {
+                now + pacer
+                    .try_reserve(n, now, Duration::MAX)
+                    .unwrap_or_else(|w| w)
+            }
+        };
         let wait = at.saturating_duration_since(now);
         if wait > MAX_HOLD {
             self.reserved
@@ -69,10 +77,19 @@ impl Pacing {
         Ok(Some(at))
     }
 
-    /// Sleeps until a reserved instant.
-    pub async fn wait(at: Option<Instant>) {
-        if let Some(at) = at {
-            tokio::time::sleep_until(at.into()).await;
+    /// Sleeps until the reserved instant; if it has already passed by more than a few
+    /// milliseconds (the store was slow), takes a fresh slot instead of sending late.
+    pub async fn wait(&self, provider: &str, n: u32, at: Option<Instant>) {
+        let (Some(mut at), Some(pacer)) = (at, self.by_provider.get(provider)) else {
+            return;
+        };
+        let now = Instant::now();
+        if now > at + LATE {
+            at = now
+                + pacer
+                    .try_reserve(n, now, Duration::MAX)
+                    .unwrap_or_else(|w| w);
         }
+        tokio::time::sleep_until(at.into()).await;
     }
 }
