@@ -98,8 +98,12 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
         .mount(&mock)
         .await;
     let providers = common::providers_toml_at(&mock.uri()).replace(
-        "rate_limits = [{ requests = 100, per_ms = 5000 }, { requests = 1000, per_ms = 300000 }]",
+        common::DIGICERT_LIMITS,
         "rate_limits = [{ requests = 20, per_ms = 500 }, { requests = 150, per_ms = 4000 }]",
+    );
+    assert!(
+        providers.contains("requests = 20, per_ms = 500"),
+        "the scaled limits are in place"
     );
     let app = spawn(Setup {
         providers_toml: providers,

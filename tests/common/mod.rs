@@ -28,6 +28,10 @@ pub fn providers_toml_at(mock: &str) -> String {
         .replace("https://cas.aliyuncs.com/", &format!("{mock}/"))
 }
 
+/// DigiCert's rate limits as providers.toml declares them.
+pub const DIGICERT_LIMITS: &str =
+    "rate_limits = [{ requests = 100, per_ms = 5000 }, { requests = 1000, per_ms = 300000 }]";
+
 /// Fast executor timings for tests.
 pub fn fast_executor() -> ExecutorConfig {
     ExecutorConfig {
