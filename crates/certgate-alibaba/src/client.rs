@@ -106,39 +106,15 @@ impl AlibabaClient {
 /// The client factory: `[api]` needs `base_url` and `credentials.access_key_id` and
 /// `credentials.access_key_secret`.
 pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
-    let mut issues = Vec::new();
-    for name in api.credentials.keys() {
-        if name != "access_key_id" && name != "access_key_secret" {
-            issues.push(ctx.issue(
-                &format!("api.credentials.{name}"),
-                "unknown credential; Alibaba takes access_key_id and access_key_secret",
-            ));
-        }
-    }
-    let get = |name: &str, issues: &mut Vec<_>| {
-        let found = api.credentials.get(name).cloned();
-        if found.is_none() {
-            issues.push(ctx.issue(
-                &format!("api.credentials.{name}"),
-                "is required (as ${ENV})",
-            ));
-        }
-        found
-    };
-    let id = get("access_key_id", &mut issues);
-    let secret = get("access_key_secret", &mut issues);
-    let base = reqwest::Url::parse(&api.base_url);
-    match (id, secret, base) {
-        (Some(id), Some(secret), Ok(base)) if issues.is_empty() => {
-            Ok(Arc::new(AlibabaClient::new(
-                base,
-                Secret::new(id),
-                Secret::new(secret),
-                Timeouts::for_api(api),
-            )))
-        }
-        _ => Err(issues),
-    }
+    let [id, secret] = ctx.credentials(api, ["access_key_id", "access_key_secret"])?;
+    let base = reqwest::Url::parse(&api.base_url)
+        .map_err(|e| vec![ctx.issue("api.base_url", format!("not a URL: {e}"))])?;
+    Ok(Arc::new(AlibabaClient::new(
+        base,
+        Secret::new(id),
+        Secret::new(secret),
+        Timeouts::for_api(api),
+    )))
 }
 
 #[derive(Deserialize)]

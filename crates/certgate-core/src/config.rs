@@ -308,6 +308,43 @@ impl ProviderContext<'_> {
         }
     }
 
+    /// The `[api]` credentials a client takes: exactly `names`, in that order, or every
+    /// problem at once (a missing one, an unknown one).
+    pub fn credentials<const N: usize>(
+        &self,
+        api: &ApiConfig,
+        names: [&str; N],
+    ) -> Result<[SecretRef; N], Vec<ConfigIssue>> {
+        let mut issues: Vec<ConfigIssue> = api
+            .credentials
+            .keys()
+            .filter(|k| !names.contains(&k.as_str()))
+            .map(|k| {
+                self.issue(
+                    &format!("api.credentials.{k}"),
+                    format!("unknown credential; this CA takes {}", names.join(", ")),
+                )
+            })
+            .collect();
+        let found: Vec<Option<SecretRef>> = names
+            .iter()
+            .map(|n| {
+                let found = api.credentials.get(*n).cloned();
+                if found.is_none() {
+                    issues.push(self.issue(
+                        &format!("api.credentials.{n}"),
+                        "is required (as an ${ENV} reference)",
+                    ));
+                }
+                found
+            })
+            .collect();
+        match found.into_iter().collect::<Option<Vec<_>>>() {
+            Some(all) if issues.is_empty() => all.try_into().map_err(|_| issues),
+            _ => Err(issues),
+        }
+    }
+
     /// Phase two: the plugin's settings, absent meaning "all defaults".
     pub fn settings<T: DeserializeOwned>(
         &self,
@@ -391,6 +428,32 @@ mod tests {
         let (path, msg) = deserialize_at::<ProviderConfig>(v).unwrap_err();
         assert_eq!(path, "api.credentials.k");
         assert!(msg.contains("${ENV_VAR}"));
+    }
+
+    #[test]
+    fn credentials_are_exactly_the_ones_a_client_takes() {
+        let api: ApiConfig = deserialize_at(serde_json::json!({
+            "base_url": "https://ca.example",
+            "credentials": {"login": "${A}", "colour": "${B}"}
+        }))
+        .unwrap();
+        let ctx = ProviderContext {
+            name: "x",
+            mode: Mode::Api,
+            api: Some(&api),
+        };
+        let issues = ctx.credentials(&api, ["login", "password"]).unwrap_err();
+        let keys: Vec<_> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "providers.x.api.credentials.colour",
+                "providers.x.api.credentials.password"
+            ]
+        );
+        let ok: ApiConfig = deserialize_at(serde_json::json!({"base_url": "https://ca.example", "credentials": {"b": "${B}", "a": "${A}"}})).unwrap();
+        let [a, b] = ctx.credentials(&ok, ["a", "b"]).unwrap();
+        assert_eq!((a.var.as_str(), b.var.as_str()), ("A", "B"));
     }
 
     #[test]

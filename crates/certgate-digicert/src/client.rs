@@ -28,26 +28,10 @@ pub struct DigicertClient {
 
 /// The client factory: `[api]` needs `base_url` and `credentials.api_key`.
 pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
-    let mut issues = Vec::new();
-    for name in api.credentials.keys().filter(|k| k.as_str() != "api_key") {
-        issues.push(ctx.issue(
-            &format!("api.credentials.{name}"),
-            "unknown credential; DigiCert takes api_key",
-        ));
-    }
-    let Some(key) = api.credentials.get("api_key") else {
-        issues.push(ctx.issue(
-            "api.credentials.api_key",
-            "is required (the X-DC-DEVKEY API key, as ${ENV})",
-        ));
-        return Err(issues);
-    };
-    if !issues.is_empty() {
-        return Err(issues);
-    }
+    let [key] = ctx.credentials(api, ["api_key"])?;
     Ok(Arc::new(DigicertClient::new(
         &api.base_url,
-        Secret::new(key.clone()),
+        Secret::new(key),
         Timeouts::for_api(api),
     )))
 }

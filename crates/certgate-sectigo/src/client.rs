@@ -27,35 +27,13 @@ pub struct SectigoClient {
 /// The client factory: `[api]` needs `base_url` (`.../products`) and `credentials.login_name`
 /// and `credentials.login_password`.
 pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
-    let mut issues = Vec::new();
-    for name in api.credentials.keys() {
-        if name != "login_name" && name != "login_password" {
-            issues.push(ctx.issue(
-                &format!("api.credentials.{name}"),
-                "unknown credential; Sectigo takes login_name and login_password",
-            ));
-        }
-    }
-    let mut get = |name: &str| {
-        let found = api.credentials.get(name).cloned();
-        if found.is_none() {
-            issues.push(ctx.issue(
-                &format!("api.credentials.{name}"),
-                "is required (as ${ENV})",
-            ));
-        }
-        found
-    };
-    let (login, password) = (get("login_name"), get("login_password"));
-    match (login, password) {
-        (Some(login), Some(password)) if issues.is_empty() => Ok(Arc::new(SectigoClient {
-            http: certgate_http::client(Timeouts::for_api(api)),
-            base: api.base_url.trim_end_matches('/').to_owned(),
-            login: Secret::new(login),
-            password: Secret::new(password),
-        })),
-        _ => Err(issues),
-    }
+    let [login, password] = ctx.credentials(api, ["login_name", "login_password"])?;
+    Ok(Arc::new(SectigoClient {
+        http: certgate_http::client(Timeouts::for_api(api)),
+        base: api.base_url.trim_end_matches('/').to_owned(),
+        login: Secret::new(login),
+        password: Secret::new(password),
+    }))
 }
 
 /// What an answer body says: the status code and its message.
