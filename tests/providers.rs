@@ -132,3 +132,38 @@ fn the_readme_onboarding_example_builds() {
         .unwrap();
     assert_eq!(q.decision.rules[0].as_str(), "ACME-NO-EV");
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_without_a_key() {
+    let app = spawn_app().await;
+    let body = serde_json::json!({"provider": "digicert", "intent": "cancel", "order": common::order(serde_json::json!({}))});
+    let (status, _) = app.post("/v1/quotes", &body).await;
+    assert_eq!(status, 200);
+    let _ = app.get("/v1/operations/op_x", Some(KEY)).await;
+    let res = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    let text = res.text().await.unwrap();
+    assert!(
+        text.contains(
+            r#"certgate_http_requests_total{method="POST",route="/v1/quotes",status="200"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"route="/v1/operations/{id}",status="404""#),
+        "ids do not make series: {text}"
+    );
+    assert!(
+        text.contains(r#"certgate_quotes_total{provider="digicert",allowed="false"} 1"#),
+        "{text}"
+    );
+}

@@ -598,6 +598,11 @@ impl Run<'_> {
         }
         op.steps[i].last_error = None;
         let changed = op.set_step(i, status, detail, now);
+        self.state().metrics.step(
+            &op.provider,
+            &format!("{action:?}").to_lowercase(),
+            status.as_str(),
+        );
         let more = status == Status::Completed && op.current_step().is_some();
         let next = if status == Status::Completed && !more {
             None
@@ -655,6 +660,11 @@ impl Run<'_> {
                     format!("the CA refused {action:?}: {e}")
                 };
                 let changed = op.set_step(i, Status::Failed, detail.clone(), now);
+                self.state().metrics.step(
+                    &op.provider,
+                    &format!("{action:?}").to_lowercase(),
+                    "failed",
+                );
                 let fx = Effects {
                     audit: vec![audit(
                         &self.tenant,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod body;
 pub mod executor;
 mod ids;
+pub mod metrics;
 pub mod ops;
 pub mod pacing;
 pub mod problem;
@@ -55,6 +56,7 @@ pub struct AppState {
     pub pacing: Arc<pacing::Pacing>,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: Arc<tokio::sync::Notify>,
+    pub metrics: Arc<metrics::Metrics>,
     pub clock: Clock,
 }
 
@@ -63,6 +65,7 @@ impl AppState {
         AppState {
             pacing: Arc::new(pacing::Pacing::new(&registry)),
             wake: Arc::new(tokio::sync::Notify::new()),
+            metrics: Arc::default(),
             registry: Arc::new(registry),
             keys: Arc::new(keys),
             tenants: Arc::new(tenants),

@@ -1,4 +1,4 @@
-//! Liveness and readiness probes (no key needed).
+//! Liveness and readiness probes and the metrics (no key needed).
 
 use crate::AppState;
 use axum::extract::State;
@@ -19,4 +19,15 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
             Json(json!({"status": "unavailable", "detail": e.to_string()})),
         ),
     }
+}
+
+/// The counters, in the OpenMetrics text format Prometheus scrapes.
+pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
 }

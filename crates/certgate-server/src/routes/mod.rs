@@ -41,9 +41,11 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
         .nest("/v1", v1)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn_with_state(state.clone(), count))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
@@ -73,6 +75,20 @@ async fn authenticate(
         .ok_or(ApiError::Unauthorized("the API key is not valid"))?;
     req.extensions_mut().insert(tenant);
     Ok(next.run(req).await)
+}
+
+/// Counts every request by its route (the pattern, not the path: ids do not make new series).
+async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let method = req.method().to_string();
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+    let response = next.run(req).await;
+    state
+        .metrics
+        .http(&method, &route, response.status().as_u16());
+    response
 }
 
 async fn not_found(req: Request) -> ApiError {

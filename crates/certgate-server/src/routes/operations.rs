@@ -124,6 +124,7 @@ pub async fn create(
     );
     match state.store.insert_operation(&new, &fx).await? {
         Inserted::New => {
+            state.metrics.operation_created(&op.provider);
             state.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(op)).into_response())
         }

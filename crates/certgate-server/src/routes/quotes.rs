@@ -30,5 +30,7 @@ pub async fn create(
         ApiError::UnknownProvider(unknown_provider(&state.registry, &req.provider))
     })?;
     let as_of = req.as_of.unwrap_or_else(state.clock);
-    Ok(Json(entry.quote(&req.order, req.intent, as_of)?))
+    let quote = entry.quote(&req.order, req.intent, as_of)?;
+    state.metrics.quote(&quote.provider, quote.decision.allowed);
+    Ok(Json(quote))
 }
