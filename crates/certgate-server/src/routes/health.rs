@@ -1,4 +1,4 @@
-//! Liveness and readiness probes and the metrics (no key needed).
+//! What needs no key: liveness and readiness probes, the metrics, the OpenAPI document.
 
 use crate::AppState;
 use axum::extract::State;
@@ -29,5 +29,13 @@ pub async fn metrics(State(state): State<AppState>) -> impl axum::response::Into
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
         state.metrics.render(),
+    )
+}
+
+/// The API's OpenAPI 3.1 description (`crates/certgate-server/openapi.json`).
+pub async fn openapi() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        include_str!("../../openapi.json"),
     )
 }
