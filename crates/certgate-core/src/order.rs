@@ -168,19 +168,6 @@ impl Order {
                 "is required when order.state is issued or revoked",
             );
         }
-        if self.state == OrderState::EmailedToRecipient && self.product.kind != ProductKind::Client
-        {
-            errors.push(
-                "order.state",
-                "emailed_to_recipient applies to client certificates only (order.product.kind = client)",
-            );
-        }
-        if self.generated && !self.reissue {
-            errors.push(
-                "order.generated",
-                "applies to reissues only (order.reissue = true)",
-            );
-        }
         if let Some(voucher) = self.voucher {
             if voucher.currency != self.paid.currency {
                 errors.push(
@@ -341,17 +328,6 @@ mod tests {
         let mut v = sample();
         v["voucher"]["currency"] = json!("EUR");
         assert_eq!(fields(v), ["order.voucher.currency"]);
-    }
-
-    #[test]
-    fn client_only_states_and_flags() {
-        let mut v = sample();
-        v["state"] = json!("emailed_to_recipient");
-        v["issued_at"] = json!(null);
-        assert_eq!(fields(v), ["order.state"]);
-        let mut v = sample();
-        v["generated"] = json!(true);
-        assert_eq!(fields(v), ["order.generated"]);
     }
 
     #[test]
