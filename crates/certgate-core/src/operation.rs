@@ -159,6 +159,29 @@ pub struct StepState {
     pub last_error: Option<String>,
 }
 
+impl StepState {
+    /// The steps of `quote`, none of them started.
+    pub fn queued(quote: &Quote) -> Vec<StepState> {
+        quote
+            .decision
+            .steps
+            .iter()
+            .map(|s| StepState {
+                action: s.action,
+                procedure: s.procedure,
+                confirmation: s.confirmation,
+                review: s.review,
+                ticket_fields: s.ticket_fields.clone(),
+                status: Status::Queued,
+                attempts: 0,
+                ticket_id: None,
+                upstream_ref: None,
+                last_error: None,
+            })
+            .collect()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HistoryEntry {
     #[serde(with = "instant")]
@@ -197,23 +220,7 @@ pub struct Operation {
 impl Operation {
     /// A new operation for an allowed `quote`, every step queued.
     pub fn new(id: String, request: OperationRequest, quote: Quote, now: DateTime<Utc>) -> Self {
-        let steps = quote
-            .decision
-            .steps
-            .iter()
-            .map(|s| StepState {
-                action: s.action,
-                procedure: s.procedure,
-                confirmation: s.confirmation,
-                review: s.review,
-                ticket_fields: s.ticket_fields.clone(),
-                status: Status::Queued,
-                attempts: 0,
-                ticket_id: None,
-                upstream_ref: None,
-                last_error: None,
-            })
-            .collect();
+        let steps = StepState::queued(&quote);
         Operation {
             id,
             status: Status::Queued,

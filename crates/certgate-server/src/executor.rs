@@ -8,7 +8,7 @@ use crate::ops::{audit, effects, ms};
 use crate::tickets::Ticket;
 use crate::AppState;
 use certgate_core::config::ExecutorConfig;
-use certgate_core::operation::{Operation, Status};
+use certgate_core::operation::{Operation, Status, StepState};
 use certgate_core::order::OrderState;
 use certgate_core::quote::{Intent, Procedure};
 use certgate_core::registry::ProviderEntry;
@@ -340,20 +340,7 @@ impl Run<'_> {
                 let old_steps: Vec<_> = op.steps.iter().map(|s| (s.action, s.procedure)).collect();
                 op.record(None, detail, now);
                 if changed_steps != old_steps {
-                    let replanned = Operation::new(
-                        op.id.clone(),
-                        certgate_core::operation::OperationRequest {
-                            provider: op.provider.clone(),
-                            intent: op.intent,
-                            order: order.clone(),
-                            as_of: None,
-                            reason: op.reason,
-                            note: op.note.clone(),
-                        },
-                        quote.clone(),
-                        now,
-                    );
-                    op.steps = replanned.steps;
+                    op.steps = StepState::queued(&quote);
                 }
                 op.quote = quote;
                 op.order = order;

@@ -4,7 +4,7 @@
 use crate::tenants::Tenant;
 use crate::AppState;
 use certgate_core::operation::Operation;
-use certgate_store::{AuditEntry, Effects, OutboxWrite};
+use certgate_store::{AuditEntry, Effects, OutboxWrite, SaveOperation, StoreError};
 use chrono::{DateTime, Utc};
 
 /// Milliseconds since the epoch, as the store keeps instants.
@@ -65,4 +65,26 @@ pub fn effects(
         outbox,
         audit,
     }
+}
+
+/// Saves a change the API made to `op` (a withdrawal, a resolved ticket) if nobody changed the
+/// operation since `version`; false if somebody did (read it again and retry).
+pub async fn save_by_api(
+    state: &AppState,
+    op: &Operation,
+    version: i64,
+    next_run_at: Option<DateTime<Utc>>,
+    effects: &Effects,
+) -> Result<bool, StoreError> {
+    let save = SaveOperation {
+        id: &op.id,
+        expected_version: version,
+        owner: None,
+        keep_lease: false,
+        status: op.status.as_str(),
+        now: ms(op.updated_at),
+        next_run_at: next_run_at.map(ms),
+        body: serde_json::to_string(op).expect("an operation serializes"),
+    };
+    state.store.save_operation(&save, effects).await
 }

@@ -4,7 +4,7 @@
 use super::query::Params;
 use crate::auth::Tenant;
 use crate::body;
-use crate::ops::{audit, effects, ms, webhook};
+use crate::ops::{audit, effects, ms, save_by_api, webhook};
 use crate::problem::ApiError;
 use crate::tickets::{Ticket, TicketStatus};
 use crate::AppState;
@@ -17,9 +17,7 @@ use certgate_core::operation::{Operation, OperationRequest, Status};
 use certgate_core::quote::Procedure;
 use certgate_core::registry::unknown_provider;
 use certgate_core::InvalidInput;
-use certgate_store::{
-    Effects, Inserted, NewOperation, OperationFilter, SaveOperation, TicketWrite,
-};
+use certgate_store::{Effects, Inserted, NewOperation, OperationFilter, TicketWrite};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -239,17 +237,7 @@ pub async fn withdraw(
                 now,
             )],
         };
-        let save = SaveOperation {
-            id: &op.id,
-            expected_version: row.version,
-            owner: None,
-            keep_lease: false,
-            status: op.status.as_str(),
-            now: ms(now),
-            next_run_at: None,
-            body: serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string()))?,
-        };
-        if state.store.save_operation(&save, &fx).await? {
+        if save_by_api(&state, &op, row.version, None, &fx).await? {
             return Ok(Json(
                 serde_json::to_value(&op).map_err(|e| ApiError::Internal(e.to_string()))?,
             ));

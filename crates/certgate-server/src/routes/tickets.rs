@@ -4,14 +4,14 @@
 use super::query::Params;
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::ops::{audit, ms, webhook};
+use crate::ops::{audit, ms, save_by_api, webhook};
 use crate::problem::ApiError;
 use crate::tickets::{Ticket, TicketStatus};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use certgate_core::operation::{Operation, Status};
-use certgate_store::{Effects, SaveOperation, TicketWrite};
+use certgate_store::{Effects, TicketWrite};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -150,17 +150,7 @@ pub async fn resolve(
                 now,
             )],
         };
-        let save = SaveOperation {
-            id: &op.id,
-            expected_version: op_row.version,
-            owner: None,
-            keep_lease: false,
-            status: op.status.as_str(),
-            now: ms(now),
-            next_run_at: more.then_some(ms(now)),
-            body: serde_json::to_string(&op).map_err(internal)?,
-        };
-        if state.store.save_operation(&save, &fx).await? {
+        if save_by_api(&state, &op, op_row.version, more.then_some(now), &fx).await? {
             state.wake.notify_one();
             return Ok(Json(json!({"ticket": ticket, "operation": op})));
         }
