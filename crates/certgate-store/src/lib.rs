@@ -136,7 +136,7 @@ impl Store {
         .rows_affected()
             == 1;
         if !inserted {
-            let row = sqlx::query(&format!(
+            let row = sqlx::query_as::<_, OperationRow>(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND idempotency_key = $2"
             ))
             .bind(op.tenant)
@@ -144,7 +144,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
-            return Ok(Inserted::Existing(OperationRow::from_row(&row)?));
+            return Ok(Inserted::Existing(row));
         }
         effects.write(&mut tx).await?;
         tx.commit().await?;
@@ -152,17 +152,14 @@ impl Store {
     }
 
     pub async fn get_operation(&self, tenant: &str, id: &str) -> Result<Option<OperationRow>> {
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, OperationRow>(&format!(
             "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND id = $2"
         ))
         .bind(tenant)
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(OperationRow::from_row)
-            .transpose()
-            .map_err(Into::into)
+        Ok(row)
     }
 
     /// The tenant's operations, newest first, after the cursor `before` (an operation id).
@@ -171,7 +168,7 @@ impl Store {
         tenant: &str,
         filter: &OperationFilter<'_>,
     ) -> Result<Vec<OperationRow>> {
-        let rows = sqlx::query(&format!(
+        let rows = sqlx::query_as::<_, OperationRow>(&format!(
             "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 \
              AND ($2 = '' OR status = $2) AND ($3 = '' OR provider = $3) AND ($4 = '' OR id < $4) \
              ORDER BY id DESC LIMIT $5"
@@ -183,10 +180,7 @@ impl Store {
         .bind(filter.limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(OperationRow::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Leases the next operation that is due, to `owner` until `now + lease`. On Postgres,
@@ -203,7 +197,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let until = now + lease.as_millis() as i64;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, OperationRow>(&format!(
             "UPDATE operations SET lease_owner = $1, lease_until = $2, version = version + 1 \
              WHERE id = (SELECT id FROM operations WHERE next_run_at <= $3 \
                          AND (lease_until IS NULL OR lease_until < $3) \
@@ -216,10 +210,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(OperationRow::from_row)
-            .transpose()
-            .map_err(Into::into)
+        Ok(row)
     }
 
     /// Takes an operation out of the executor's hands (its body cannot be read): marked
@@ -289,15 +280,12 @@ impl Store {
     }
 
     pub async fn get_ticket(&self, tenant: &str, id: &str) -> Result<Option<TicketRow>> {
-        let row = sqlx::query("SELECT id, tenant, operation_id, status, body FROM tickets WHERE tenant = $1 AND id = $2")
+        let row = sqlx::query_as::<_, TicketRow>("SELECT id, tenant, operation_id, status, body FROM tickets WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
-        row.as_ref()
-            .map(TicketRow::from_row)
-            .transpose()
-            .map_err(Into::into)
+        Ok(row)
     }
 
     pub async fn list_tickets(
@@ -307,7 +295,7 @@ impl Store {
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TicketRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, TicketRow>(
             "SELECT id, tenant, operation_id, status, body FROM tickets WHERE tenant = $1 \
              AND ($2 = '' OR status = $2) AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4",
         )
@@ -317,10 +305,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(TicketRow::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 
     /// Leases the oldest due webhook delivery whose stream has nothing older undelivered, so
@@ -331,7 +316,7 @@ impl Store {
             Backend::Sqlite => "",
         };
         let until = now + lease.as_millis() as i64;
-        let row = sqlx::query(&format!(
+        let row = sqlx::query_as::<_, OutboxRow>(&format!(
             "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id = ( \
                SELECT o.id FROM outbox o WHERE o.delivered_at IS NULL AND o.dead = 0 \
                AND o.next_attempt_at <= $2 AND (o.lease_until IS NULL OR o.lease_until < $2) \
@@ -344,10 +329,7 @@ impl Store {
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref()
-            .map(OutboxRow::from_row)
-            .transpose()
-            .map_err(Into::into)
+        Ok(row)
     }
 
     pub async fn delivered(&self, id: i64, now: i64) -> Result<()> {
@@ -411,7 +393,7 @@ impl Store {
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
-        let rows = sqlx::query(
+        let rows = sqlx::query_as::<_, AuditRow>(
             "SELECT id, at, actor, action, target, outcome, detail FROM audit WHERE tenant = $1 \
              AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3",
         )
@@ -420,10 +402,7 @@ impl Store {
         .bind(limit)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(AuditRow::from_row)
-            .collect::<std::result::Result<_, _>>()
-            .map_err(Into::into)
+        Ok(rows)
     }
 }
 

@@ -22,8 +22,8 @@ pub struct OperationRow {
     pub body: String,
 }
 
-impl OperationRow {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for OperationRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(OperationRow {
             id: col(row, "id")?,
             tenant: col(row, "tenant")?,
@@ -93,8 +93,8 @@ pub struct TicketRow {
     pub body: String,
 }
 
-impl TicketRow {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for TicketRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(TicketRow {
             id: col(row, "id")?,
             tenant: col(row, "tenant")?,
@@ -145,8 +145,8 @@ pub struct OutboxRow {
     pub attempts: i64,
 }
 
-impl OutboxRow {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for OutboxRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(OutboxRow {
             id: col(row, "id")?,
             tenant: col(row, "tenant")?,
@@ -199,8 +199,8 @@ pub struct AuditRow {
     pub detail: String,
 }
 
-impl AuditRow {
-    pub(crate) fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+impl<'r> sqlx::FromRow<'r, AnyRow> for AuditRow {
+    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
         Ok(AuditRow {
             id: col(row, "id")?,
             at: col(row, "at")?,
