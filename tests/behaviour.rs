@@ -175,109 +175,76 @@ async fn cancel_through(ca: &dyn CaMock, base: &str) -> Value {
     done
 }
 
-#[tokio::test]
-async fn a_cancel_completes_with_one_call() {
+/// For every CA: its cancel answers `answers(ca)` in order (each answer `n` times), and the
+/// operation ends `status` after `attempts` tries, its last error containing `error` if failed.
+async fn scenario(
+    answers: impl Fn(&dyn CaMock) -> Vec<(ResponseTemplate, u64)>,
+    status: &str,
+    attempts: u64,
+    error: &str,
+) {
     for ca in all() {
         let mock = MockServer::start().await;
         ca.mount_observe(&mock).await;
-        ca.cancel()
-            .respond_with(ca.ok())
-            .expect(1)
-            .mount(&mock)
-            .await;
+        for (answer, n) in answers(ca.as_ref()) {
+            ca.cancel()
+                .respond_with(answer)
+                .up_to_n_times(n)
+                .expect(n)
+                .mount(&mock)
+                .await;
+        }
         let done = cancel_through(ca.as_ref(), &mock.uri()).await;
-        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
-        assert_eq!(done["steps"][0]["attempts"], 1);
+        assert_eq!(done["status"], status, "{}: {done:#}", ca.provider());
+        assert_eq!(done["steps"][0]["attempts"], attempts, "{}", ca.provider());
+        if status == "failed" {
+            let last = done["steps"][0]["last_error"].as_str().unwrap_or_default();
+            assert!(
+                !last.is_empty() && last.contains(error),
+                "{}: {last}",
+                ca.provider()
+            );
+        }
         mock.verify().await;
     }
+}
+
+#[tokio::test]
+async fn a_cancel_completes_with_one_call() {
+    scenario(|ca| vec![(ca.ok(), 1)], "completed", 1, "").await;
 }
 
 #[tokio::test]
 async fn a_rate_limit_is_retried_never_taken_for_success() {
-    for ca in all() {
-        let mock = MockServer::start().await;
-        ca.mount_observe(&mock).await;
-        ca.cancel()
-            .respond_with(ca.rate_limited())
-            .up_to_n_times(2)
-            .expect(2)
-            .mount(&mock)
-            .await;
-        ca.cancel()
-            .respond_with(ca.ok())
-            .expect(1)
-            .mount(&mock)
-            .await;
-        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
-        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
-        assert_eq!(done["steps"][0]["attempts"], 3, "{}", ca.provider());
-        mock.verify().await;
-    }
+    scenario(
+        |ca| vec![(ca.rate_limited(), 2), (ca.ok(), 1)],
+        "completed",
+        3,
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn a_ca_failure_then_recovery_completes() {
-    for ca in all() {
-        let mock = MockServer::start().await;
-        ca.mount_observe(&mock).await;
-        ca.cancel()
-            .respond_with(ResponseTemplate::new(503))
-            .up_to_n_times(1)
-            .expect(1)
-            .mount(&mock)
-            .await;
-        ca.cancel()
-            .respond_with(ca.ok())
-            .expect(1)
-            .mount(&mock)
-            .await;
-        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
-        assert_eq!(done["status"], "completed", "{}: {done:#}", ca.provider());
-        assert_eq!(done["steps"][0]["attempts"], 2);
-        mock.verify().await;
-    }
+    scenario(
+        |ca| vec![(ResponseTemplate::new(503), 1), (ca.ok(), 1)],
+        "completed",
+        2,
+        "",
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn bad_credentials_fail_at_once_with_the_cas_message() {
-    for ca in all() {
-        let mock = MockServer::start().await;
-        ca.mount_observe(&mock).await;
-        ca.cancel()
-            .respond_with(ca.bad_credentials())
-            .expect(1)
-            .mount(&mock)
-            .await;
-        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
-        assert_eq!(done["status"], "failed", "{}: {done:#}", ca.provider());
-        assert_eq!(done["steps"][0]["attempts"], 1, "{}", ca.provider());
-        assert!(!done["steps"][0]["last_error"].as_str().unwrap().is_empty());
-        mock.verify().await;
-    }
+    scenario(|ca| vec![(ca.bad_credentials(), 1)], "failed", 1, "").await;
 }
 
 #[tokio::test]
 async fn a_ca_that_never_answers_in_time_fails_after_the_retries() {
-    for ca in all() {
-        let mock = MockServer::start().await;
-        ca.mount_observe(&mock).await;
-        ca.cancel()
-            .respond_with(ca.ok().set_delay(Duration::from_secs(2)))
-            .expect(4)
-            .mount(&mock)
-            .await;
-        let done = cancel_through(ca.as_ref(), &mock.uri()).await;
-        assert_eq!(done["status"], "failed", "{}: {done:#}", ca.provider());
-        assert_eq!(done["steps"][0]["attempts"], 4);
-        assert!(
-            done["steps"][0]["last_error"]
-                .as_str()
-                .unwrap()
-                .contains("did not answer in time"),
-            "{done:#}"
-        );
-        mock.verify().await;
-    }
+    let slow = |ca: &dyn CaMock| vec![(ca.ok().set_delay(Duration::from_secs(2)), 4)];
+    scenario(slow, "failed", 4, "did not answer in time").await;
 }
 
 #[tokio::test]
