@@ -12,7 +12,7 @@ mod rows;
 
 pub use rows::*;
 
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
 
@@ -404,12 +404,4 @@ impl Store {
         .await?;
         Ok(rows)
     }
-}
-
-/// Reads a row's column, for the row types.
-pub(crate) fn col<'r, T>(row: &'r AnyRow, name: &str) -> std::result::Result<T, sqlx::Error>
-where
-    T: sqlx::Decode<'r, sqlx::Any> + sqlx::Type<sqlx::Any>,
-{
-    row.try_get(name)
 }

@@ -1,14 +1,12 @@
 //! The rows the store reads and writes, and the side effects that commit with an operation.
 
-use crate::col;
-use sqlx::any::AnyRow;
 use sqlx::{Any, Transaction};
 
 pub(crate) const OPERATION_COLUMNS: &str =
     "id, tenant, request_hash, provider, status, version, next_run_at, lease_owner, body";
 
 /// An operation as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OperationRow {
     pub id: String,
     pub tenant: String,
@@ -20,22 +18,6 @@ pub struct OperationRow {
     pub lease_owner: Option<String>,
     /// The operation as JSON.
     pub body: String,
-}
-
-impl<'r> sqlx::FromRow<'r, AnyRow> for OperationRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(OperationRow {
-            id: col(row, "id")?,
-            tenant: col(row, "tenant")?,
-            request_hash: col(row, "request_hash")?,
-            provider: col(row, "provider")?,
-            status: col(row, "status")?,
-            version: col(row, "version")?,
-            next_run_at: col(row, "next_run_at")?,
-            lease_owner: col(row, "lease_owner")?,
-            body: col(row, "body")?,
-        })
-    }
 }
 
 /// A new operation.
@@ -84,25 +66,13 @@ pub struct OperationFilter<'a> {
     pub limit: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: String,
     pub tenant: String,
     pub operation_id: String,
     pub status: String,
     pub body: String,
-}
-
-impl<'r> sqlx::FromRow<'r, AnyRow> for TicketRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(TicketRow {
-            id: col(row, "id")?,
-            tenant: col(row, "tenant")?,
-            operation_id: col(row, "operation_id")?,
-            status: col(row, "status")?,
-            body: col(row, "body")?,
-        })
-    }
 }
 
 /// A ticket written with an operation.
@@ -135,7 +105,7 @@ pub struct OutboxWrite {
     pub now: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
     pub tenant: String,
@@ -143,19 +113,6 @@ pub struct OutboxRow {
     pub url: String,
     pub payload: String,
     pub attempts: i64,
-}
-
-impl<'r> sqlx::FromRow<'r, AnyRow> for OutboxRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(OutboxRow {
-            id: col(row, "id")?,
-            tenant: col(row, "tenant")?,
-            stream: col(row, "stream")?,
-            url: col(row, "url")?,
-            payload: col(row, "payload")?,
-            attempts: col(row, "attempts")?,
-        })
-    }
 }
 
 /// One line of the audit log: who did what to which, when, and how it ended.
@@ -188,7 +145,7 @@ impl AuditEntry {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct AuditRow {
     pub id: i64,
     pub at: i64,
@@ -197,20 +154,6 @@ pub struct AuditRow {
     pub target: String,
     pub outcome: String,
     pub detail: String,
-}
-
-impl<'r> sqlx::FromRow<'r, AnyRow> for AuditRow {
-    fn from_row(row: &'r AnyRow) -> Result<Self, sqlx::Error> {
-        Ok(AuditRow {
-            id: col(row, "id")?,
-            at: col(row, "at")?,
-            actor: col(row, "actor")?,
-            action: col(row, "action")?,
-            target: col(row, "target")?,
-            outcome: col(row, "outcome")?,
-            detail: col(row, "detail")?,
-        })
-    }
 }
 
 /// The side effects that commit with an operation write.
