@@ -450,15 +450,7 @@ impl Run<'_> {
         self.save(op, changed, Some(now), true, Effects::default())
             .await?;
 
-        let call = StepCall {
-            operation_id: &op.id,
-            intent: op.intent,
-            action,
-            order: &op.order,
-            confirmation: op.steps[i].confirmation,
-            reason: op.reason,
-            note: op.note.as_deref(),
-        };
+        let call = step_call(op, i);
         // Sent at the reserved instant, after the attempt was saved (no store latency between
         // the pace and the CA), with the lease kept alive while it waits.
         let paced = async {
@@ -497,15 +489,7 @@ impl Run<'_> {
             Status::AwaitingConfirmation => StepOutcome::AwaitingConfirmation { upstream_ref },
             _ => StepOutcome::AwaitingCa { upstream_ref },
         };
-        let call = StepCall {
-            operation_id: &op.id,
-            intent: op.intent,
-            action: op.steps[i].action,
-            order: &op.order,
-            confirmation: op.steps[i].confirmation,
-            reason: op.reason,
-            note: op.note.as_deref(),
-        };
+        let call = step_call(op, i);
         match self
             .with_heartbeat(&op.id, async {
                 self.state().pacing.wait(&op.provider, 1, slot).await;
@@ -706,6 +690,19 @@ fn audit_fx(tenant: &str, op: &Operation, action: &str, now: DateTime<Utc>) -> E
             now,
         )],
         ..Default::default()
+    }
+}
+
+/// What the CA client needs to carry out step `i` of `op`.
+fn step_call(op: &Operation, i: usize) -> StepCall<'_> {
+    StepCall {
+        operation_id: &op.id,
+        intent: op.intent,
+        action: op.steps[i].action,
+        order: &op.order,
+        confirmation: op.steps[i].confirmation,
+        reason: op.reason,
+        note: op.note.as_deref(),
     }
 }
 
