@@ -3,8 +3,9 @@
 
 pub mod sweep;
 
-use certgate_core::config::{self, ConfigError};
+use certgate_core::config::ConfigError;
 use certgate_core::{Registry, RegistryBuilder};
+use certgate_server::config::{self, FileConfig};
 use std::path::{Path, PathBuf};
 
 /// The providers.toml shipped in the repository, compiled in as the default.
@@ -20,6 +21,11 @@ pub fn registry_builder() -> RegistryBuilder {
     certgate_thawte::register(&mut builder);
     certgate_trustwave::register(&mut builder);
     builder
+}
+
+/// The providers of the built-in providers.toml.
+pub fn default_registry() -> Result<Registry, ConfigError> {
+    registry_builder().build(&config::parse_toml(DEFAULT_PROVIDERS_TOML)?.providers)
 }
 
 /// Where the provider config was read from.
@@ -43,7 +49,7 @@ impl std::fmt::Display for ConfigSource {
 #[derive(Debug)]
 pub struct Loaded {
     pub registry: Registry,
-    pub file: config::FileConfig,
+    pub file: FileConfig,
     pub source: ConfigSource,
 }
 
@@ -62,7 +68,7 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
             ConfigSource::Embedded,
         ),
     };
-    let registry = registry_builder().build(&file)?;
+    let registry = registry_builder().build(&file.providers)?;
     Ok(Loaded {
         registry,
         file,

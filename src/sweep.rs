@@ -145,8 +145,7 @@ mod tests {
     use serde_json::json;
 
     fn registry() -> Registry {
-        let file = certgate_core::config::parse_toml(crate::DEFAULT_PROVIDERS_TOML).unwrap();
-        crate::registry_builder().build(&file).unwrap()
+        crate::default_registry().unwrap()
     }
 
     fn line(provider: &str, id: &str, issued: &str) -> String {

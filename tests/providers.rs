@@ -108,14 +108,14 @@ fn the_readme_onboarding_example_builds() {
         .collect();
     // Every TOML example of the README is a valid config file.
     for block in &blocks {
-        certgate_core::config::parse_toml(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
+        certgate_server::config::parse_toml(block).unwrap_or_else(|e| panic!("{e}\n{block}"));
     }
     let block = blocks
         .iter()
         .find(|b| b.contains("[providers.acme]"))
         .expect("the onboarding example");
-    let file = certgate_core::config::parse_toml(block).unwrap();
-    let registry = certgate::registry_builder().build(&file).unwrap();
+    let file = certgate_server::config::parse_toml(block).unwrap();
+    let registry = certgate::registry_builder().build(&file.providers).unwrap();
     let acme = registry.get("acme").unwrap();
     assert_eq!(acme.kind, "config");
     let order: certgate_core::Order = serde_json::from_value(common::order(serde_json::json!({

@@ -187,12 +187,12 @@ async fn examples_md_answers() {
 
 #[tokio::test]
 async fn example_2_holidays_come_from_the_config() {
-    use certgate_core::config::parse_toml;
+    use certgate_server::config::parse_toml;
     let text =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/providers.toml")).unwrap();
     let text = text.replacen("holidays = []", "holidays = [\"2026-06-25\"]", 1);
     let registry = certgate::registry_builder()
-        .build(&parse_toml(&text).unwrap())
+        .build(&parse_toml(&text).unwrap().providers)
         .unwrap();
     let order: certgate_core::Order = serde_json::from_value(ex1_order()).unwrap();
     let q = registry

@@ -3,7 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
-use certgate_core::config::{ExecutorConfig, SecretRef, TenantConfig};
+use certgate_core::config::SecretRef;
+use certgate_server::config::{ExecutorConfig, TenantConfig};
 use certgate_server::tenants::Tenants;
 use certgate_server::{AppState, Background};
 use certgate_store::Store;
@@ -42,6 +43,7 @@ pub fn fast_executor() -> ExecutorConfig {
         backoff_base_ms: 20,
         backoff_max_ms: 200,
         recheck_ms: 50,
+        ..ExecutorConfig::default()
     }
 }
 
@@ -114,9 +116,9 @@ pub async fn spawn(setup: Setup) -> TestApp {
     std::env::set_var("DIGICERT_API_KEY", DIGICERT_KEY);
     std::env::set_var("ALIBABA_ACCESS_KEY_ID", "ali-test-id");
     std::env::set_var("ALIBABA_ACCESS_KEY_SECRET", "ali-test-secret");
-    let file = certgate_core::config::parse_toml(&setup.providers_toml).unwrap();
+    let file = certgate_server::config::parse_toml(&setup.providers_toml).unwrap();
     let registry = certgate::registry_builder()
-        .build(&file)
+        .build(&file.providers)
         .expect("a valid providers.toml");
     let (tenants, keys) =
         Tenants::from_config(&setup.tenants, Some(KEY), "default-reseller").unwrap();

@@ -18,11 +18,7 @@ pub struct Case {
 
 /// The repository's default providers.
 pub fn registry() -> Registry {
-    let file = certgate_core::config::parse_toml(certgate::DEFAULT_PROVIDERS_TOML)
-        .expect("valid providers.toml");
-    certgate::registry_builder()
-        .build(&file)
-        .expect("valid providers")
+    certgate::default_registry().expect("valid providers.toml")
 }
 
 pub fn cases() -> Vec<Case> {

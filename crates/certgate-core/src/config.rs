@@ -1,7 +1,8 @@
 //! providers.toml: every provider's common envelope (`kind`, `mode`, `holidays`, `api`) and its
 //! plugin's own `settings`, read in two phases, both `deny_unknown_fields`: first the envelope,
 //! then the settings by the plugin that the `kind` names. All problems are collected and
-//! reported together, each naming the provider and the key.
+//! reported together, each naming the provider and the key. The rest of the gateway's config
+//! file (tenants, executor) belongs to the server.
 
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
@@ -30,82 +31,9 @@ impl fmt::Display for Mode {
     }
 }
 
-/// The whole file.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct FileConfig {
-    #[serde(default)]
-    pub providers: BTreeMap<String, serde_json::Value>,
-    /// Resellers. Besides these, `CERTGATE_API_KEY` (if set) is the key of tenant `default`.
-    #[serde(default)]
-    pub tenants: Vec<TenantConfig>,
-    #[serde(default)]
-    pub executor: ExecutorConfig,
-    /// An outside helpdesk that receives every manual ticket (besides the built-in queue).
-    #[serde(default)]
-    pub helpdesk: Option<HelpdeskConfig>,
-}
-
-/// One reseller using the gateway.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct TenantConfig {
-    pub id: String,
-    /// The tenant's API key, from the environment.
-    pub api_key: SecretRef,
-    /// The reseller's username at the platforms (manual tickets carry it, RSL-MANUAL).
-    pub reseller_username: String,
-    /// Where every status change of the tenant's operations is POSTed.
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-    /// The key of the webhooks' HMAC signature.
-    #[serde(default)]
-    pub webhook_secret: Option<SecretRef>,
-}
-
-/// How the operation executor runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ExecutorConfig {
-    /// Operations run at once per gateway instance (each waiting on a CA holds a task, not a
-    /// thread).
-    pub workers: usize,
-    /// How long a claimed operation stays leased without a heartbeat.
-    pub lease_ms: u64,
-    /// How often an idle worker looks for due work.
-    pub poll_ms: u64,
-    /// Tries of a step before it fails for good.
-    pub max_attempts: u32,
-    /// First retry delay; doubles each try, with jitter, up to `backoff_max_ms`.
-    pub backoff_base_ms: u64,
-    pub backoff_max_ms: u64,
-    /// How often a step awaiting the CA or a confirmation is checked.
-    pub recheck_ms: u64,
-}
-
-impl Default for ExecutorConfig {
-    fn default() -> Self {
-        ExecutorConfig {
-            workers: 256,
-            lease_ms: 30_000,
-            poll_ms: 200,
-            max_attempts: 8,
-            backoff_base_ms: 1_000,
-            backoff_max_ms: 300_000,
-            recheck_ms: 60_000,
-        }
-    }
-}
-
-/// An outside helpdesk: each new ticket is POSTed there as JSON.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct HelpdeskConfig {
-    pub url: String,
-    /// Signs the POST like a webhook, when given.
-    #[serde(default)]
-    pub secret: Option<SecretRef>,
-}
+/// Every provider's table of a config file (`[providers.NAME]`), as read: phase one of the
+/// config parses each into a [`ProviderConfig`], phase two the plugin's own settings.
+pub type ProviderTables = BTreeMap<String, serde_json::Value>;
 
 /// The envelope every provider has, whatever its kind.
 #[derive(Debug, Clone, Deserialize)]
@@ -260,20 +188,21 @@ impl fmt::Display for ConfigError {
     }
 }
 
-/// Reads a providers.toml file.
-pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+/// Reads a TOML config file into `T` (the gateway's whole file, or only its providers).
+pub fn load_file<T: DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let source = config::File::from(path).format(config::FileFormat::Toml);
     read(source).map_err(|e| ConfigError::one(path.display().to_string(), e))
 }
 
-/// Reads providers.toml text (tests, embedded defaults).
-pub fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
+/// Reads TOML text into `T` (tests, embedded defaults).
+pub fn parse_toml<T: DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     read(config::File::from_str(text, config::FileFormat::Toml))
         .map_err(|e| ConfigError::one("providers.toml", e))
 }
 
-fn read<S>(source: S) -> Result<FileConfig, String>
+fn read<T, S>(source: S) -> Result<T, String>
 where
+    T: DeserializeOwned,
     S: config::Source + Send + Sync + 'static,
 {
     config::Config::builder()
@@ -381,6 +310,12 @@ pub fn deserialize_at<T: DeserializeOwned>(
 mod tests {
     use super::*;
 
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Providers {
+        providers: ProviderTables,
+    }
+
     #[test]
     fn secrets_are_env_references_only() {
         assert_eq!(
@@ -396,7 +331,7 @@ mod tests {
 
     #[test]
     fn envelope_reads_from_toml() {
-        let cfg = parse_toml(
+        let cfg: Providers = parse_toml(
             r#"
             [providers.acme]
             kind = "config"
@@ -458,12 +393,12 @@ mod tests {
 
     #[test]
     fn unknown_top_level_keys_are_refused() {
-        let err = parse_toml("[server]\nport = 1\n").unwrap_err();
+        let err = parse_toml::<Providers>("[server]\nport = 1\n").unwrap_err();
         assert!(err.to_string().contains("server"), "{err}");
     }
 
     #[test]
     fn malformed_toml_is_an_error() {
-        assert!(parse_toml("[providers.x\n").is_err());
+        assert!(parse_toml::<Providers>("[providers.x\n").is_err());
     }
 }

@@ -20,6 +20,7 @@ pub mod rule;
 pub mod sweep;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
+pub mod ticket;
 pub mod validation;
 
 pub use calendar::Calendar;

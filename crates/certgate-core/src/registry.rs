@@ -4,8 +4,8 @@
 use crate::calendar::Calendar;
 use crate::client::CaClient;
 use crate::config::{
-    deserialize_at, ApiConfig, ConfigError, ConfigIssue, FileConfig, Mode, ProviderConfig,
-    ProviderContext,
+    deserialize_at, ApiConfig, ConfigError, ConfigIssue, Mode, ProviderConfig, ProviderContext,
+    ProviderTables,
 };
 use crate::order::Order;
 use crate::policy::brand::{build_config, CONFIG_KIND};
@@ -84,16 +84,16 @@ impl RegistryBuilder {
     }
 
     /// Builds every provider of the config; on failure, every problem of every provider.
-    pub fn build(&self, file: &FileConfig) -> Result<Registry, ConfigError> {
+    pub fn build(&self, tables: &ProviderTables) -> Result<Registry, ConfigError> {
         let mut issues = Vec::new();
         let mut providers = BTreeMap::new();
-        if file.providers.is_empty() {
+        if tables.is_empty() {
             issues.push(ConfigIssue {
                 key: "providers".into(),
                 message: "no provider is configured".into(),
             });
         }
-        for (name, value) in &file.providers {
+        for (name, value) in tables {
             match self.build_one(name, value.clone()) {
                 Ok(entry) => {
                     providers.insert(name.clone(), Arc::new(entry));
@@ -442,8 +442,14 @@ mod tests {
         steps = [{ action = "revoke", procedure = "automated" }]
     "#;
 
+    #[derive(Debug, serde::Deserialize)]
+    struct Providers {
+        #[serde(default)]
+        providers: ProviderTables,
+    }
+
     fn build(text: &str) -> Result<Registry, ConfigError> {
-        RegistryBuilder::default().build(&parse_toml(text)?)
+        RegistryBuilder::default().build(&parse_toml::<Providers>(text)?.providers)
     }
 
     #[test]

@@ -4,14 +4,14 @@
 //! step to be run again by whichever worker claims it next; a step is `completed` only when
 //! the CA (or the ticket's resolver) said so.
 
+use crate::config::ExecutorConfig;
 use crate::ops::{audit, effects, ms};
-use crate::tickets::Ticket;
 use crate::AppState;
-use certgate_core::config::ExecutorConfig;
 use certgate_core::operation::{Operation, Status, StepState};
 use certgate_core::order::OrderState;
 use certgate_core::quote::{Intent, Procedure};
 use certgate_core::registry::ProviderEntry;
+use certgate_core::ticket::Ticket;
 use certgate_core::{StepCall, StepError, StepOutcome};
 use certgate_store::{Effects, OperationRow, SaveOperation, TicketWrite};
 use chrono::{DateTime, Duration as Span, Utc};
@@ -176,7 +176,7 @@ impl Run<'_> {
             expected_version: self.version,
             owner: Some(&self.worker.owner),
             keep_lease,
-            status: op.status.as_str(),
+            status: op.status,
             now: ms(op.updated_at),
             next_run_at: next_run_at.map(ms),
             body: serde_json::to_string(op).expect("an operation serializes"),
@@ -242,17 +242,12 @@ impl Run<'_> {
         i: usize,
         now: DateTime<Utc>,
     ) -> Result<Next, RunError> {
-        let tenant = self
+        let username = self
             .state()
             .tenants
             .get(&self.tenant)
-            .cloned()
-            .unwrap_or_else(|| crate::tenants::Tenant {
-                id: self.tenant.clone(),
-                reseller_username: self.tenant.clone(),
-                webhook: None,
-            });
-        let ticket = Ticket::open(crate::ids::new("tk"), op, i, &tenant, now);
+            .map_or(self.tenant.as_str(), |t| t.reseller_username.as_str());
+        let ticket = Ticket::open(crate::ids::new("tk"), op, i, username, now);
         op.steps[i].ticket_id = Some(ticket.id.clone());
         let changed = op.set_step(
             i,

@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod body;
+pub mod config;
 pub mod executor;
 mod ids;
 pub mod metrics;
@@ -11,15 +12,14 @@ pub mod pacing;
 pub mod problem;
 mod routes;
 pub mod tenants;
-pub mod tickets;
 pub mod webhooks;
 
 use auth::ApiKeys;
 use axum::Router;
-use certgate_core::config::ExecutorConfig;
 use certgate_core::Registry;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
+use config::ExecutorConfig;
 use std::sync::Arc;
 use tenants::Tenants;
 use tokio::net::TcpListener;

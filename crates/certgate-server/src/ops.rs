@@ -81,7 +81,7 @@ pub async fn save_by_api(
         expected_version: version,
         owner: None,
         keep_lease: false,
-        status: op.status.as_str(),
+        status: op.status,
         now: ms(op.updated_at),
         next_run_at: next_run_at.map(ms),
         body: serde_json::to_string(op).expect("an operation serializes"),

@@ -3,7 +3,8 @@
 //! `CERTGATE_API_KEY`; a key variable that is not set stops the start with its name.
 
 use crate::auth::ApiKeys;
-use certgate_core::config::{ConfigError, ConfigIssue, TenantConfig};
+use crate::config::TenantConfig;
+use certgate_core::config::{ConfigError, ConfigIssue};
 use std::collections::HashMap;
 use std::fmt;
 

@@ -12,6 +12,8 @@ mod rows;
 
 pub use rows::*;
 
+use certgate_core::operation::Status;
+use certgate_core::ticket::TicketStatus;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
 use std::time::Duration;
@@ -127,7 +129,7 @@ impl Store {
         .bind(op.idempotency_key)
         .bind(op.request_hash)
         .bind(op.provider)
-        .bind(op.status)
+        .bind(op.status.as_str())
         .bind(op.now)
         .bind(op.next_run_at)
         .bind(&op.body)
@@ -174,7 +176,7 @@ impl Store {
              ORDER BY id DESC LIMIT $5"
         ))
         .bind(tenant)
-        .bind(filter.status.unwrap_or(""))
+        .bind(filter.status.map_or("", Status::as_str))
         .bind(filter.provider.unwrap_or(""))
         .bind(filter.before.unwrap_or(""))
         .bind(filter.limit)
@@ -217,9 +219,10 @@ impl Store {
     /// `failed`, never claimed again, its body kept for an operator.
     pub async fn park_operation(&self, id: &str, owner: &str) -> Result<()> {
         sqlx::query(
-            "UPDATE operations SET status = 'failed', next_run_at = NULL, lease_owner = NULL, \
-             lease_until = NULL, version = version + 1 WHERE id = $1 AND lease_owner = $2",
+            "UPDATE operations SET status = $1, next_run_at = NULL, lease_owner = NULL, \
+             lease_until = NULL, version = version + 1 WHERE id = $2 AND lease_owner = $3",
         )
+        .bind(Status::Failed.as_str())
         .bind(id)
         .bind(owner)
         .execute(&self.pool)
@@ -256,7 +259,7 @@ impl Store {
              version = version + 1, lease_owner = $5, lease_until = CASE WHEN $5 IS NULL THEN NULL ELSE lease_until END \
              WHERE id = $6 AND version = $7 AND ($8 = '' OR lease_owner = $8)",
         )
-        .bind(save.status)
+        .bind(save.status.as_str())
         .bind(save.now)
         .bind(save.next_run_at)
         .bind(&save.body)
@@ -291,7 +294,7 @@ impl Store {
     pub async fn list_tickets(
         &self,
         tenant: &str,
-        status: Option<&str>,
+        status: Option<TicketStatus>,
         before: Option<&str>,
         limit: i64,
     ) -> Result<Vec<TicketRow>> {
@@ -300,7 +303,7 @@ impl Store {
              AND ($2 = '' OR status = $2) AND ($3 = '' OR id < $3) ORDER BY id DESC LIMIT $4",
         )
         .bind(tenant)
-        .bind(status.unwrap_or(""))
+        .bind(status.map_or("", TicketStatus::as_str))
         .bind(before.unwrap_or(""))
         .bind(limit)
         .fetch_all(&self.pool)

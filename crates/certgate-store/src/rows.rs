@@ -1,5 +1,7 @@
 //! The rows the store reads and writes, and the side effects that commit with an operation.
 
+use certgate_core::operation::Status;
+use certgate_core::ticket::TicketStatus;
 use sqlx::{Any, Transaction};
 
 pub(crate) const OPERATION_COLUMNS: &str =
@@ -12,7 +14,8 @@ pub struct OperationRow {
     pub tenant: String,
     pub request_hash: String,
     pub provider: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Status,
     pub version: i64,
     pub next_run_at: Option<i64>,
     pub lease_owner: Option<String>,
@@ -28,7 +31,7 @@ pub struct NewOperation<'a> {
     pub idempotency_key: &'a str,
     pub request_hash: &'a str,
     pub provider: &'a str,
-    pub status: &'a str,
+    pub status: Status,
     pub now: i64,
     pub next_run_at: Option<i64>,
     pub body: String,
@@ -51,7 +54,7 @@ pub struct SaveOperation<'a> {
     pub owner: Option<&'a str>,
     /// Keep the lease after the write (the executor goes on with the next step).
     pub keep_lease: bool,
-    pub status: &'a str,
+    pub status: Status,
     pub now: i64,
     pub next_run_at: Option<i64>,
     pub body: String,
@@ -59,7 +62,7 @@ pub struct SaveOperation<'a> {
 
 #[derive(Debug, Default)]
 pub struct OperationFilter<'a> {
-    pub status: Option<&'a str>,
+    pub status: Option<Status>,
     pub provider: Option<&'a str>,
     /// Cursor: only operations with a smaller id.
     pub before: Option<&'a str>,
@@ -71,7 +74,8 @@ pub struct TicketRow {
     pub id: String,
     pub tenant: String,
     pub operation_id: String,
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: TicketStatus,
     pub body: String,
 }
 
@@ -88,8 +92,8 @@ pub enum TicketWrite {
     /// Moves a ticket on from `from` (the write fails if it is no longer in that status).
     Update {
         id: String,
-        from: String,
-        to: String,
+        from: TicketStatus,
+        to: TicketStatus,
         now: i64,
         body: String,
     },
@@ -171,11 +175,12 @@ impl Effects {
             let n = match t {
                 TicketWrite::Open { id, tenant, operation_id, now, body } => sqlx::query(
                     "INSERT INTO tickets (id, tenant, operation_id, status, created_at, updated_at, body) \
-                     VALUES ($1, $2, $3, 'open', $4, $4, $5)",
+                     VALUES ($1, $2, $3, $4, $5, $5, $6)",
                 )
                 .bind(id)
                 .bind(tenant)
                 .bind(operation_id)
+                .bind(TicketStatus::Open.as_str())
                 .bind(now)
                 .bind(body)
                 .execute(&mut **tx)
@@ -184,11 +189,11 @@ impl Effects {
                 TicketWrite::Update { id, from, to, now, body } => sqlx::query(
                     "UPDATE tickets SET status = $1, updated_at = $2, body = $3 WHERE id = $4 AND status = $5",
                 )
-                .bind(to)
+                .bind(to.as_str())
                 .bind(now)
                 .bind(body)
                 .bind(id)
-                .bind(from)
+                .bind(from.as_str())
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),

@@ -2,6 +2,8 @@
 //! `CERTGATE_TEST_POSTGRES_URL` names a server (each run in a fresh schema-less database state:
 //! ids are unique per run).
 
+use certgate_core::operation::Status;
+use certgate_core::ticket::TicketStatus;
 use certgate_store::*;
 use std::time::Duration;
 
@@ -50,7 +52,7 @@ fn new_op<'a>(id: &'a str, tenant: &'a str, key: &'a str, hash: &'a str) -> NewO
         idempotency_key: key,
         request_hash: hash,
         provider: "digicert",
-        status: "queued",
+        status: Status::Queued,
         now: 1_000,
         // Not due: a gateway sharing this database must not pick up test rows.
         next_run_at: None,
@@ -154,7 +156,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
             expected_version: version,
             owner: Some(owner),
             keep_lease: false,
-            status: "completed",
+            status: Status::Completed,
             now: 2,
             next_run_at: None,
             body: "{}".into(),
@@ -249,7 +251,7 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
             expected_version: row.version,
             owner: None,
             keep_lease: false,
-            status: "manual_ticket_open",
+            status: Status::ManualTicketOpen,
             now: 5,
             next_run_at: None,
             body: "{}".into(),
@@ -260,7 +262,7 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
         );
         assert_eq!(
             store
-                .list_tickets(&t, Some("open"), None, 10)
+                .list_tickets(&t, Some(TicketStatus::Open), None, 10)
                 .await
                 .unwrap()
                 .len(),
@@ -270,8 +272,8 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
         let stale = Effects {
             tickets: vec![TicketWrite::Update {
                 id: ticket.clone(),
-                from: "done".into(),
-                to: "open".into(),
+                from: TicketStatus::Done,
+                to: TicketStatus::Open,
                 now: 6,
                 body: "{}".into(),
             }],
@@ -364,7 +366,7 @@ async fn lists_are_paged_newest_first() {
                 &t,
                 &OperationFilter {
                     limit: 10,
-                    status: Some("completed"),
+                    status: Some(Status::Completed),
                     ..Default::default()
                 },
             )

@@ -6,7 +6,6 @@ use crate::auth::Tenant;
 use crate::body;
 use crate::ops::{audit, effects, ms, save_by_api, webhook};
 use crate::problem::ApiError;
-use crate::tickets::{Ticket, TicketStatus};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -16,6 +15,7 @@ use axum::{Extension, Json};
 use certgate_core::operation::{Operation, OperationRequest, Status};
 use certgate_core::quote::Procedure;
 use certgate_core::registry::unknown_provider;
+use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
 use certgate_store::{Effects, Inserted, NewOperation, OperationFilter, TicketWrite};
 use serde_json::{json, Value};
@@ -100,7 +100,7 @@ pub async fn create(
         idempotency_key: &key,
         request_hash: &hash,
         provider: &op.provider,
-        status: op.status.as_str(),
+        status: op.status,
         now: ms(now),
         next_run_at: Some(ms(now)),
         body,
@@ -157,7 +157,7 @@ pub async fn list(
     let status = params.parsed::<Status>("status")?;
     let limit = params.limit()?;
     let filter = OperationFilter {
-        status: status.map(Status::as_str),
+        status,
         provider: params.get("provider"),
         before: params.get("cursor"),
         limit,
@@ -210,7 +210,7 @@ pub async fn withdraw(
                 tickets.push(TicketWrite::Update {
                     id: ticket_id,
                     from: t.status,
-                    to: TicketStatus::Withdrawn.as_str().into(),
+                    to: TicketStatus::Withdrawn,
                     now: ms(now),
                     body: serde_json::to_string(&ticket)
                         .map_err(|e| ApiError::Internal(e.to_string()))?,

@@ -6,11 +6,11 @@ use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::ops::{audit, ms, save_by_api, webhook};
 use crate::problem::ApiError;
-use crate::tickets::{Ticket, TicketStatus};
 use crate::AppState;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use certgate_core::operation::{Operation, Status};
+use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_store::{Effects, TicketWrite};
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -26,16 +26,7 @@ pub async fn list(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(raw, &["status", "cursor", "limit"])?;
-    let status = params.get("status");
-    if let Some(s) = status {
-        if !["open", "done", "rejected", "withdrawn"].contains(&s) {
-            return Err(certgate_core::InvalidInput::one(
-                "status",
-                "must be open, done, rejected or withdrawn",
-            )
-            .into());
-        }
-    }
+    let status = params.parsed::<TicketStatus>("status")?;
     let limit = params.limit()?;
     let rows = state
         .store
@@ -128,8 +119,8 @@ pub async fn resolve(
         let fx = Effects {
             tickets: vec![TicketWrite::Update {
                 id: id.clone(),
-                from: TicketStatus::Open.as_str().into(),
-                to: ticket_status.as_str().into(),
+                from: TicketStatus::Open,
+                to: ticket_status,
                 now: ms(now),
                 body: serde_json::to_string(&ticket).map_err(internal)?,
             }],

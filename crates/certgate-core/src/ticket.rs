@@ -1,11 +1,10 @@
 //! Manual tickets: a step a person carries out (a support request to the CA or platform),
-//! with the fields its CA demands. Visible in `GET /v1/tickets`, resolved by
-//! `POST /v1/tickets/{id}/resolve`, and pushed to an outside helpdesk when one is configured.
+//! with the fields its CA demands. The operation lifecycle opens and closes them; the API lists
+//! and resolves them.
 
-use crate::tenants::Tenant;
-use certgate_core::operation::Operation;
-use certgate_core::order::instant;
-use certgate_core::quote::{Action, TicketField};
+use crate::operation::Operation;
+use crate::order::instant;
+use crate::quote::{Action, TicketField};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -20,6 +19,13 @@ pub enum TicketStatus {
 }
 
 impl TicketStatus {
+    pub const ALL: [TicketStatus; 4] = [
+        TicketStatus::Open,
+        TicketStatus::Done,
+        TicketStatus::Rejected,
+        TicketStatus::Withdrawn,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             TicketStatus::Open => "open",
@@ -27,6 +33,25 @@ impl TicketStatus {
             TicketStatus::Rejected => "rejected",
             TicketStatus::Withdrawn => "withdrawn",
         }
+    }
+}
+
+impl std::str::FromStr for TicketStatus {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        TicketStatus::ALL
+            .into_iter()
+            .find(|st| st.as_str() == s)
+            .ok_or_else(|| format!("unknown ticket status `{s}`"))
+    }
+}
+
+impl TryFrom<String> for TicketStatus {
+    type Error = String;
+
+    fn try_from(s: String) -> Result<Self, Self::Error> {
+        s.parse()
     }
 }
 
@@ -53,12 +78,12 @@ pub struct Ticket {
 
 impl Ticket {
     /// The ticket for step `step` of `op`, its fields filled from the order, the quote and
-    /// the tenant.
+    /// the reseller's username at the CA or platform.
     pub fn open(
         id: String,
         op: &Operation,
         step: usize,
-        tenant: &Tenant,
+        reseller_username: &str,
         now: DateTime<Utc>,
     ) -> Ticket {
         let s = &op.steps[step];
@@ -69,7 +94,7 @@ impl Ticket {
             .iter()
             .map(|f| {
                 let value = match f {
-                    TicketField::ResellerUsername => Some(tenant.reseller_username.clone()),
+                    TicketField::ResellerUsername => Some(reseller_username.to_owned()),
                     TicketField::SupplierOrderId => order.supplier_order_id.clone(),
                     TicketField::CertificateId => order.certificate_id.clone(),
                     TicketField::CommonName => order.common_name.clone(),

@@ -1,0 +1,118 @@
+//! The gateway's config file: the providers (built by core's registry), the tenants, the
+//! executor's timings and an optional outside helpdesk. Every table is `deny_unknown_fields`.
+
+use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    #[serde(default)]
+    pub providers: ProviderTables,
+    /// Resellers. Besides these, `CERTGATE_API_KEY` (if set) is the key of tenant `default`.
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+    #[serde(default)]
+    pub executor: ExecutorConfig,
+    /// An outside helpdesk that receives every manual ticket (besides the built-in queue).
+    #[serde(default)]
+    pub helpdesk: Option<HelpdeskConfig>,
+}
+
+/// Reads a config file.
+pub fn load_file(path: &Path) -> Result<FileConfig, ConfigError> {
+    config::load_file(path)
+}
+
+/// Reads config text (tests, the embedded default).
+pub fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
+    config::parse_toml(text)
+}
+
+/// One reseller using the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub id: String,
+    /// The tenant's API key, from the environment.
+    pub api_key: SecretRef,
+    /// The reseller's username at the platforms (manual tickets carry it, RSL-MANUAL).
+    pub reseller_username: String,
+    /// Where every event of the tenant's operations is POSTed.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
+    /// The key of the webhooks' HMAC signature.
+    #[serde(default)]
+    pub webhook_secret: Option<SecretRef>,
+}
+
+/// How the operation executor runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ExecutorConfig {
+    /// Operations run at once per gateway instance (each waiting on a CA holds a task, not a
+    /// thread).
+    pub workers: usize,
+    /// How long a claimed operation stays leased without a heartbeat.
+    pub lease_ms: u64,
+    /// How often an idle worker looks for due work.
+    pub poll_ms: u64,
+    /// Failed tries (the CA unreachable, an answer lost, a 5xx) before a step gives up.
+    /// Throttling is never counted.
+    pub max_attempts: u32,
+    /// First retry delay; doubles each try, with jitter, up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How often a step awaiting the CA or a confirmation is checked.
+    pub recheck_ms: u64,
+    /// An unconfirmed revocation raises `operation.attention_needed` this many business days
+    /// before the quote's `submit_by`.
+    pub attention_business_days: u32,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig {
+            workers: 256,
+            lease_ms: 30_000,
+            poll_ms: 200,
+            max_attempts: 8,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            recheck_ms: 60_000,
+            attention_business_days: 2,
+        }
+    }
+}
+
+/// An outside helpdesk: each new ticket is POSTed there as JSON.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HelpdeskConfig {
+    pub url: String,
+    /// Signs the POST like a webhook, when given.
+    #[serde(default)]
+    pub secret: Option<SecretRef>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_whole_file_reads_and_unknown_keys_are_refused() {
+        let cfg = parse_toml(
+            "[executor]\nmax_attempts = 3\n[[tenants]]\nid = \"a\"\napi_key = \"${A_KEY}\"\nreseller_username = \"a-r\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.executor.max_attempts, 3);
+        assert_eq!(cfg.executor.lease_ms, 30_000);
+        assert_eq!(cfg.tenants[0].api_key.var, "A_KEY");
+        let err = parse_toml("[executor]\nthreads = 3\n").unwrap_err();
+        assert!(err.to_string().contains("threads"), "{err}");
+        let err = parse_toml("[server]\nport = 1\n").unwrap_err();
+        assert!(err.to_string().contains("server"), "{err}");
+    }
+}
