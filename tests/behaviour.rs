@@ -99,7 +99,13 @@ impl CaMock for Sectigo {
     fn provider(&self) -> &'static str {
         "sectigo"
     }
-    async fn mount_observe(&self, _: &MockServer) {}
+    async fn mount_observe(&self, mock: &MockServer) {
+        Mock::given(method("POST"))
+            .and(path("/products/download/CollectSSL"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("errorCode=0"))
+            .mount(mock)
+            .await;
+    }
     fn cancel(&self) -> wiremock::MockBuilder {
         Mock::given(method("POST")).and(path("/products/!AutoRevokeSSL"))
     }

@@ -463,7 +463,8 @@ async fn a_cancel_of_what_the_ca_reports_issued_is_refused_and_never_sent() {
 #[tokio::test]
 async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_message() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-4", "pending", 1).await;
+    // Read before acting, and again after the 503 (the CA may have acted before failing).
+    digicert_order(&mock, "DC-4", "pending", 2).await;
     Mock::given(method("PUT"))
         .and(path("/services/v2/order/certificate/DC-4/status"))
         .respond_with(ResponseTemplate::new(503))
@@ -501,6 +502,7 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
     assert_eq!(a["status"], "completed", "{a:#}");
     assert_eq!(a["steps"][0]["attempts"], 3);
     assert!(a["history"].to_string().contains("retrying"), "{a:#}");
+    assert!(a["history"].to_string().contains("throttling"), "{a:#}");
     let b = app
         .wait_for(b["id"].as_str().unwrap(), &["completed", "failed"])
         .await;
@@ -513,6 +515,8 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
             .contains("not_found|order: Order not found"),
         "{b:#}"
     );
+    assert_eq!(b["steps"][0]["error"]["kind"], "ca_refused");
+    assert_eq!(b["steps"][0]["error"]["code"], "not_found|order");
     app.stop().await;
     mock.verify().await;
 }
@@ -548,10 +552,10 @@ async fn webhooks_are_signed_and_carry_every_transition_in_order() {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     let seen: Vec<Request> = loop {
         let got = receiver.received_requests().await.unwrap();
-        if got
-            .iter()
-            .any(|r| String::from_utf8_lossy(&r.body).contains("\"status\":\"completed\""))
-        {
+        if got.iter().any(|r| {
+            serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["operation"]["status"]
+                == "completed"
+        }) {
             break got;
         }
         assert!(
@@ -578,9 +582,21 @@ async fn webhooks_are_signed_and_carry_every_transition_in_order() {
             "signature of {}",
             String::from_utf8_lossy(&r.body)
         );
-        let payload: Value = serde_json::from_slice(&r.body).unwrap();
-        assert_eq!(payload["id"], id.as_str());
-        sequence.push(payload["status"].as_str().unwrap().to_owned());
+        let event: Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(event["type"], "operation.status_changed", "{event}");
+        assert_eq!(event["tenant"], "hooked");
+        assert_eq!(
+            r.headers
+                .get("certgate-event-id")
+                .unwrap()
+                .to_str()
+                .unwrap(),
+            event["id"].as_str().unwrap()
+        );
+        assert!(event["id"].as_str().unwrap().starts_with("evt_"));
+        let operation = &event["data"]["operation"];
+        assert_eq!(operation["id"], id.as_str());
+        sequence.push(operation["status"].as_str().unwrap().to_owned());
     }
     assert_eq!(sequence, ["queued", "running", "completed"]);
     app.stop().await;

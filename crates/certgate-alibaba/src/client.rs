@@ -8,8 +8,8 @@ use certgate_core::config::{ApiConfig, ProviderContext};
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Confirmation};
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
-use certgate_http::{CallError, Secret, Timeouts};
+use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_http::{Secret, SendError, Timeouts};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -126,9 +126,29 @@ struct ErrorBody {
     message: String,
 }
 
-fn read_error(body: &str) -> Option<String> {
+fn read_error(body: &str) -> Option<CaMessage> {
     let e: ErrorBody = serde_json::from_str(body).ok()?;
-    (!e.code.is_empty()).then(|| format!("{}: {}", e.code, e.message))
+    (!e.code.is_empty())
+        .then(|| CaMessage::new(Some(e.code.clone()), format!("{}: {}", e.code, e.message)))
+}
+
+/// What an Alibaba error answer means: throttling comes as a 4xx (or 5xx) whose code starts
+/// with `Throttling`; it means "slow down", never a refusal.
+fn meaning(e: SendError) -> CallFailure {
+    match e {
+        SendError::Answered(a)
+            if a.answer
+                .code
+                .as_deref()
+                .is_some_and(|c| c.starts_with("Throttling")) =>
+        {
+            CallFailure::Throttled {
+                answer: a.answer,
+                retry_after: a.retry_after,
+            }
+        }
+        e => e.into(),
+    }
 }
 
 /// `DescribeCertificateState`'s answer.
@@ -154,7 +174,7 @@ impl AlibabaClient {
         &self,
         action: &str,
         params: &[(&str, &str)],
-    ) -> Result<reqwest::Response, CallError> {
+    ) -> Result<reqwest::Response, CallFailure> {
         let secret = self.key_secret.expose()?;
         let key_id = self.key_id.expose()?;
         let query: BTreeMap<String, String> = params
@@ -200,54 +220,54 @@ impl AlibabaClient {
         for (k, v) in headers.iter().filter(|(k, _)| k.as_str() != "host") {
             req = req.header(k.as_str(), v.as_str());
         }
-        match certgate_http::send(req, read_error).await {
-            // Throttling comes back as a 4xx with a Throttling code: slow down, retry.
-            Err(CallError::Rejected { message, .. }) if message.starts_with("Throttling") => {
-                Err(CallError::RateLimited {
-                    message,
-                    retry_after: None,
-                })
-            }
-            other => other,
-        }
+        certgate_http::send(req, read_error).await.map_err(meaning)
     }
 
-    async fn accepted(&self, action: &str, order_id: &str) -> Result<Option<String>, CallError> {
+    async fn accepted(&self, action: &str, order_id: &str) -> Result<Option<String>, CallFailure> {
         let res = self.rpc(action, &[("OrderId", order_id)]).await?;
-        let body: Accepted = res.json().await.map_err(CallError::from)?;
+        let body: Accepted = certgate_http::json(res).await?;
         Ok(body.request_id)
     }
 
-    pub async fn describe(&self, order_id: &str) -> Result<CertificateState, CallError> {
+    pub async fn describe(&self, order_id: &str) -> Result<CertificateState, CallFailure> {
         let res = self
             .rpc("DescribeCertificateState", &[("OrderId", order_id)])
             .await?;
-        res.json().await.map_err(CallError::from)
+        certgate_http::json(res).await
     }
 }
 
-/// certgate's order state for a CAS certificate state.
+/// certgate's order state for a CAS certificate state. The documented types name pending
+/// and issued orders only, and `unknow`; a revoked or cancelled order has no documented type,
+/// so `revoked` reads as revoked and any other type as an order no longer open at the CA
+/// (cancelled: neither pending nor issued). `unknow` says nothing.
 pub fn order_state(state: &CertificateState) -> Option<OrderState> {
     match state.kind.as_str() {
         "payed" | "domain_verify" | "process" | "verify_fail" => Some(OrderState::Pending),
         "certificate" => Some(OrderState::Issued),
-        _ => None,
+        "unknow" | "" => None,
+        "revoked" => Some(OrderState::Revoked),
+        _ => Some(OrderState::Canceled),
     }
 }
 
-fn order_id(order: &Order) -> Result<&str, StepError> {
+fn order_id(order: &Order) -> Result<&str, CallFailure> {
     order
         .supplier_order_id
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            StepError::permanent("order.supplier_order_id (the CAS OrderId) is required")
+            CallFailure::NotSent("order.supplier_order_id (the CAS OrderId) is required".into())
         })
 }
 
 #[async_trait]
 impl CaClient for AlibabaClient {
-    async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, StepError> {
+    fn ready(&self) -> Result<(), String> {
+        certgate_http::ready(&[&self.key_id, &self.key_secret])
+    }
+
+    async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, CallFailure> {
         let id = order_id(call.order)?;
         match call.action {
             Action::Cancel => {
@@ -271,31 +291,15 @@ impl CaClient for AlibabaClient {
                     }
                 })
             }
-            Action::RejectApproval | Action::RefundRequest => Err(StepError::permanent(format!(
+            Action::RejectApproval | Action::RefundRequest => Err(CallFailure::NotSent(format!(
                 "the Alibaba Cloud CAS API has no {:?} action: it is a manual ticket",
                 call.action
             ))),
         }
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, StepError> {
+    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
         Ok(order_state(&self.describe(order_id(order)?).await?))
-    }
-
-    /// A revocation is done once CAS no longer reports an issued certificate for the order.
-    async fn poll(
-        &self,
-        call: &StepCall<'_>,
-        waiting: StepOutcome,
-    ) -> Result<StepOutcome, StepError> {
-        let state = self.describe(order_id(call.order)?).await?;
-        match (call.action, state.kind.as_str()) {
-            (Action::Revoke, "certificate" | "unknow") => Ok(waiting),
-            (Action::Revoke, _) => Ok(StepOutcome::Completed {
-                upstream_ref: state.request_id,
-            }),
-            _ => Ok(waiting),
-        }
     }
 }
 

@@ -6,7 +6,7 @@ use certgate_core::config::SecretRef;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Confirmation, Intent};
 use certgate_core::testing::order;
-use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
+use certgate_core::{CaClient, CallFailure, StepCall, StepOutcome};
 use certgate_http::{Secret, Timeouts};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -175,7 +175,7 @@ async fn revocation_waits_for_the_ca_or_the_applicants_confirmation() {
 }
 
 #[tokio::test]
-async fn describe_certificate_state_reads_the_order_and_ends_a_revocation() {
+async fn describe_certificate_state_reads_the_order() {
     let mock = MockServer::start().await;
     let c = client(&mock.uri());
     let o = order_with("issued");
@@ -186,6 +186,9 @@ async fn describe_certificate_state_reads_the_order_and_ends_a_revocation() {
         ("verify_fail", Some(OrderState::Pending)),
         ("certificate", Some(OrderState::Issued)),
         ("unknow", None),
+        // Types the documentation does not list: a revoked order, and any other closed one.
+        ("revoked", Some(OrderState::Revoked)),
+        ("cancelled", Some(OrderState::Canceled)),
     ] {
         mock.reset().await;
         action(
@@ -198,40 +201,9 @@ async fn describe_certificate_state_reads_the_order_and_ends_a_revocation() {
         .await;
         assert_eq!(c.observe(&o).await.unwrap(), state, "{kind}");
     }
-    let waiting = StepOutcome::AwaitingCa { upstream_ref: None };
-    mock.reset().await;
-    action(
-        &mock,
-        "DescribeCertificateState",
-        200,
-        json!({"Type": "certificate", "RequestId": "r"}),
-        1,
-    )
-    .await;
-    assert_eq!(
-        c.poll(&step(&o, Action::Revoke, None), waiting.clone())
-            .await
-            .unwrap(),
-        waiting
-    );
-    mock.reset().await;
-    action(
-        &mock,
-        "DescribeCertificateState",
-        200,
-        json!({"Type": "payed", "RequestId": "r3"}),
-        1,
-    )
-    .await;
-    assert!(matches!(
-        c.poll(&step(&o, Action::Revoke, None), waiting)
-            .await
-            .unwrap(),
-        StepOutcome::Completed { .. }
-    ));
 }
 
-async fn failing(status: u16, body: serde_json::Value) -> StepError {
+async fn failing(status: u16, body: serde_json::Value) -> CallFailure {
     let mock = MockServer::start().await;
     action(&mock, "CancelOrderRequest", status, body, 1).await;
     let o = order_with("pending");
@@ -244,26 +216,30 @@ async fn failing(status: u16, body: serde_json::Value) -> StepError {
 #[tokio::test]
 async fn code_and_message_errors_and_throttling() {
     let e = failing(404, json!({"RequestId": "r", "HostId": "cas.aliyuncs.com", "Code": "NotFoundPackage", "Message": "The package does not exist."})).await;
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
+    assert_eq!(e.code(), Some("NotFoundPackage"));
     assert!(
         e.to_string()
             .contains("NotFoundPackage: The package does not exist."),
         "{e}"
     );
+    // Throttling is a 4xx with a Throttling code: slow down, never a refusal.
     let e = failing(400, json!({"RequestId": "r", "HostId": "h", "Code": "Throttling.User", "Message": "Request was denied due to user flow control."})).await;
-    assert!(e.is_retryable(), "{e}");
+    assert!(matches!(e, CallFailure::Throttled { .. }), "{e:?}");
+    assert_eq!(e.code(), Some("Throttling.User"));
     let e = failing(403, json!({"RequestId": "r", "HostId": "h", "Code": "InvalidAccessKeyId.NotFound", "Message": "no such key"})).await;
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
+    // A 5xx may come after the CA acted: its outcome is unknown.
     let e = failing(
         500,
         json!({"RequestId": "r", "HostId": "h", "Code": "InternalError", "Message": "oops"}),
     )
     .await;
-    assert!(e.is_retryable());
+    assert!(matches!(e, CallFailure::NoAnswer { .. }), "{e:?}");
 }
 
 #[tokio::test]
-async fn timeouts_and_refused_connections_are_retryable() {
+async fn a_timeout_leaves_the_outcome_unknown_and_a_refused_connection_sent_nothing() {
     let mock = MockServer::start().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -274,16 +250,38 @@ async fn timeouts_and_refused_connections_are_retryable() {
         .mount(&mock)
         .await;
     let o = order_with("pending");
-    assert!(client(&mock.uri())
-        .execute(&step(&o, Action::Cancel, None))
-        .await
-        .unwrap_err()
-        .is_retryable());
-    assert!(client("http://127.0.0.1:9")
-        .execute(&step(&o, Action::Cancel, None))
-        .await
-        .unwrap_err()
-        .is_retryable());
+    assert!(matches!(
+        client(&mock.uri())
+            .execute(&step(&o, Action::Cancel, None))
+            .await
+            .unwrap_err(),
+        CallFailure::NoAnswer { .. }
+    ));
+    assert!(matches!(
+        client("http://127.0.0.1:9")
+            .execute(&step(&o, Action::Cancel, None))
+            .await
+            .unwrap_err(),
+        CallFailure::Unreachable(_)
+    ));
+}
+
+#[tokio::test]
+async fn unset_credentials_send_nothing() {
+    let c = AlibabaClient::new(
+        reqwest::Url::parse("http://127.0.0.1:9/").unwrap(),
+        Secret::new(SecretRef::parse("${ALI_CONTRACT_UNSET_ID}").unwrap()),
+        Secret::new(SecretRef::parse("${ALI_CONTRACT_UNSET_SECRET}").unwrap()),
+        Timeouts::default(),
+    );
+    assert!(c.ready().unwrap_err().contains("ALI_CONTRACT_UNSET_ID"));
+    let o = order_with("pending");
+    assert!(matches!(
+        c.execute(&step(&o, Action::Cancel, None))
+            .await
+            .unwrap_err(),
+        CallFailure::NotSent(_)
+    ));
 }
 
 #[tokio::test]
@@ -299,5 +297,5 @@ async fn there_is_no_refund_action() {
         .execute(&step(&o, Action::RefundRequest, None))
         .await
         .unwrap_err();
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::NotSent(_)), "{e:?}");
 }

@@ -9,6 +9,7 @@
 pub mod calendar;
 pub mod client;
 pub mod config;
+pub mod lifecycle;
 pub mod money;
 pub mod operation;
 pub mod order;
@@ -24,7 +25,7 @@ pub mod ticket;
 pub mod validation;
 
 pub use calendar::Calendar;
-pub use client::{CaClient, StepCall, StepError, StepOutcome};
+pub use client::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
 pub use money::{Currency, Money};
 pub use order::{Order, OrderState};
 pub use provider::{PolicyInput, Provider};

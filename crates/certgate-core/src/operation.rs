@@ -1,6 +1,8 @@
 //! An operation: a quote being carried out step by step, with every transition in its
-//! history. The status rules live here as pure methods; the executor and the API only call them.
+//! history. This is the data; how it changes is [`crate::lifecycle`], the only code that
+//! moves a step or an operation to another status.
 
+use crate::client::CaMessage;
 use crate::order::{instant, Order};
 use crate::quote::{Action, Confirmation, Intent, Procedure, Quote, Review, TicketField};
 use chrono::{DateTime, Utc};
@@ -163,8 +165,64 @@ pub struct StepState {
     pub attempts: u32,
     pub ticket_id: Option<String>,
     pub upstream_ref: Option<String>,
+    /// The last problem met on this step (a retried timeout, a throttle, the failure).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why the step failed, when it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<StepFailure>,
+    /// What must be read at the CA before anything is sent again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reconcile: Option<Reconcile>,
+    /// Failed tries in a row (the CA unreachable, an answer lost); throttling is not counted.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tries: u32,
+    /// The CA is throttling this step's calls (recorded once per spell).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub throttled: bool,
+    /// `operation.attention_needed` was raised for this step.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub attention: bool,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
+
+/// An attempt whose outcome is not known yet: the CA is read before anything is sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reconcile {
+    /// The action went out (or may have) and its answer never came: the CA may have acted.
+    AnswerLost { attempt: u32 },
+    /// The CA answered that the step was already done: true only if a read confirms it.
+    CaSaysDone {
+        #[serde(flatten)]
+        answer: CaMessage,
+    },
+}
+
+/// Why a step failed (API.md's step `error`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepFailure {
+    pub kind: FailureKind,
+    /// The CA's own code, if it gave one.
+    pub code: Option<String>,
+    pub message: String,
+}
+
+/// How a step failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// No request reached the CA (a credential not set, no API configured, no plan).
+    NotSent,
+    /// The CA answered that it will not do it.
+    CaRefused,
+    /// The CA could not be reached, try after try.
+    CaUnreachable,
+    /// Every try failed (timeouts, lost answers, CA errors).
+    GaveUp,
 }
 
 impl StepState {
@@ -185,6 +243,11 @@ impl StepState {
                 ticket_id: None,
                 upstream_ref: None,
                 last_error: None,
+                error: None,
+                reconcile: None,
+                tries: 0,
+                throttled: false,
+                attention: false,
             })
             .collect()
     }
@@ -259,7 +322,12 @@ impl Operation {
     }
 
     /// Records a note in the history without changing any status.
-    pub fn record(&mut self, step: Option<usize>, detail: impl Into<String>, now: DateTime<Utc>) {
+    pub(crate) fn record(
+        &mut self,
+        step: Option<usize>,
+        detail: impl Into<String>,
+        now: DateTime<Utc>,
+    ) {
         self.history.push(HistoryEntry {
             at: now,
             status: self.status,
@@ -271,7 +339,7 @@ impl Operation {
 
     /// Moves step `i` to `status`, derives the operation's status, and records the transition.
     /// Returns whether the operation's status changed.
-    pub fn set_step(
+    pub(crate) fn set_step(
         &mut self,
         i: usize,
         status: Status,
@@ -292,7 +360,7 @@ impl Operation {
     }
 
     /// Ends the whole operation (withdrawn, or failed before any step could run).
-    pub fn finish(&mut self, status: Status, detail: impl Into<String>, now: DateTime<Utc>) {
+    pub(crate) fn finish(&mut self, status: Status, detail: impl Into<String>, now: DateTime<Utc>) {
         if let Some(i) = self.current_step() {
             self.steps[i].status = status;
         }
@@ -322,8 +390,8 @@ impl Operation {
         }
     }
 
-    /// ALI-CANCEL-REFUND: a refund request still under review (its ticket open or the CA
-    /// reviewing it) can be withdrawn.
+    /// A refund request still under review (its ticket open or the CA reviewing it) can be
+    /// withdrawn.
     pub fn withdrawable(&self) -> bool {
         !self.status.is_terminal()
             && self.current_step().is_some_and(|i| {

@@ -59,6 +59,18 @@ pub enum Action {
     RefundRequest,
 }
 
+impl Action {
+    /// The action's name on the wire (`reject_approval`, `cancel`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::RejectApproval => "reject_approval",
+            Action::Cancel => "cancel",
+            Action::Revoke => "revoke",
+            Action::RefundRequest => "refund_request",
+        }
+    }
+}
+
 /// How a step is carried out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -360,6 +360,21 @@ impl ProviderEntry {
     }
 }
 
+impl crate::lifecycle::Planner for ProviderEntry {
+    fn plan(
+        &self,
+        order: &Order,
+        intent: Intent,
+        as_of: DateTime<Utc>,
+    ) -> Result<Quote, InvalidInput> {
+        self.quote(order, intent, as_of)
+    }
+
+    fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+}
+
 /// Every configured provider, by name.
 #[derive(Debug, Clone)]
 pub struct Registry {

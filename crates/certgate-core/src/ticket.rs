@@ -56,7 +56,7 @@ impl TryFrom<String> for TicketStatus {
 }
 
 /// A manual ticket as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ticket {
     pub id: String,
     pub status: TicketStatus,

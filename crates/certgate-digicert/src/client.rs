@@ -8,8 +8,8 @@ use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
-use certgate_http::{CallError, Secret, Timeouts};
+use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_http::{Secret, SendError, Timeouts};
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::json;
@@ -93,15 +93,43 @@ struct ErrorItem {
     message: String,
 }
 
-/// `{"errors": [{"code", "message"}]}` as one line.
-fn read_error(body: &str) -> Option<String> {
+/// `{"errors": [{"code", "message"}]}`: the first code, and every error as one line.
+fn read_error(body: &str) -> Option<CaMessage> {
     let parsed: ErrorBody = serde_json::from_str(body).ok()?;
     let parts: Vec<String> = parsed
         .errors
         .iter()
         .map(|e| format!("{}: {}", e.code, e.message))
         .collect();
-    (!parts.is_empty()).then(|| parts.join("; "))
+    let code = parsed
+        .errors
+        .first()
+        .map(|e| e.code.clone())
+        .filter(|c| !c.is_empty());
+    (!parts.is_empty()).then(|| CaMessage::new(code, parts.join("; ")))
+}
+
+/// The code DigiCert answers when an order is not in a status the request applies to: what a
+/// repeated cancel or revoke gets once the first one went through.
+const INVALID_ORDER_STATUS: &str = "invalid_order_status";
+/// DigiCert's rate-limit code (with a 429).
+const RATE_LIMITED: &str = "request_limit_exceeded";
+
+/// What a DigiCert error answer means for a step.
+fn meaning(e: SendError) -> CallFailure {
+    let SendError::Answered(answer) = e else {
+        return e.into();
+    };
+    let code = answer.answer.code.clone();
+    let retry_after = answer.retry_after;
+    match (code.as_deref(), answer.classify()) {
+        (Some(RATE_LIMITED), CallFailure::Refused(m)) => CallFailure::Throttled {
+            answer: m,
+            retry_after,
+        },
+        (Some(INVALID_ORDER_STATUS), CallFailure::Refused(m)) => CallFailure::AlreadyDone(m),
+        (_, failure) => failure,
+    }
 }
 
 /// DigiCert's name for an RFC 5280 reason.
@@ -133,7 +161,7 @@ impl DigicertClient {
         method: Method,
         path: &str,
         body: Option<serde_json::Value>,
-    ) -> Result<reqwest::Response, CallError> {
+    ) -> Result<reqwest::Response, CallFailure> {
         let key = self.key.expose()?;
         let mut req = self
             .http
@@ -143,18 +171,18 @@ impl DigicertClient {
         if let Some(body) = body {
             req = req.json(&body);
         }
-        certgate_http::send(req, read_error).await
+        certgate_http::send(req, read_error).await.map_err(meaning)
     }
 
-    pub async fn order_info(&self, order_id: &str) -> Result<OrderInfo, CallError> {
+    pub async fn order_info(&self, order_id: &str) -> Result<OrderInfo, CallFailure> {
         let res = self
             .call(Method::GET, &format!("/order/certificate/{order_id}"), None)
             .await?;
-        res.json().await.map_err(CallError::from)
+        certgate_http::json(res).await
     }
 
     /// `PUT /order/certificate/{id}/status` to `canceled` (204).
-    pub async fn cancel(&self, order_id: &str, note: &str) -> Result<(), CallError> {
+    pub async fn cancel(&self, order_id: &str, note: &str) -> Result<(), CallFailure> {
         let body = json!({"status": "canceled", "note": note, "send_emails": false});
         self.call(
             Method::PUT,
@@ -172,11 +200,11 @@ impl DigicertClient {
         path: &str,
         reason: Option<RevocationReason>,
         comments: &str,
-    ) -> Result<Revocation, CallError> {
+    ) -> Result<Revocation, CallFailure> {
         let body = json!({"comments": comments, "skip_approval": true, "revocation_reason": reason_name(reason)});
         let res = self.call(Method::PUT, path, Some(body)).await?;
         if res.status() == StatusCode::CREATED {
-            let req: RequestInfo = res.json().await.map_err(CallError::from)?;
+            let req: RequestInfo = certgate_http::json(res).await?;
             if req.status != "approved" {
                 return Ok(Revocation::Pending(id_text(&req.id)));
             }
@@ -185,7 +213,7 @@ impl DigicertClient {
     }
 
     /// `PUT /request/{id}/status` to `rejected` (204).
-    pub async fn reject_request(&self, request_id: &str, comment: &str) -> Result<(), CallError> {
+    pub async fn reject_request(&self, request_id: &str, comment: &str) -> Result<(), CallFailure> {
         let body = json!({"status": "rejected", "processor_comment": comment});
         self.call(
             Method::PUT,
@@ -216,13 +244,15 @@ pub fn order_state(info: &OrderInfo) -> Option<OrderState> {
     })
 }
 
-fn supplier_order_id(order: &Order) -> Result<&str, StepError> {
+fn supplier_order_id(order: &Order) -> Result<&str, CallFailure> {
     order
         .supplier_order_id
         .as_deref()
         .filter(|s| !s.is_empty())
         .ok_or_else(|| {
-            StepError::permanent("order.supplier_order_id (the DigiCert order id) is required")
+            CallFailure::NotSent(
+                "order.supplier_order_id (the DigiCert order id) is required".into(),
+            )
         })
 }
 
@@ -237,7 +267,11 @@ impl CaClient for DigicertClient {
         }
     }
 
-    async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, StepError> {
+    fn ready(&self) -> Result<(), String> {
+        certgate_http::ready(&[&self.key])
+    }
+
+    async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, CallFailure> {
         let order_id = supplier_order_id(call.order)?;
         let note = call.note.map_or_else(
             || format!("certgate operation {}", call.operation_id),
@@ -250,8 +284,9 @@ impl CaClient for DigicertClient {
             }
             Action::RejectApproval => {
                 let info = self.order_info(order_id).await?;
+                // No pending request left: the approval was already rejected (a read confirms).
                 let pending = info.requests.iter().find(|r| r.status == "pending").ok_or_else(|| {
-                    StepError::permanent(format!("DigiCert order {order_id} has no pending approval request"))
+                    CallFailure::AlreadyDone(CaMessage::text(format!("DigiCert order {order_id} has no pending approval request")))
                 })?;
                 let request_id = id_text(&pending.id);
                 self.reject_request(&request_id, &note).await?;
@@ -271,29 +306,14 @@ impl CaClient for DigicertClient {
                     Revocation::Pending(request) => Ok(StepOutcome::AwaitingCa { upstream_ref: Some(request) }),
                 }
             }
-            Action::RefundRequest => Err(StepError::permanent(
-                "DigiCert has no refund endpoint: refunds go through DigiCert Support (a manual ticket)",
+            Action::RefundRequest => Err(CallFailure::NotSent(
+                "DigiCert has no refund endpoint: refunds go through DigiCert Support (a manual ticket)".into(),
             )),
         }
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, StepError> {
+    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
         let info = self.order_info(supplier_order_id(order)?).await?;
         Ok(order_state(&info))
-    }
-
-    /// A revocation waiting for approval is done once DigiCert reports the order revoked.
-    async fn poll(
-        &self,
-        call: &StepCall<'_>,
-        waiting: StepOutcome,
-    ) -> Result<StepOutcome, StepError> {
-        let info = self.order_info(supplier_order_id(call.order)?).await?;
-        match (call.action, order_state(&info)) {
-            (Action::Revoke, Some(OrderState::Revoked)) => Ok(StepOutcome::Completed {
-                upstream_ref: Some(id_text(&info.id)),
-            }),
-            _ => Ok(waiting),
-        }
     }
 }

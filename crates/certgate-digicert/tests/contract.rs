@@ -6,7 +6,7 @@ use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::testing::order;
-use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
+use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
 use certgate_digicert::client::DigicertClient;
 use certgate_http::{Secret, Timeouts};
 use serde_json::json;
@@ -161,11 +161,9 @@ async fn a_revocation_needing_approval_waits_until_digicert_reports_it_revoked()
             upstream_ref: Some("9001".into())
         }
     );
-    assert_eq!(c.poll(&step, waiting.clone()).await.unwrap(), waiting);
-    assert!(matches!(
-        c.poll(&step, waiting).await.unwrap(),
-        StepOutcome::Completed { .. }
-    ));
+    // The executor checks the order until DigiCert reports it revoked.
+    assert_eq!(c.observe(&o).await.unwrap(), Some(OrderState::Issued));
+    assert_eq!(c.observe(&o).await.unwrap(), Some(OrderState::Revoked));
 }
 
 #[tokio::test]
@@ -232,7 +230,7 @@ async fn order_info_maps_digicert_statuses() {
     }
 }
 
-async fn failing(status: u16, body: serde_json::Value) -> StepError {
+async fn failing(status: u16, body: serde_json::Value) -> CallFailure {
     let mock = MockServer::start().await;
     Mock::given(method("PUT"))
         .and(path("/order/certificate/1001/status"))
@@ -256,33 +254,50 @@ async fn errors_arrays_become_clear_failures() {
     .await;
     assert_eq!(
         e,
-        StepError::permanent("the CA does not know it (404): not_found|order: Order not found")
+        CallFailure::Refused(CaMessage::new(
+            Some("not_found|order".into()),
+            "the CA does not know it (404): not_found|order: Order not found"
+        ))
     );
     let e = failing(403, json!({"errors": [{"code": "access_denied|missing_permission", "message": "No permission"}]})).await;
-    assert!(!e.is_retryable());
-    assert!(
-        e.to_string().contains("access_denied|missing_permission"),
-        "{e}"
-    );
-    let e = failing(
-        429,
-        json!({"errors": [{"code": "request_limit_exceeded", "message": "Too many requests"}]}),
-    )
-    .await;
-    assert!(e.is_retryable());
-    assert!(e.to_string().contains("request_limit_exceeded"), "{e}");
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
+    assert_eq!(e.code(), Some("access_denied|missing_permission"));
+    // Throttling, with a 429 or the code alone: slow down, never a refusal.
+    for status in [429, 400] {
+        let e = failing(
+            status,
+            json!({"errors": [{"code": "request_limit_exceeded", "message": "Too many requests"}]}),
+        )
+        .await;
+        assert!(
+            matches!(e, CallFailure::Throttled { .. }),
+            "{status}: {e:?}"
+        );
+        assert!(e.to_string().contains("request_limit_exceeded"), "{e}");
+    }
     let e = failing(
         400,
         json!({"errors": [{"code": "bad_request_format", "message": "Bad"}]}),
     )
     .await;
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
     let e = failing(503, json!({})).await;
-    assert!(e.is_retryable());
+    assert!(matches!(e, CallFailure::NoAnswer { .. }), "{e:?}");
 }
 
 #[tokio::test]
-async fn timeouts_and_refused_connections_are_retryable() {
+async fn a_repeated_action_is_answered_already_done() {
+    let e = failing(
+        400,
+        json!({"errors": [{"code": "invalid_order_status", "message": "The order is already canceled."}]}),
+    )
+    .await;
+    assert!(matches!(e, CallFailure::AlreadyDone(_)), "{e:?}");
+    assert_eq!(e.code(), Some("invalid_order_status"));
+}
+
+#[tokio::test]
+async fn a_timeout_leaves_the_outcome_unknown_and_a_refused_connection_sent_nothing() {
     let mock = MockServer::start().await;
     Mock::given(method("PUT"))
         .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(2)))
@@ -294,13 +309,13 @@ async fn timeouts_and_refused_connections_are_retryable() {
         .execute(&call(&o, Intent::Cancel, Action::Cancel))
         .await
         .unwrap_err();
-    assert!(e.is_retryable(), "{e}");
+    assert!(matches!(e, CallFailure::NoAnswer { .. }), "{e:?}");
     assert!(e.to_string().contains("did not answer in time"), "{e}");
     let e = client("http://127.0.0.1:9")
         .execute(&call(&o, Intent::Cancel, Action::Cancel))
         .await
         .unwrap_err();
-    assert!(e.is_retryable(), "{e}");
+    assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
 }
 
 #[tokio::test]
@@ -316,7 +331,7 @@ async fn no_order_id_no_call() {
         .execute(&call(&o, Intent::Cancel, Action::Cancel))
         .await
         .unwrap_err();
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::NotSent(_)), "{e:?}");
     let e = client(&mock.uri())
         .execute(&call(&pending(), Intent::Refund, Action::RefundRequest))
         .await

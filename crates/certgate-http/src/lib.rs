@@ -1,9 +1,9 @@
-//! The HTTP layer every CA client uses: one reqwest client builder with timeouts, the
-//! classification of failures into retryable and permanent ([`CallError`]), Retry-After, and
-//! [`Secret`], which never prints its value.
+//! The HTTP layer every CA client uses: one reqwest client builder with timeouts, what a
+//! failure means for a step ([`CallFailure`]: whether the request went out, whether the CA may
+//! have acted), Retry-After, and [`Secret`], which never prints its value.
 
 use certgate_core::config::SecretRef;
-use certgate_core::StepError;
+use certgate_core::{CaMessage, CallFailure};
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use reqwest::StatusCode;
 use std::fmt;
@@ -58,12 +58,15 @@ impl Secret {
         Secret { source }
     }
 
-    /// The value, read from the environment at the moment of use. A missing variable is a
-    /// permanent failure that names the variable (never the value).
-    pub fn expose(&self) -> Result<String, CallError> {
-        self.source
-            .resolve()
-            .ok_or_else(|| CallError::MissingCredential(self.source.var.clone()))
+    /// The value, read from the environment at the moment of use. A missing variable means
+    /// nothing can be sent; the failure names the variable (never a value).
+    pub fn expose(&self) -> Result<String, CallFailure> {
+        self.source.resolve().ok_or_else(|| {
+            CallFailure::NotSent(format!(
+                "the credential ${{{}}} is not set in the environment",
+                self.source.var
+            ))
+        })
     }
 }
 
@@ -73,125 +76,113 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Every credential a client needs is set: `CaClient::ready` for clients built on secrets.
+pub fn ready(secrets: &[&Secret]) -> Result<(), String> {
+    for s in secrets {
+        if let Err(CallFailure::NotSent(why)) = s.expose() {
+            return Err(why);
+        }
+    }
+    Ok(())
+}
+
 /// A header value that carries a credential: marked sensitive so that no HTTP layer logs or
 /// indexes it.
-pub fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, CallError> {
+pub fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, CallFailure> {
     let mut v = reqwest::header::HeaderValue::from_str(value)
-        .map_err(|_| CallError::Decode("a credential is not a valid header value".into()))?;
+        .map_err(|_| CallFailure::NotSent("a credential is not a valid header value".into()))?;
     v.set_sensitive(true);
     Ok(v)
 }
 
-/// What went wrong calling a CA, by what it means for a retry.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CallError {
-    #[error("the CA did not answer in time")]
-    Timeout,
-    #[error("cannot reach the CA: {0}")]
-    Connect(String),
-    #[error("the CA's rate limit was reached: {message}")]
-    RateLimited {
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    #[error("the CA failed ({status}): {message}")]
-    Server {
-        status: u16,
-        message: String,
-        retry_after: Option<Duration>,
-    },
-    /// The gateway's own credentials were refused: an operator must fix the config.
-    #[error("the CA refused certgate's credentials ({status}): {message}")]
-    Unauthorized { status: u16, message: String },
-    #[error("the CA does not know it ({status}): {message}")]
-    NotFound { status: u16, message: String },
-    #[error("the CA refused the request ({status}): {message}")]
-    Rejected { status: u16, message: String },
-    #[error("the CA's answer could not be read: {0}")]
-    Decode(String),
-    #[error("the credential ${{{0}}} is not set in the environment")]
-    MissingCredential(String),
+/// A CA's answer with a failure status, before its client says what it means.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorAnswer {
+    pub status: StatusCode,
+    /// The CA's code and message from its error body.
+    pub answer: CaMessage,
+    pub retry_after: Option<Duration>,
 }
 
-impl CallError {
-    pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            CallError::Timeout
-                | CallError::Connect(_)
-                | CallError::RateLimited { .. }
-                | CallError::Server { .. }
-        )
-    }
-
-    pub fn retry_after(&self) -> Option<Duration> {
-        match self {
-            CallError::RateLimited { retry_after, .. } | CallError::Server { retry_after, .. } => {
-                *retry_after
+impl ErrorAnswer {
+    /// What the status usually means: 429 throttled; 408 and 5xx no usable answer (the CA may
+    /// have acted); 401/403 the gateway's own credentials; other 4xx a refusal.
+    pub fn classify(self) -> CallFailure {
+        let code = self.status.as_u16();
+        let text = &self.answer.message;
+        let message = |what: &str| {
+            CaMessage::new(self.answer.code.clone(), format!("{what} ({code}): {text}"))
+        };
+        match self.status {
+            StatusCode::TOO_MANY_REQUESTS => CallFailure::Throttled {
+                answer: CaMessage::new(
+                    self.answer.code.clone(),
+                    format!("the CA's rate limit was reached: {text}"),
+                ),
+                retry_after: self.retry_after,
+            },
+            StatusCode::REQUEST_TIMEOUT => CallFailure::NoAnswer {
+                message: "the CA did not answer in time".into(),
+                retry_after: self.retry_after,
+            },
+            s if s.is_server_error() => CallFailure::NoAnswer {
+                message: format!("the CA failed ({code}): {text}"),
+                retry_after: self.retry_after,
+            },
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+                CallFailure::Refused(message("the CA refused certgate's credentials"))
             }
-            _ => None,
-        }
-    }
-
-    /// Classifies an HTTP failure status with the CA's message.
-    pub fn from_status(status: StatusCode, headers: &HeaderMap, message: String) -> CallError {
-        let code = status.as_u16();
-        let retry_after = retry_after(headers);
-        match status {
-            StatusCode::TOO_MANY_REQUESTS => CallError::RateLimited {
-                message,
-                retry_after,
-            },
-            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => CallError::Unauthorized {
-                status: code,
-                message,
-            },
-            StatusCode::NOT_FOUND => CallError::NotFound {
-                status: code,
-                message,
-            },
-            StatusCode::REQUEST_TIMEOUT => CallError::Timeout,
-            s if s.is_server_error() => CallError::Server {
-                status: code,
-                message,
-                retry_after,
-            },
-            _ => CallError::Rejected {
-                status: code,
-                message,
-            },
+            StatusCode::NOT_FOUND => CallFailure::Refused(message("the CA does not know it")),
+            _ => CallFailure::Refused(message("the CA refused the request")),
         }
     }
 }
 
-impl From<reqwest::Error> for CallError {
-    /// Transport failures. The URL is dropped from the message: it may carry credentials.
-    fn from(e: reqwest::Error) -> Self {
-        let e = e.without_url();
-        if e.is_timeout() {
-            CallError::Timeout
-        } else if e.is_connect() || e.is_request() {
-            CallError::Connect(e.to_string())
-        } else if e.is_decode() || e.is_body() {
-            CallError::Decode(e.to_string())
-        } else {
-            CallError::Connect(e.to_string())
+/// Why a request brought no success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendError {
+    /// No usable answer (nothing sent, unreachable, timed out, reset).
+    Failed(CallFailure),
+    /// The CA answered with a failure status.
+    Answered(ErrorAnswer),
+}
+
+impl From<SendError> for CallFailure {
+    fn from(e: SendError) -> Self {
+        match e {
+            SendError::Failed(f) => f,
+            SendError::Answered(a) => a.classify(),
         }
     }
 }
 
-impl From<CallError> for StepError {
-    fn from(e: CallError) -> Self {
-        let retry_after = e.retry_after();
-        if e.is_retryable() {
-            StepError::Retryable {
-                message: e.to_string(),
-                retry_after,
-            }
-        } else {
-            StepError::Permanent {
-                message: e.to_string(),
-            }
+impl From<CallFailure> for SendError {
+    fn from(f: CallFailure) -> Self {
+        SendError::Failed(f)
+    }
+}
+
+/// A transport failure, by whether the request can have reached the CA. The URL is dropped
+/// from the message: it may carry credentials.
+pub fn transport(e: reqwest::Error) -> CallFailure {
+    let e = e.without_url();
+    if e.is_connect() {
+        // No connection was made: nothing was sent.
+        CallFailure::Unreachable(format!("cannot reach the CA: {e}"))
+    } else if e.is_timeout() {
+        CallFailure::NoAnswer {
+            message: "the CA did not answer in time".into(),
+            retry_after: None,
+        }
+    } else if e.is_decode() || e.is_body() {
+        CallFailure::NoAnswer {
+            message: format!("the CA's answer could not be read: {e}"),
+            retry_after: None,
+        }
+    } else {
+        CallFailure::NoAnswer {
+            message: format!("the connection to the CA failed: {e}"),
+            retry_after: None,
         }
     }
 }
@@ -209,21 +200,34 @@ pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// Sends `request`; a non-success status becomes a [`CallError`] carrying the message that
-/// `read_error` extracts from the CA's error body.
+/// Sends `request`; a failure status becomes an [`ErrorAnswer`] carrying what `read_error`
+/// extracts from the CA's error body. The HTTP status is recorded on the current span's
+/// `http_status` field (the executor's per-call log line).
 pub async fn send(
     request: reqwest::RequestBuilder,
-    read_error: fn(&str) -> Option<String>,
-) -> Result<reqwest::Response, CallError> {
-    let response = request.send().await?;
+    read_error: fn(&str) -> Option<CaMessage>,
+) -> Result<reqwest::Response, SendError> {
+    let response = request.send().await.map_err(transport)?;
     let status = response.status();
+    tracing::Span::current().record("http_status", status.as_u16());
     if status.is_success() {
         return Ok(response);
     }
-    let headers = response.headers().clone();
+    let retry_after = retry_after(response.headers());
     let body = response.text().await.unwrap_or_default();
-    let message = read_error(&body).unwrap_or_else(|| summary(&body, status));
-    Err(CallError::from_status(status, &headers, message))
+    let answer = read_error(&body).unwrap_or_else(|| CaMessage::text(summary(&body, status)));
+    Err(SendError::Answered(ErrorAnswer {
+        status,
+        answer,
+        retry_after,
+    }))
+}
+
+/// Reads a success body as JSON; an unreadable one leaves the outcome unknown.
+pub async fn json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, CallFailure> {
+    response.json().await.map_err(transport)
 }
 
 /// The start of a body, or the status's reason when it is empty.
@@ -243,16 +247,29 @@ mod tests {
 
     #[test]
     fn statuses_are_classified() {
-        let h = HeaderMap::new();
-        let c = |s: u16| CallError::from_status(StatusCode::from_u16(s).unwrap(), &h, "m".into());
-        assert!(c(429).is_retryable());
-        assert!(c(500).is_retryable());
-        assert!(c(503).is_retryable());
-        assert!(!c(400).is_retryable());
-        assert!(!c(401).is_retryable());
-        assert!(!c(403).is_retryable());
-        assert!(!c(404).is_retryable());
-        assert!(matches!(c(403), CallError::Unauthorized { .. }));
+        let c = |s: u16| {
+            ErrorAnswer {
+                status: StatusCode::from_u16(s).unwrap(),
+                answer: CaMessage::new(Some("c".into()), "c: m"),
+                retry_after: None,
+            }
+            .classify()
+        };
+        assert!(matches!(c(429), CallFailure::Throttled { .. }));
+        assert!(matches!(c(500), CallFailure::NoAnswer { .. }));
+        assert!(matches!(c(503), CallFailure::NoAnswer { .. }));
+        assert!(matches!(c(408), CallFailure::NoAnswer { .. }));
+        for refused in [400, 401, 403, 404, 409] {
+            assert!(matches!(c(refused), CallFailure::Refused(_)), "{refused}");
+        }
+        assert_eq!(
+            c(404),
+            CallFailure::Refused(CaMessage::new(
+                Some("c".into()),
+                "the CA does not know it (404): c: m"
+            ))
+        );
+        assert_eq!(c(401).code(), Some("c"));
     }
 
     #[test]
@@ -281,14 +298,20 @@ mod tests {
             !shown.contains("hunter2") && shown.contains("REDACTED"),
             "{shown}"
         );
+        assert_eq!(ready(&[&s]), Ok(()));
         let missing = Secret::new(SecretRef::parse("${CERTGATE_HTTP_TEST_UNSET}").unwrap());
         let e = missing.expose().unwrap_err();
-        assert!(!e.is_retryable());
-        assert!(e.to_string().contains("CERTGATE_HTTP_TEST_UNSET"));
+        assert!(matches!(e, CallFailure::NotSent(_)));
+        assert!(e
+            .to_string()
+            .starts_with("not sent: the credential ${CERTGATE_HTTP_TEST_UNSET}"));
+        assert!(ready(&[&s, &missing])
+            .unwrap_err()
+            .contains("CERTGATE_HTTP_TEST_UNSET"));
     }
 
     #[tokio::test]
-    async fn transport_failures_are_retryable() {
+    async fn transport_failures_say_whether_the_request_went_out() {
         use wiremock::{matchers::any, Mock, MockServer, ResponseTemplate};
         let server = MockServer::start().await;
         Mock::given(any())
@@ -299,15 +322,22 @@ mod tests {
             connect: Duration::from_millis(200),
             request: Duration::from_millis(100),
         });
-        let e = send(c.get(server.uri()), |_| None).await.unwrap_err();
-        assert_eq!(e, CallError::Timeout);
-        assert!(StepError::from(e).is_retryable());
-        // Nothing listens on port 9 of localhost.
-        let e = send(c.get("http://127.0.0.1:9/"), |_| None)
-            .await
-            .unwrap_err();
-        assert!(matches!(e, CallError::Connect(_)), "{e:?}");
-        assert!(e.is_retryable());
+        // The request reached the CA; its answer did not come back in time.
+        let e = CallFailure::from(send(c.get(server.uri()), |_| None).await.unwrap_err());
+        assert_eq!(
+            e,
+            CallFailure::NoAnswer {
+                message: "the CA did not answer in time".into(),
+                retry_after: None
+            }
+        );
+        // Nothing listens on port 9 of localhost: nothing was sent.
+        let e = CallFailure::from(
+            send(c.get("http://127.0.0.1:9/"), |_| None)
+                .await
+                .unwrap_err(),
+        );
+        assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
     }
 }
 

@@ -1,6 +1,11 @@
 //! Pacing for a CA account's rate limits (DigiCert: 100 requests per 5 s and 1000 per 5 min
 //! per key). Every request reserves the earliest instant at which each sliding window still has
 //! room; a caller that would wait too long gets the wait back instead and can do other work.
+//!
+//! A CA that throttles anyway (its limit is lower than declared, or another client shares the
+//! key) slows the whole account down: its `Retry-After` pauses every request, and each spell
+//! of throttling doubles a minimum gap between requests, which every accepted answer narrows
+//! again.
 
 use certgate_core::config::RateLimit;
 use std::collections::VecDeque;
@@ -20,10 +25,29 @@ struct Window {
     granted: VecDeque<Instant>,
 }
 
+/// The first gap between requests after a throttle, and the largest.
+const GAP_START: Duration = Duration::from_millis(100);
+const GAP_MAX: Duration = Duration::from_secs(10);
+/// A gap this small after narrowing is no gap.
+const GAP_MIN: Duration = Duration::from_millis(5);
+
+#[derive(Debug)]
+struct State {
+    windows: Vec<Window>,
+    /// No request before this instant (the CA's Retry-After).
+    paused_until: Option<Instant>,
+    /// The least time between two requests, learnt from throttling.
+    gap: Duration,
+    /// The last instant granted.
+    last: Option<Instant>,
+    /// When the gap last widened: throttles of requests sent before it were already counted.
+    widened_at: Option<Instant>,
+}
+
 /// The pace of one CA account, shared by every provider that uses it.
 #[derive(Debug)]
 pub struct Pacer {
-    windows: Mutex<Vec<Window>>,
+    state: Mutex<State>,
 }
 
 impl Pacer {
@@ -41,7 +65,47 @@ impl Pacer {
             })
             .collect();
         Pacer {
-            windows: Mutex::new(windows),
+            state: Mutex::new(State {
+                windows,
+                paused_until: None,
+                gap: Duration::ZERO,
+                last: None,
+                widened_at: None,
+            }),
+        }
+    }
+
+    /// The CA throttled a request sent at `sent_at`: pause the account for `retry_after` and,
+    /// once per spell (requests sent before the last widening are not counted again), double
+    /// the gap between requests. Returns the earliest instant a request may go again.
+    pub fn throttled(
+        &self,
+        sent_at: Instant,
+        now: Instant,
+        retry_after: Option<Duration>,
+    ) -> Instant {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if st.widened_at.is_none_or(|w| sent_at > w) {
+            st.gap = if st.gap.is_zero() {
+                GAP_START
+            } else {
+                (st.gap * 2).min(GAP_MAX)
+            };
+            st.widened_at = Some(now);
+        }
+        let pause = retry_after.unwrap_or(st.gap);
+        let until = st.paused_until.map_or(now + pause, |p| p.max(now + pause));
+        st.paused_until = Some(until);
+        let next = st.last.map_or(until, |l| until.max(l + st.gap));
+        next.max(now)
+    }
+
+    /// The CA answered without throttling: the gap narrows by a tenth.
+    pub fn answered(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.gap = st.gap.mul_f64(0.9);
+        if st.gap < GAP_MIN {
+            st.gap = Duration::ZERO;
         }
     }
 
@@ -54,24 +118,30 @@ impl Pacer {
         now: Instant,
         max_wait: Duration,
     ) -> Result<Duration, Duration> {
-        let mut windows = self.windows.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let mut slots = Vec::with_capacity(n as usize);
         // Plan the n slots against copies, commit only if they fit.
-        let mut plan: Vec<VecDeque<Instant>> = windows.iter().map(|w| w.granted.clone()).collect();
-        let mut at = now;
+        let mut plan: Vec<VecDeque<Instant>> =
+            st.windows.iter().map(|w| w.granted.clone()).collect();
+        let mut at = st.paused_until.map_or(now, |p| p.max(now));
+        let mut last = st.last;
         for _ in 0..n {
-            for (w, granted) in windows.iter().zip(&plan) {
+            if let Some(l) = last {
+                at = at.max(l + st.gap);
+            }
+            for (w, granted) in st.windows.iter().zip(&plan) {
                 if granted.len() >= w.limit {
                     at = at.max(granted[granted.len() - w.limit] + w.span);
                 }
             }
-            for (w, granted) in windows.iter().zip(plan.iter_mut()) {
+            for (w, granted) in st.windows.iter().zip(plan.iter_mut()) {
                 granted.push_back(at);
                 while granted.len() > w.limit {
                     granted.pop_front();
                 }
             }
             slots.push(at);
+            last = Some(at);
         }
         let wait = slots
             .last()
@@ -79,9 +149,10 @@ impl Pacer {
         if wait > max_wait {
             return Err(wait);
         }
-        for (w, granted) in windows.iter_mut().zip(plan) {
+        for (w, granted) in st.windows.iter_mut().zip(plan) {
             w.granted = granted;
         }
+        st.last = st.last.max(last);
         Ok(wait)
     }
 }
@@ -140,6 +211,45 @@ mod tests {
             wait
         );
         assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(wait));
+    }
+
+    #[test]
+    fn throttling_pauses_the_account_and_spaces_its_requests() {
+        let p = Pacer::new(&[]);
+        let t0 = Instant::now();
+        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(Duration::ZERO));
+        // Retry-After pauses every request of the account.
+        let resume = p.throttled(t0, t0, Some(Duration::from_secs(2)));
+        assert_eq!(resume, t0 + Duration::from_secs(2));
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::MAX),
+            Ok(Duration::from_secs(2))
+        );
+        // Later requests keep the learnt gap.
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::MAX),
+            Ok(Duration::from_secs(2) + GAP_START)
+        );
+        // Throttles of requests sent before the gap widened do not widen it again.
+        p.throttled(t0, t0 + Duration::from_millis(1), None);
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::MAX),
+            Ok(Duration::from_secs(2) + GAP_START * 2)
+        );
+        // A later one does: the gap doubles.
+        let t1 = t0 + Duration::from_millis(10);
+        p.throttled(t1, t1, None);
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::MAX),
+            Ok(Duration::from_secs(2) + GAP_START * 4)
+        );
+        // Accepted answers narrow it until it is gone.
+        for _ in 0..100 {
+            p.answered();
+        }
+        let far = t0 + Duration::from_secs(60);
+        assert_eq!(p.try_reserve(1, far, Duration::MAX), Ok(Duration::ZERO));
+        assert_eq!(p.try_reserve(1, far, Duration::MAX), Ok(Duration::ZERO));
     }
 
     #[test]

@@ -1,12 +1,13 @@
-//! Sectigo's reseller API wire contract (CONTRACTS.md): form-encoded `!AutoRevokeSSL` and
-//! `!AutoRefund`, and status codes inside HTTP 200 answers, in both formats.
+//! Sectigo's reseller API wire contract (CONTRACTS.md): form-encoded `!AutoRevokeSSL`,
+//! `!AutoRefund` and `download/CollectSSL`, and status codes inside HTTP 200 answers, in both
+//! formats.
 
 use certgate_core::config::{ApiConfig, Mode, ProviderContext, SecretRef};
 use certgate_core::operation::RevocationReason;
-use certgate_core::order::Order;
+use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::testing::order;
-use certgate_core::{CaClient, StepCall, StepError, StepOutcome};
+use certgate_core::{CaClient, CallFailure, StepCall, StepOutcome};
 use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
@@ -109,7 +110,7 @@ async fn auto_refund_posts_the_order_and_reason_code() {
     ));
 }
 
-async fn failing(body: &str) -> StepError {
+async fn failing(body: &str) -> CallFailure {
     let mock = MockServer::start().await;
     revoke_answering(&mock, body, 1).await;
     let o = issued();
@@ -122,27 +123,123 @@ async fn failing(body: &str) -> StepError {
 #[tokio::test]
 async fn negative_codes_inside_200_answers_are_failures() {
     let e = failing("-16\nInvalid loginName/loginPassword").await;
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
+    assert_eq!(e.code(), Some("-16"));
     assert!(
         e.to_string()
             .contains("-16 Invalid loginName/loginPassword"),
         "{e}"
     );
-    let e = failing("-20\nThe certificate has already been revoked").await;
-    assert!(!e.is_retryable());
-    assert!(e.to_string().contains("-20"), "{e}");
+    // What a repeated revocation gets once the first went through: confirmed by a read.
+    let e = failing("-20\ncannot revoke an order in status revoked").await;
+    assert!(matches!(e, CallFailure::AlreadyDone(_)), "{e:?}");
+    assert_eq!(e.code(), Some("-20"));
     let e = failing("-42\nCall limit reached").await;
-    assert!(e.is_retryable(), "{e}");
+    assert!(matches!(e, CallFailure::Throttled { .. }), "{e:?}");
     let e = failing("errorCode=-3&errorMessage=Missing+argument%3A+orderNumber").await;
-    assert!(!e.is_retryable());
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
     assert!(
         e.to_string().contains("Missing argument: orderNumber"),
         "{e}"
     );
     let e = failing("errorCode=-42&errorMessage=Too+many+calls").await;
-    assert!(e.is_retryable());
+    assert!(matches!(e, CallFailure::Throttled { .. }), "{e:?}");
     let e = failing("<html>maintenance</html>").await;
-    assert!(!e.is_retryable(), "an unreadable answer is never a success");
+    assert!(
+        matches!(e, CallFailure::NoAnswer { .. }),
+        "an unreadable answer is never a success: {e:?}"
+    );
+}
+
+async fn refund_answering(body: &str) -> CallFailure {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/products/!AutoRefund"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let o = issued();
+    client(&mock.uri())
+        .execute(&step(&o, Action::RefundRequest))
+        .await
+        .unwrap_err()
+}
+
+#[tokio::test]
+async fn refund_answers_already_refunded_or_that_support_must_do_it() {
+    let e = refund_answering("-18\nThis order has already been refunded").await;
+    assert!(matches!(e, CallFailure::AlreadyDone(_)), "{e:?}");
+    let e = refund_answering(
+        "errorCode=-4&errorMessage=Multi-domain+certificates+must+be+refunded+by+support+ticket",
+    )
+    .await;
+    assert!(matches!(e, CallFailure::NeedsPerson(_)), "{e:?}");
+    assert!(e.to_string().contains("Multi-domain"), "{e}");
+    let e = refund_answering("-16\nInvalid loginName/loginPassword").await;
+    assert!(matches!(e, CallFailure::Refused(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn collect_ssl_reads_the_orders_state_one_read_at_a_time() {
+    let mock = MockServer::start().await;
+    let c = client(&mock.uri());
+    let o = issued();
+    for (body, state) in [
+        ("errorCode=2&errorMessage=", Some(OrderState::Issued)),
+        ("1\nAvailable", Some(OrderState::Issued)),
+        ("errorCode=0", Some(OrderState::Pending)),
+        (
+            "errorCode=-20&errorMessage=Rejected",
+            Some(OrderState::Canceled),
+        ),
+        (
+            "errorCode=-21&errorMessage=Revoked",
+            Some(OrderState::Revoked),
+        ),
+    ] {
+        mock.reset().await;
+        Mock::given(method("POST"))
+            .and(path("/products/download/CollectSSL"))
+            .and(header("content-type", "application/x-www-form-urlencoded"))
+            .and(body_string("loginName=reseller1&loginPassword=p%40ss+word%261&orderNumber=5551234&queryType=0&responseFormat=1"))
+            .respond_with(ResponseTemplate::new(200).set_body_string(body))
+            .expect(1)
+            .mount(&mock)
+            .await;
+        assert_eq!(c.observe(&o).await.unwrap(), state, "{body}");
+    }
+    // Concurrent reads of one account reach Sectigo one after the other.
+    mock.reset().await;
+    Mock::given(method("POST"))
+        .and(path("/products/download/CollectSSL"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string("errorCode=2")
+                .set_delay(Duration::from_millis(100)),
+        )
+        .expect(3)
+        .mount(&mock)
+        .await;
+    let started = std::time::Instant::now();
+    let (a, b, c3) = tokio::join!(c.observe(&o), c.observe(&o), c.observe(&o));
+    assert!(a.is_ok() && b.is_ok() && c3.is_ok());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
+    mock.reset().await;
+    Mock::given(method("POST"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string("errorCode=-42&errorMessage=Call+limit"),
+        )
+        .mount(&mock)
+        .await;
+    assert!(matches!(
+        c.observe(&o).await.unwrap_err(),
+        CallFailure::Throttled { .. }
+    ));
 }
 
 #[tokio::test]
@@ -154,11 +251,13 @@ async fn http_failures_timeouts_and_refused_connections() {
         .mount(&mock)
         .await;
     let o = issued();
-    assert!(client(&mock.uri())
-        .execute(&step(&o, Action::Revoke))
-        .await
-        .unwrap_err()
-        .is_retryable());
+    assert!(matches!(
+        client(&mock.uri())
+            .execute(&step(&o, Action::Revoke))
+            .await
+            .unwrap_err(),
+        CallFailure::NoAnswer { .. }
+    ));
     mock.reset().await;
     Mock::given(method("POST"))
         .respond_with(
@@ -168,14 +267,18 @@ async fn http_failures_timeouts_and_refused_connections() {
         )
         .mount(&mock)
         .await;
-    assert!(client(&mock.uri())
-        .execute(&step(&o, Action::Revoke))
-        .await
-        .unwrap_err()
-        .is_retryable());
-    assert!(client("http://127.0.0.1:9")
-        .execute(&step(&o, Action::Revoke))
-        .await
-        .unwrap_err()
-        .is_retryable());
+    assert!(matches!(
+        client(&mock.uri())
+            .execute(&step(&o, Action::Revoke))
+            .await
+            .unwrap_err(),
+        CallFailure::NoAnswer { .. }
+    ));
+    assert!(matches!(
+        client("http://127.0.0.1:9")
+            .execute(&step(&o, Action::Revoke))
+            .await
+            .unwrap_err(),
+        CallFailure::Unreachable(_)
+    ));
 }

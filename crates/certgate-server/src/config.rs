@@ -2,8 +2,10 @@
 //! executor's timings and an optional outside helpdesk. Every table is `deny_unknown_fields`.
 
 use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
+use certgate_core::lifecycle::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
+use std::time::Duration;
 
 /// The whole file.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -70,6 +72,19 @@ pub struct ExecutorConfig {
     /// An unconfirmed revocation raises `operation.attention_needed` this many business days
     /// before the quote's `submit_by`.
     pub attention_business_days: u32,
+}
+
+impl ExecutorConfig {
+    /// The lifecycle's retry settings.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_tries: self.max_attempts.max(1),
+            backoff_base: Duration::from_millis(self.backoff_base_ms),
+            backoff_max: Duration::from_millis(self.backoff_max_ms),
+            recheck: Duration::from_millis(self.recheck_ms),
+            attention_business_days: self.attention_business_days,
+        }
+    }
 }
 
 impl Default for ExecutorConfig {

@@ -7,10 +7,10 @@ pub mod config;
 pub mod executor;
 mod ids;
 pub mod metrics;
-pub mod ops;
 pub mod pacing;
 pub mod problem;
 mod routes;
+pub mod service;
 pub mod tenants;
 pub mod webhooks;
 

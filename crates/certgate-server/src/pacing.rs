@@ -1,6 +1,7 @@
-//! The executor's pacing of calls to each CA account (`api.rate_limits`): an operation whose
-//! next request must wait long for the account's pace gives its worker back and comes back at
-//! its reserved instant, so other providers' operations are never held up behind it.
+//! The executor's pacing of calls to each CA account (`api.rate_limits`, and what the CA's
+//! throttling teaches): an operation whose next request must wait long for the account's pace
+//! gives its worker back and comes back at its reserved instant, so other providers'
+//! operations are never held up behind it.
 
 use certgate_core::Registry;
 use certgate_http::pacer::Pacer;
@@ -22,12 +23,13 @@ pub struct Pacing {
 }
 
 impl Pacing {
-    /// One pacer per CA account with rate limits, shared by the providers using it.
+    /// One pacer per CA account, shared by the providers using it: its declared rate limits,
+    /// if any, and the pauses its throttling asks for.
     pub fn new(registry: &Registry) -> Self {
         let mut accounts: HashMap<String, Arc<Pacer>> = HashMap::new();
         let mut by_provider = HashMap::new();
         for entry in registry.iter().filter(|e| e.client.is_some()) {
-            let Some(api) = entry.api.as_ref().filter(|a| !a.rate_limits.is_empty()) else {
+            let Some(api) = entry.api.as_ref() else {
                 continue;
             };
             let pacer = accounts
@@ -75,6 +77,30 @@ impl Pacing {
             return Err(wait);
         }
         Ok(Some(at))
+    }
+
+    /// The CA throttled a request of `provider` sent at `sent_at`: the account slows down.
+    /// Returns how long until this request may go again.
+    pub fn throttled(
+        &self,
+        provider: &str,
+        sent_at: Instant,
+        retry_after: Option<Duration>,
+    ) -> Duration {
+        let now = Instant::now();
+        match self.by_provider.get(provider) {
+            Some(pacer) => pacer
+                .throttled(sent_at, now, retry_after)
+                .saturating_duration_since(now),
+            None => retry_after.unwrap_or(Duration::from_secs(1)),
+        }
+    }
+
+    /// The CA answered a request of `provider` without throttling.
+    pub fn answered(&self, provider: &str) {
+        if let Some(pacer) = self.by_provider.get(provider) {
+            pacer.answered();
+        }
     }
 
     /// Sleeps until the reserved instant; if it has already passed by more than a few

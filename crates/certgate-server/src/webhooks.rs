@@ -2,9 +2,9 @@
 //! `certgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, retried with backoff, in
 //! order within its operation. Delivery runs in its own task and never blocks the executor.
 
-use crate::executor::backoff;
-use crate::ops::ms;
+use crate::service::ms;
 use crate::AppState;
+use certgate_core::lifecycle::backoff;
 use certgate_store::OutboxRow;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -73,6 +73,9 @@ async fn deliver(state: &AppState, http: &reqwest::Client, row: OutboxRow) {
         .post(&row.url)
         .header("content-type", "application/json")
         .header("certgate-delivery", row.id.to_string());
+    if let Some(event) = &row.event_id {
+        req = req.header("certgate-event-id", event);
+    }
     if let Some(secret) = secret_for(state, &row) {
         req = req.header(
             "certgate-signature",
@@ -89,7 +92,12 @@ async fn deliver(state: &AppState, http: &reqwest::Client, row: OutboxRow) {
         None => state.store.delivered(row.id, ms(now)).await,
         Some(error) => {
             let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-            let wait = backoff(&state.executor, attempts, None);
+            let wait = backoff(
+                &state.executor.retry_policy(),
+                attempts,
+                None,
+                rand::random(),
+            );
             let dead = row.attempts >= MAX_ATTEMPTS;
             if dead {
                 tracing::warn!(delivery = row.id, url = %row.url, %error, "webhook given up");

@@ -24,6 +24,8 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("stored data unreadable: {0}")]
+    Corrupt(String),
     #[error(
         "unsupported database URL `{0}`: use sqlite::memory:, sqlite://FILE or postgres://..."
     )]
@@ -326,7 +328,7 @@ impl Store {
                AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.stream = o.stream AND p.id < o.id \
                                AND p.delivered_at IS NULL AND p.dead = 0) \
                ORDER BY o.id LIMIT 1 {lock}) \
-             RETURNING id, tenant, stream, url, payload, attempts"
+             RETURNING id, tenant, stream, url, event_id, payload, attempts"
         ))
         .bind(until)
         .bind(now)

@@ -105,6 +105,8 @@ pub struct OutboxWrite {
     pub tenant: String,
     pub stream: String,
     pub url: String,
+    /// The event the payload is, if it is one (sent as `certgate-event-id`).
+    pub event_id: Option<String>,
     pub payload: String,
     pub now: i64,
 }
@@ -115,6 +117,7 @@ pub struct OutboxRow {
     pub tenant: String,
     pub stream: String,
     pub url: String,
+    pub event_id: Option<String>,
     pub payload: String,
     pub attempts: i64,
 }
@@ -204,11 +207,12 @@ impl Effects {
         }
         for o in &self.outbox {
             sqlx::query(
-                "INSERT INTO outbox (tenant, stream, url, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $5)",
+                "INSERT INTO outbox (tenant, stream, url, event_id, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
             )
             .bind(&o.tenant)
             .bind(&o.stream)
             .bind(&o.url)
+            .bind(o.event_id.as_deref())
             .bind(&o.payload)
             .bind(o.now)
             .execute(&mut **tx)

@@ -232,6 +232,7 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
             tenant: t.clone(),
             stream: id.clone(),
             url: "http://x".into(),
+            event_id: Some(format!("evt_{n}")),
             payload: format!("{n}"),
             now: 0,
         };

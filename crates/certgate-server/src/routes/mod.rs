@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/operations/{id}", get(operations::get))
         .route("/operations/{id}/withdraw", post(operations::withdraw))
+        .route("/operations/{id}/retry", post(operations::retry))
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}/resolve", post(tickets::resolve))
         .route("/audit", get(audit::list))

@@ -1,29 +1,26 @@
-//! `POST /v1/operations` (idempotent), `GET /v1/operations/{id}`, `GET /v1/operations`, and
-//! `POST /v1/operations/{id}/withdraw`.
+//! `POST /v1/operations` (idempotent), `GET /v1/operations/{id}`, `GET /v1/operations`,
+//! `POST /v1/operations/{id}/withdraw` and `POST /v1/operations/{id}/retry`.
 
 use super::query::Params;
 use crate::auth::Tenant;
 use crate::body;
-use crate::ops::{audit, effects, ms, save_by_api, webhook};
 use crate::problem::ApiError;
+use crate::service;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
+use certgate_core::lifecycle::Event;
 use certgate_core::operation::{Operation, OperationRequest, Status};
 use certgate_core::quote::Procedure;
 use certgate_core::registry::unknown_provider;
-use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
-use certgate_store::{Effects, Inserted, NewOperation, OperationFilter, TicketWrite};
+use certgate_store::{Inserted, OperationFilter};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-
-/// Tries of a read-modify-write that lost a race before answering 409.
-const WRITE_TRIES: usize = 5;
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers
@@ -93,34 +90,7 @@ pub async fn create(
     }
 
     let op = Operation::new(crate::ids::new("op"), req, quote, now);
-    let body = serde_json::to_string(&op).map_err(|e| ApiError::Internal(e.to_string()))?;
-    let new = NewOperation {
-        id: &op.id,
-        tenant: &tenant.id,
-        idempotency_key: &key,
-        request_hash: &hash,
-        provider: &op.provider,
-        status: op.status,
-        now: ms(now),
-        next_run_at: Some(ms(now)),
-        body,
-    };
-    let fx = effects(
-        &state,
-        &tenant.id,
-        &op,
-        true,
-        vec![audit(
-            &tenant.id,
-            &tenant.id,
-            "operation.create",
-            &op.id,
-            "queued",
-            format!("{} {}", op.provider, op.intent),
-            now,
-        )],
-    );
-    match state.store.insert_operation(&new, &fx).await? {
+    match service::insert(&state, &tenant.id, &op, &key, &hash).await? {
         Inserted::New => {
             state.metrics.operation_created(&op.provider);
             state.wake.notify_one();
@@ -173,78 +143,23 @@ pub async fn list(
     Ok(Json(json!({"operations": ops, "next_cursor": next})))
 }
 
-/// ALI-CANCEL-REFUND: withdraws a refund request still under review.
+/// Withdraws a refund request still under review (ALI-CANCEL-REFUND); 409 once past that.
 pub async fn withdraw(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    for _ in 0..WRITE_TRIES {
-        let row = state
-            .store
-            .get_operation(&tenant.id, &id)
-            .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
-        let mut op: Operation =
-            serde_json::from_str(&row.body).map_err(|e| ApiError::Internal(e.to_string()))?;
-        if !op.withdrawable() {
-            return Err(ApiError::Conflict {
-                message: format!(
-                    "the operation is {}: only a refund request still under review can be withdrawn (ALI-CANCEL-REFUND)",
-                    op.status
-                ),
-                quote: None,
-            });
-        }
-        let now = (state.clock)();
-        let mut tickets = Vec::new();
-        if let Some(ticket_id) = op
-            .current_step()
-            .and_then(|i| op.steps[i].ticket_id.clone())
-        {
-            if let Some(t) = state.store.get_ticket(&tenant.id, &ticket_id).await? {
-                let mut ticket: Ticket =
-                    serde_json::from_str(&t.body).map_err(|e| ApiError::Internal(e.to_string()))?;
-                ticket.status = TicketStatus::Withdrawn;
-                ticket.updated_at = now;
-                tickets.push(TicketWrite::Update {
-                    id: ticket_id,
-                    from: t.status,
-                    to: TicketStatus::Withdrawn,
-                    now: ms(now),
-                    body: serde_json::to_string(&ticket)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
-                });
-            }
-        }
-        op.finish(
-            Status::Withdrawn,
-            "the refund request was withdrawn by the reseller (ALI-CANCEL-REFUND)",
-            now,
-        );
-        let fx = Effects {
-            tickets,
-            outbox: webhook(state.tenants.get(&tenant.id), &op, now)
-                .into_iter()
-                .collect(),
-            audit: vec![audit(
-                &tenant.id,
-                &tenant.id,
-                "operation.withdraw",
-                &op.id,
-                "withdrawn",
-                "",
-                now,
-            )],
-        };
-        if save_by_api(&state, &op, row.version, None, &fx).await? {
-            return Ok(Json(
-                serde_json::to_value(&op).map_err(|e| ApiError::Internal(e.to_string()))?,
-            ));
-        }
-    }
-    Err(ApiError::Conflict {
-        message: "the operation changed while it was being withdrawn; try again".into(),
-        quote: None,
-    })
+) -> Result<Json<Operation>, ApiError> {
+    let op = service::change(&state, &tenant.id, &id, |_| Event::Withdraw).await?;
+    Ok(Json(op))
+}
+
+/// Runs a failed operation again from the CA's current state (read first); 409 for any other
+/// status.
+pub async fn retry(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let op = service::change(&state, &tenant.id, &id, |_| Event::Retry).await?;
+    Ok((StatusCode::ACCEPTED, Json(op)).into_response())
 }

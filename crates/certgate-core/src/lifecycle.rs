@@ -1,0 +1,1068 @@
+//! The operation lifecycle: a pure state machine, and the only code that changes an
+//! operation's or a step's status.
+//!
+//! The executor asks [`next_work`] what to do (read the order at the CA, send a step, open a
+//! ticket, or nothing), performs that I/O, and feeds what happened back as an [`Event`] to
+//! [`apply`], which changes the operation and returns the [`Transition`]: when to run next, the
+//! ticket to open or close, the events to emit and the audit entries. The API feeds its own
+//! events (a ticket resolved, a withdrawal, a retry) through the same [`apply`].
+//!
+//! Exactly once: before an action is sent its attempt is saved as unconfirmed
+//! ([`Reconcile::AnswerLost`]); an answer that never comes (a timeout, a reset, a crash)
+//! leaves it so, and nothing is sent again until the order has been read at the CA. If the CA
+//! shows the step's target state the step is completed ("confirmed by reading the CA"); only if
+//! it still shows the state before the step is the action sent again. A CA's "already done"
+//! answer is likewise confirmed by a read. Throttling never counts as a try.
+
+use crate::calendar::Calendar;
+use crate::client::{CaMessage, CallFailure, StepOutcome};
+use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
+use crate::order::{Order, OrderState};
+use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
+use crate::ticket::{Ticket, TicketStatus};
+use crate::validation::InvalidInput;
+use chrono::{DateTime, Duration as Span, Utc};
+use std::time::Duration;
+
+/// The executor's retry and recheck settings, as the lifecycle uses them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Failed tries of a step (unreachable, answer lost) before it gives up.
+    pub max_tries: u32,
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+    /// How often a step waiting for the CA or a confirmation is checked.
+    pub recheck: Duration,
+    /// An unconfirmed revocation raises attention this many business days before `submit_by`.
+    pub attention_business_days: u32,
+}
+
+/// Exponential backoff for the `tries`-th failure (1-based), at least `retry_after`.
+/// `jitter` in `[0, 1]` picks the wait within the upper half of the exponential step.
+pub fn backoff(
+    policy: &RetryPolicy,
+    tries: u32,
+    retry_after: Option<Duration>,
+    jitter: f64,
+) -> Duration {
+    let exp = policy
+        .backoff_base
+        .saturating_mul(1u32 << tries.saturating_sub(1).min(20))
+        .min(policy.backoff_max);
+    let half = exp / 2;
+    (half + half.mul_f64(jitter.clamp(0.0, 1.0))).max(retry_after.unwrap_or_default())
+}
+
+/// What a provider offers the lifecycle: its policy, to plan again from the CA's state, and
+/// its business-day calendar.
+pub trait Planner: Send + Sync {
+    fn plan(
+        &self,
+        order: &Order,
+        intent: Intent,
+        as_of: DateTime<Utc>,
+    ) -> Result<Quote, InvalidInput>;
+    fn calendar(&self) -> &Calendar;
+}
+
+/// Everything [`apply`] may look at besides the operation and the event. No clock, no
+/// randomness of its own: same input, same transition.
+#[derive(Clone, Copy)]
+pub struct Context<'a> {
+    pub now: DateTime<Utc>,
+    pub policy: RetryPolicy,
+    /// In `[0, 1]`: where in its range a backoff falls.
+    pub jitter: f64,
+    /// The operation's provider, `None` if it is no longer configured.
+    pub planner: Option<&'a dyn Planner>,
+}
+
+impl std::fmt::Debug for Context<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("now", &self.now)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What the executor should do next for an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Work {
+    /// Read the order at the CA: before the first automated step, to confirm an unconfirmed
+    /// attempt, or to check a step the CA is still processing.
+    Read { step: usize },
+    /// Send step `step`'s action (after [`Event::Sending`] is saved).
+    Send { step: usize },
+    /// Open the manual ticket of step `step`.
+    OpenTicket { step: usize },
+    /// Nothing now: the operation is finished, or waits for a person or its next check.
+    Idle,
+}
+
+/// Which kind of call an event is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Call {
+    Read,
+    Send,
+}
+
+/// How a person closed a manual ticket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TicketOutcome {
+    Done,
+    Rejected,
+}
+
+/// What happened, fed to [`apply`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The current step's action is about to be sent (saved before the request goes out).
+    Sending,
+    /// The CA answered the action.
+    Answered(StepOutcome),
+    /// The CA reports the order in this state (`None`: its API cannot say).
+    Observed(Option<OrderState>),
+    /// A read or a send failed (throttling aside).
+    CallFailed { call: Call, failure: CallFailure },
+    /// The CA throttled the call; the CA account's pace lets it go again at `until`.
+    Throttled {
+        call: Call,
+        answer: CaMessage,
+        until: DateTime<Utc>,
+    },
+    /// The current step's manual ticket was opened with this id.
+    TicketOpened {
+        id: String,
+        reseller_username: String,
+    },
+    /// A person resolved ticket `ticket_id`, which carries step `step`.
+    TicketResolved {
+        ticket_id: String,
+        step: usize,
+        outcome: TicketOutcome,
+        note: Option<String>,
+    },
+    /// The reseller withdraws a refund request under review.
+    Withdraw,
+    /// The reseller asks to run a failed operation again.
+    Retry,
+}
+
+/// When the executor should run the operation next.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Schedule {
+    /// At once, by the worker that holds it.
+    Now,
+    At(DateTime<Utc>),
+    /// Not by itself: it is finished or waits for a person.
+    Never,
+}
+
+/// A ticket to write with the transition.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TicketChange {
+    Open(Box<Ticket>),
+    Close {
+        id: String,
+        status: TicketStatus,
+        note: Option<String>,
+    },
+}
+
+/// Something a reseller's backend is told about (API.md's event types).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Emit {
+    StatusChanged,
+    AttentionNeeded { step: usize, reason: String },
+    TicketOpened { ticket_id: String },
+    TicketResolved { ticket_id: String },
+}
+
+impl Emit {
+    /// The event type on the wire.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Emit::StatusChanged => "operation.status_changed",
+            Emit::AttentionNeeded { .. } => "operation.attention_needed",
+            Emit::TicketOpened { .. } => "ticket.opened",
+            Emit::TicketResolved { .. } => "ticket.resolved",
+        }
+    }
+}
+
+/// An audit entry; whoever saves it adds the tenant, the actor and the instant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditNote {
+    pub action: String,
+    pub target: String,
+    pub outcome: String,
+    pub detail: String,
+}
+
+/// A retry the transition scheduled, for the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RetryNote {
+    pub tries: u32,
+    pub wait: Duration,
+    pub reason: String,
+}
+
+/// What an event changed, besides the operation itself.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    /// The operation's status before the event.
+    pub from: Status,
+    pub schedule: Schedule,
+    pub ticket: Option<TicketChange>,
+    pub emit: Vec<Emit>,
+    pub audit: Vec<AuditNote>,
+    /// A step reached this status (for metrics).
+    pub step_status: Option<(Action, Status)>,
+    pub retry: Option<RetryNote>,
+}
+
+impl Transition {
+    /// No change: the operation runs again per `schedule`.
+    pub fn idle(status: Status, schedule: Schedule) -> Self {
+        Transition {
+            schedule,
+            ..Transition::new(status)
+        }
+    }
+
+    fn new(from: Status) -> Self {
+        Transition {
+            from,
+            schedule: Schedule::Never,
+            ticket: None,
+            emit: Vec::new(),
+            audit: Vec::new(),
+            step_status: None,
+            retry: None,
+        }
+    }
+}
+
+/// An event the operation cannot take as it stands (the API answers 409).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
+/// What a read of the order says about a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The CA shows the step's target state.
+    Done,
+    /// The CA shows the state before the step: it has not acted.
+    NotDone,
+    /// The CA shows another state: the order moved on by other means.
+    Moved,
+    /// A read cannot tell (the API reads no state, or no read shows this step: a refund).
+    Unknown,
+}
+
+/// What `observed` says about `action`.
+pub fn progress(action: Action, observed: Option<OrderState>) -> Progress {
+    use OrderState as S;
+    let Some(state) = observed else {
+        return Progress::Unknown;
+    };
+    match (action, state) {
+        (Action::RefundRequest, _) => Progress::Unknown,
+        (Action::Cancel, S::Canceled) => Progress::Done,
+        (Action::Cancel, s) if s.is_unissued() => Progress::NotDone,
+        (Action::Revoke, S::Revoked | S::Canceled) => Progress::Done,
+        (Action::Revoke, S::Issued) => Progress::NotDone,
+        (Action::RejectApproval, S::AwaitingApproval) => Progress::NotDone,
+        (Action::RejectApproval, S::Canceled) => Progress::Done,
+        _ => Progress::Moved,
+    }
+}
+
+/// What the executor should do next for `op`.
+pub fn next_work(op: &Operation) -> Work {
+    if op.status.is_terminal() {
+        return Work::Idle;
+    }
+    let Some(i) = op.current_step() else {
+        return Work::Idle;
+    };
+    let step = &op.steps[i];
+    match (step.procedure, step.status) {
+        (Procedure::ManualTicket, Status::Queued | Status::Running) => Work::OpenTicket { step: i },
+        (Procedure::Automated, Status::Queued | Status::Running) => {
+            if step.reconcile.is_some() || !op.verified {
+                Work::Read { step: i }
+            } else {
+                Work::Send { step: i }
+            }
+        }
+        (Procedure::Automated, Status::AwaitingConfirmation | Status::AwaitingCa) => {
+            Work::Read { step: i }
+        }
+        _ => Work::Idle,
+    }
+}
+
+/// Applies `event` to `op`: the one place an operation changes.
+pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Transition, Refused> {
+    let mut t = Transition::new(op.status);
+    match event {
+        Event::Withdraw => withdraw(op, ctx, &mut t)?,
+        Event::Retry => retry(op, ctx, &mut t)?,
+        Event::TicketResolved {
+            ticket_id,
+            step,
+            outcome,
+            note,
+        } => ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?,
+        event => {
+            let Some(i) = op.current_step().filter(|_| !op.status.is_terminal()) else {
+                return Err(Refused(format!("the operation is {}", op.status)));
+            };
+            match event {
+                Event::Sending => sending(op, i, ctx, &mut t),
+                Event::Answered(outcome) => answered(op, i, outcome, ctx, &mut t),
+                Event::Observed(state) => observed(op, i, state, ctx, &mut t),
+                Event::CallFailed { call, failure } => {
+                    call_failed(op, i, call, failure, ctx, &mut t)
+                }
+                Event::Throttled {
+                    call,
+                    answer,
+                    until,
+                } => throttled(op, i, call, answer, until, ctx, &mut t),
+                Event::TicketOpened {
+                    id,
+                    reseller_username,
+                } => ticket_opened(op, i, id, &reseller_username, ctx, &mut t),
+                Event::Withdraw | Event::Retry | Event::TicketResolved { .. } => {
+                    unreachable!("handled above")
+                }
+            }
+        }
+    }
+    if op.status != t.from {
+        t.emit.insert(0, Emit::StatusChanged);
+    }
+    Ok(t)
+}
+
+fn state_name(state: Option<OrderState>) -> String {
+    state.map_or_else(
+        || "in a state certgate cannot read".to_owned(),
+        |s| format!("{s:?}"),
+    )
+}
+
+fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
+    now + Span::from_std(wait).unwrap_or(Span::MAX)
+}
+
+/// Moves step `i` to `status` and notes it for metrics and the audit log.
+fn move_step(
+    op: &mut Operation,
+    i: usize,
+    status: Status,
+    detail: impl Into<String>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let detail = detail.into();
+    let action = op.steps[i].action;
+    op.set_step(i, status, detail.clone(), ctx.now);
+    if !matches!(status, Status::Queued | Status::Running) {
+        t.step_status = Some((action, status));
+        t.audit.push(AuditNote {
+            action: format!("step.{}", Action::as_str(action)),
+            target: op.id.clone(),
+            outcome: status.as_str().into(),
+            detail,
+        });
+    }
+}
+
+/// After step `i` completed: the next step now, or nothing more.
+fn go_on(op: &Operation, t: &mut Transition) {
+    t.schedule = if op.status.is_terminal() || op.current_step().is_none() {
+        Schedule::Never
+    } else {
+        Schedule::Now
+    };
+}
+
+fn complete(op: &mut Operation, i: usize, detail: String, ctx: &Context<'_>, t: &mut Transition) {
+    let step = &mut op.steps[i];
+    step.reconcile = None;
+    step.tries = 0;
+    step.throttled = false;
+    step.last_error = None;
+    move_step(op, i, Status::Completed, detail, ctx, t);
+    go_on(op, t);
+}
+
+fn fail(
+    op: &mut Operation,
+    i: usize,
+    failure: StepFailure,
+    detail: String,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    op.steps[i].last_error = Some(failure.message.clone());
+    op.steps[i].error = Some(failure);
+    move_step(op, i, Status::Failed, detail, ctx, t);
+    t.schedule = Schedule::Never;
+}
+
+fn sending(op: &mut Operation, i: usize, ctx: &Context<'_>, t: &mut Transition) {
+    let step = &mut op.steps[i];
+    step.attempts += 1;
+    let attempt = step.attempts;
+    step.reconcile = Some(Reconcile::AnswerLost { attempt });
+    let action = step.action;
+    move_step(
+        op,
+        i,
+        Status::Running,
+        format!(
+            "attempt {attempt}: {} sent to the CA",
+            Action::as_str(action)
+        ),
+        ctx,
+        t,
+    );
+    t.schedule = Schedule::Now;
+}
+
+fn answered(
+    op: &mut Operation,
+    i: usize,
+    outcome: StepOutcome,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let action = Action::as_str(op.steps[i].action);
+    let (status, upstream_ref, detail) = match outcome {
+        StepOutcome::Completed { upstream_ref } => (
+            Status::Completed,
+            upstream_ref,
+            format!("the CA completed {action}"),
+        ),
+        StepOutcome::AwaitingConfirmation { upstream_ref } => (
+            Status::AwaitingConfirmation,
+            upstream_ref,
+            "the CA accepted the request; the applicant must confirm it by e-mail".to_owned(),
+        ),
+        StepOutcome::AwaitingCa { upstream_ref } => (
+            Status::AwaitingCa,
+            upstream_ref,
+            "the CA accepted the request and is processing it".to_owned(),
+        ),
+    };
+    let step = &mut op.steps[i];
+    if upstream_ref.is_some() {
+        step.upstream_ref = upstream_ref;
+    }
+    if status == Status::Completed {
+        complete(op, i, detail, ctx, t);
+        return;
+    }
+    step.reconcile = None;
+    step.tries = 0;
+    step.throttled = false;
+    step.last_error = None;
+    move_step(op, i, status, detail, ctx, t);
+    t.schedule = Schedule::At(after(ctx.now, ctx.policy.recheck));
+}
+
+fn observed(
+    op: &mut Operation,
+    i: usize,
+    state: Option<OrderState>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let (action, status) = (op.steps[i].action, op.steps[i].status);
+    let seen = progress(action, state);
+    let shown = state_name(state);
+    // A good read ends a throttling spell, but not a run of failed tries: an action whose
+    // answers are always lost must still give up.
+    op.steps[i].throttled = false;
+    if matches!(status, Status::AwaitingConfirmation | Status::AwaitingCa) {
+        if seen == Progress::Done {
+            complete(
+                op,
+                i,
+                format!("the CA reports the order {shown}: done"),
+                ctx,
+                t,
+            );
+        } else {
+            if seen == Progress::NotDone && status == Status::AwaitingConfirmation {
+                attention(op, i, ctx, t);
+            }
+            t.schedule = Schedule::At(after(ctx.now, ctx.policy.recheck));
+        }
+        return;
+    }
+    match op.steps[i].reconcile.clone() {
+        Some(Reconcile::AnswerLost { attempt }) => match seen {
+            Progress::Done => complete(
+                op,
+                i,
+                format!(
+                    "confirmed by reading the CA: the answer to attempt {attempt} was lost, and the CA reports the order {shown}"
+                ),
+                ctx,
+                t,
+            ),
+            Progress::NotDone | Progress::Unknown => {
+                op.steps[i].reconcile = None;
+                op.verified = true;
+                let why = if seen == Progress::NotDone {
+                    format!("the answer to attempt {attempt} was lost and the CA still reports the order {shown}: sending again")
+                } else {
+                    format!("the answer to attempt {attempt} was lost and a read cannot show whether the CA acted: sending again (a repeat is answered \"already done\" if the first arrived)")
+                };
+                op.record(Some(i), why, ctx.now);
+                t.schedule = Schedule::Now;
+            }
+            Progress::Moved => replan(op, i, state, ctx, t),
+        },
+        Some(Reconcile::CaSaysDone { answer }) => match seen {
+            Progress::Done => complete(
+                op,
+                i,
+                format!(
+                    "the CA answered that it was already done ({}) and reports the order {shown}",
+                    answer.message
+                ),
+                ctx,
+                t,
+            ),
+            Progress::Unknown => complete(
+                op,
+                i,
+                format!(
+                    "the CA answered that it was already done ({}); a read cannot show it, so the CA's answer is taken",
+                    answer.message
+                ),
+                ctx,
+                t,
+            ),
+            Progress::NotDone | Progress::Moved => {
+                let detail = format!(
+                    "the CA refused {}: {} (yet it reports the order {shown})",
+                    Action::as_str(action),
+                    answer.message
+                );
+                fail(
+                    op,
+                    i,
+                    StepFailure {
+                        kind: FailureKind::CaRefused,
+                        code: answer.code,
+                        message: answer.message,
+                    },
+                    detail,
+                    ctx,
+                    t,
+                );
+            }
+        },
+        None => verify(op, i, state, seen, ctx, t),
+    }
+}
+
+/// The first read before acting: does the CA agree with the reseller's facts?
+fn verify(
+    op: &mut Operation,
+    i: usize,
+    state: Option<OrderState>,
+    seen: Progress,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    t.schedule = Schedule::Now;
+    match state {
+        None => op.verified = true,
+        Some(s) if s == op.order.state => {
+            op.verified = true;
+            op.record(None, format!("the CA confirms the order is {s:?}"), ctx.now);
+        }
+        Some(s) if seen == Progress::Done && op.steps[i].attempts > 0 => complete(
+            op,
+            i,
+            format!("confirmed by reading the CA: the order is {s:?} after an earlier attempt"),
+            ctx,
+            t,
+        ),
+        Some(_) => replan(op, i, state, ctx, t),
+    }
+}
+
+/// The CA reports the order in another state than planned for: plan again from the CA's
+/// state and record both, or stop without sending anything.
+fn replan(
+    op: &mut Operation,
+    i: usize,
+    state: Option<OrderState>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let observed = state.unwrap_or(op.order.state);
+    let reported = op.order.state;
+    let not_sent = |message: String| StepFailure {
+        kind: FailureKind::NotSent,
+        code: None,
+        message,
+    };
+    let Some(planner) = ctx.planner else {
+        let m = format!("provider `{}` is no longer configured", op.provider);
+        fail(op, i, not_sent(m.clone()), m, ctx, t);
+        return;
+    };
+    if op.steps.iter().any(|s| s.status == Status::Completed) {
+        let m = format!(
+            "the CA reports the order {observed:?}, which {} cannot act on after the steps already done; nothing was sent",
+            Action::as_str(op.steps[i].action)
+        );
+        fail(op, i, not_sent(m.clone()), m, ctx, t);
+        return;
+    }
+    let mut order = op.order.clone();
+    order.state = observed;
+    let mut detail = format!("the reseller reported {reported:?}, the CA reports {observed:?}: planned again from the CA's state");
+    // Facts the new state needs and the reseller could not give: the conservative guess
+    // (issued at purchase, revoked now), so no window looks longer than it is.
+    if matches!(observed, OrderState::Issued | OrderState::Revoked) && order.issued_at.is_none() {
+        order.issued_at = Some(order.purchased_at);
+        detail.push_str(" (issue date unknown: taken as the purchase date)");
+    }
+    if observed == OrderState::Revoked && order.revoked_at.is_none() {
+        order.revoked_at = Some(ctx.now);
+    }
+    match planner.plan(&order, op.intent, ctx.now) {
+        Ok(quote) if quote.decision.allowed => {
+            let new: Vec<_> = quote
+                .decision
+                .steps
+                .iter()
+                .map(|s| (s.action, s.procedure))
+                .collect();
+            let old: Vec<_> = op.steps.iter().map(|s| (s.action, s.procedure)).collect();
+            op.record(None, detail, ctx.now);
+            if new != old {
+                let attempts = op.steps[i].attempts;
+                op.steps = StepState::queued(&quote);
+                if let Some(first) = op.steps.first_mut() {
+                    first.attempts = attempts;
+                }
+            } else {
+                op.steps[i].reconcile = None;
+            }
+            op.quote = quote;
+            op.order = order;
+            op.verified = true;
+            t.schedule = Schedule::Now;
+        }
+        Ok(quote) => {
+            let alt = quote
+                .decision
+                .alternative
+                .map_or("none".to_owned(), |a| a.to_string());
+            let why = quote
+                .decision
+                .rules
+                .iter()
+                .map(|r| r.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            op.quote = quote;
+            op.order = order;
+            let detail = format!(
+                "{detail}; the {} is refused ({why}), alternative: {alt}; nothing was sent",
+                op.intent
+            );
+            op.steps[i].reconcile = None;
+            op.finish(Status::Rejected, detail.clone(), ctx.now);
+            t.audit.push(AuditNote {
+                action: "operation.verify".into(),
+                target: op.id.clone(),
+                outcome: Status::Rejected.as_str().into(),
+                detail,
+            });
+            t.schedule = Schedule::Never;
+        }
+        Err(e) => {
+            let m = format!("{detail}; no plan: {e}");
+            fail(op, i, not_sent(m.clone()), m, ctx, t);
+        }
+    }
+}
+
+/// An applicant who has not confirmed a revocation while `submit_by` nears: a person should
+/// chase it (once per step).
+fn attention(op: &mut Operation, i: usize, ctx: &Context<'_>, t: &mut Transition) {
+    let (Some(submit_by), Some(planner)) = (op.quote.decision.submit_by, ctx.planner) else {
+        return;
+    };
+    if op.steps[i].attention {
+        return;
+    }
+    let notice = planner
+        .calendar()
+        .step_back(submit_by, ctx.policy.attention_business_days);
+    if ctx.now < notice {
+        return;
+    }
+    op.steps[i].attention = true;
+    let reason = format!(
+        "the applicant has not confirmed the {} and submit_by {} is near: someone should chase the confirmation e-mail",
+        Action::as_str(op.steps[i].action),
+        crate::order::instant::format(&submit_by)
+    );
+    op.record(Some(i), reason.clone(), ctx.now);
+    t.emit.push(Emit::AttentionNeeded { step: i, reason });
+}
+
+fn call_failed(
+    op: &mut Operation,
+    i: usize,
+    call: Call,
+    failure: CallFailure,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let action = op.steps[i].action;
+    let what = match call {
+        Call::Send => Action::as_str(action).to_owned(),
+        Call::Read => "the read of the order".to_owned(),
+    };
+    let waiting = matches!(
+        op.steps[i].status,
+        Status::AwaitingConfirmation | Status::AwaitingCa
+    );
+    op.steps[i].throttled = false;
+    match failure {
+        CallFailure::NotSent(message) => {
+            op.steps[i].reconcile = None;
+            let message = format!("not sent: {message}");
+            let detail = format!("{what} {message}");
+            fail(
+                op,
+                i,
+                StepFailure {
+                    kind: FailureKind::NotSent,
+                    code: None,
+                    message,
+                },
+                detail,
+                ctx,
+                t,
+            );
+        }
+        CallFailure::Refused(answer) => {
+            if call == Call::Send {
+                // The CA answered: it did not act.
+                op.steps[i].reconcile = None;
+            }
+            let detail = format!("the CA refused {what}: {}", answer.message);
+            fail(
+                op,
+                i,
+                StepFailure {
+                    kind: FailureKind::CaRefused,
+                    code: answer.code,
+                    message: answer.message,
+                },
+                detail,
+                ctx,
+                t,
+            );
+        }
+        CallFailure::AlreadyDone(answer) => {
+            op.record(
+                Some(i),
+                format!(
+                    "the CA answered that {what} was already done ({}): reading the order to confirm",
+                    answer.message
+                ),
+                ctx.now,
+            );
+            op.steps[i].reconcile = Some(Reconcile::CaSaysDone { answer });
+            t.schedule = Schedule::Now;
+        }
+        CallFailure::NeedsPerson(answer) => {
+            let step = &mut op.steps[i];
+            step.reconcile = None;
+            step.procedure = Procedure::ManualTicket;
+            if step.ticket_fields.is_empty() {
+                step.ticket_fields = DEFAULT_TICKET_FIELDS.to_vec();
+            }
+            step.last_error = Some(answer.message.clone());
+            move_step(
+                op,
+                i,
+                Status::Queued,
+                format!(
+                    "the CA's API cannot {what} for this order ({}): a manual ticket takes over",
+                    answer.message
+                ),
+                ctx,
+                t,
+            );
+            t.schedule = Schedule::Now;
+        }
+        CallFailure::Unreachable(message)
+        | CallFailure::NoAnswer {
+            message,
+            retry_after: _,
+        } if waiting => {
+            // A step the CA is processing is checked again later; a failed check is no try.
+            op.steps[i].last_error = Some(message);
+            t.schedule = Schedule::At(after(ctx.now, ctx.policy.recheck));
+        }
+        failure @ (CallFailure::Unreachable(_) | CallFailure::NoAnswer { .. }) => {
+            let (message, retry_after, kind) = match failure {
+                CallFailure::Unreachable(m) => (m, None, FailureKind::CaUnreachable),
+                CallFailure::NoAnswer {
+                    message,
+                    retry_after,
+                } => (message, retry_after, FailureKind::GaveUp),
+                _ => unreachable!("matched above"),
+            };
+            if call == Call::Send && kind == FailureKind::CaUnreachable {
+                // The request never arrived: nothing to reconcile.
+                op.steps[i].reconcile = None;
+            }
+            let step = &mut op.steps[i];
+            step.tries += 1;
+            let tries = step.tries;
+            step.last_error = Some(message.clone());
+            if tries >= ctx.policy.max_tries {
+                let unknown = match &step.reconcile {
+                    Some(Reconcile::AnswerLost { attempt }) => format!(
+                        "; whether the CA acted on attempt {attempt} is unknown: a retry reads the order first"
+                    ),
+                    _ => String::new(),
+                };
+                let message = format!("gave up after {tries} tries: {message}{unknown}");
+                fail(
+                    op,
+                    i,
+                    StepFailure {
+                        kind,
+                        code: None,
+                        message: message.clone(),
+                    },
+                    format!("{what}: {message}"),
+                    ctx,
+                    t,
+                );
+                return;
+            }
+            let wait = backoff(&ctx.policy, tries, retry_after, ctx.jitter);
+            let lost = matches!(call, Call::Send)
+                && matches!(step.reconcile, Some(Reconcile::AnswerLost { .. }));
+            let reason = format!(
+                "{what} failed (try {tries} of {}), retrying in {:.1}s{}: {message}",
+                ctx.policy.max_tries,
+                wait.as_secs_f64(),
+                if lost {
+                    ", reading the order first"
+                } else {
+                    ""
+                }
+            );
+            op.record(Some(i), reason.clone(), ctx.now);
+            t.retry = Some(RetryNote {
+                tries,
+                wait,
+                reason,
+            });
+            t.schedule = Schedule::At(after(ctx.now, wait));
+        }
+        CallFailure::Throttled { .. } => unreachable!("throttling is Event::Throttled"),
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn throttled(
+    op: &mut Operation,
+    i: usize,
+    call: Call,
+    answer: CaMessage,
+    until: DateTime<Utc>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let step = &mut op.steps[i];
+    if call == Call::Send && matches!(step.reconcile, Some(Reconcile::AnswerLost { .. })) {
+        // A throttled request was not acted on.
+        step.reconcile = None;
+    }
+    step.last_error = Some(answer.message.clone());
+    if !step.throttled {
+        step.throttled = true;
+        op.record(
+            Some(i),
+            format!(
+                "the CA is throttling ({}): the call waits for the account's pace, without counting as a try",
+                answer.message
+            ),
+            ctx.now,
+        );
+    }
+    t.schedule = Schedule::At(until.max(ctx.now));
+}
+
+fn ticket_opened(
+    op: &mut Operation,
+    i: usize,
+    id: String,
+    reseller_username: &str,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    let ticket = Ticket::open(id.clone(), op, i, reseller_username, ctx.now);
+    op.steps[i].ticket_id = Some(id.clone());
+    move_step(
+        op,
+        i,
+        Status::ManualTicketOpen,
+        format!("manual ticket {id} opened"),
+        ctx,
+        t,
+    );
+    t.audit = vec![AuditNote {
+        action: "ticket.open".into(),
+        target: id.clone(),
+        outcome: "open".into(),
+        detail: format!("{} for {}", Action::as_str(ticket.action), op.id),
+    }];
+    t.ticket = Some(TicketChange::Open(Box::new(ticket)));
+    t.emit.push(Emit::TicketOpened { ticket_id: id });
+    t.schedule = Schedule::Never;
+}
+
+fn ticket_resolved(
+    op: &mut Operation,
+    ticket_id: &str,
+    i: usize,
+    outcome: TicketOutcome,
+    note: Option<String>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) -> Result<(), Refused> {
+    let waits = op.steps.get(i).is_some_and(|s| {
+        s.status == Status::ManualTicketOpen && s.ticket_id.as_deref() == Some(ticket_id)
+    });
+    if !waits || op.status.is_terminal() {
+        return Err(Refused(format!(
+            "the operation is {}: its step no longer waits for this ticket",
+            op.status
+        )));
+    }
+    let (step_status, ticket_status) = match outcome {
+        TicketOutcome::Done => (Status::Completed, TicketStatus::Done),
+        TicketOutcome::Rejected => (Status::Rejected, TicketStatus::Rejected),
+    };
+    let text = note.clone().unwrap_or_default();
+    let detail = format!(
+        "ticket {ticket_id} resolved: {}{}",
+        ticket_status.as_str(),
+        if text.is_empty() {
+            String::new()
+        } else {
+            format!(" ({text})")
+        }
+    );
+    move_step(op, i, step_status, detail, ctx, t);
+    t.audit = vec![AuditNote {
+        action: "ticket.resolve".into(),
+        target: ticket_id.into(),
+        outcome: ticket_status.as_str().into(),
+        detail: text,
+    }];
+    t.ticket = Some(TicketChange::Close {
+        id: ticket_id.into(),
+        status: ticket_status,
+        note,
+    });
+    t.emit.push(Emit::TicketResolved {
+        ticket_id: ticket_id.into(),
+    });
+    go_on(op, t);
+    Ok(())
+}
+
+fn withdraw(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) -> Result<(), Refused> {
+    if !op.withdrawable() {
+        return Err(Refused(format!(
+            "the operation is {}: only a refund request still under review can be withdrawn",
+            op.status
+        )));
+    }
+    if let Some(id) = op
+        .current_step()
+        .and_then(|i| op.steps[i].ticket_id.clone())
+    {
+        t.ticket = Some(TicketChange::Close {
+            id,
+            status: TicketStatus::Withdrawn,
+            note: None,
+        });
+    }
+    op.finish(
+        Status::Withdrawn,
+        "the refund request was withdrawn by the reseller",
+        ctx.now,
+    );
+    t.audit.push(AuditNote {
+        action: "operation.withdraw".into(),
+        target: op.id.clone(),
+        outcome: Status::Withdrawn.as_str().into(),
+        detail: String::new(),
+    });
+    t.schedule = Schedule::Never;
+    Ok(())
+}
+
+fn retry(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) -> Result<(), Refused> {
+    if op.status != Status::Failed {
+        return Err(Refused(format!(
+            "the operation is {}: only a failed operation can be retried",
+            op.status
+        )));
+    }
+    let Some(i) = op.current_step() else {
+        return Err(Refused("the operation has no step to retry".into()));
+    };
+    let step = &mut op.steps[i];
+    step.error = None;
+    step.tries = 0;
+    step.throttled = false;
+    op.verified = false;
+    move_step(
+        op,
+        i,
+        Status::Queued,
+        "retry asked by the reseller: the order is read at the CA first",
+        ctx,
+        t,
+    );
+    t.audit.push(AuditNote {
+        action: "operation.retry".into(),
+        target: op.id.clone(),
+        outcome: op.status.as_str().into(),
+        detail: String::new(),
+    });
+    t.schedule = Schedule::Now;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

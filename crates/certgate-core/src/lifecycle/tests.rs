@@ -1,0 +1,722 @@
+//! The lifecycle's cases, each an operation fed events as the executor or the API would.
+
+use super::*;
+use crate::operation::{OperationRequest, StepState};
+use crate::quote::{Decision, Refund, Step};
+use crate::rule::RuleId;
+use crate::testing::{at, order};
+use serde_json::json;
+
+const NOW: &str = "2026-06-15T08:30:00Z";
+
+const POLICY: RetryPolicy = RetryPolicy {
+    max_tries: 3,
+    backoff_base: Duration::from_millis(1_000),
+    backoff_max: Duration::from_millis(8_000),
+    recheck: Duration::from_secs(60),
+    attention_business_days: 2,
+};
+
+/// A provider whose policy allows a cancel of an unissued order and a revoke of an issued one,
+/// and refuses everything else.
+struct Stub {
+    calendar: Calendar,
+}
+
+impl Planner for Stub {
+    fn plan(
+        &self,
+        order: &Order,
+        intent: Intent,
+        as_of: DateTime<Utc>,
+    ) -> Result<Quote, InvalidInput> {
+        let decision = match (intent, order.state) {
+            (Intent::Cancel, s) if s.is_unissued() => Decision::allow(
+                RuleId::new("CANCEL"),
+                vec![Step::automated(Action::Cancel)],
+                Refund::full(order.paid),
+            ),
+            (Intent::Cancel, _) => Decision::refuse(
+                order.paid.currency,
+                RuleId::new("ISSUED"),
+                Some(Intent::Revoke),
+            ),
+            _ => Decision::refuse(order.paid.currency, RuleId::new("NO"), None),
+        };
+        Ok(Quote {
+            provider: "stub".into(),
+            intent,
+            as_of,
+            decision,
+            policy_version: "v".into(),
+        })
+    }
+
+    fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+}
+
+fn stub() -> Stub {
+    Stub {
+        calendar: Calendar::default(),
+    }
+}
+
+fn ctx<'a>(now: &str, planner: &'a Stub) -> Context<'a> {
+    Context {
+        now: at(now),
+        policy: POLICY,
+        jitter: 1.0,
+        planner: Some(planner),
+    }
+}
+
+/// An operation of `intent` on `order_patch` with these steps.
+fn op_with(intent: Intent, order_patch: serde_json::Value, steps: Vec<Step>) -> Operation {
+    let o = order(order_patch);
+    let quote = Quote {
+        provider: "stub".into(),
+        intent,
+        as_of: at(NOW),
+        decision: Decision::allow(RuleId::new("R"), steps, Refund::full(o.paid)),
+        policy_version: "v".into(),
+    };
+    let req = OperationRequest {
+        provider: "stub".into(),
+        intent,
+        order: o,
+        as_of: None,
+        reason: None,
+        note: None,
+    };
+    Operation::new("op_1".into(), req, quote, at(NOW))
+}
+
+/// A cancel of a pending order, already verified at the CA.
+fn cancel() -> Operation {
+    let mut op = op_with(
+        Intent::Cancel,
+        json!({"state": "pending", "issued_at": null}),
+        vec![Step::automated(Action::Cancel)],
+    );
+    op.verified = true;
+    op
+}
+
+fn run(op: &mut Operation, event: Event, p: &Stub) -> Transition {
+    apply(op, event, &ctx(NOW, p)).expect("the event applies")
+}
+
+fn lost(message: &str) -> Event {
+    Event::CallFailed {
+        call: Call::Send,
+        failure: CallFailure::NoAnswer {
+            message: message.into(),
+            retry_after: None,
+        },
+    }
+}
+
+fn history(op: &Operation) -> String {
+    op.history
+        .iter()
+        .map(|h| h.detail.as_str())
+        .collect::<Vec<_>>()
+        .join(" | ")
+}
+
+#[test]
+fn a_step_sent_and_answered_completes_the_operation() {
+    let p = stub();
+    let mut op = cancel();
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+    let t = run(&mut op, Event::Sending, &p);
+    assert_eq!((t.schedule, op.status), (Schedule::Now, Status::Running));
+    assert_eq!(op.steps[0].attempts, 1);
+    assert_eq!(
+        op.steps[0].reconcile,
+        Some(Reconcile::AnswerLost { attempt: 1 }),
+        "the attempt is unconfirmed until the answer is saved"
+    );
+    let t = run(
+        &mut op,
+        Event::Answered(StepOutcome::Completed {
+            upstream_ref: Some("DC-1".into()),
+        }),
+        &p,
+    );
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(t.schedule, Schedule::Never);
+    assert_eq!(t.emit, [Emit::StatusChanged]);
+    assert_eq!(t.step_status, Some((Action::Cancel, Status::Completed)));
+    assert_eq!(op.steps[0].reconcile, None);
+    assert_eq!(op.steps[0].upstream_ref.as_deref(), Some("DC-1"));
+    assert_eq!(next_work(&op), Work::Idle);
+}
+
+#[test]
+fn a_crash_after_sending_reads_the_order_before_anything_is_sent_again() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    // The process dies here: the saved operation is all a new worker has.
+    let stored: Operation = serde_json::from_str(&serde_json::to_string(&op).unwrap()).unwrap();
+    assert_eq!(next_work(&stored), Work::Read { step: 0 });
+}
+
+#[test]
+fn a_lost_answer_is_confirmed_by_reading_the_ca_never_sent_again() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    let t = run(&mut op, lost("the CA did not answer in time"), &p);
+    assert_eq!(op.steps[0].tries, 1);
+    assert!(matches!(t.schedule, Schedule::At(_)));
+    assert!(t
+        .retry
+        .as_ref()
+        .unwrap()
+        .reason
+        .contains("reading the order first"));
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    let t = run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(op.steps[0].attempts, 1);
+    assert_eq!(t.schedule, Schedule::Never);
+    assert!(
+        history(&op).contains("confirmed by reading the CA: the answer to attempt 1 was lost"),
+        "{}",
+        history(&op)
+    );
+}
+
+#[test]
+fn a_lost_answer_before_the_ca_acted_is_sent_again() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(&mut op, lost("reset"), &p);
+    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    assert_eq!(op.steps[0].reconcile, None);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+    assert!(history(&op).contains("still reports the order Pending: sending again"));
+}
+
+#[test]
+fn a_lost_answer_on_an_unreadable_order_is_sent_again_and_the_repeat_is_confirmed() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(&mut op, lost("reset"), &p);
+    run(&mut op, Event::Observed(None), &p);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+}
+
+#[test]
+fn the_order_moved_on_while_the_answer_was_lost_plans_again() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(&mut op, lost("reset"), &p);
+    let t = run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    assert_eq!(op.status, Status::Rejected);
+    assert_eq!(t.schedule, Schedule::Never);
+    assert!(history(&op).contains("alternative: revoke; nothing was sent"));
+    assert_eq!(op.order.state, OrderState::Issued);
+}
+
+#[test]
+fn already_done_counts_only_when_a_read_confirms_it() {
+    let p = stub();
+    let answer = CaMessage::new(Some("invalid_order_status".into()), "already canceled");
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    let t = run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure: CallFailure::AlreadyDone(answer.clone()),
+        },
+        &p,
+    );
+    assert_eq!(t.schedule, Schedule::Now);
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    assert_eq!(op.status, Status::Completed);
+    assert!(history(&op).contains("already done (already canceled)"));
+
+    // The CA says done but still shows the order pending: a refusal, with the CA's code.
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure: CallFailure::AlreadyDone(answer),
+        },
+        &p,
+    );
+    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    assert_eq!(op.status, Status::Failed);
+    let error = op.steps[0].error.clone().unwrap();
+    assert_eq!(error.kind, FailureKind::CaRefused);
+    assert_eq!(error.code.as_deref(), Some("invalid_order_status"));
+}
+
+#[test]
+fn already_refunded_is_taken_at_the_cas_word_when_no_read_shows_refunds() {
+    let p = stub();
+    let mut op = op_with(
+        Intent::Refund,
+        json!({}),
+        vec![Step::automated(Action::RefundRequest)],
+    );
+    op.verified = true;
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure: CallFailure::AlreadyDone(CaMessage::new(
+                Some("-18".into()),
+                "This order has already been refunded",
+            )),
+        },
+        &p,
+    );
+    run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    assert_eq!(op.status, Status::Completed);
+    assert!(history(&op).contains("the CA's answer is taken"));
+}
+
+#[test]
+fn throttling_is_never_a_try_and_is_recorded_once_per_spell() {
+    let p = stub();
+    let mut op = cancel();
+    let until = at("2026-06-15T08:30:07Z");
+    for _ in 0..20 {
+        run(&mut op, Event::Sending, &p);
+        let t = run(
+            &mut op,
+            Event::Throttled {
+                call: Call::Send,
+                answer: CaMessage::new(Some("request_limit_exceeded".into()), "slow down"),
+                until,
+            },
+            &p,
+        );
+        assert_eq!(t.schedule, Schedule::At(until));
+        assert_eq!(op.steps[0].reconcile, None, "a throttled call did nothing");
+        assert_eq!(next_work(&op), Work::Send { step: 0 });
+    }
+    assert_eq!(op.steps[0].tries, 0);
+    assert_eq!(op.status, Status::Running);
+    run(&mut op, Event::Sending, &p);
+    let throttle_lines = op
+        .history
+        .iter()
+        .filter(|h| h.detail.contains("throttling"))
+        .count();
+    assert_eq!(throttle_lines, 1);
+    run(
+        &mut op,
+        Event::Answered(StepOutcome::Completed { upstream_ref: None }),
+        &p,
+    );
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(op.steps[0].attempts, 21);
+}
+
+#[test]
+fn unreachable_cas_give_up_after_the_tries_and_say_so() {
+    let p = stub();
+    let mut op = cancel();
+    let mut waits = Vec::new();
+    for _ in 0..POLICY.max_tries {
+        run(&mut op, Event::Sending, &p);
+        let t = run(
+            &mut op,
+            Event::CallFailed {
+                call: Call::Send,
+                failure: CallFailure::Unreachable("connection refused".into()),
+            },
+            &p,
+        );
+        assert_eq!(op.steps[0].reconcile, None, "nothing reached the CA");
+        waits.push(t.schedule);
+    }
+    assert_eq!(
+        &waits[..2],
+        [
+            Schedule::At(at("2026-06-15T08:30:01Z")),
+            Schedule::At(at("2026-06-15T08:30:02Z"))
+        ]
+    );
+    assert_eq!(waits[2], Schedule::Never);
+    assert_eq!(op.status, Status::Failed);
+    let error = op.steps[0].error.clone().unwrap();
+    assert_eq!(error.kind, FailureKind::CaUnreachable);
+    assert!(error.message.contains("gave up after 3 tries"));
+}
+
+#[test]
+fn giving_up_on_lost_answers_keeps_the_doubt_and_a_retry_reads_first() {
+    let p = stub();
+    let mut op = cancel();
+    for _ in 0..POLICY.max_tries {
+        run(&mut op, Event::Sending, &p);
+        run(&mut op, lost("the CA did not answer in time"), &p);
+        if op.status != Status::Failed {
+            run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+        }
+    }
+    assert_eq!(op.status, Status::Failed);
+    let error = op.steps[0].error.clone().unwrap();
+    assert_eq!(error.kind, FailureKind::GaveUp);
+    assert!(
+        error
+            .message
+            .contains("whether the CA acted on attempt 3 is unknown"),
+        "{}",
+        error.message
+    );
+    assert_eq!(next_work(&op), Work::Idle);
+    let t = run(&mut op, Event::Retry, &p);
+    assert_eq!((op.status, t.schedule), (Status::Queued, Schedule::Now));
+    assert_eq!(op.steps[0].error, None);
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(op.steps[0].attempts, 3);
+}
+
+#[test]
+fn nothing_sendable_fails_as_not_sent_and_a_retry_runs_it_from_the_cas_state() {
+    let p = stub();
+    let mut op = cancel();
+    op.verified = false;
+    run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Read,
+            failure: CallFailure::NotSent(
+                "the credential ${DIGICERT_API_KEY} is not set in the environment".into(),
+            ),
+        },
+        &p,
+    );
+    assert_eq!(op.status, Status::Failed);
+    let error = op.steps[0].error.clone().unwrap();
+    assert_eq!(error.kind, FailureKind::NotSent);
+    assert!(error.message.starts_with("not sent: the credential"));
+    assert_eq!(op.steps[0].attempts, 0);
+    assert_eq!(
+        apply(&mut cancel(), Event::Retry, &ctx(NOW, &p)),
+        Err(Refused(
+            "the operation is queued: only a failed operation can be retried".into()
+        ))
+    );
+    run(&mut op, Event::Retry, &p);
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+}
+
+#[test]
+fn a_refusal_fails_the_step_with_the_cas_code() {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure: CallFailure::Refused(CaMessage::new(
+                Some("not_found|order".into()),
+                "Order not found",
+            )),
+        },
+        &p,
+    );
+    let step = &op.steps[0];
+    assert_eq!(op.status, Status::Failed);
+    assert_eq!(step.reconcile, None);
+    assert_eq!(step.last_error.as_deref(), Some("Order not found"));
+    assert_eq!(
+        step.error,
+        Some(StepFailure {
+            kind: FailureKind::CaRefused,
+            code: Some("not_found|order".into()),
+            message: "Order not found".into()
+        })
+    );
+}
+
+#[test]
+fn a_step_the_api_cannot_do_becomes_a_manual_ticket() {
+    let p = stub();
+    let mut op = op_with(
+        Intent::Refund,
+        json!({}),
+        vec![
+            Step::automated(Action::RefundRequest),
+            Step::automated(Action::Revoke),
+        ],
+    );
+    op.verified = true;
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure: CallFailure::NeedsPerson(CaMessage::new(
+                Some("-4".into()),
+                "Multi-domain certificates must be refunded through support",
+            )),
+        },
+        &p,
+    );
+    assert_eq!(op.steps[0].procedure, Procedure::ManualTicket);
+    assert_eq!(op.steps[0].ticket_fields, DEFAULT_TICKET_FIELDS);
+    assert_eq!(next_work(&op), Work::OpenTicket { step: 0 });
+    let t = run(
+        &mut op,
+        Event::TicketOpened {
+            id: "tk_1".into(),
+            reseller_username: "acme".into(),
+        },
+        &p,
+    );
+    let Some(TicketChange::Open(ticket)) = t.ticket else {
+        panic!("a ticket opens")
+    };
+    assert_eq!(
+        ticket.fields[&crate::quote::TicketField::ResellerUsername].as_deref(),
+        Some("acme")
+    );
+    assert_eq!(op.status, Status::ManualTicketOpen);
+    assert_eq!(
+        t.emit,
+        [
+            Emit::StatusChanged,
+            Emit::TicketOpened {
+                ticket_id: "tk_1".into()
+            }
+        ]
+    );
+    // The support desk did it; the revocation runs next.
+    let t = run(
+        &mut op,
+        Event::TicketResolved {
+            ticket_id: "tk_1".into(),
+            step: 0,
+            outcome: TicketOutcome::Done,
+            note: Some("refunded by support".into()),
+        },
+        &p,
+    );
+    assert_eq!(t.schedule, Schedule::Now);
+    assert_eq!(next_work(&op), Work::Send { step: 1 });
+    // A ticket that no longer waits is refused.
+    assert!(apply(
+        &mut op,
+        Event::TicketResolved {
+            ticket_id: "tk_1".into(),
+            step: 0,
+            outcome: TicketOutcome::Done,
+            note: None
+        },
+        &ctx(NOW, &p)
+    )
+    .is_err());
+}
+
+#[test]
+fn the_first_read_confirms_the_resellers_facts_or_plans_again() {
+    let p = stub();
+    let fresh = || {
+        let mut op = cancel();
+        op.verified = false;
+        op
+    };
+    let mut op = fresh();
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    assert!(op.verified);
+    assert!(history(&op).contains("the CA confirms the order is Pending"));
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+
+    let mut op = fresh();
+    run(&mut op, Event::Observed(None), &p);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+
+    let mut op = fresh();
+    let t = run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    assert_eq!(op.status, Status::Rejected);
+    assert_eq!(t.audit[0].action, "operation.verify");
+    assert!(history(&op).contains("the reseller reported Pending, the CA reports Issued"));
+
+    // A provider that is gone cannot plan: nothing is sent.
+    let mut op = fresh();
+    let gone = Context {
+        planner: None,
+        ..ctx(NOW, &p)
+    };
+    apply(&mut op, Event::Observed(Some(OrderState::Issued)), &gone).unwrap();
+    assert_eq!(
+        op.steps[0].error.clone().unwrap().kind,
+        FailureKind::NotSent
+    );
+}
+
+#[test]
+fn a_waiting_step_is_checked_until_done_and_failed_checks_are_no_tries() {
+    let p = stub();
+    let mut op = op_with(
+        Intent::Revoke,
+        json!({}),
+        vec![Step::automated(Action::Revoke)],
+    );
+    op.verified = true;
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::Answered(StepOutcome::AwaitingCa {
+            upstream_ref: Some("req-1".into()),
+        }),
+        &p,
+    );
+    assert_eq!(op.status, Status::AwaitingCa);
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    for _ in 0..10 {
+        let t = run(
+            &mut op,
+            Event::CallFailed {
+                call: Call::Read,
+                failure: CallFailure::NoAnswer {
+                    message: "503".into(),
+                    retry_after: None,
+                },
+            },
+            &p,
+        );
+        assert_eq!(t.schedule, Schedule::At(at("2026-06-15T08:31:00Z")));
+    }
+    assert_eq!((op.status, op.steps[0].tries), (Status::AwaitingCa, 0));
+    run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    assert_eq!(op.status, Status::AwaitingCa);
+    run(&mut op, Event::Observed(Some(OrderState::Revoked)), &p);
+    assert_eq!(op.status, Status::Completed);
+}
+
+#[test]
+fn an_unconfirmed_revocation_raises_attention_once_when_submit_by_nears() {
+    let p = stub();
+    let mut op = op_with(
+        Intent::Refund,
+        json!({}),
+        vec![Step::automated(Action::Revoke)],
+    );
+    // submit_by Monday 2026-06-22 08:30: two business days before is Thursday the 18th.
+    op.quote.decision.submit_by = Some(at("2026-06-22T08:30:00Z"));
+    op.verified = true;
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::Answered(StepOutcome::AwaitingConfirmation { upstream_ref: None }),
+        &p,
+    );
+    let check = |op: &mut Operation, now: &str| {
+        apply(op, Event::Observed(Some(OrderState::Issued)), &ctx(now, &p)).unwrap()
+    };
+    assert!(check(&mut op, "2026-06-18T08:29:59Z").emit.is_empty());
+    let t = check(&mut op, "2026-06-18T08:30:00Z");
+    assert!(
+        matches!(&t.emit[..], [Emit::AttentionNeeded { step: 0, reason }] if reason.contains("2026-06-22T08:30:00Z")),
+        "{:?}",
+        t.emit
+    );
+    assert!(check(&mut op, "2026-06-19T08:30:00Z").emit.is_empty());
+    assert_eq!(op.status, Status::AwaitingConfirmation);
+}
+
+#[test]
+fn a_refund_under_review_is_withdrawn_with_its_ticket() {
+    let p = stub();
+    let mut op = op_with(
+        Intent::Refund,
+        json!({}),
+        vec![Step::manual(Action::RefundRequest, &[])],
+    );
+    assert!(apply(&mut op.clone(), Event::Withdraw, &ctx(NOW, &p)).is_err());
+    run(
+        &mut op,
+        Event::TicketOpened {
+            id: "tk_9".into(),
+            reseller_username: "r".into(),
+        },
+        &p,
+    );
+    let t = run(&mut op, Event::Withdraw, &p);
+    assert_eq!(op.status, Status::Withdrawn);
+    assert_eq!(
+        t.ticket,
+        Some(TicketChange::Close {
+            id: "tk_9".into(),
+            status: TicketStatus::Withdrawn,
+            note: None
+        })
+    );
+    assert!(apply(&mut op, Event::Withdraw, &ctx(NOW, &p)).is_err());
+}
+
+#[test]
+fn progress_reads_each_action_against_the_cas_state() {
+    use OrderState as S;
+    let cases = [
+        (Action::Cancel, Some(S::Canceled), Progress::Done),
+        (Action::Cancel, Some(S::Pending), Progress::NotDone),
+        (
+            Action::Cancel,
+            Some(S::EmailedToRecipient),
+            Progress::NotDone,
+        ),
+        (Action::Cancel, Some(S::Issued), Progress::Moved),
+        (Action::Revoke, Some(S::Revoked), Progress::Done),
+        (Action::Revoke, Some(S::Canceled), Progress::Done),
+        (Action::Revoke, Some(S::Issued), Progress::NotDone),
+        (Action::Revoke, Some(S::Expired), Progress::Moved),
+        (
+            Action::RejectApproval,
+            Some(S::AwaitingApproval),
+            Progress::NotDone,
+        ),
+        (Action::RejectApproval, Some(S::Canceled), Progress::Done),
+        (Action::RefundRequest, Some(S::Revoked), Progress::Unknown),
+        (Action::Cancel, None, Progress::Unknown),
+    ];
+    for (action, state, want) in cases {
+        assert_eq!(progress(action, state), want, "{action:?} {state:?}");
+    }
+}
+
+#[test]
+fn backoff_grows_with_jitter_and_honours_retry_after() {
+    for tries in 1..=6u32 {
+        let ceiling = (1_000u64 << (tries - 1)).min(8_000);
+        let low = backoff(&POLICY, tries, None, 0.0).as_millis() as u64;
+        let high = backoff(&POLICY, tries, None, 1.0).as_millis() as u64;
+        assert_eq!((low, high), (ceiling / 2, ceiling), "try {tries}");
+    }
+    assert_eq!(
+        backoff(&POLICY, 1, Some(Duration::from_secs(30)), 0.5),
+        Duration::from_secs(30)
+    );
+}
+
+#[test]
+fn steps_are_queued_from_the_quote() {
+    let op = cancel();
+    assert_eq!(op.steps, StepState::queued(&op.quote));
+}

@@ -1,0 +1,318 @@
+//! The operation service: loads an operation, applies a lifecycle event
+//! ([`certgate_core::lifecycle`]), and saves it with its effects (ticket writes, the events for
+//! the tenant's webhook, audit entries) in one transaction guarded by the operation's version.
+//! Creating, withdrawing, retrying, resolving a ticket and the executor all go through here.
+
+use crate::problem::ApiError;
+use crate::AppState;
+use certgate_core::lifecycle::{
+    self, Context, Emit, Event, Planner, Schedule, TicketChange, Transition,
+};
+use certgate_core::operation::Operation;
+use certgate_core::ticket::Ticket;
+use certgate_store::{
+    AuditEntry, Effects, NewOperation, OutboxWrite, SaveOperation, StoreError, TicketWrite,
+};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+
+/// Tries of a read-modify-write that lost a race before answering 409.
+const WRITE_TRIES: usize = 5;
+
+/// Milliseconds since the epoch, as the store keeps instants.
+pub fn ms(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+/// An operation as loaded for a change: the version its save is guarded by.
+#[derive(Debug)]
+pub struct Held {
+    pub op: Operation,
+    pub tenant: String,
+    pub version: i64,
+}
+
+/// Who changes an operation: the executor (holding its lease) or a caller of the API.
+#[derive(Debug, Clone, Copy)]
+pub enum Actor<'a> {
+    Executor { owner: &'a str },
+    Api { tenant: &'a str },
+}
+
+impl Actor<'_> {
+    fn name(&self) -> &str {
+        match self {
+            Actor::Executor { .. } => "executor",
+            Actor::Api { tenant } => tenant,
+        }
+    }
+}
+
+/// The lifecycle's view of the world for `op` at `now`.
+pub fn context<'a>(state: &'a AppState, op: &Operation, now: DateTime<Utc>) -> Context<'a> {
+    Context {
+        now,
+        policy: state.executor.retry_policy(),
+        jitter: rand::random(),
+        planner: state
+            .registry
+            .get(&op.provider)
+            .map(|e| e.as_ref() as &dyn Planner),
+    }
+}
+
+/// An event of `op` as webhooks carry it (API.md's event object).
+fn event(
+    tenant: &str,
+    op: &Operation,
+    emit: &Emit,
+    ticket: Option<&Value>,
+    now: DateTime<Utc>,
+) -> (String, String) {
+    let id = crate::ids::new("evt");
+    let operation = serde_json::to_value(op).unwrap_or(Value::Null);
+    let data = match emit {
+        Emit::StatusChanged => json!({"operation": operation}),
+        Emit::AttentionNeeded { step, reason } => {
+            json!({"operation": operation, "step": step, "reason": reason})
+        }
+        Emit::TicketOpened { .. } | Emit::TicketResolved { .. } => {
+            json!({"ticket": ticket, "operation": operation})
+        }
+    };
+    let body = json!({
+        "id": id,
+        "type": emit.kind(),
+        "created_at": certgate_core::order::instant::format(&now),
+        "tenant": tenant,
+        "data": data,
+    });
+    (id, body.to_string())
+}
+
+/// The effects of `t`: its ticket write, its events for the tenant's webhook, its audit
+/// entries. A ticket to close is read first (its body changes).
+async fn effects(
+    state: &AppState,
+    tenant: &str,
+    actor: &str,
+    op: &Operation,
+    t: &Transition,
+    now: DateTime<Utc>,
+) -> Result<Effects, StoreError> {
+    let mut fx = Effects::default();
+    let mut ticket_json = None;
+    match &t.ticket {
+        Some(TicketChange::Open(ticket)) => {
+            let body = serde_json::to_string(ticket).expect("a ticket serializes");
+            fx.tickets.push(TicketWrite::Open {
+                id: ticket.id.clone(),
+                tenant: tenant.into(),
+                operation_id: op.id.clone(),
+                now: ms(now),
+                body: body.clone(),
+            });
+            if let Some(helpdesk) = &state.helpdesk {
+                fx.outbox.push(OutboxWrite {
+                    tenant: tenant.into(),
+                    stream: format!("helpdesk:{}", ticket.id),
+                    url: helpdesk.url.clone(),
+                    event_id: None,
+                    payload: body,
+                    now: ms(now),
+                });
+            }
+            ticket_json = serde_json::to_value(ticket).ok();
+        }
+        Some(TicketChange::Close { id, status, note }) => {
+            if let Some(row) = state.store.get_ticket(tenant, id).await? {
+                let mut ticket: Ticket = serde_json::from_str(&row.body)
+                    .map_err(|e| StoreError::Corrupt(format!("ticket {id}: {e}")))?;
+                ticket.status = *status;
+                if note.is_some() {
+                    ticket.note.clone_from(note);
+                }
+                ticket.updated_at = now;
+                fx.tickets.push(TicketWrite::Update {
+                    id: id.clone(),
+                    from: row.status,
+                    to: *status,
+                    now: ms(now),
+                    body: serde_json::to_string(&ticket).expect("a ticket serializes"),
+                });
+                ticket_json = serde_json::to_value(&ticket).ok();
+            }
+        }
+        None => {}
+    }
+    if let Some(hook) = state.tenants.get(tenant).and_then(|t| t.webhook.as_ref()) {
+        for emit in &t.emit {
+            let (id, payload) = event(tenant, op, emit, ticket_json.as_ref(), now);
+            fx.outbox.push(OutboxWrite {
+                tenant: tenant.into(),
+                stream: op.id.clone(),
+                url: hook.url.clone(),
+                event_id: Some(id),
+                payload,
+                now: ms(now),
+            });
+        }
+    }
+    fx.audit = t
+        .audit
+        .iter()
+        .map(|a| AuditEntry {
+            tenant: tenant.into(),
+            at: ms(now),
+            actor: actor.into(),
+            action: a.action.clone(),
+            target: a.target.clone(),
+            outcome: a.outcome.clone(),
+            detail: a.detail.clone(),
+        })
+        .collect();
+    Ok(fx)
+}
+
+/// Saves `held.op` after transition `t` with its effects; false if someone else changed the
+/// operation (or took the executor's lease) since it was loaded.
+pub async fn save(
+    state: &AppState,
+    held: &mut Held,
+    t: &Transition,
+    actor: Actor<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let fx = effects(state, &held.tenant, actor.name(), &held.op, t, now).await?;
+    let next_run_at = match t.schedule {
+        Schedule::Now => Some(now),
+        Schedule::At(at) => Some(at),
+        Schedule::Never => None,
+    };
+    let owner = match actor {
+        Actor::Executor { owner } => Some(owner),
+        Actor::Api { .. } => None,
+    };
+    let save = SaveOperation {
+        id: &held.op.id,
+        expected_version: held.version,
+        owner,
+        keep_lease: owner.is_some() && t.schedule == Schedule::Now,
+        status: held.op.status,
+        now: ms(held.op.updated_at),
+        next_run_at: next_run_at.map(ms),
+        body: serde_json::to_string(&held.op).expect("an operation serializes"),
+    };
+    if !state.store.save_operation(&save, &fx).await? {
+        return Ok(false);
+    }
+    held.version += 1;
+    log(state, held, t);
+    Ok(true)
+}
+
+/// One log line per status change, retry and attention raised.
+fn log(state: &AppState, held: &Held, t: &Transition) {
+    let op = &held.op;
+    if let Some((action, status)) = t.step_status {
+        state
+            .metrics
+            .step(&op.provider, action.as_str(), status.as_str());
+    }
+    if op.status != t.from {
+        tracing::info!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
+            from = %t.from, to = %op.status,
+            detail = op.history.last().map_or("", |h| h.detail.as_str()),
+            "operation status changed");
+    }
+    if let Some(retry) = &t.retry {
+        tracing::info!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
+            tries = retry.tries, wait_ms = retry.wait.as_millis() as u64, reason = %retry.reason,
+            "retry scheduled");
+    }
+    for emit in &t.emit {
+        if let Emit::AttentionNeeded { reason, .. } = emit {
+            tracing::warn!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
+                %reason, "operation needs attention");
+        }
+    }
+}
+
+/// Stores a new operation under the tenant's idempotency key, with its `queued` event and
+/// audit entry; the existing operation if the key was used before.
+pub async fn insert(
+    state: &AppState,
+    tenant: &str,
+    op: &Operation,
+    idempotency_key: &str,
+    request_hash: &str,
+) -> Result<certgate_store::Inserted, StoreError> {
+    let now = op.created_at;
+    let mut t = Transition::idle(op.status, Schedule::Now);
+    t.emit.push(Emit::StatusChanged);
+    t.audit.push(lifecycle::AuditNote {
+        action: "operation.create".into(),
+        target: op.id.clone(),
+        outcome: op.status.as_str().into(),
+        detail: format!("{} {}", op.provider, op.intent),
+    });
+    let fx = effects(state, tenant, tenant, op, &t, now).await?;
+    let new = NewOperation {
+        id: &op.id,
+        tenant,
+        idempotency_key,
+        request_hash,
+        provider: &op.provider,
+        status: op.status,
+        now: ms(now),
+        next_run_at: Some(ms(now)),
+        body: serde_json::to_string(op).expect("an operation serializes"),
+    };
+    state.store.insert_operation(&new, &fx).await
+}
+
+/// Reads an operation's stored body.
+pub fn parse(body: &str) -> Result<Operation, ApiError> {
+    serde_json::from_str(body)
+        .map_err(|e| ApiError::Internal(format!("stored operation unreadable: {e}")))
+}
+
+/// A change asked through the API: loads the tenant's operation `id`, applies the event that
+/// `event` makes of it, and saves, trying again if the operation changed meanwhile. A refused
+/// event is a 409.
+pub async fn change(
+    state: &AppState,
+    tenant: &str,
+    id: &str,
+    event: impl Fn(&Operation) -> Event,
+) -> Result<Operation, ApiError> {
+    for _ in 0..WRITE_TRIES {
+        let row = state
+            .store
+            .get_operation(tenant, id)
+            .await?
+            .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
+        let mut held = Held {
+            op: parse(&row.body)?,
+            tenant: row.tenant,
+            version: row.version,
+        };
+        let now = (state.clock)();
+        let e = event(&held.op);
+        let ctx = context(state, &held.op, now);
+        let t = lifecycle::apply(&mut held.op, e, &ctx).map_err(|r| ApiError::Conflict {
+            message: r.0,
+            quote: None,
+        })?;
+        if save(state, &mut held, &t, Actor::Api { tenant }, now).await? {
+            if t.schedule == Schedule::Now {
+                state.wake.notify_one();
+            }
+            return Ok(held.op);
+        }
+    }
+    Err(ApiError::Conflict {
+        message: "the operation changed while this request was applied; try again".into(),
+        quote: None,
+    })
+}
