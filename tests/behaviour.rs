@@ -133,24 +133,10 @@ fn all() -> Vec<Box<dyn CaMock>> {
 
 /// providers.toml with every API at `base`, 300 ms call timeouts, and Sectigo in API mode.
 fn config(base: &str) -> String {
-    std::env::set_var("SECTIGO_LOGIN", "reseller1");
-    std::env::set_var("SECTIGO_PASSWORD", "sectigo-secret");
-    let mut text = common::providers_toml_at(base);
-    for p in ["alibaba", "digicert", "geotrust", "thawte", "symantec"] {
-        text = text.replace(
-            &format!("[providers.{p}.api]\n"),
-            &format!("[providers.{p}.api]\ntimeout_ms = 300\n"),
-        );
-    }
-    text.replace(
-        "[providers.sectigo.settings]",
-        &format!(
-            "[providers.sectigo.api]\nbase_url = \"{base}/products\"\ntimeout_ms = 300\n\
-             credentials = {{ login_name = \"${{SECTIGO_LOGIN}}\", login_password = \"${{SECTIGO_PASSWORD}}\" }}\n\n\
-             [providers.sectigo.settings]"
-        ),
+    common::with_timeouts(
+        &common::sectigo_api(&common::providers_toml_at(base), base),
+        300,
     )
-    .replace("mode = \"manual\"\nholidays = []\n\n[providers.sectigo.api]", "mode = \"api\"\nholidays = []\n\n[providers.sectigo.api]")
 }
 
 /// Cancels pending order CA-1 at `ca` through the gateway (with the CA at `base`) and returns

@@ -3,6 +3,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod sim;
+
 use certgate_core::config::SecretRef;
 use certgate_server::config::{ExecutorConfig, TenantConfig};
 use certgate_server::tenants::Tenants;
@@ -27,6 +29,38 @@ pub fn providers_toml_at(mock: &str) -> String {
             &format!("{mock}/services/v2"),
         )
         .replace("https://cas.aliyuncs.com/", &format!("{mock}/"))
+}
+
+/// `text` with Sectigo switched to its reseller API at `base` (`mode = "api"`).
+pub fn sectigo_api(text: &str, base: &str) -> String {
+    std::env::set_var("SECTIGO_LOGIN", "reseller1");
+    std::env::set_var("SECTIGO_PASSWORD", "sectigo-secret");
+    text.replace(
+        "[providers.sectigo.settings]",
+        &format!(
+            "[providers.sectigo.api]\nbase_url = \"{base}/products\"\n\
+             credentials = {{ login_name = \"${{SECTIGO_LOGIN}}\", login_password = \"${{SECTIGO_PASSWORD}}\" }}\n\n\
+             [providers.sectigo.settings]"
+        ),
+    )
+    .replace(
+        "mode = \"manual\"\nholidays = []\n\n[providers.sectigo.api]",
+        "mode = \"api\"\nholidays = []\n\n[providers.sectigo.api]",
+    )
+}
+
+/// `text` with every CA API's call timeout set to `ms`.
+pub fn with_timeouts(text: &str, ms: u64) -> String {
+    let mut text = text.to_owned();
+    for p in [
+        "alibaba", "digicert", "geotrust", "thawte", "symantec", "sectigo",
+    ] {
+        text = text.replace(
+            &format!("[providers.{p}.api]\n"),
+            &format!("[providers.{p}.api]\ntimeout_ms = {ms}\n"),
+        );
+    }
+    text
 }
 
 /// DigiCert's rate limits as providers.toml declares them.
@@ -197,9 +231,30 @@ impl TestApp {
         self.wait_for_as(KEY, id, statuses).await
     }
 
+    /// `wait_for` with a longer patience.
+    pub async fn wait_for_long(
+        &self,
+        id: &str,
+        statuses: &[&str],
+        patience: std::time::Duration,
+    ) -> Value {
+        self.wait(KEY, id, statuses, patience).await
+    }
+
     /// `wait_for` as the tenant of `api_key`.
     pub async fn wait_for_as(&self, api_key: &str, id: &str, statuses: &[&str]) -> Value {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        self.wait(api_key, id, statuses, std::time::Duration::from_secs(30))
+            .await
+    }
+
+    async fn wait(
+        &self,
+        api_key: &str,
+        id: &str,
+        statuses: &[&str],
+        patience: std::time::Duration,
+    ) -> Value {
+        let deadline = std::time::Instant::now() + patience;
         loop {
             let (_, op) = self
                 .get(&format!("/v1/operations/{id}"), Some(api_key))

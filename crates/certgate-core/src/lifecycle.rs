@@ -750,7 +750,7 @@ fn call_failed(
         CallFailure::NotSent(message) => {
             op.steps[i].reconcile = None;
             let message = format!("not sent: {message}");
-            let detail = format!("{what} {message}");
+            let detail = format!("{what}: {message}");
             fail(
                 op,
                 i,

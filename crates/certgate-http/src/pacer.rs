@@ -40,7 +40,8 @@ struct State {
     gap: Duration,
     /// The last instant granted.
     last: Option<Instant>,
-    /// When the gap last widened: throttles of requests sent before it were already counted.
+    /// The last instant granted when the gap last widened: a throttled request reserved by then
+    /// was paced by the old gap, and its throttle is already counted.
     widened_at: Option<Instant>,
 }
 
@@ -75,23 +76,18 @@ impl Pacer {
         }
     }
 
-    /// The CA throttled a request sent at `sent_at`: pause the account for `retry_after` and,
-    /// once per spell (requests sent before the last widening are not counted again), double
-    /// the gap between requests. Returns the earliest instant a request may go again.
-    pub fn throttled(
-        &self,
-        sent_at: Instant,
-        now: Instant,
-        retry_after: Option<Duration>,
-    ) -> Instant {
+    /// The CA throttled a request reserved for `slot`: pause the account for `retry_after`
+    /// and, unless the request was paced before the gap last widened, double the gap between
+    /// requests. Returns the earliest instant a request may go again.
+    pub fn throttled(&self, slot: Instant, now: Instant, retry_after: Option<Duration>) -> Instant {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.widened_at.is_none_or(|w| sent_at > w) {
+        if st.widened_at.is_none_or(|w| slot > w) {
             st.gap = if st.gap.is_zero() {
                 GAP_START
             } else {
                 (st.gap * 2).min(GAP_MAX)
             };
-            st.widened_at = Some(now);
+            st.widened_at = Some(st.last.map_or(now, |l| l.max(now)));
         }
         let pause = retry_after.unwrap_or(st.gap);
         let until = st.paused_until.map_or(now + pause, |p| p.max(now + pause));
@@ -217,31 +213,21 @@ mod tests {
     fn throttling_pauses_the_account_and_spaces_its_requests() {
         let p = Pacer::new(&[]);
         let t0 = Instant::now();
+        let ms = Duration::from_millis;
         assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(Duration::ZERO));
-        // Retry-After pauses every request of the account.
-        let resume = p.throttled(t0, t0, Some(Duration::from_secs(2)));
-        assert_eq!(resume, t0 + Duration::from_secs(2));
+        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(Duration::ZERO));
+        // Retry-After pauses every request of the account; the first throttle opens a gap.
+        assert_eq!(p.throttled(t0, t0, Some(ms(2_000))), t0 + ms(2_000));
+        // The other request of the same burst was paced before: it widens nothing.
+        p.throttled(t0, t0 + ms(1), None);
+        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(ms(2_000)));
+        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(ms(2_000) + GAP_START));
+        // A request paced by the new gap and still throttled doubles it, once.
+        p.throttled(t0 + ms(2_000), t0 + ms(2_000), None);
+        p.throttled(t0 + ms(2_100), t0 + ms(2_100), None);
         assert_eq!(
             p.try_reserve(1, t0, Duration::MAX),
-            Ok(Duration::from_secs(2))
-        );
-        // Later requests keep the learnt gap.
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::MAX),
-            Ok(Duration::from_secs(2) + GAP_START)
-        );
-        // Throttles of requests sent before the gap widened do not widen it again.
-        p.throttled(t0, t0 + Duration::from_millis(1), None);
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::MAX),
-            Ok(Duration::from_secs(2) + GAP_START * 2)
-        );
-        // A later one does: the gap doubles.
-        let t1 = t0 + Duration::from_millis(10);
-        p.throttled(t1, t1, None);
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::MAX),
-            Ok(Duration::from_secs(2) + GAP_START * 4)
+            Ok(ms(2_100) + GAP_START * 2)
         );
         // Accepted answers narrow it until it is gone.
         for _ in 0..100 {

@@ -1,6 +1,7 @@
 //! Sectigo (`sectigo`) sold through a reseller platform, seed 003: a 30-day refund window;
 //! issued orders are cancelled and refunded by a support ticket (RSL-MANUAL) unless the reseller
-//! configures Sectigo's own API (`mode = "api"`: `!AutoRevokeSSL`, `!AutoRefund`).
+//! configures Sectigo's own API (`mode = "api"`: `!AutoRefund`, `!AutoRevokeSSL`, and
+//! `CollectSSL` to read an order).
 //! The rules live in [`policy`].
 
 pub mod client;
@@ -13,6 +14,8 @@ pub const KIND: &str = "sectigo";
 
 /// Adds this plugin's kind to a registry.
 pub fn register(builder: &mut certgate_core::RegistryBuilder) {
-    builder.register(KIND, BrandSettings::factory(policy::rules));
+    builder.register(KIND, |ctx, settings| {
+        BrandSettings::build(ctx, settings, policy::rules(ctx.mode))
+    });
     builder.register_client(client::CLIENT, client::build);
 }

@@ -218,7 +218,7 @@ impl Worker {
             .await;
         match result {
             Ok(state) => Called::Event(Event::Observed(state)),
-            Err(failure) => self.failed(held, Call::Read, failure, ca.sent_at),
+            Err(failure) => self.failed(held, Call::Read, failure, slot),
         }
     }
 
@@ -249,12 +249,18 @@ impl Worker {
             .await;
         Ok(match result {
             Ok(outcome) => Called::Event(Event::Answered(outcome)),
-            Err(failure) => self.failed(held, Call::Send, failure, ca.sent_at),
+            Err(failure) => self.failed(held, Call::Send, failure, slot),
         })
     }
 
     /// The event of a failed call; a throttle slows the CA account down.
-    fn failed(&self, held: &Held, call: Call, failure: CallFailure, sent_at: Instant) -> Called {
+    fn failed(
+        &self,
+        held: &Held,
+        call: Call,
+        failure: CallFailure,
+        slot: Option<Instant>,
+    ) -> Called {
         Called::Event(match failure {
             CallFailure::Throttled {
                 answer,
@@ -263,7 +269,7 @@ impl Worker {
                 let wait = self
                     .state
                     .pacing
-                    .throttled(&held.op.provider, sent_at, retry_after);
+                    .throttled(&held.op.provider, slot, retry_after);
                 Event::Throttled {
                     call,
                     answer,
@@ -303,7 +309,7 @@ impl Worker {
 struct CaCall {
     span: tracing::Span,
     operation: String,
-    sent_at: Instant,
+    provider: String,
 }
 
 impl CaCall {
@@ -313,7 +319,7 @@ impl CaCall {
                 operation = %held.op.id, tenant = %held.tenant, attempt,
                 http_status = tracing::field::Empty),
             operation: held.op.id.clone(),
-            sent_at: Instant::now(),
+            provider: held.op.provider.clone(),
         }
     }
 
@@ -328,6 +334,9 @@ impl CaCall {
             .with_heartbeat(&self.operation, call.instrument(self.span.clone()))
             .await;
         let duration_ms = started.elapsed().as_millis() as u64;
+        if !matches!(result, Err(CallFailure::Throttled { .. })) {
+            worker.state.pacing.answered(&self.provider);
+        }
         self.span.in_scope(|| match &result {
             Ok(_) => tracing::info!(outcome = "ok", duration_ms, "CA call"),
             Err(f) => tracing::info!(outcome = f.kind(), ca_code = f.code(), duration_ms, error = %f, "CA call"),

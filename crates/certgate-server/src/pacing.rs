@@ -79,18 +79,18 @@ impl Pacing {
         Ok(Some(at))
     }
 
-    /// The CA throttled a request of `provider` sent at `sent_at`: the account slows down.
-    /// Returns how long until this request may go again.
+    /// The CA throttled a request of `provider` paced for `slot` (now, if unpaced): the
+    /// account slows down. Returns how long until this request may go again.
     pub fn throttled(
         &self,
         provider: &str,
-        sent_at: Instant,
+        slot: Option<Instant>,
         retry_after: Option<Duration>,
     ) -> Duration {
         let now = Instant::now();
         match self.by_provider.get(provider) {
             Some(pacer) => pacer
-                .throttled(sent_at, now, retry_after)
+                .throttled(slot.unwrap_or(now), now, retry_after)
                 .saturating_duration_since(now),
             None => retry_after.unwrap_or(Duration::from_secs(1)),
         }

@@ -106,6 +106,10 @@ pub struct StatePlan {
     pub rule: RuleId,
     pub summary: Text,
     pub steps: Vec<StepSpec>,
+    /// The steps of a refund, where they differ from `steps` (a CA whose API asks for the
+    /// money itself: Sectigo's `!AutoRefund`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_steps: Option<Vec<StepSpec>>,
     #[serde(default)]
     pub eta: Option<Eta>,
 }
@@ -113,6 +117,12 @@ pub struct StatePlan {
 impl StatePlan {
     fn steps(&self) -> Vec<Step> {
         self.steps.iter().map(StepSpec::step).collect()
+    }
+
+    fn refund_steps(&self) -> Vec<Step> {
+        self.refund_steps
+            .as_ref()
+            .map_or_else(|| self.steps(), |s| s.iter().map(StepSpec::step).collect())
     }
 }
 
@@ -158,6 +168,7 @@ impl BrandRules {
                     procedure: Procedure::Automated,
                     ticket_fields: Vec::new(),
                 }],
+                refund_steps: None,
                 eta: Some(Eta::new(2, 2)),
             },
             IssuedPath::SupportTicket => StatePlan {
@@ -168,6 +179,7 @@ impl BrandRules {
                     procedure: Procedure::ManualTicket,
                     ticket_fields: RSL_TICKET_FIELDS.to_vec(),
                 }],
+                refund_steps: None,
                 eta: Some(Eta {
                     typical_business_days: Some(5),
                     max_business_days: None,
@@ -199,6 +211,7 @@ impl BrandRules {
                         Vec::new()
                     },
                 }],
+                refund_steps: None,
                 eta: None,
             },
             issued,
@@ -208,13 +221,11 @@ impl BrandRules {
 
     /// Every step done by `procedure` (a brand whose own API can do all of them).
     pub fn with_procedure(mut self, procedure: Procedure) -> Self {
-        for step in self
-            .unissued
-            .steps
-            .iter_mut()
-            .chain(self.issued.steps.iter_mut())
-        {
-            step.procedure = procedure;
+        for plan in [&mut self.unissued, &mut self.issued] {
+            let refund = plan.refund_steps.iter_mut().flatten();
+            for step in plan.steps.iter_mut().chain(refund) {
+                step.procedure = procedure;
+            }
         }
         self
     }
@@ -267,42 +278,53 @@ impl BrandRules {
                 ));
             }
         }
-        for (group, plan, wanted) in [
+        let groups = [
             (
                 "unissued",
                 &self.unissued,
-                [Action::RejectApproval, Action::Cancel],
+                &[Action::RejectApproval, Action::Cancel][..],
             ),
             (
                 "issued",
                 &self.issued,
-                [Action::Revoke, Action::RefundRequest],
+                &[Action::Revoke, Action::RefundRequest][..],
             ),
-        ] {
-            if plan.steps.is_empty() {
-                issues.push(ctx.issue(
-                    &format!("settings.{group}.steps"),
-                    "must list at least one step",
-                ));
-            }
-            for (i, s) in plan.steps.iter().enumerate() {
-                if !wanted.contains(&s.action) {
+        ];
+        for (group, plan, wanted) in groups {
+            let refund_wanted = [wanted, &[Action::RefundRequest]].concat();
+            let lists = std::iter::once(("steps", &plan.steps, wanted)).chain(
+                plan.refund_steps
+                    .iter()
+                    .map(|r| ("refund_steps", r, &refund_wanted[..])),
+            );
+            for (list, steps, wanted) in lists {
+                if steps.is_empty() {
                     issues.push(ctx.issue(
-                        &format!("settings.{group}.steps[{i}].action"),
-                        format!(
-                            "an {group} order takes {:?} or {:?}, not {:?}",
-                            wanted[0], wanted[1], s.action
-                        ),
+                        &format!("settings.{group}.{list}"),
+                        "must list at least one step",
                     ));
                 }
-                if s.procedure == Procedure::Automated
-                    && ctx.api.is_none()
-                    && ctx.mode == crate::config::Mode::Api
-                {
-                    issues.push(ctx.issue(
-                        &format!("settings.{group}.steps[{i}].procedure"),
-                        "is automated but the provider has no [api] section",
-                    ));
+                for (i, s) in steps.iter().enumerate() {
+                    if !wanted.contains(&s.action) {
+                        let names: Vec<_> = wanted.iter().map(|a| a.as_str()).collect();
+                        issues.push(ctx.issue(
+                            &format!("settings.{group}.{list}[{i}].action"),
+                            format!(
+                                "an {group} order takes {}, not {}",
+                                names.join(" or "),
+                                s.action.as_str()
+                            ),
+                        ));
+                    }
+                    if s.procedure == Procedure::Automated
+                        && ctx.api.is_none()
+                        && ctx.mode == crate::config::Mode::Api
+                    {
+                        issues.push(ctx.issue(
+                            &format!("settings.{group}.{list}[{i}].procedure"),
+                            "is automated but the provider has no [api] section",
+                        ));
+                    }
                 }
             }
         }
@@ -430,7 +452,7 @@ impl BrandRules {
                     _ if unissued => windowed(
                         Decision::allow(
                             self.unissued.rule.clone(),
-                            self.unissued.steps(),
+                            self.unissued.refund_steps(),
                             Refund::full(order.paid),
                         )
                         .eta(self.unissued.eta),
@@ -444,7 +466,7 @@ impl BrandRules {
                         })?;
                         let d = Decision::allow(
                             self.refund_window.rule.clone(),
-                            self.issued.steps(),
+                            self.issued.refund_steps(),
                             Refund::full(order.paid),
                         )
                         .rule(self.issued.rule.clone())

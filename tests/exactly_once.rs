@@ -1,0 +1,271 @@
+//! Exactly once against CAs that behave like the real ones (`common::sim`): an action applied
+//! whose answer is lost, a repeat answered "already done", throttling below the declared limit
+//! with and without Retry-After, Sectigo's refunds through its API, and a step that could not
+//! be sent, then retried. Every operation must end as the CA's state says.
+
+mod common;
+
+use common::sim::{Behaviour, DigiCert, Limit, Sectigo, Sim};
+use common::{order, spawn, Setup, KEY};
+use serde_json::{json, Value};
+use std::time::Duration;
+use wiremock::MockServer;
+
+/// A gateway whose CA calls time out after 300 ms, against the CAs at `mock`.
+async fn gateway(mock: &MockServer, edit: impl Fn(String) -> String) -> common::TestApp {
+    let text = common::with_timeouts(
+        &common::sectigo_api(&common::providers_toml_at(&mock.uri()), &mock.uri()),
+        300,
+    );
+    spawn(Setup {
+        providers_toml: edit(text),
+        ..Setup::default()
+    })
+    .await
+}
+
+fn digicert_cancel(id: &str) -> Value {
+    json!({"provider": "digicert", "intent": "cancel", "note": "customer asked",
+           "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": id}))})
+}
+
+fn history(op: &Value) -> String {
+    op["history"].to_string()
+}
+
+async fn run(app: &common::TestApp, key: &str, body: &Value) -> Value {
+    let (status, op) = app.post_operation(KEY, key, body).await;
+    assert_eq!(status, 202, "{op}");
+    app.wait_for(
+        op["id"].as_str().unwrap(),
+        &["completed", "failed", "rejected", "manual_ticket_open"],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn an_answer_lost_after_the_ca_acted_is_confirmed_by_reading_the_ca() {
+    let mock = MockServer::start().await;
+    let sim = Sim::new(Behaviour {
+        action_delay: Duration::from_millis(800),
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let app = gateway(&mock, |t| t).await;
+    for i in 0..5 {
+        let id = format!("DC-LOST-{i}");
+        sim.order(&id, "pending");
+        let done = run(&app, &id, &digicert_cancel(&id)).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(sim.actions(&id), ["cancel"], "one PUT, never repeated");
+        assert_eq!(sim.state(&id), "canceled");
+        assert_eq!(done["steps"][0]["attempts"], 1);
+        assert!(
+            history(&done)
+                .contains("confirmed by reading the CA: the answer to attempt 1 was lost"),
+            "{done:#}"
+        );
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeat_answered_already_done_is_confirmed_by_a_read_and_counts_as_success() {
+    let mock = MockServer::start().await;
+    // The answer is lost, and the read right after still shows the order pending.
+    let sim = Sim::new(Behaviour {
+        action_delay: Duration::from_millis(800),
+        read_lag: 1,
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let app = gateway(&mock, |t| t).await;
+    sim.order("DC-REPEAT", "pending");
+    let done = run(&app, "repeat", &digicert_cancel("DC-REPEAT")).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(sim.actions("DC-REPEAT"), ["cancel", "cancel"]);
+    assert_eq!(sim.applied("DC-REPEAT"), ["cancel"], "applied once");
+    let h = history(&done);
+    assert!(h.contains("already done"), "{h}");
+    assert!(h.contains("reports the order Canceled"), "{h}");
+    app.stop().await;
+}
+
+/// 40 revocations at a DigiCert key whose real limit (10 per second, scaled down from 100 per
+/// 5 s) is below what providers.toml declares: every one completes, none fails.
+async fn throttled_burst(retry_after: Option<u64>) {
+    let mock = MockServer::start().await;
+    let sim = Sim::new(Behaviour {
+        limit: Some(Limit(10, Duration::from_secs(1))),
+        retry_after,
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let text = common::with_timeouts(&common::providers_toml_at(&mock.uri()), 2_000);
+    let app = spawn(Setup {
+        providers_toml: text,
+        executor: certgate_server::config::ExecutorConfig {
+            workers: 64,
+            ..common::fast_executor()
+        },
+        ..Setup::default()
+    })
+    .await;
+    let n = 40;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let id = format!("DC-BURST-{i}");
+        sim.order(&id, "issued");
+        let body = json!({"provider": "digicert", "intent": "revoke", "reason": "keyCompromise",
+                          "order": order(json!({"supplier_order_id": id, "certificate_id": null}))});
+        let (status, op) = app.post_operation(KEY, &id, &body).await;
+        assert_eq!(status, 202, "{op}");
+        ids.push((id, op["id"].as_str().unwrap().to_owned()));
+    }
+    for (order_id, op_id) in &ids {
+        let done = app
+            .wait_for_long(op_id, &["completed", "failed"], Duration::from_secs(90))
+            .await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(sim.applied(order_id), ["revoke"]);
+        assert_eq!(sim.state(order_id), "revoked");
+    }
+    assert!(
+        sim.throttled() > 0,
+        "the CA never throttled: the test tested nothing"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_throttled_burst_without_retry_after_completes_every_operation() {
+    throttled_burst(None).await;
+}
+
+#[tokio::test]
+async fn a_throttled_burst_with_retry_after_completes_every_operation() {
+    throttled_burst(Some(1)).await;
+}
+
+fn sectigo_refund(id: &str) -> Value {
+    json!({"provider": "sectigo", "intent": "refund", "as_of": "2026-06-15T08:30:00Z",
+           "order": order(json!({"supplier_order_id": id, "purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}))})
+}
+
+#[tokio::test]
+async fn a_sectigo_refund_in_api_mode_asks_for_the_money_then_revokes() {
+    let mock = MockServer::start().await;
+    let sectigo = Sectigo::new(Sim::new(Behaviour::default()));
+    sectigo.mount(&mock).await;
+    let app = gateway(&mock, |t| t).await;
+    let mut quote = sectigo_refund("SEC-1");
+    quote.as_object_mut().unwrap().remove("note");
+    let (status, q) = app.post("/v1/quotes", &quote).await;
+    assert_eq!(status, 200, "{q}");
+    let steps: Vec<_> = q["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["action"].as_str().unwrap(),
+                s["procedure"].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(steps, ["refund_request/automated", "revoke/automated"]);
+    sectigo.sim.order("SEC-1", "issued");
+    let done = run(&app, "sec-1", &sectigo_refund("SEC-1")).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(sectigo.sim.applied("SEC-1"), ["refund", "revoke"]);
+    assert_eq!(sectigo.sim.state("SEC-1"), "revoked");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_refund_sectigos_api_cannot_do_becomes_a_support_ticket() {
+    let mock = MockServer::start().await;
+    let sectigo = Sectigo::new(Sim::new(Behaviour::default()));
+    sectigo.mount(&mock).await;
+    sectigo.multi_domain.lock().unwrap().push("SEC-SAN".into());
+    let app = gateway(&mock, |t| t).await;
+    sectigo.sim.order("SEC-SAN", "issued");
+    let waiting = run(&app, "sec-san", &sectigo_refund("SEC-SAN")).await;
+    assert_eq!(waiting["status"], "manual_ticket_open", "{waiting:#}");
+    assert_eq!(waiting["steps"][0]["procedure"], "manual_ticket");
+    assert!(history(&waiting).contains("a manual ticket takes over"));
+    assert!(
+        sectigo.sim.applied("SEC-SAN").is_empty(),
+        "nothing revoked before the refund"
+    );
+    let (_, tickets) = app.get("/v1/tickets?status=open", Some(KEY)).await;
+    let ticket = &tickets["tickets"][0];
+    assert_eq!(ticket["action"], "refund_request");
+    assert_eq!(
+        ticket["fields"],
+        json!({"reseller_username": "default-reseller", "supplier_order_id": "SEC-SAN", "common_name": "shop.example.com"})
+    );
+    let (status, _) = app
+        .post(
+            &format!("/v1/tickets/{}/resolve", ticket["id"].as_str().unwrap()),
+            &json!({"outcome": "done", "note": "refunded by Sectigo support"}),
+        )
+        .await;
+    assert_eq!(status, 200);
+    let done = app
+        .wait_for(waiting["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(sectigo.sim.state("SEC-SAN"), "revoked");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_step_that_could_not_be_sent_says_so_and_a_retry_runs_it_from_the_cas_state() {
+    let var = "CERTGATE_TEST_EXACTLY_ONCE_DIGICERT_KEY";
+    std::env::remove_var(var);
+    let mock = MockServer::start().await;
+    let sim = Sim::new(Behaviour::default());
+    DigiCert(sim.clone()).mount(&mock).await;
+    let app = gateway(&mock, |t| {
+        t.replacen("${DIGICERT_API_KEY}", &format!("${{{var}}}"), 1)
+    })
+    .await;
+    sim.order("DC-UNSENT", "pending");
+    let failed = run(&app, "unsent", &digicert_cancel("DC-UNSENT")).await;
+    assert_eq!(failed["status"], "failed", "{failed:#}");
+    let error = &failed["steps"][0]["error"];
+    assert_eq!(error["kind"], "not_sent");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("not sent: the credential ${{{var}}}")),
+        "{error}"
+    );
+    assert_eq!(failed["steps"][0]["attempts"], 0);
+    assert!(
+        mock.received_requests().await.unwrap().is_empty(),
+        "nothing reached the CA"
+    );
+
+    let id = failed["id"].as_str().unwrap();
+    std::env::set_var(var, "now-set");
+    let (status, retried) = app
+        .post(&format!("/v1/operations/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!(status, 202, "{retried}");
+    assert_eq!(retried["status"], "queued");
+    let done = app.wait_for(id, &["completed", "failed"]).await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    assert_eq!(sim.applied("DC-UNSENT"), ["cancel"]);
+    assert!(history(&done).contains("retry asked by the reseller"));
+    let (status, p) = app
+        .post(&format!("/v1/operations/{id}/retry"), &json!({}))
+        .await;
+    assert_eq!((status, p["code"].as_str()), (409, Some("conflict")), "{p}");
+    let (status, _) = app.post("/v1/operations/op_nope/retry", &json!({})).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
