@@ -1,14 +1,16 @@
-//! Durability: a gateway killed mid-step finishes the operation exactly once after a restart;
-//! two gateways on one Postgres never run the same step twice.
+//! Durability: a gateway killed mid-call finishes its operations exactly once after a restart
+//! (the CA had acted; its answers were lost with the process); two gateways on one Postgres
+//! never run the same step twice.
 
 mod common;
 
+use common::sim::{Behaviour, DigiCert, Sectigo, Sim};
 use common::{order, spawn, tenant, Setup, KEY};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
-use wiremock::matchers::{method, path, path_regex};
+use wiremock::matchers::{method, path_regex};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 /// A `certgate serve` process, killed when dropped.
@@ -18,7 +20,12 @@ struct Gateway {
 }
 
 impl Gateway {
-    fn start(config: &std::path::Path, database: &str) -> Gateway {
+    /// Starts `certgate serve`; its (JSON) log goes to `log` if given.
+    fn start(config: &std::path::Path, database: &str, log: Option<&std::path::Path>) -> Gateway {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let mut child = Command::new(env!("CARGO_BIN_EXE_certgate"))
             .args([
                 "serve",
@@ -31,9 +38,9 @@ impl Gateway {
             .arg(config)
             .env("CERTGATE_API_KEY", KEY)
             .env("DIGICERT_API_KEY", common::DIGICERT_KEY)
-            .env("RUST_LOG", "warn")
+            .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let mut line = String::new();
@@ -70,31 +77,22 @@ async fn get_op(http: &reqwest::Client, base: &str, id: &str) -> Value {
         .unwrap()
 }
 
-#[tokio::test]
-async fn a_gateway_killed_mid_step_completes_the_operation_exactly_once_after_restart() {
+/// Kills a gateway (SIGKILL) while `n` operations are mid-call at a CA that has applied
+/// them and answers only after 1.5 s, restarts it on the same database, and checks that every
+/// operation completes with the action applied once and never sent twice.
+async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) -> Sim) {
+    let n = 20;
     let mock = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/services/v2/order/certificate/DC-K"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "DC-K", "status": "pending", "requests": []})),
-        )
-        .mount(&mock)
-        .await;
-    // A slow CA: the first gateway dies while this call is in flight.
-    Mock::given(method("PUT"))
-        .and(path("/services/v2/order/certificate/DC-K/status"))
-        .respond_with(ResponseTemplate::new(204).set_delay(Duration::from_secs(3)))
-        .mount(&mock)
-        .await;
-    let dir = std::env::temp_dir().join(format!("certgate-crash-{}", std::process::id()));
+    let sim = mount(&mock).await;
+    let dir =
+        std::env::temp_dir().join(format!("certgate-crash-{provider}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("providers.toml");
     std::fs::write(
         &config,
         format!(
             "{}\n[executor]\nlease_ms = 1000\npoll_ms = 20\nbackoff_base_ms = 50\n",
-            common::providers_toml_at(&mock.uri())
+            common::sectigo_api(&common::providers_toml_at(&mock.uri()), &mock.uri())
         ),
     )
     .unwrap();
@@ -102,74 +100,120 @@ async fn a_gateway_killed_mid_step_completes_the_operation_exactly_once_after_re
     let _ = std::fs::remove_file(dir.join("certgate.db"));
 
     let http = reqwest::Client::new();
-    let first = Gateway::start(&config, &database);
-    let body = json!({"provider": "digicert", "intent": "cancel", "note": "crash test",
-                      "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "DC-K"}))});
-    let res = http
-        .post(format!("{}/v1/operations", first.base))
-        .bearer_auth(KEY)
-        .header("idempotency-key", "crash-1")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-
-    // Kill the gateway while the CA call is in flight.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !mock
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .any(|r| r.method.as_str() == "PUT")
-    {
-        assert!(Instant::now() < deadline, "the step never reached the CA");
+    let first = Gateway::start(&config, &database, None);
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let order_id = format!("{provider}-K{i}");
+        sim.order(&order_id, "issued");
+        let body = json!({"provider": provider, "intent": "revoke", "note": "crash test",
+                          "order": order(json!({"supplier_order_id": order_id, "certificate_id": null}))});
+        let res = http
+            .post(format!("{}/v1/operations", first.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", format!("crash-{i}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        let id = res.json::<Value>().await.unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        ids.push((order_id, id));
+    }
+    // Kill the gateway once every action is at the CA, applied, its answer still on the way.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ids.iter().any(|(o, _)| sim.applied(o).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the actions never reached the CA"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     first.kill();
 
-    let second = Gateway::start(&config, &database);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let done = loop {
-        let op = get_op(&http, &second.base, &id).await;
-        if op["status"] == "completed" || op["status"] == "failed" {
-            break op;
-        }
-        assert!(Instant::now() < deadline, "not resumed: {op:#}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    assert_eq!(done["status"], "completed", "{done:#}");
-    let completions = done["history"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|h| h["status"] == "completed")
-        .count();
-    assert_eq!(completions, 1, "{done:#}");
-    // The attempt in flight at the kill was recorded before the call; the resumed one is the second.
-    assert_eq!(done["steps"][0]["attempts"], 2, "{done:#}");
-    // It stays completed: nothing runs it again.
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let puts = mock
-        .received_requests()
-        .await
-        .unwrap()
-        .iter()
-        .filter(|r| r.method.as_str() == "PUT")
-        .count();
-    assert_eq!(
-        puts, 2,
-        "one call lost with the killed gateway, one that completed"
-    );
-    assert_eq!(
-        get_op(&http, &second.base, &id).await["history"],
-        done["history"]
-    );
+    let logs = dir.join("second.log");
+    let second = Gateway::start(&config, &database, Some(&logs));
+    for (order_id, id) in &ids {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let done = loop {
+            let op = get_op(&http, &second.base, id).await;
+            if op["status"] == "completed" || op["status"] == "failed" {
+                break op;
+            }
+            assert!(Instant::now() < deadline, "not resumed: {op:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(sim.actions(order_id), ["revoke"], "sent once: {done:#}");
+        assert_eq!(sim.state(order_id), "revoked");
+        assert!(
+            done["history"]
+                .to_string()
+                .contains("confirmed by reading the CA"),
+            "{done:#}"
+        );
+        assert_eq!(done["steps"][0]["attempts"], 1, "{done:#}");
+    }
+    drop(second);
+    // One structured line per CA call, with what an operator needs and no secret.
+    let text = std::fs::read_to_string(&logs).unwrap();
+    let calls: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "CA call")
+        .collect();
+    assert!(calls.len() >= n, "{text}");
+    for call in &calls {
+        let span = &call["span"];
+        assert_eq!(span["provider"], provider, "{call}");
+        assert_eq!(
+            span["action"], "read",
+            "the restarted gateway only reads: {call}"
+        );
+        assert!(
+            span["operation"].as_str().unwrap().starts_with("op_"),
+            "{call}"
+        );
+        assert_eq!(span["tenant"], "default");
+        assert_eq!(span["http_status"], 200, "{call}");
+        assert_eq!(call["outcome"], "ok");
+        assert!(call["duration_ms"].is_u64());
+    }
+    for secret in [common::DIGICERT_KEY, "sectigo-secret"] {
+        assert!(!text.contains(secret), "a secret in the logs");
+    }
+    assert!(text.contains("operation status changed"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test]
+async fn sectigo_revocations_killed_mid_call_complete_exactly_once_after_restart() {
+    killed_mid_call("sectigo", async |mock| {
+        let sectigo = Sectigo::new(Sim::new(slow()));
+        sectigo.mount(mock).await;
+        sectigo.sim
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn digicert_revocations_killed_mid_call_complete_exactly_once_after_restart() {
+    killed_mid_call("digicert", async |mock| {
+        let sim = Sim::new(slow());
+        DigiCert(sim.clone()).mount(mock).await;
+        sim
+    })
+    .await;
+}
+
+/// A CA that applies at once and answers 1.5 s later.
+fn slow() -> Behaviour {
+    Behaviour {
+        action_delay: Duration::from_millis(1_500),
+        ..Behaviour::default()
+    }
 }
 
 #[tokio::test]

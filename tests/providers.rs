@@ -204,6 +204,7 @@ async fn openapi_lists_every_route() {
         "GET /v1/providers",
         "GET /v1/tickets",
         "POST /v1/operations",
+        "POST /v1/operations/{id}/retry",
         "POST /v1/operations/{id}/withdraw",
         "POST /v1/quotes",
         "POST /v1/sweep",

@@ -221,7 +221,10 @@ mod tests {
         // The other request of the same burst was paced before: it widens nothing.
         p.throttled(t0, t0 + ms(1), None);
         assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(ms(2_000)));
-        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(ms(2_000) + GAP_START));
+        assert_eq!(
+            p.try_reserve(1, t0, Duration::MAX),
+            Ok(ms(2_000) + GAP_START)
+        );
         // A request paced by the new gap and still throttled doubles it, once.
         p.throttled(t0 + ms(2_000), t0 + ms(2_000), None);
         p.throttled(t0 + ms(2_100), t0 + ms(2_100), None);

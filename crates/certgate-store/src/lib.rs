@@ -53,6 +53,11 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 impl Store {
     /// Connects and migrates. `url`: `sqlite::memory:`, `sqlite://FILE` (created if missing)
     /// or `postgres://...`.
+    ///
+    /// A SQLite file belongs to one gateway (the embedded default; gateways share Postgres),
+    /// so the work leases found in it at start were left by a previous process that died
+    /// mid-call: they are released at once instead of waiting to expire. On Postgres another
+    /// gateway may hold them: they expire.
     pub async fn connect(url: &str) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url, max) =
@@ -96,10 +101,29 @@ impl Store {
             .connect(&url)
             .await?;
         match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Sqlite => {
+                SQLITE_MIGRATIONS.run(&pool).await?;
+                for table in ["operations", "outbox"] {
+                    let owner = if table == "operations" {
+                        ", lease_owner = NULL"
+                    } else {
+                        ""
+                    };
+                    sqlx::query(&format!(
+                        "UPDATE {table} SET lease_until = NULL{owner} WHERE lease_until IS NOT NULL"
+                    ))
+                    .execute(&pool)
+                    .await?;
+                }
+            }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         Ok(Store { pool, backend })
+    }
+
+    /// Closes every connection (a SQLite file is free for another gateway afterwards).
+    pub async fn close(&self) {
+        self.pool.close().await;
     }
 
     pub fn backend(&self) -> Backend {

@@ -376,3 +376,32 @@ async fn lists_are_paged_newest_first() {
         assert!(none.is_empty());
     }
 }
+
+#[tokio::test]
+async fn a_sqlite_file_reopened_after_a_crash_releases_its_leases_at_once() {
+    let dir = std::env::temp_dir().join(format!("certgate-store-excl-{}", unique()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = format!("sqlite://{}", dir.join("one.db").display());
+    let first = Store::connect(&file).await.unwrap();
+    let mut op = new_op("op_crashed", "t", "k", "h");
+    op.next_run_at = Some(1_000);
+    first
+        .insert_operation(&op, &Effects::default())
+        .await
+        .unwrap();
+    let claimed = first
+        .claim_operation("gone", 1_000, Duration::from_secs(3_600))
+        .await
+        .unwrap();
+    assert_eq!(claimed.map(|r| r.id).as_deref(), Some("op_crashed"));
+    // The gateway dies with its lease held for an hour; the next one takes over at once.
+    first.close().await;
+    let next = Store::connect(&file).await.unwrap();
+    let reclaimed = next
+        .claim_operation("next", 2_000, Duration::from_secs(30))
+        .await
+        .unwrap();
+    assert_eq!(reclaimed.map(|r| r.id).as_deref(), Some("op_crashed"));
+    next.close().await;
+    std::fs::remove_dir_all(&dir).unwrap();
+}
