@@ -269,3 +269,89 @@ async fn a_step_that_could_not_be_sent_says_so_and_a_retry_runs_it_from_the_cas_
     assert_eq!(status, 404);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_unconfirmed_revocation_near_submit_by_raises_attention_once() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let ca = MockServer::start().await;
+    // Alibaba shows the certificate still issued: the applicant has not confirmed.
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "DescribeCertificateState"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"Type": "certificate", "RequestId": "r"})),
+        )
+        .mount(&ca)
+        .await;
+    Mock::given(method("POST"))
+        .and(header("x-acs-action", "CancelCertificateForPackageRequest"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"RequestId": "req-9"})))
+        .expect(1)
+        .mount(&ca)
+        .await;
+    let receiver = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let hook = format!("{}/hooks", receiver.uri());
+    let app = spawn(Setup {
+        providers_toml: common::providers_toml_at(&ca.uri()),
+        tenants: vec![common::tenant(
+            "watched",
+            "watched-key",
+            Some((&hook, "whsec")),
+        )],
+        ..Setup::default()
+    })
+    .await;
+    // Issued 25 days ago: the 28-day window closes in 3 days, its submit_by has passed.
+    let issued = chrono::Utc::now() - chrono::Duration::days(25);
+    let at =
+        |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let body = json!({"provider": "alibaba", "intent": "refund",
+        "order": order(json!({"supplier_order_id": "CAS-OV", "purchased_at": at(issued - chrono::Duration::days(1)),
+                               "issued_at": at(issued), "expires_at": at(issued + chrono::Duration::days(365))}))});
+    let (status, op) = app.post_operation("watched-key", "ov-1", &body).await;
+    assert_eq!(status, 202, "{op}");
+    let id = op["id"].as_str().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let attention = loop {
+        let events: Vec<Value> = receiver
+            .received_requests()
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| serde_json::from_slice(&r.body).unwrap())
+            .filter(|e: &Value| e["type"] == "operation.attention_needed")
+            .collect();
+        if !events.is_empty() {
+            break events;
+        }
+        assert!(std::time::Instant::now() < deadline, "no attention event");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(attention[0]["data"]["operation"]["id"], id);
+    assert_eq!(attention[0]["data"]["step"], 0);
+    assert!(attention[0]["data"]["reason"]
+        .as_str()
+        .unwrap()
+        .contains("has not confirmed"));
+    // Checked again and again, raised once.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let raised = receiver
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .filter(|r| String::from_utf8_lossy(&r.body).contains("operation.attention_needed"))
+        .count();
+    assert_eq!(raised, 1);
+    let (_, now) = app
+        .get(&format!("/v1/operations/{id}"), Some("watched-key"))
+        .await;
+    assert_eq!(now["status"], "awaiting_confirmation");
+    app.stop().await;
+}
