@@ -162,19 +162,10 @@ async fn a_sectigo_refund_in_api_mode_asks_for_the_money_then_revokes() {
     quote.as_object_mut().unwrap().remove("note");
     let (status, q) = app.post("/v1/quotes", &quote).await;
     assert_eq!(status, 200, "{q}");
-    let steps: Vec<_> = q["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{}/{}",
-                s["action"].as_str().unwrap(),
-                s["procedure"].as_str().unwrap()
-            )
-        })
-        .collect();
-    assert_eq!(steps, ["refund_request/automated", "revoke/automated"]);
+    assert_eq!(
+        common::steps(&q),
+        ["refund_request/automated", "revoke/automated"]
+    );
     sectigo.sim.order("SEC-1", "issued");
     let done = run(&app, "sec-1", &sectigo_refund("SEC-1")).await;
     assert_eq!(done["status"], "completed", "{done:#}");
@@ -272,7 +263,7 @@ async fn a_step_that_could_not_be_sent_says_so_and_a_retry_runs_it_from_the_cas_
 
 #[tokio::test]
 async fn an_unconfirmed_revocation_near_submit_by_raises_attention_once() {
-    use wiremock::matchers::{header, method, path};
+    use wiremock::matchers::{header, method};
     use wiremock::{Mock, ResponseTemplate};
     let ca = MockServer::start().await;
     // Alibaba shows the certificate still issued: the applicant has not confirmed.
@@ -290,13 +281,7 @@ async fn an_unconfirmed_revocation_near_submit_by_raises_attention_once() {
         .expect(1)
         .mount(&ca)
         .await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hooks"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&receiver)
-        .await;
-    let hook = format!("{}/hooks", receiver.uri());
+    let (receiver, hook) = common::webhook_receiver().await;
     let app = spawn(Setup {
         providers_toml: common::providers_toml_at(&ca.uri()),
         tenants: vec![common::tenant(

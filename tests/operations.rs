@@ -527,13 +527,7 @@ async fn webhooks_are_signed_and_carry_every_transition_in_order() {
     let ca = MockServer::start().await;
     digicert_order(&ca, "DC-6", "pending", 1).await;
     digicert_cancel(&ca, "DC-6", 1).await;
-    let receiver = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/hooks"))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&receiver)
-        .await;
-    let hook_url = format!("{}/hooks", receiver.uri());
+    let (receiver, hook_url) = common::webhook_receiver().await;
     let app = spawn(Setup {
         tenants: vec![tenant(
             "hooked",

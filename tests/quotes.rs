@@ -3,28 +3,13 @@
 
 mod common;
 
-use common::{order, spawn_app};
+use common::{order, spawn_app, steps};
 use serde_json::{json, Value};
 
 const AS_OF: &str = "2026-06-15T08:30:00Z";
 
 fn quote(provider: &str, intent: &str, order: Value) -> Value {
     json!({"provider": provider, "intent": intent, "order": order, "as_of": AS_OF})
-}
-
-fn steps(q: &Value) -> Vec<String> {
-    q["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            format!(
-                "{}/{}",
-                s["action"].as_str().unwrap(),
-                s["procedure"].as_str().unwrap()
-            )
-        })
-        .collect()
 }
 
 fn rules(q: &Value) -> Vec<&str> {

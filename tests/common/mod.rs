@@ -285,3 +285,32 @@ pub fn order(patch: Value) -> Value {
     }
     v
 }
+
+/// A quote's steps as `action/procedure`.
+pub fn steps(quote: &Value) -> Vec<String> {
+    quote["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            format!(
+                "{}/{}",
+                s["action"].as_str().unwrap(),
+                s["procedure"].as_str().unwrap()
+            )
+        })
+        .collect()
+}
+
+/// A webhook receiver that accepts every POST to `/hooks`, and its URL.
+pub async fn webhook_receiver() -> (wiremock::MockServer, String) {
+    use wiremock::matchers::{method, path};
+    let receiver = wiremock::MockServer::start().await;
+    wiremock::Mock::given(method("POST"))
+        .and(path("/hooks"))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .mount(&receiver)
+        .await;
+    let url = format!("{}/hooks", receiver.uri());
+    (receiver, url)
+}

@@ -402,16 +402,22 @@ fn complete(op: &mut Operation, i: usize, detail: String, ctx: &Context<'_>, t: 
     go_on(op, t);
 }
 
+/// Fails step `i` for `kind`, with the CA's code and message if it gave them.
 fn fail(
     op: &mut Operation,
     i: usize,
-    failure: StepFailure,
+    kind: FailureKind,
+    why: CaMessage,
     detail: String,
     ctx: &Context<'_>,
     t: &mut Transition,
 ) {
-    op.steps[i].last_error = Some(failure.message.clone());
-    op.steps[i].error = Some(failure);
+    op.steps[i].last_error = Some(why.message.clone());
+    op.steps[i].error = Some(StepFailure {
+        kind,
+        code: why.code,
+        message: why.message,
+    });
     move_step(op, i, Status::Failed, detail, ctx, t);
     t.schedule = Schedule::Never;
 }
@@ -558,18 +564,7 @@ fn observed(
                     Action::as_str(action),
                     answer.message
                 );
-                fail(
-                    op,
-                    i,
-                    StepFailure {
-                        kind: FailureKind::CaRefused,
-                        code: answer.code,
-                        message: answer.message,
-                    },
-                    detail,
-                    ctx,
-                    t,
-                );
+                fail(op, i, FailureKind::CaRefused, answer, detail, ctx, t);
             }
         },
         None => verify(op, i, state, seen, ctx, t),
@@ -614,14 +609,20 @@ fn replan(
 ) {
     let observed = state.unwrap_or(op.order.state);
     let reported = op.order.state;
-    let not_sent = |message: String| StepFailure {
-        kind: FailureKind::NotSent,
-        code: None,
-        message,
+    let not_sent = |op: &mut Operation, t: &mut Transition, m: String| {
+        fail(
+            op,
+            i,
+            FailureKind::NotSent,
+            CaMessage::text(m.clone()),
+            m,
+            ctx,
+            t,
+        );
     };
     let Some(planner) = ctx.planner else {
         let m = format!("provider `{}` is no longer configured", op.provider);
-        fail(op, i, not_sent(m.clone()), m, ctx, t);
+        not_sent(op, t, m);
         return;
     };
     if op.steps.iter().any(|s| s.status == Status::Completed) {
@@ -629,7 +630,7 @@ fn replan(
             "the CA reports the order {observed:?}, which {} cannot act on after the steps already done; nothing was sent",
             Action::as_str(op.steps[i].action)
         );
-        fail(op, i, not_sent(m.clone()), m, ctx, t);
+        not_sent(op, t, m);
         return;
     }
     let mut order = op.order.clone();
@@ -655,11 +656,7 @@ fn replan(
             let old: Vec<_> = op.steps.iter().map(|s| (s.action, s.procedure)).collect();
             op.record(None, detail, ctx.now);
             if new != old {
-                let attempts = op.steps[i].attempts;
                 op.steps = StepState::queued(&quote);
-                if let Some(first) = op.steps.first_mut() {
-                    first.attempts = attempts;
-                }
             } else {
                 op.steps[i].reconcile = None;
             }
@@ -696,10 +693,7 @@ fn replan(
             });
             t.schedule = Schedule::Never;
         }
-        Err(e) => {
-            let m = format!("{detail}; no plan: {e}");
-            fail(op, i, not_sent(m.clone()), m, ctx, t);
-        }
+        Err(e) => not_sent(op, t, format!("{detail}; no plan: {e}")),
     }
 }
 
@@ -754,11 +748,8 @@ fn call_failed(
             fail(
                 op,
                 i,
-                StepFailure {
-                    kind: FailureKind::NotSent,
-                    code: None,
-                    message,
-                },
+                FailureKind::NotSent,
+                CaMessage::text(message),
                 detail,
                 ctx,
                 t,
@@ -770,18 +761,7 @@ fn call_failed(
                 op.steps[i].reconcile = None;
             }
             let detail = format!("the CA refused {what}: {}", answer.message);
-            fail(
-                op,
-                i,
-                StepFailure {
-                    kind: FailureKind::CaRefused,
-                    code: answer.code,
-                    message: answer.message,
-                },
-                detail,
-                ctx,
-                t,
-            );
+            fail(op, i, FailureKind::CaRefused, answer, detail, ctx, t);
         }
         CallFailure::AlreadyDone(answer) => {
             op.record(
@@ -850,18 +830,8 @@ fn call_failed(
                     _ => String::new(),
                 };
                 let message = format!("gave up after {tries} tries: {message}{unknown}");
-                fail(
-                    op,
-                    i,
-                    StepFailure {
-                        kind,
-                        code: None,
-                        message: message.clone(),
-                    },
-                    format!("{what}: {message}"),
-                    ctx,
-                    t,
-                );
+                let detail = format!("{what}: {message}");
+                fail(op, i, kind, CaMessage::text(message), detail, ctx, t);
                 return;
             }
             let wait = backoff(&ctx.policy, tries, retry_after, ctx.jitter);

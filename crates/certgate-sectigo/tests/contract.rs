@@ -110,14 +110,24 @@ async fn auto_refund_posts_the_order_and_reason_code() {
     ));
 }
 
-async fn failing(body: &str) -> CallFailure {
+/// What `action` at order 5551234 fails with when Sectigo answers `body` to `command`.
+async fn answering(command: &str, action: Action, body: &str) -> CallFailure {
     let mock = MockServer::start().await;
-    revoke_answering(&mock, body, 1).await;
+    Mock::given(method("POST"))
+        .and(path(format!("/products/{command}")))
+        .respond_with(ResponseTemplate::new(200).set_body_string(body))
+        .expect(1)
+        .mount(&mock)
+        .await;
     let o = issued();
     client(&mock.uri())
-        .execute(&step(&o, Action::Revoke))
+        .execute(&step(&o, action))
         .await
         .unwrap_err()
+}
+
+async fn failing(body: &str) -> CallFailure {
+    answering("!AutoRevokeSSL", Action::Revoke, body).await
 }
 
 #[tokio::test]
@@ -152,18 +162,7 @@ async fn negative_codes_inside_200_answers_are_failures() {
 }
 
 async fn refund_answering(body: &str) -> CallFailure {
-    let mock = MockServer::start().await;
-    Mock::given(method("POST"))
-        .and(path("/products/!AutoRefund"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(body))
-        .expect(1)
-        .mount(&mock)
-        .await;
-    let o = issued();
-    client(&mock.uri())
-        .execute(&step(&o, Action::RefundRequest))
-        .await
-        .unwrap_err()
+    answering("!AutoRefund", Action::RefundRequest, body).await
 }
 
 #[tokio::test]

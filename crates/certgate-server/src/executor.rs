@@ -81,6 +81,9 @@ pub struct Worker {
 enum RunError {
     #[error("the lease was lost; another worker has the operation")]
     LeaseLost,
+    /// The executor fed an event the lifecycle does not take in this state: a bug, logged.
+    #[error("the lifecycle refused the executor's event: {0}")]
+    Refused(#[from] lifecycle::Refused),
     #[error(transparent)]
     Store(#[from] certgate_store::StoreError),
 }
@@ -177,11 +180,7 @@ impl Worker {
 
     fn apply(&self, held: &mut Held, event: Event) -> Result<Transition, RunError> {
         let ctx = service::context(&self.state, &held.op, self.now());
-        lifecycle::apply(&mut held.op, event, &ctx).map_err(|refused| {
-            // The executor only feeds events for the work the lifecycle asked for.
-            tracing::error!(operation = %held.op.id, %refused, "the lifecycle refused an executor event");
-            RunError::LeaseLost
-        })
+        Ok(lifecycle::apply(&mut held.op, event, &ctx)?)
     }
 
     async fn save(&self, held: &mut Held, t: Transition) -> Result<(), RunError> {

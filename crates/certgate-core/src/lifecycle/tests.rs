@@ -93,6 +93,13 @@ fn op_with(intent: Intent, order_patch: serde_json::Value, steps: Vec<Step>) -> 
     Operation::new("op_1".into(), req, quote, at(NOW))
 }
 
+/// An operation of `intent` on the sample (issued) order, already verified at the CA.
+fn verified(intent: Intent, steps: Vec<Step>) -> Operation {
+    let mut op = op_with(intent, json!({}), steps);
+    op.verified = true;
+    op
+}
+
 /// A cancel of a pending order, already verified at the CA.
 fn cancel() -> Operation {
     let mut op = op_with(
@@ -106,6 +113,19 @@ fn cancel() -> Operation {
 
 fn run(op: &mut Operation, event: Event, p: &Stub) -> Transition {
     apply(op, event, &ctx(NOW, p)).expect("the event applies")
+}
+
+/// Sends the current step and feeds back `failure`.
+fn send_failing(op: &mut Operation, failure: CallFailure, p: &Stub) -> Transition {
+    run(op, Event::Sending, p);
+    run(
+        op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure,
+        },
+        p,
+    )
 }
 
 fn lost(message: &str) -> Event {
@@ -231,15 +251,7 @@ fn already_done_counts_only_when_a_read_confirms_it() {
     let p = stub();
     let answer = CaMessage::new(Some("invalid_order_status".into()), "already canceled");
     let mut op = cancel();
-    run(&mut op, Event::Sending, &p);
-    let t = run(
-        &mut op,
-        Event::CallFailed {
-            call: Call::Send,
-            failure: CallFailure::AlreadyDone(answer.clone()),
-        },
-        &p,
-    );
+    let t = send_failing(&mut op, CallFailure::AlreadyDone(answer.clone()), &p);
     assert_eq!(t.schedule, Schedule::Now);
     assert_eq!(next_work(&op), Work::Read { step: 0 });
     run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
@@ -248,15 +260,7 @@ fn already_done_counts_only_when_a_read_confirms_it() {
 
     // The CA says done but still shows the order pending: a refusal, with the CA's code.
     let mut op = cancel();
-    run(&mut op, Event::Sending, &p);
-    run(
-        &mut op,
-        Event::CallFailed {
-            call: Call::Send,
-            failure: CallFailure::AlreadyDone(answer),
-        },
-        &p,
-    );
+    send_failing(&mut op, CallFailure::AlreadyDone(answer), &p);
     run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
     assert_eq!(op.status, Status::Failed);
     let error = op.steps[0].error.clone().unwrap();
@@ -267,22 +271,13 @@ fn already_done_counts_only_when_a_read_confirms_it() {
 #[test]
 fn already_refunded_is_taken_at_the_cas_word_when_no_read_shows_refunds() {
     let p = stub();
-    let mut op = op_with(
-        Intent::Refund,
-        json!({}),
-        vec![Step::automated(Action::RefundRequest)],
-    );
-    op.verified = true;
-    run(&mut op, Event::Sending, &p);
-    run(
+    let mut op = verified(Intent::Refund, vec![Step::automated(Action::RefundRequest)]);
+    send_failing(
         &mut op,
-        Event::CallFailed {
-            call: Call::Send,
-            failure: CallFailure::AlreadyDone(CaMessage::new(
-                Some("-18".into()),
-                "This order has already been refunded",
-            )),
-        },
+        CallFailure::AlreadyDone(CaMessage::new(
+            Some("-18".into()),
+            "This order has already been refunded",
+        )),
         &p,
     );
     run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
@@ -334,13 +329,9 @@ fn unreachable_cas_give_up_after_the_tries_and_say_so() {
     let mut op = cancel();
     let mut waits = Vec::new();
     for _ in 0..POLICY.max_tries {
-        run(&mut op, Event::Sending, &p);
-        let t = run(
+        let t = send_failing(
             &mut op,
-            Event::CallFailed {
-                call: Call::Send,
-                failure: CallFailure::Unreachable("connection refused".into()),
-            },
+            CallFailure::Unreachable("connection refused".into()),
             &p,
         );
         assert_eq!(op.steps[0].reconcile, None, "nothing reached the CA");
@@ -427,16 +418,12 @@ fn nothing_sendable_fails_as_not_sent_and_a_retry_runs_it_from_the_cas_state() {
 fn a_refusal_fails_the_step_with_the_cas_code() {
     let p = stub();
     let mut op = cancel();
-    run(&mut op, Event::Sending, &p);
-    run(
+    send_failing(
         &mut op,
-        Event::CallFailed {
-            call: Call::Send,
-            failure: CallFailure::Refused(CaMessage::new(
-                Some("not_found|order".into()),
-                "Order not found",
-            )),
-        },
+        CallFailure::Refused(CaMessage::new(
+            Some("not_found|order".into()),
+            "Order not found",
+        )),
         &p,
     );
     let step = &op.steps[0];
@@ -456,25 +443,19 @@ fn a_refusal_fails_the_step_with_the_cas_code() {
 #[test]
 fn a_step_the_api_cannot_do_becomes_a_manual_ticket() {
     let p = stub();
-    let mut op = op_with(
+    let mut op = verified(
         Intent::Refund,
-        json!({}),
         vec![
             Step::automated(Action::RefundRequest),
             Step::automated(Action::Revoke),
         ],
     );
-    op.verified = true;
-    run(&mut op, Event::Sending, &p);
-    run(
+    send_failing(
         &mut op,
-        Event::CallFailed {
-            call: Call::Send,
-            failure: CallFailure::NeedsPerson(CaMessage::new(
-                Some("-4".into()),
-                "Multi-domain certificates must be refunded through support",
-            )),
-        },
+        CallFailure::NeedsPerson(CaMessage::new(
+            Some("-4".into()),
+            "Multi-domain certificates must be refunded through support",
+        )),
         &p,
     );
     assert_eq!(op.steps[0].procedure, Procedure::ManualTicket);
@@ -573,12 +554,7 @@ fn the_first_read_confirms_the_resellers_facts_or_plans_again() {
 #[test]
 fn a_waiting_step_is_checked_until_done_and_failed_checks_are_no_tries() {
     let p = stub();
-    let mut op = op_with(
-        Intent::Revoke,
-        json!({}),
-        vec![Step::automated(Action::Revoke)],
-    );
-    op.verified = true;
+    let mut op = verified(Intent::Revoke, vec![Step::automated(Action::Revoke)]);
     run(&mut op, Event::Sending, &p);
     run(
         &mut op,
