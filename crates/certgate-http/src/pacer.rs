@@ -3,9 +3,10 @@
 //! room; a caller that would wait too long gets the wait back instead and can do other work.
 //!
 //! A CA that throttles anyway (its limit is lower than declared, or another client shares the
-//! key) slows the whole account down: its `Retry-After` pauses every request, and each spell
-//! of throttling doubles a minimum gap between requests, which every accepted answer narrows
-//! again.
+//! key) slows the whole account down. Its `Retry-After` pauses every request. A spell of
+//! throttling turns the account to probing: one request at a time, each further apart (the
+//! CA's window must empty first), until the CA accepts one and the account goes on at its
+//! declared pace. Throttled requests are never lost; they wait their turn.
 
 use certgate_core::config::RateLimit;
 use std::collections::VecDeque;
@@ -17,6 +18,11 @@ use std::time::{Duration, Instant};
 const SAFETY: f64 = 0.03;
 const MIN_SAFETY: Duration = Duration::from_millis(100);
 
+/// The first delay between probes in a throttling spell, its growth, and the largest.
+const PROBE_START: Duration = Duration::from_millis(250);
+const PROBE_GROWTH: f64 = 1.5;
+const PROBE_MAX: Duration = Duration::from_secs(30);
+
 #[derive(Debug)]
 struct Window {
     limit: usize,
@@ -25,24 +31,51 @@ struct Window {
     granted: VecDeque<Instant>,
 }
 
-/// The first gap between requests after a throttle, and the largest.
-const GAP_START: Duration = Duration::from_millis(100);
-const GAP_MAX: Duration = Duration::from_secs(10);
-/// A gap this small after narrowing is no gap.
-const GAP_MIN: Duration = Duration::from_millis(5);
+impl Window {
+    fn new(limit: usize, span: Duration) -> Self {
+        Window {
+            limit: limit.max(1),
+            span: span + span.mul_f64(SAFETY).max(MIN_SAFETY),
+            granted: VecDeque::new(),
+        }
+    }
+}
+
+/// How long after its slot a probe granted in a spell may stay unanswered before another is
+/// granted (its operation may never have sent it: a lost lease, a shutdown).
+const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A spell of throttling: probing until the CA accepts a request again.
+#[derive(Debug)]
+struct Spell {
+    /// The delay between probes.
+    delay: Duration,
+    /// The last instant granted when the delay last grew: a throttled request reserved by
+    /// then was paced by the shorter delay, and its throttle is already counted.
+    grown_at: Instant,
+    /// The slot of the probe granted and not answered yet.
+    probe: Option<Instant>,
+}
+
+/// What [`Pacer::reserve`] gives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Grant {
+    /// Reserved: send after this wait.
+    At(Duration),
+    /// The account is probing after throttling and its probe is out: nothing was reserved;
+    /// ask again after this wait.
+    Probing(Duration),
+}
 
 #[derive(Debug)]
 struct State {
+    /// The declared windows.
     windows: Vec<Window>,
-    /// No request before this instant (the CA's Retry-After).
+    /// No request before this instant (the CA's Retry-After, a probe's delay).
     paused_until: Option<Instant>,
-    /// The least time between two requests, learnt from throttling.
-    gap: Duration,
     /// The last instant granted.
     last: Option<Instant>,
-    /// The last instant granted when the gap last widened: a throttled request reserved by then
-    /// was paced by the old gap, and its throttle is already counted.
-    widened_at: Option<Instant>,
+    spell: Option<Spell>,
 }
 
 /// The pace of one CA account, shared by every provider that uses it.
@@ -53,103 +86,107 @@ pub struct Pacer {
 
 impl Pacer {
     pub fn new(limits: &[RateLimit]) -> Self {
-        let windows = limits
+        let windows: Vec<Window> = limits
             .iter()
-            .map(|l| {
-                let span = Duration::from_millis(l.per_ms);
-                let margin = span.mul_f64(SAFETY).max(MIN_SAFETY);
-                Window {
-                    limit: l.requests.max(1) as usize,
-                    span: span + margin,
-                    granted: VecDeque::new(),
-                }
-            })
+            .map(|l| Window::new(l.requests as usize, Duration::from_millis(l.per_ms)))
             .collect();
         Pacer {
             state: Mutex::new(State {
                 windows,
                 paused_until: None,
-                gap: Duration::ZERO,
                 last: None,
-                widened_at: None,
+                spell: None,
             }),
         }
     }
 
-    /// The CA throttled a request reserved for `slot`: pause the account for `retry_after`
-    /// and, unless the request was paced before the gap last widened, double the gap between
-    /// requests. Returns the earliest instant a request may go again.
+    /// The CA throttled a request reserved for `slot`: pause the account for `retry_after`,
+    /// and probe: one request at a time, each `delay` apart, the delay growing with every
+    /// probe the CA throttles too. Returns the earliest instant a request may go again.
     pub fn throttled(&self, slot: Instant, now: Instant, retry_after: Option<Duration>) -> Instant {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        if st.widened_at.is_none_or(|w| slot > w) {
-            st.gap = if st.gap.is_zero() {
-                GAP_START
-            } else {
-                (st.gap * 2).min(GAP_MAX)
-            };
-            st.widened_at = Some(st.last.map_or(now, |l| l.max(now)));
+        let granted = st.last.map_or(now, |l| l.max(now));
+        let spell = st.spell.get_or_insert(Spell {
+            delay: PROBE_START,
+            grown_at: granted,
+            probe: None,
+        });
+        if spell.probe.is_some_and(|p| p <= slot) {
+            spell.probe = None;
         }
-        let pause = retry_after.unwrap_or(st.gap);
+        if slot > spell.grown_at {
+            spell.delay = spell.delay.mul_f64(PROBE_GROWTH).min(PROBE_MAX);
+            spell.grown_at = granted;
+        }
+        let pause = retry_after.unwrap_or(spell.delay);
+        let delay = spell.delay;
         let until = st.paused_until.map_or(now + pause, |p| p.max(now + pause));
         st.paused_until = Some(until);
-        let next = st.last.map_or(until, |l| until.max(l + st.gap));
-        next.max(now)
+        st.last.map_or(until, |l| until.max(l + delay)).max(now)
     }
 
-    /// The CA answered without throttling: the gap narrows by a tenth.
+    /// The CA accepted a request (answered without throttling): a spell of throttling ends.
     pub fn answered(&self) {
+        self.state.lock().unwrap_or_else(|e| e.into_inner()).spell = None;
+    }
+
+    /// The request granted `slot` will not be sent (its operation came back too late for it):
+    /// the CA never sees it, so it leaves the windows, and if it was the probe of a throttling
+    /// spell the next request may probe instead. No capacity is lost to a late operation.
+    pub fn unused(&self, slot: Instant) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.gap = st.gap.mul_f64(0.9);
-        if st.gap < GAP_MIN {
-            st.gap = Duration::ZERO;
+        for w in &mut st.windows {
+            if let Some(i) = w.granted.iter().position(|g| *g == slot) {
+                w.granted.remove(i);
+            }
+        }
+        if let Some(spell) = &mut st.spell {
+            if spell.probe == Some(slot) {
+                spell.probe = None;
+            }
         }
     }
 
-    /// Reserves `n` requests at the earliest instants the limits allow, if the last of them is
-    /// at most `max_wait` after `now`: returns how long to wait before sending. Otherwise
-    /// reserves nothing and returns the wait as the error.
-    pub fn try_reserve(
-        &self,
-        n: u32,
-        now: Instant,
-        max_wait: Duration,
-    ) -> Result<Duration, Duration> {
+    /// Reserves `n` requests at the earliest instants the limits allow: how long to wait
+    /// before sending. While the account is probing, only one probe is out at a time.
+    pub fn reserve(&self, n: u32, now: Instant) -> Grant {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        let mut slots = Vec::with_capacity(n as usize);
-        // Plan the n slots against copies, commit only if they fit.
-        let mut plan: Vec<VecDeque<Instant>> =
-            st.windows.iter().map(|w| w.granted.clone()).collect();
-        let mut at = st.paused_until.map_or(now, |p| p.max(now));
-        let mut last = st.last;
-        for _ in 0..n {
-            if let Some(l) = last {
-                at = at.max(l + st.gap);
+        let start = st.paused_until.map_or(now, |p| p.max(now));
+        if let Some(spell) = &mut st.spell {
+            match spell.probe {
+                Some(p) if p + PROBE_TIMEOUT > now => {
+                    return Grant::Probing(spell.delay.max(start.saturating_duration_since(now)));
+                }
+                _ => {}
             }
-            for (w, granted) in st.windows.iter().zip(&plan) {
-                if granted.len() >= w.limit {
-                    at = at.max(granted[granted.len() - w.limit] + w.span);
+        }
+        let mut slots = Vec::with_capacity(n as usize);
+        let mut at = start;
+        for _ in 0..n {
+            for w in &st.windows {
+                if w.granted.len() >= w.limit {
+                    at = at.max(w.granted[w.granted.len() - w.limit] + w.span);
                 }
             }
-            for (w, granted) in st.windows.iter().zip(plan.iter_mut()) {
-                granted.push_back(at);
-                while granted.len() > w.limit {
-                    granted.pop_front();
+            for w in &mut st.windows {
+                w.granted.push_back(at);
+                while w.granted.len() > w.limit {
+                    w.granted.pop_front();
                 }
             }
             slots.push(at);
-            last = Some(at);
         }
-        let wait = slots
-            .last()
-            .map_or(Duration::ZERO, |last| last.saturating_duration_since(now));
-        if wait > max_wait {
-            return Err(wait);
+        if let Some(last) = slots.last() {
+            st.last = st.last.max(Some(*last));
         }
-        for (w, granted) in st.windows.iter_mut().zip(plan) {
-            w.granted = granted;
+        if let Some(spell) = &mut st.spell {
+            spell.probe = slots.first().copied();
         }
-        st.last = st.last.max(last);
-        Ok(wait)
+        Grant::At(
+            slots
+                .last()
+                .map_or(Duration::ZERO, |last| last.saturating_duration_since(now)),
+        )
     }
 }
 
@@ -170,75 +207,86 @@ mod tests {
         ]
     }
 
+    fn at(p: &Pacer, n: u32, now: Instant) -> Duration {
+        match p.reserve(n, now) {
+            Grant::At(wait) => wait,
+            probing => panic!("{probing:?}"),
+        }
+    }
+
     #[test]
     fn a_burst_is_spread_so_no_window_overflows() {
         let p = Pacer::new(&limits());
         let t0 = Instant::now();
-        let mut at = Vec::new();
-        for _ in 0..1_000 {
-            let wait = p.try_reserve(1, t0, Duration::MAX).unwrap();
-            at.push(t0 + wait);
-        }
+        let sent: Vec<Instant> = (0..1_000).map(|_| t0 + at(&p, 1, t0)).collect();
         // The first hundred go at once, the next hundred one (padded) window later...
-        assert!(at[..100].iter().all(|t| *t == t0));
-        assert!(at[100] >= t0 + Duration::from_millis(5_150));
+        assert!(sent[..100].iter().all(|t| *t == t0));
+        assert!(sent[100] >= t0 + Duration::from_millis(5_150));
         // ...and no 5 s window ever holds more than 100.
-        for i in 100..at.len() {
-            assert!(at[i] - at[i - 100] >= Duration::from_secs(5), "request {i}");
+        for i in 100..sent.len() {
+            assert!(
+                sent[i] - sent[i - 100] >= Duration::from_secs(5),
+                "request {i}"
+            );
         }
         // The 1001st must wait for the 5-minute window.
-        let wait = p.try_reserve(1, t0, Duration::MAX).unwrap();
-        assert!(wait >= Duration::from_secs(300), "{wait:?}");
+        assert!(at(&p, 1, t0) >= Duration::from_secs(300));
     }
 
     #[test]
-    fn a_caller_that_would_wait_too_long_reserves_nothing() {
+    fn throttling_pauses_the_account_and_probes_until_the_ca_accepts() {
+        let p = Pacer::new(&[]);
+        let t0 = Instant::now();
+        let ms = Duration::from_millis;
+        assert_eq!(at(&p, 1, t0), Duration::ZERO);
+        // Retry-After pauses every request of the account.
+        assert_eq!(p.throttled(t0, t0, Some(ms(2_000))), t0 + ms(2_000));
+        // One probe goes when the pause ends; nothing else is reserved while it is out.
+        assert_eq!(at(&p, 1, t0), ms(2_000));
+        assert_eq!(p.reserve(1, t0), Grant::Probing(ms(2_000)));
+        // The probe is throttled too: the next one waits a longer delay.
+        p.throttled(t0 + ms(2_000), t0 + ms(2_000), None);
+        assert_eq!(at(&p, 1, t0 + ms(2_000)), ms(375));
+        assert_eq!(
+            p.reserve(1, t0 + ms(2_000)),
+            Grant::Probing(ms(375)),
+            "one probe at a time"
+        );
+        // The CA accepts it: the account goes on at its own pace.
+        p.answered();
+        let later = t0 + ms(3_000);
+        assert_eq!((at(&p, 1, later), at(&p, 1, later)), (ms(0), ms(0)));
+    }
+
+    #[test]
+    fn a_probe_never_answered_does_not_stall_the_account() {
+        let p = Pacer::new(&[]);
+        let t0 = Instant::now();
+        at(&p, 1, t0);
+        p.throttled(t0, t0, None);
+        assert_eq!(at(&p, 1, t0), Duration::from_millis(250));
+        assert!(matches!(p.reserve(1, t0), Grant::Probing(_)));
+        // Its operation came back too late to send it: the next request probes.
+        p.unused(t0 + Duration::from_millis(250));
+        assert_eq!(at(&p, 1, t0), Duration::from_millis(250));
+        // Its operation went away: after the probe timeout another probe goes.
+        let much_later = t0 + PROBE_TIMEOUT + Duration::from_secs(1);
+        assert_eq!(at(&p, 1, much_later), Duration::ZERO);
+    }
+
+    #[test]
+    fn a_slot_left_unused_is_given_back() {
         let p = Pacer::new(&[RateLimit {
             requests: 2,
             per_ms: 1_000,
         }]);
         let t0 = Instant::now();
-        assert_eq!(p.try_reserve(2, t0, Duration::ZERO), Ok(Duration::ZERO));
-        let wait = p.try_reserve(1, t0, Duration::from_millis(10)).unwrap_err();
-        assert!(wait >= Duration::from_secs(1));
-        // Nothing was reserved by the refused call: the same wait again.
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::from_millis(10)).unwrap_err(),
-            wait
-        );
-        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(wait));
-    }
-
-    #[test]
-    fn throttling_pauses_the_account_and_spaces_its_requests() {
-        let p = Pacer::new(&[]);
-        let t0 = Instant::now();
         let ms = Duration::from_millis;
-        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(Duration::ZERO));
-        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(Duration::ZERO));
-        // Retry-After pauses every request of the account; the first throttle opens a gap.
-        assert_eq!(p.throttled(t0, t0, Some(ms(2_000))), t0 + ms(2_000));
-        // The other request of the same burst was paced before: it widens nothing.
-        p.throttled(t0, t0 + ms(1), None);
-        assert_eq!(p.try_reserve(1, t0, Duration::MAX), Ok(ms(2_000)));
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::MAX),
-            Ok(ms(2_000) + GAP_START)
-        );
-        // A request paced by the new gap and still throttled doubles it, once.
-        p.throttled(t0 + ms(2_000), t0 + ms(2_000), None);
-        p.throttled(t0 + ms(2_100), t0 + ms(2_100), None);
-        assert_eq!(
-            p.try_reserve(1, t0, Duration::MAX),
-            Ok(ms(2_100) + GAP_START * 2)
-        );
-        // Accepted answers narrow it until it is gone.
-        for _ in 0..100 {
-            p.answered();
-        }
-        let far = t0 + Duration::from_secs(60);
-        assert_eq!(p.try_reserve(1, far, Duration::MAX), Ok(Duration::ZERO));
-        assert_eq!(p.try_reserve(1, far, Duration::MAX), Ok(Duration::ZERO));
+        assert_eq!((at(&p, 1, t0), at(&p, 1, t0)), (ms(0), ms(0)));
+        assert_eq!(at(&p, 1, t0), ms(1_100));
+        // Its operation comes back late: the slot is not lost, and the window is not full.
+        p.unused(t0 + ms(1_100));
+        assert_eq!(at(&p, 1, t0 + ms(1_200)), ms(0));
     }
 
     #[test]
@@ -247,9 +295,7 @@ mod tests {
             requests: 1,
             per_ms: 100,
         }]);
-        let t0 = Instant::now();
         // The second request waits one padded window: 100 ms + the 100 ms minimum padding.
-        let wait = p.try_reserve(2, t0, Duration::MAX).unwrap();
-        assert_eq!(wait, Duration::from_millis(200));
+        assert_eq!(at(&p, 2, Instant::now()), Duration::from_millis(200));
     }
 }

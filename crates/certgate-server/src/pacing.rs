@@ -4,7 +4,7 @@
 //! operations are never held up behind it.
 
 use certgate_core::Registry;
-use certgate_http::pacer::Pacer;
+use certgate_http::pacer::{Grant, Pacer};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -59,13 +59,18 @@ impl Pacing {
             .unwrap_or_else(|e| e.into_inner())
             .remove(op);
         let at = match held {
-            // A slot the operation came back too late for is left unused (the pace only gets
-            // slower for it): a late send could crowd the next window.
+            // A slot the operation came back too late for is given back and a fresh one taken:
+            // a late send could crowd the next window.
             Some(at) if at + LATE >= now => at,
-            _ => {
-                now + pacer
-                    .try_reserve(n, now, Duration::MAX)
-                    .unwrap_or_else(|w| w)
+            held => {
+                if let Some(late) = held {
+                    pacer.unused(late);
+                }
+                match pacer.reserve(n, now) {
+                    Grant::At(wait) => now + wait,
+                    // The account is probing a throttling CA: come back later, nothing held.
+                    Grant::Probing(wait) => return Err(wait),
+                }
             }
         };
         let wait = at.saturating_duration_since(now);
@@ -112,9 +117,9 @@ impl Pacing {
         let now = Instant::now();
         if now > at + LATE {
             at = now
-                + pacer
-                    .try_reserve(n, now, Duration::MAX)
-                    .unwrap_or_else(|w| w);
+                + match pacer.reserve(n, now) {
+                    Grant::At(wait) | Grant::Probing(wait) => wait,
+                };
         }
         tokio::time::sleep_until(at.into()).await;
     }
