@@ -305,6 +305,13 @@ pub fn next_work(op: &Operation) -> Work {
     }
 }
 
+/// The step the executor works on: the first not completed, of an operation not finished.
+fn current(op: &Operation) -> Result<usize, Refused> {
+    op.current_step()
+        .filter(|_| !op.status.is_terminal())
+        .ok_or_else(|| Refused(format!("the operation is {}", op.status)))
+}
+
 /// Applies `event` to `op`: the one place an operation changes.
 pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Transition, Refused> {
     let mut t = Transition::new(op.status);
@@ -317,31 +324,21 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
             outcome,
             note,
         } => ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?,
-        event => {
-            let Some(i) = op.current_step().filter(|_| !op.status.is_terminal()) else {
-                return Err(Refused(format!("the operation is {}", op.status)));
-            };
-            match event {
-                Event::Sending => sending(op, i, ctx, &mut t),
-                Event::Answered(outcome) => answered(op, i, outcome, ctx, &mut t),
-                Event::Observed(state) => observed(op, i, state, ctx, &mut t),
-                Event::CallFailed { call, failure } => {
-                    call_failed(op, i, call, failure, ctx, &mut t)
-                }
-                Event::Throttled {
-                    call,
-                    answer,
-                    until,
-                } => throttled(op, i, call, answer, until, ctx, &mut t),
-                Event::TicketOpened {
-                    id,
-                    reseller_username,
-                } => ticket_opened(op, i, id, &reseller_username, ctx, &mut t),
-                Event::Withdraw | Event::Retry | Event::TicketResolved { .. } => {
-                    unreachable!("handled above")
-                }
-            }
+        Event::Sending => sending(op, current(op)?, ctx, &mut t),
+        Event::Answered(outcome) => answered(op, current(op)?, outcome, ctx, &mut t),
+        Event::Observed(state) => observed(op, current(op)?, state, ctx, &mut t),
+        Event::CallFailed { call, failure } => {
+            call_failed(op, current(op)?, call, failure, ctx, &mut t)
         }
+        Event::Throttled {
+            call,
+            answer,
+            until,
+        } => throttled(op, current(op)?, call, answer, until, ctx, &mut t),
+        Event::TicketOpened {
+            id,
+            reseller_username,
+        } => ticket_opened(op, current(op)?, id, &reseller_username, ctx, &mut t),
     }
     if op.status != t.from {
         t.emit.insert(0, Emit::StatusChanged);
@@ -805,58 +802,97 @@ fn call_failed(
             op.steps[i].last_error = Some(message);
             t.schedule = Schedule::At(after(ctx.now, ctx.policy.recheck));
         }
-        failure @ (CallFailure::Unreachable(_) | CallFailure::NoAnswer { .. }) => {
-            let (message, retry_after, kind) = match failure {
-                CallFailure::Unreachable(m) => (m, None, FailureKind::CaUnreachable),
-                CallFailure::NoAnswer {
-                    message,
-                    retry_after,
-                } => (message, retry_after, FailureKind::GaveUp),
-                _ => unreachable!("matched above"),
-            };
-            if call == Call::Send && kind == FailureKind::CaUnreachable {
-                // The request never arrived: nothing to reconcile.
-                op.steps[i].reconcile = None;
-            }
-            let step = &mut op.steps[i];
-            step.tries += 1;
-            let tries = step.tries;
-            step.last_error = Some(message.clone());
-            if tries >= ctx.policy.max_tries {
-                let unknown = match &step.reconcile {
-                    Some(Reconcile::AnswerLost { attempt }) => format!(
-                        "; whether the CA acted on attempt {attempt} is unknown: a retry reads the order first"
-                    ),
-                    _ => String::new(),
-                };
-                let message = format!("gave up after {tries} tries: {message}{unknown}");
-                let detail = format!("{what}: {message}");
-                fail(op, i, kind, CaMessage::text(message), detail, ctx, t);
-                return;
-            }
-            let wait = backoff(&ctx.policy, tries, retry_after, ctx.jitter);
-            let lost = matches!(call, Call::Send)
-                && matches!(step.reconcile, Some(Reconcile::AnswerLost { .. }));
-            let reason = format!(
-                "{what} failed (try {tries} of {}), retrying in {:.1}s{}: {message}",
-                ctx.policy.max_tries,
-                wait.as_secs_f64(),
-                if lost {
-                    ", reading the order first"
-                } else {
-                    ""
-                }
-            );
-            op.record(Some(i), reason.clone(), ctx.now);
-            t.retry = Some(RetryNote {
-                tries,
-                wait,
-                reason,
-            });
-            t.schedule = Schedule::At(after(ctx.now, wait));
+        CallFailure::Unreachable(message) => try_failed(
+            op,
+            i,
+            call,
+            what,
+            message,
+            None,
+            FailureKind::CaUnreachable,
+            ctx,
+            t,
+        ),
+        CallFailure::NoAnswer {
+            message,
+            retry_after,
+        } => try_failed(
+            op,
+            i,
+            call,
+            what,
+            message,
+            retry_after,
+            FailureKind::GaveUp,
+            ctx,
+            t,
+        ),
+        CallFailure::Throttled {
+            answer,
+            retry_after,
+        } => {
+            // Throttles normally come as Event::Throttled, with the account's pace; without it
+            // the CA's Retry-After (or the first backoff) decides.
+            let wait = retry_after.unwrap_or(ctx.policy.backoff_base);
+            throttled(op, i, call, answer, after(ctx.now, wait), ctx, t);
         }
-        CallFailure::Throttled { .. } => unreachable!("throttling is Event::Throttled"),
     }
+}
+
+/// A try that failed without an answer (`kind`: the CA unreachable, or the answer lost): tried
+/// again after a backoff, or given up after `max_tries`.
+#[allow(clippy::too_many_arguments)]
+fn try_failed(
+    op: &mut Operation,
+    i: usize,
+    call: Call,
+    what: String,
+    message: String,
+    retry_after: Option<Duration>,
+    kind: FailureKind,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) {
+    if call == Call::Send && kind == FailureKind::CaUnreachable {
+        // The request never arrived: nothing to reconcile.
+        op.steps[i].reconcile = None;
+    }
+    let step = &mut op.steps[i];
+    step.tries += 1;
+    let tries = step.tries;
+    step.last_error = Some(message.clone());
+    if tries >= ctx.policy.max_tries {
+        let unknown = match &step.reconcile {
+                Some(Reconcile::AnswerLost { attempt }) => format!(
+                    "; whether the CA acted on attempt {attempt} is unknown: a retry reads the order first"
+                ),
+                _ => String::new(),
+            };
+        let message = format!("gave up after {tries} tries: {message}{unknown}");
+        let detail = format!("{what}: {message}");
+        fail(op, i, kind, CaMessage::text(message), detail, ctx, t);
+        return;
+    }
+    let wait = backoff(&ctx.policy, tries, retry_after, ctx.jitter);
+    let lost =
+        matches!(call, Call::Send) && matches!(step.reconcile, Some(Reconcile::AnswerLost { .. }));
+    let reason = format!(
+        "{what} failed (try {tries} of {}), retrying in {:.1}s{}: {message}",
+        ctx.policy.max_tries,
+        wait.as_secs_f64(),
+        if lost {
+            ", reading the order first"
+        } else {
+            ""
+        }
+    );
+    op.record(Some(i), reason.clone(), ctx.now);
+    t.retry = Some(RetryNote {
+        tries,
+        wait,
+        reason,
+    });
+    t.schedule = Schedule::At(after(ctx.now, wait));
 }
 
 #[allow(clippy::too_many_arguments)]

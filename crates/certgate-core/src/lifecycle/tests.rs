@@ -696,3 +696,20 @@ fn steps_are_queued_from_the_quote() {
     let op = cancel();
     assert_eq!(op.steps, StepState::queued(&op.quote));
 }
+
+#[test]
+fn a_throttle_reported_as_a_failure_waits_for_retry_after_and_is_no_try() {
+    let p = stub();
+    let mut op = cancel();
+    let t = send_failing(
+        &mut op,
+        CallFailure::Throttled {
+            answer: CaMessage::text("slow down"),
+            retry_after: Some(Duration::from_secs(7)),
+        },
+        &p,
+    );
+    assert_eq!(t.schedule, Schedule::At(at("2026-06-15T08:30:07Z")));
+    assert_eq!((op.steps[0].tries, op.steps[0].throttled), (0, true));
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+}
