@@ -158,3 +158,87 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
     );
     app.stop().await;
 }
+
+/// Two gateways on one Postgres, one DigiCert key: together they stay under the key's limit
+/// and together reach it.
+#[tokio::test]
+async fn two_gateways_on_one_postgres_share_one_pace() {
+    use common::sim::{Behaviour, DigiCert, Limit, Sim};
+    let Some(url) = std::env::var("CERTGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!(
+            "SKIPPED: two_gateways_on_one_postgres_share_one_pace needs CERTGATE_TEST_POSTGRES_URL"
+        );
+        return;
+    };
+    let (limit, span) = (20, Duration::from_secs(1));
+    let mock = MockServer::start().await;
+    let sim = Sim::new(Behaviour {
+        limit: Some(Limit(limit, span)),
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let run = format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    // A key of this run only: other runs on the same database keep their own pace.
+    let var = format!("CERTGATE_TEST_PACE_KEY_{run}");
+    std::env::set_var(&var, "k");
+    let providers = common::providers_toml_at(&mock.uri())
+        .replace(
+            common::DIGICERT_LIMITS,
+            "rate_limits = [{ requests = 20, per_ms = 1000 }]",
+        )
+        .replace("${DIGICERT_API_KEY}", &format!("${{{var}}}"));
+    let tenant_id = format!("pace-{run}");
+    let key = format!("key-{run}");
+    let setup = || Setup {
+        providers_toml: providers.clone(),
+        database: url.clone(),
+        tenants: vec![common::tenant(&tenant_id, &key, None)],
+        executor: certgate_server::config::ExecutorConfig::default(),
+        ..Setup::default()
+    };
+    let a = spawn(setup()).await;
+    let b = spawn(setup()).await;
+    let n = 120;
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let order_id = format!("{run}-{i}");
+        sim.order(&order_id, "issued");
+        let app = if i % 2 == 0 { &a } else { &b };
+        let body = json!({"provider": "digicert", "intent": "revoke",
+                          "order": order(json!({"supplier_order_id": order_id, "certificate_id": null}))});
+        let (status, op) = app.post_operation(&key, &format!("op-{i}"), &body).await;
+        assert_eq!(status, 202, "{op}");
+        ids.push(op["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        let op = a
+            .wait_for_long_as(&key, id, &["completed", "failed"], Duration::from_secs(120))
+            .await;
+        assert_eq!(op["status"], "completed", "{op:#}");
+    }
+    assert_eq!(
+        sim.throttled(),
+        0,
+        "together they went over the key's limit"
+    );
+    // Two calls an operation; the first `limit` go at once.
+    let (took, calls) = sim.accepted_span();
+    assert_eq!(calls, 2 * n);
+    let minimum = span * ((calls - 1) / limit) as u32;
+    let efficiency = minimum.as_secs_f64() / took.as_secs_f64();
+    assert!(
+        efficiency >= 0.85,
+        "{calls} calls took {took:?}, minimum {minimum:?}: efficiency {efficiency:.2}"
+    );
+    a.stop().await;
+    b.stop().await;
+}

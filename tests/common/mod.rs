@@ -241,6 +241,17 @@ impl TestApp {
         self.wait(KEY, id, statuses, patience).await
     }
 
+    /// `wait_for_long` as the tenant of `api_key`.
+    pub async fn wait_for_long_as(
+        &self,
+        api_key: &str,
+        id: &str,
+        statuses: &[&str],
+        patience: std::time::Duration,
+    ) -> Value {
+        self.wait(api_key, id, statuses, patience).await
+    }
+
     /// `wait_for` as the tenant of `api_key`.
     pub async fn wait_for_as(&self, api_key: &str, id: &str, statuses: &[&str]) -> Value {
         self.wait(api_key, id, statuses, std::time::Duration::from_secs(30))

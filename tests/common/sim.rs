@@ -29,6 +29,8 @@ pub struct Ledger {
     pub refunded: HashMap<String, u32>,
     /// Answers of "slow down".
     pub throttled: usize,
+    /// When each call the limit let through came.
+    pub accepted: Vec<Instant>,
     seen: VecDeque<Instant>,
 }
 
@@ -110,12 +112,22 @@ impl Sim {
         self.ledger.lock().unwrap().throttled
     }
 
+    /// How long the accepted calls took, first to last, and how many there were.
+    pub fn accepted_span(&self) -> (Duration, usize) {
+        let ledger = self.ledger.lock().unwrap();
+        match (ledger.accepted.first(), ledger.accepted.last()) {
+            (Some(a), Some(b)) => (b.duration_since(*a), ledger.accepted.len()),
+            _ => (Duration::ZERO, 0),
+        }
+    }
+
     /// Whether this request is over the CA's limit (and counts it if not).
     fn over_limit(&self, ledger: &mut Ledger) -> bool {
+        let now = Instant::now();
         let Some(Limit(n, span)) = self.behaviour.limit else {
+            ledger.accepted.push(now);
             return false;
         };
-        let now = Instant::now();
         while ledger
             .seen
             .front()
@@ -128,6 +140,7 @@ impl Sim {
             return true;
         }
         ledger.seen.push_back(now);
+        ledger.accepted.push(now);
         false
     }
 

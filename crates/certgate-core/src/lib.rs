@@ -13,6 +13,7 @@ pub mod lifecycle;
 pub mod money;
 pub mod operation;
 pub mod order;
+pub mod pace;
 pub mod policy;
 pub mod provider;
 pub mod quote;

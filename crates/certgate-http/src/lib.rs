@@ -340,5 +340,3 @@ mod tests {
         assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
     }
 }
-
-pub mod pacer;

@@ -4,6 +4,7 @@
 //! account's pace, and feeds what happened back through the operation service. What any
 //! answer, timeout or throttle means for the operation is decided in core, not here.
 
+use crate::pacing::{Admission, MAX_HOLD, PACE_LEAD};
 use crate::service::{self, Actor, Held};
 use crate::AppState;
 use certgate_core::lifecycle::{self, Call, Event, Schedule, Transition, Work};
@@ -45,16 +46,26 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             {
                 Ok(Some(row)) => {
                     let w = worker.clone();
+                    let mut slot = Slot {
+                        permit: Some(permit),
+                        permits: permits.clone(),
+                    };
                     tokio::spawn(async move {
-                        w.run_operation(row).await;
-                        drop(permit);
+                        w.run_operation(row, &mut slot).await;
                     });
                 }
                 Ok(None) => {
                     drop(permit);
+                    // Sleep until the next operation falls due (at most `poll_ms`), so that
+                    // one waiting for its turn at the CA's pace comes back on time.
+                    let now = service::ms(worker.now());
+                    let nap = match worker.state.store.next_due(now).await {
+                        Ok(Some(due)) => Duration::from_millis((due - now).max(1) as u64).min(idle),
+                        _ => idle,
+                    };
                     tokio::select! {
                         () = worker.state.wake.notified() => {}
-                        () = tokio::time::sleep(idle) => {}
+                        () = tokio::time::sleep(nap) => {}
                         _ = shutdown.changed() => {}
                     }
                 }
@@ -68,6 +79,23 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
         // Let the running operations finish their current call.
         let _ = permits.acquire_many(slots as u32).await;
     })
+}
+
+/// A running operation's place among the `workers`: given back while it only waits for the
+/// CA account's pace.
+#[derive(Debug)]
+struct Slot {
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    permits: Arc<tokio::sync::Semaphore>,
+}
+
+impl Slot {
+    /// Sleeps `wait` without holding a worker.
+    async fn sleep(&mut self, wait: Duration) {
+        self.permit = None;
+        tokio::time::sleep(wait).await;
+        self.permit = self.permits.clone().acquire_owned().await.ok();
+    }
 }
 
 /// The executor of one gateway instance. Its `owner` name holds the leases it takes.
@@ -88,6 +116,15 @@ enum RunError {
     Store(#[from] certgate_store::StoreError),
 }
 
+/// How late after its admission a step's call may go on it; later, it is admitted again.
+const RESEND_SLACK_MS: i64 = 20;
+
+/// What the pace said.
+enum Paced {
+    Now(i64),
+    Later(DateTime<Utc>),
+}
+
 /// What a call at the CA brought, as the lifecycle's event.
 enum Called {
     Event(Event),
@@ -101,7 +138,7 @@ impl Worker {
     }
 
     /// Runs a claimed operation as far as it can go now.
-    pub async fn run_operation(&self, row: OperationRow) {
+    async fn run_operation(&self, row: OperationRow, slot: &mut Slot) {
         let op: Operation = match serde_json::from_str(&row.body) {
             Ok(op) => op,
             Err(e) => {
@@ -118,7 +155,7 @@ impl Worker {
             version: row.version,
         };
         loop {
-            match self.advance(&mut held).await {
+            match self.advance(&mut held, slot).await {
                 Ok(true) => continue,
                 Ok(false) => return,
                 Err(e) => {
@@ -130,7 +167,7 @@ impl Worker {
     }
 
     /// Does the operation's next piece of work and saves what came of it; true to go on now.
-    async fn advance(&self, held: &mut Held) -> Result<bool, RunError> {
+    async fn advance(&self, held: &mut Held, slot: &mut Slot) -> Result<bool, RunError> {
         let entry = self.state.registry.get(&held.op.provider).cloned();
         let called = match lifecycle::next_work(&held.op) {
             Work::Idle => {
@@ -154,14 +191,14 @@ impl Worker {
                     call: Call::Read,
                     failure,
                 }),
-                Ok(client) => self.read(held, step, client).await,
+                Ok(client) => self.read(held, step, client, slot).await?,
             },
             Work::Send { step } => match client(entry.as_deref(), &held.op) {
                 Err(failure) => Called::Event(Event::CallFailed {
                     call: Call::Send,
                     failure,
                 }),
-                Ok(client) => self.send(held, step, client).await?,
+                Ok(client) => self.send(held, step, client, slot).await?,
             },
         };
         let event = match called {
@@ -200,25 +237,54 @@ impl Worker {
         }
     }
 
-    /// Reads the order at the CA.
-    async fn read(&self, held: &Held, step: usize, client: Arc<dyn CaClient>) -> Called {
-        let op = &held.op;
-        let slot = match self.state.pacing.reserve(&op.id, &op.provider, 1) {
-            Ok(slot) => slot,
-            Err(wait) => return Called::Later(self.now() + span(wait)),
-        };
-        let attempt = op.steps[step].attempts;
-        let ca = CaCall::new(held, "read", attempt);
-        let result = ca
-            .run(self, async {
-                self.state.pacing.wait(&op.provider, 1, slot).await;
-                client.observe(&op.order).await
-            })
-            .await;
-        match result {
-            Ok(state) => Called::Event(Event::Observed(state)),
-            Err(failure) => self.failed(held, Call::Read, failure, slot),
+    /// Waits for the CA account's pace to admit `n` calls of `op`: a short wait holds the
+    /// worker, a longer one gives it back (the operation comes back at its turn).
+    /// `Ok(Paced::Now(at))`: admitted, recorded as sent at `at` (ms); `replacing` gives back
+    /// an earlier admission that was not used in time.
+    async fn paced(
+        &self,
+        op: &Operation,
+        n: u32,
+        slot: &mut Slot,
+        replacing: Option<i64>,
+    ) -> Result<Paced, RunError> {
+        loop {
+            match self
+                .state
+                .pacing
+                .admit(&op.id, &op.provider, n, replacing)
+                .await?
+            {
+                Admission::Now(at) => return Ok(Paced::Now(at)),
+                Admission::Later(wait) if wait <= MAX_HOLD => slot.sleep(wait).await,
+                // Back a little early, to wait the rest here and go at the exact instant.
+                Admission::Later(wait) => {
+                    return Ok(Paced::Later(
+                        self.now() + span(wait.saturating_sub(PACE_LEAD)),
+                    ))
+                }
+            }
         }
+    }
+
+    /// Reads the order at the CA.
+    async fn read(
+        &self,
+        held: &Held,
+        step: usize,
+        client: Arc<dyn CaClient>,
+        slot: &mut Slot,
+    ) -> Result<Called, RunError> {
+        let op = &held.op;
+        if let Paced::Later(at) = self.paced(op, 1, slot, None).await? {
+            return Ok(Called::Later(at));
+        }
+        let ca = CaCall::new(held, "read", op.steps[step].attempts);
+        let result = ca.run(self, client.observe(&op.order)).await;
+        Ok(match result {
+            Ok(state) => Called::Event(Event::Observed(state)),
+            Err(failure) => self.failed(held, Call::Read, failure),
+        })
     }
 
     /// Sends the step's action: the attempt is saved before the request goes out, so that a
@@ -228,47 +294,50 @@ impl Worker {
         held: &mut Held,
         step: usize,
         client: Arc<dyn CaClient>,
+        slot: &mut Slot,
     ) -> Result<Called, RunError> {
         let action = held.op.steps[step].action;
         let n = client.requests(action);
-        let slot = match self.state.pacing.reserve(&held.op.id, &held.op.provider, n) {
-            Ok(slot) => slot,
-            Err(wait) => return Ok(Called::Later(self.now() + span(wait))),
+        let admitted = match self.paced(&held.op, n, slot, None).await? {
+            Paced::Now(at) => at,
+            Paced::Later(at) => return Ok(Called::Later(at)),
         };
         let t = self.apply(held, Event::Sending)?;
         self.save(held, t).await?;
+        // The attempt is saved; if saving took long, the calls are recorded anew at the instant
+        // they really go (the account's windows count what the CA will see). Committed now,
+        // they wait here for their turn if they lost it.
+        if service::ms(self.now()) - admitted > RESEND_SLACK_MS {
+            let op = &held.op;
+            let again = async {
+                let mut replacing = Some(admitted);
+                while let Paced::Later(at) = self.paced(op, n, slot, replacing).await? {
+                    replacing = None;
+                    let wait = (at - self.now()).to_std().unwrap_or_default() + PACE_LEAD;
+                    slot.sleep(wait).await;
+                }
+                Ok::<_, RunError>(())
+            };
+            self.with_heartbeat(&op.id, again).await?;
+        }
         let op = &held.op;
         let call = step_call(op, step);
         let ca = CaCall::new(held, action.as_str(), op.steps[step].attempts);
-        let result = ca
-            .run(self, async {
-                self.state.pacing.wait(&op.provider, n, slot).await;
-                client.execute(&call).await
-            })
-            .await;
+        let result = ca.run(self, client.execute(&call)).await;
         Ok(match result {
             Ok(outcome) => Called::Event(Event::Answered(outcome)),
-            Err(failure) => self.failed(held, Call::Send, failure, slot),
+            Err(failure) => self.failed(held, Call::Send, failure),
         })
     }
 
     /// The event of a failed call; a throttle slows the CA account down.
-    fn failed(
-        &self,
-        held: &Held,
-        call: Call,
-        failure: CallFailure,
-        slot: Option<Instant>,
-    ) -> Called {
+    fn failed(&self, held: &Held, call: Call, failure: CallFailure) -> Called {
         Called::Event(match failure {
             CallFailure::Throttled {
                 answer,
                 retry_after,
             } => {
-                let wait = self
-                    .state
-                    .pacing
-                    .throttled(&held.op.provider, slot, retry_after);
+                let wait = self.state.pacing.throttled(&held.op.provider, retry_after);
                 Event::Throttled {
                     call,
                     answer,

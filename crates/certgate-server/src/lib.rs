@@ -63,7 +63,10 @@ pub struct AppState {
 impl AppState {
     pub fn new(registry: Registry, tenants: Tenants, keys: ApiKeys, store: Store) -> Self {
         AppState {
-            pacing: Arc::new(pacing::Pacing::new(&registry)),
+            pacing: Arc::new(pacing::Pacing::new(
+                &registry,
+                (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
+            )),
             wake: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
             registry: Arc::new(registry),

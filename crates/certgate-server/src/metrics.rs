@@ -1,10 +1,14 @@
 //! `GET /metrics`: counters in the Prometheus (OpenMetrics) text format: HTTP requests by
-//! route and status, quotes by provider and verdict, operations created, and step outcomes.
+//! route and status, quotes by provider and verdict, operations created, step outcomes, and
+//! each CA account's pace (calls sent, throttled, the limit its throttling taught, operations
+//! waiting and the oldest one's wait).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -31,6 +35,24 @@ struct StepLabels {
     outcome: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct AccountLabels {
+    /// The providers sharing the CA account (`digicert+geotrust+symantec+thawte`).
+    account: String,
+}
+
+type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Each CA account's pace, set from [`crate::pacing::Pacing::stats`] at every scrape.
+#[derive(Default)]
+struct PaceGauges {
+    sent: Family<AccountLabels, Gauge>,
+    throttled: Family<AccountLabels, Gauge>,
+    learnt: Family<AccountLabels, FloatGauge>,
+    waiting: Family<AccountLabels, Gauge>,
+    oldest: Family<AccountLabels, FloatGauge>,
+}
+
 /// The gateway's counters.
 pub struct Metrics {
     registry: Registry,
@@ -38,6 +60,7 @@ pub struct Metrics {
     quotes: Family<QuoteLabels, Counter>,
     operations: Family<ProviderLabels, Counter>,
     steps: Family<StepLabels, Counter>,
+    pace: PaceGauges,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,12 +96,39 @@ impl Default for Metrics {
             "Step outcomes at the CA, by provider, action and outcome",
             steps.clone(),
         );
+        let pace = PaceGauges::default();
+        registry.register(
+            "certgate_pace_sent_calls",
+            "Calls sent to each CA account since the gateway started",
+            pace.sent.clone(),
+        );
+        registry.register(
+            "certgate_pace_throttled_calls",
+            "Calls each CA account throttled (429, -42, Throttling*) since the gateway started",
+            pace.throttled.clone(),
+        );
+        registry.register(
+            "certgate_pace_learnt_calls_per_second",
+            "The limit each CA account's throttling taught (0: the declared limits hold)",
+            pace.learnt.clone(),
+        );
+        registry.register(
+            "certgate_pace_waiting_operations",
+            "Operations waiting for their turn at each CA account",
+            pace.waiting.clone(),
+        );
+        registry.register(
+            "certgate_pace_oldest_wait_seconds",
+            "How long the longest-waiting operation of each CA account has waited",
+            pace.oldest.clone(),
+        );
         Metrics {
             registry,
             http,
             quotes,
             operations,
             steps,
+            pace,
         }
     }
 }
@@ -121,6 +171,29 @@ impl Metrics {
             .inc();
     }
 
+    /// Sets the CA accounts' pace figures.
+    pub fn pace(&self, accounts: &[crate::pacing::AccountStats]) {
+        for a in accounts {
+            let l = AccountLabels {
+                account: a.account.clone(),
+            };
+            self.pace.sent.get_or_create(&l).set(a.sent as i64);
+            self.pace
+                .throttled
+                .get_or_create(&l)
+                .set(a.throttled as i64);
+            self.pace
+                .learnt
+                .get_or_create(&l)
+                .set(a.learnt.unwrap_or(0.0));
+            self.pace.waiting.get_or_create(&l).set(a.waiting as i64);
+            self.pace
+                .oldest
+                .get_or_create(&l)
+                .set(a.oldest_wait.as_secs_f64());
+        }
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -158,6 +231,24 @@ mod tests {
             ),
             "{text}"
         );
+        m.pace(&[crate::pacing::AccountStats {
+            account: "digicert+geotrust".into(),
+            sent: 7,
+            throttled: 1,
+            learnt: Some(2.5),
+            waiting: 3,
+            oldest_wait: std::time::Duration::from_millis(1_500),
+        }]);
+        let text = m.render();
+        for line in [
+            r#"certgate_pace_sent_calls{account="digicert+geotrust"} 7"#,
+            r#"certgate_pace_throttled_calls{account="digicert+geotrust"} 1"#,
+            r#"certgate_pace_learnt_calls_per_second{account="digicert+geotrust"} 2.5"#,
+            r#"certgate_pace_waiting_operations{account="digicert+geotrust"} 3"#,
+            r#"certgate_pace_oldest_wait_seconds{account="digicert+geotrust"} 1.5"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
         assert!(text.ends_with("# EOF\n"));
     }
 }

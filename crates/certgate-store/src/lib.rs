@@ -13,6 +13,7 @@ mod rows;
 pub use rows::*;
 
 use certgate_core::operation::Status;
+use certgate_core::pace::{Admit, Window};
 use certgate_core::ticket::TicketStatus;
 use sqlx::any::AnyPoolOptions;
 use sqlx::{AnyPool, Row};
@@ -241,6 +242,18 @@ impl Store {
         Ok(row)
     }
 
+    /// When the next operation falls due (milliseconds), if any is waiting.
+    pub async fn next_due(&self, now: i64) -> Result<Option<i64>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_run_at) FROM operations WHERE next_run_at IS NOT NULL \
+             AND (lease_until IS NULL OR lease_until < $1)",
+        )
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
     /// Takes an operation out of the executor's hands (its body cannot be read): marked
     /// `failed`, never claimed again, its body kept for an operator.
     pub async fn park_operation(&self, id: &str, owner: &str) -> Result<()> {
@@ -408,6 +421,81 @@ impl Store {
             .map_err(Into::into)
     }
 
+    /// The shared pace of a CA account (Postgres): in one short transaction that holds the
+    /// account's row, may `n` calls go now by the database's clock, given the calls every
+    /// gateway recorded and `ahead` calls waiting before them? If so they are recorded
+    /// (`replacing`: the instant of an earlier admission of them, given back first).
+    /// Returns the database's now and the decision.
+    pub async fn pace_admit(
+        &self,
+        account: &str,
+        windows: &[Window],
+        n: u32,
+        ahead: u32,
+        replacing: Option<i64>,
+    ) -> Result<(i64, Admit)> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO pace_accounts (account) VALUES ($1) ON CONFLICT (account) DO NOTHING",
+        )
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        sqlx::query(&format!(
+            "SELECT account FROM pace_accounts WHERE account = $1{lock}"
+        ))
+        .bind(account)
+        .execute(&mut *tx)
+        .await?;
+        let now: i64 = match self.backend {
+            Backend::Postgres => {
+                sqlx::query_scalar("SELECT (EXTRACT(EPOCH FROM clock_timestamp()) * 1000)::BIGINT")
+                    .fetch_one(&mut *tx)
+                    .await?
+            }
+            Backend::Sqlite => epoch_ms(),
+        };
+        if let Some(earlier) = replacing {
+            let one = match self.backend {
+                Backend::Postgres => "ctid IN (SELECT ctid FROM pace_sends WHERE account = $1 AND at = $2 LIMIT $3)",
+                Backend::Sqlite => "rowid IN (SELECT rowid FROM pace_sends WHERE account = $1 AND at = $2 LIMIT $3)",
+            };
+            sqlx::query(&format!("DELETE FROM pace_sends WHERE {one}"))
+                .bind(account)
+                .bind(earlier)
+                .bind(i64::from(n))
+                .execute(&mut *tx)
+                .await?;
+        }
+        let longest = windows.iter().map(|w| w.span_ms).max().unwrap_or(0);
+        sqlx::query("DELETE FROM pace_sends WHERE account = $1 AND at <= $2")
+            .bind(account)
+            .bind(now - longest)
+            .execute(&mut *tx)
+            .await?;
+        let sends: Vec<i64> =
+            sqlx::query_scalar("SELECT at FROM pace_sends WHERE account = $1 ORDER BY at")
+                .bind(account)
+                .fetch_all(&mut *tx)
+                .await?;
+        let decision = certgate_core::pace::admit(&sends, windows, n, ahead, now);
+        if decision == Admit::Now {
+            for _ in 0..n {
+                sqlx::query("INSERT INTO pace_sends (account, at) VALUES ($1, $2)")
+                    .bind(account)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok((now, decision))
+    }
+
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         entry.write(&mut tx).await?;
@@ -433,4 +521,11 @@ impl Store {
         .await?;
         Ok(rows)
     }
+}
+
+/// Milliseconds since the epoch by this process's clock (SQLite has one gateway).
+fn epoch_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
 }

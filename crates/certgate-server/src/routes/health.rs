@@ -23,6 +23,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 
 /// The counters, in the OpenMetrics text format Prometheus scrapes.
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
+    state.metrics.pace(&state.pacing.stats());
     (
         [(
             axum::http::header::CONTENT_TYPE,
