@@ -19,6 +19,18 @@ pub struct Counters {
     pub rejected_429: AtomicU64,
     /// Cancels per order id.
     pub per_order: Mutex<HashMap<String, u32>>,
+    /// When the first and the last call the limits let through came.
+    pub span: Mutex<Option<(Instant, Instant)>>,
+}
+
+impl Counters {
+    /// First to last call let through.
+    pub fn took(&self) -> Duration {
+        self.span
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .map_or(Duration::ZERO, |(a, b)| b.duration_since(a))
+    }
 }
 
 #[derive(Debug)]
@@ -54,6 +66,8 @@ impl Mock {
             for (_, _, seen) in l.windows.iter_mut() {
                 seen.push_back(now);
             }
+            let mut span = self.counters.span.lock().unwrap_or_else(|e| e.into_inner());
+            *span = Some(span.map_or((now, now), |(first, _)| (first, now)));
         }
         over
     }
