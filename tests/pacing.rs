@@ -1,6 +1,7 @@
 //! Pacing per CA account: a burst of operations on one DigiCert key reaches a mock that
 //! enforces DigiCert's kind of limits (scaled down in time for the test) without a single 429,
-//! while another provider's operations are not held back by it.
+//! while another provider's operations are not held back by it; two gateways on one Postgres
+//! share one key's pace, together under its limit and near it.
 
 mod common;
 

@@ -559,7 +559,10 @@ async fn burst(
     for p in posts {
         p.await??;
     }
-    let all = wait_until(Duration::from_secs(300), || counters.cancels.load(Relaxed) >= n).await;
+    let all = wait_until(Duration::from_secs(300), || {
+        counters.cancels.load(Relaxed) >= n
+    })
+    .await;
     let took = counters.took();
     let least = minimum(2 * n as usize, &limits);
     let efficiency = least.as_secs_f64() / took.as_secs_f64().max(1e-9);
@@ -571,7 +574,11 @@ async fn burst(
     report.add(
         "pacing",
         format!("{what}: done in"),
-        format!("{:.1} s (minimum {:.1} s)", took.as_secs_f64(), least.as_secs_f64()),
+        format!(
+            "{:.1} s (minimum {:.1} s)",
+            took.as_secs_f64(),
+            least.as_secs_f64()
+        ),
         "",
         None,
     );
@@ -597,7 +604,9 @@ async fn pacing(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
     let db = format!("sqlite://{}", dir.join("pacing.db").display());
     burst(report, dir, "one gateway", &db, 1).await?;
     match std::env::var("CERTGATE_TEST_POSTGRES_URL") {
-        Ok(url) if !url.is_empty() => burst(report, dir, "two gateways on Postgres", &url, 2).await?,
+        Ok(url) if !url.is_empty() => {
+            burst(report, dir, "two gateways on Postgres", &url, 2).await?
+        }
         _ => report.add(
             "pacing",
             "two gateways on Postgres",
