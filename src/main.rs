@@ -297,6 +297,8 @@ fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow:
             .with_context(|| format!("cannot open the store {database}"))?;
         let mut state = AppState::new(registry, tenants, keys, store);
         state.executor = file.executor;
+        state.webhooks = file.webhooks;
+        state.events = file.events;
         state.helpdesk = helpdesk;
         let listener = tokio::net::TcpListener::bind(listen)
             .await

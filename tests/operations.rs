@@ -5,7 +5,7 @@ mod common;
 use common::{order, spawn, tenant, Setup, DIGICERT_KEY, KEY};
 use serde_json::{json, Value};
 use wiremock::matchers::{body_json, header, method, path, query_param};
-use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn setup_at(mock: &MockServer) -> Setup {
     Setup {
@@ -523,11 +523,11 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
 
 #[tokio::test]
 async fn webhooks_are_signed_and_carry_every_transition_in_order() {
-    use hmac::{Hmac, Mac};
     let ca = MockServer::start().await;
     digicert_order(&ca, "DC-6", "pending", 1).await;
     digicert_cancel(&ca, "DC-6", 1).await;
-    let (receiver, hook_url) = common::webhook_receiver().await;
+    let receiver = common::Receiver::default();
+    let (_server, hook_url) = receiver.serve().await;
     let app = spawn(Setup {
         tenants: vec![tenant(
             "hooked",
@@ -542,51 +542,18 @@ async fn webhooks_are_signed_and_carry_every_transition_in_order() {
     let (status, op) = app.post_operation("hooked-key", "h-1", &body).await;
     assert_eq!(status, 202);
     let id = op["id"].as_str().unwrap().to_owned();
-    // Wait until the receiver has seen the completion.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let seen: Vec<Request> = loop {
-        let got = receiver.received_requests().await.unwrap();
-        if got.iter().any(|r| {
-            serde_json::from_slice::<Value>(&r.body).unwrap()["data"]["operation"]["status"]
-                == "completed"
-        }) {
-            break got;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no completion webhook"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    };
+    app.wait_for_as("hooked-key", &id, &["completed"]).await;
+    let seen = receiver
+        .wait_for(3, std::time::Duration::from_secs(10))
+        .await;
     let mut sequence = Vec::new();
-    for r in &seen {
-        let sig = r
-            .headers
-            .get("certgate-signature")
-            .unwrap()
-            .to_str()
-            .unwrap();
-        let (t, v1) = sig.split_once(",v1=").unwrap();
-        let t = t.strip_prefix("t=").unwrap();
-        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(b"whsec-test").unwrap();
-        mac.update(format!("{t}.{}", String::from_utf8_lossy(&r.body)).as_bytes());
-        assert_eq!(
-            hex::encode(mac.finalize().into_bytes()),
-            v1,
-            "signature of {}",
-            String::from_utf8_lossy(&r.body)
-        );
-        let event: Value = serde_json::from_slice(&r.body).unwrap();
+    for a in &seen {
+        assert!(a.signed_with("whsec-test"), "signature of {}", a.raw);
+        assert!(!a.signed_with("other-secret"));
+        let event = &a.body;
         assert_eq!(event["type"], "operation.status_changed", "{event}");
         assert_eq!(event["tenant"], "hooked");
-        assert_eq!(
-            r.headers
-                .get("certgate-event-id")
-                .unwrap()
-                .to_str()
-                .unwrap(),
-            event["id"].as_str().unwrap()
-        );
+        assert_eq!(a.event_id.as_deref(), event["id"].as_str());
         assert!(event["id"].as_str().unwrap().starts_with("evt_"));
         let operation = &event["data"]["operation"];
         assert_eq!(operation["id"], id.as_str());

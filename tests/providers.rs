@@ -199,16 +199,22 @@ async fn openapi_lists_every_route() {
         "GET /openapi.json",
         "GET /readyz",
         "GET /v1/audit",
+        "GET /v1/events",
+        "GET /v1/events/{id}",
         "GET /v1/operations",
         "GET /v1/operations/{id}",
         "GET /v1/providers",
         "GET /v1/tickets",
+        "GET /v1/webhook-deliveries",
+        "GET /v1/webhook-deliveries/{id}",
         "POST /v1/operations",
         "POST /v1/operations/{id}/retry",
         "POST /v1/operations/{id}/withdraw",
         "POST /v1/quotes",
         "POST /v1/sweep",
         "POST /v1/tickets/{id}/resolve",
+        "POST /v1/webhook-deliveries/redeliver",
+        "POST /v1/webhook-deliveries/{id}/redeliver",
     ];
     served.sort();
     assert_eq!(listed, served);

@@ -6,7 +6,7 @@
 pub mod sim;
 
 use certgate_core::config::SecretRef;
-use certgate_server::config::{ExecutorConfig, TenantConfig};
+use certgate_server::config::{ExecutorConfig, TenantConfig, WebhooksConfig};
 use certgate_server::tenants::Tenants;
 use certgate_server::{AppState, Background};
 use certgate_store::Store;
@@ -81,6 +81,16 @@ pub fn fast_executor() -> ExecutorConfig {
     }
 }
 
+/// Fast webhook retries for tests.
+pub fn fast_webhooks() -> WebhooksConfig {
+    WebhooksConfig {
+        backoff_base_ms: 20,
+        backoff_max_ms: 200,
+        timeout_ms: 2_000,
+        ..WebhooksConfig::default()
+    }
+}
+
 /// How to start a test gateway.
 pub struct Setup {
     pub providers_toml: String,
@@ -90,6 +100,9 @@ pub struct Setup {
     /// Start the executor and webhook delivery.
     pub background: bool,
     pub helpdesk: Option<certgate_server::Helpdesk>,
+    pub webhooks: WebhooksConfig,
+    /// The gateway's clock (a test may move it on).
+    pub clock: certgate_server::Clock,
 }
 
 impl Default for Setup {
@@ -101,6 +114,8 @@ impl Default for Setup {
             executor: fast_executor(),
             background: true,
             helpdesk: None,
+            webhooks: fast_webhooks(),
+            clock: chrono::Utc::now,
         }
     }
 }
@@ -160,6 +175,8 @@ pub async fn spawn(setup: Setup) -> TestApp {
     let mut state = AppState::new(registry, tenants, keys, store);
     state.executor = setup.executor;
     state.helpdesk = setup.helpdesk;
+    state.webhooks = setup.webhooks;
+    state.clock = setup.clock;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(certgate_server::serve(
@@ -190,6 +207,16 @@ impl TestApp {
 
     pub async fn post(&self, path: &str, body: &Value) -> (u16, Value) {
         self.post_raw(path, body.to_string()).await
+    }
+
+    /// POSTs `body` to `path` as the tenant of `api_key`.
+    pub async fn post_as(&self, api_key: &str, path: &str, body: &Value) -> (u16, Value) {
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .bearer_auth(api_key)
+            .body(body.to_string());
+        self.send(req).await
     }
 
     /// POSTs an operation with an Idempotency-Key as `key`'s tenant.
@@ -311,6 +338,130 @@ pub fn steps(quote: &Value) -> Vec<String> {
             )
         })
         .collect()
+}
+
+/// What a [`Receiver`] accepted: the event (or ticket) and its headers.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    pub body: Value,
+    pub event_id: Option<String>,
+    pub signature: Option<String>,
+    pub raw: String,
+}
+
+impl Accepted {
+    /// True if `certgate-signature` is the HMAC-SHA256 of `t.body` under `secret`.
+    pub fn signed_with(&self, secret: &str) -> bool {
+        use hmac::{Hmac, Mac};
+        let Some((t, v1)) = self.signature.as_deref().and_then(|s| s.split_once(",v1=")) else {
+            return false;
+        };
+        let Some(t) = t.strip_prefix("t=") else {
+            return false;
+        };
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+        mac.update(format!("{t}.{}", self.raw).as_bytes());
+        hex::encode(mac.finalize().into_bytes()) == v1
+    }
+}
+
+/// A webhook receiver like real ones: it can be down (503), fail its first N deliveries, or
+/// answer slowly; it records what it accepted (2xx), in order.
+#[derive(Clone, Default)]
+pub struct Receiver {
+    accepted: std::sync::Arc<std::sync::Mutex<Vec<Accepted>>>,
+    failures_left: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    down: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    refused: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    delay: std::time::Duration,
+}
+
+impl Receiver {
+    /// A receiver that fails its first `n` deliveries, then accepts.
+    pub fn failing_first(n: usize) -> Receiver {
+        let r = Receiver::default();
+        r.failures_left
+            .store(n, std::sync::atomic::Ordering::SeqCst);
+        r
+    }
+
+    /// A receiver that answers after `delay`.
+    pub fn slow(delay: std::time::Duration) -> Receiver {
+        Receiver {
+            delay,
+            ..Receiver::default()
+        }
+    }
+
+    /// Serves it on a new mock server at `/hooks`; its URL.
+    pub async fn serve(&self) -> (wiremock::MockServer, String) {
+        let server = wiremock::MockServer::start().await;
+        wiremock::Mock::given(wiremock::matchers::method("POST"))
+            .and(wiremock::matchers::path("/hooks"))
+            .respond_with(self.clone())
+            .mount(&server)
+            .await;
+        let url = format!("{}/hooks", server.uri());
+        (server, url)
+    }
+
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.accepted.lock().unwrap().clone()
+    }
+
+    /// Deliveries answered with an error.
+    pub fn refused(&self) -> usize {
+        self.refused.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Waits until it accepted `n` deliveries (`patience` at most).
+    pub async fn wait_for(&self, n: usize, patience: std::time::Duration) -> Vec<Accepted> {
+        let deadline = std::time::Instant::now() + patience;
+        loop {
+            let got = self.accepted();
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the receiver accepted {} of {n} deliveries",
+                got.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+}
+
+impl wiremock::Respond for Receiver {
+    fn respond(&self, req: &wiremock::Request) -> wiremock::ResponseTemplate {
+        use std::sync::atomic::Ordering::SeqCst;
+        let failing = self
+            .failures_left
+            .fetch_update(SeqCst, SeqCst, |n| n.checked_sub(1))
+            .is_ok();
+        if failing || self.down.load(SeqCst) {
+            self.refused.fetch_add(1, SeqCst);
+            return wiremock::ResponseTemplate::new(503).set_delay(self.delay);
+        }
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let raw = String::from_utf8_lossy(&req.body).into_owned();
+        self.accepted.lock().unwrap().push(Accepted {
+            body: serde_json::from_str(&raw).unwrap_or(Value::Null),
+            event_id: header("certgate-event-id"),
+            signature: header("certgate-signature"),
+            raw,
+        });
+        wiremock::ResponseTemplate::new(204).set_delay(self.delay)
+    }
 }
 
 /// A webhook receiver that accepts every POST to `/hooks`, and its URL.

@@ -9,6 +9,7 @@
 pub mod calendar;
 pub mod client;
 pub mod config;
+pub mod event;
 pub mod lifecycle;
 pub mod money;
 pub mod operation;

@@ -16,6 +16,7 @@
 
 use crate::calendar::Calendar;
 use crate::client::{CaMessage, CallFailure, StepOutcome};
+use crate::event::{Backoff, EventType};
 use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
 use crate::order::{Order, OrderState};
 use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
@@ -45,12 +46,13 @@ pub fn backoff(
     retry_after: Option<Duration>,
     jitter: f64,
 ) -> Duration {
-    let exp = policy
-        .backoff_base
-        .saturating_mul(1u32 << tries.saturating_sub(1).min(20))
-        .min(policy.backoff_max);
-    let half = exp / 2;
-    (half + half.mul_f64(jitter.clamp(0.0, 1.0))).max(retry_after.unwrap_or_default())
+    let backoff = Backoff {
+        base: policy.backoff_base,
+        max: policy.backoff_max,
+    };
+    backoff
+        .wait(tries, jitter)
+        .max(retry_after.unwrap_or_default())
 }
 
 /// What a provider offers the lifecycle: its policy, to plan again from the CA's state, and
@@ -180,13 +182,13 @@ pub enum Emit {
 }
 
 impl Emit {
-    /// The event type on the wire.
-    pub fn kind(&self) -> &'static str {
+    /// The event's type.
+    pub fn kind(&self) -> EventType {
         match self {
-            Emit::StatusChanged => "operation.status_changed",
-            Emit::AttentionNeeded { .. } => "operation.attention_needed",
-            Emit::TicketOpened { .. } => "ticket.opened",
-            Emit::TicketResolved { .. } => "ticket.resolved",
+            Emit::StatusChanged => EventType::OperationStatusChanged,
+            Emit::AttentionNeeded { .. } => EventType::OperationAttentionNeeded,
+            Emit::TicketOpened { .. } => EventType::TicketOpened,
+            Emit::TicketResolved { .. } => EventType::TicketResolved,
         }
     }
 }

@@ -1,7 +1,9 @@
 //! The gateway's config file: the providers (built by core's registry), the tenants, the
-//! executor's timings and an optional outside helpdesk. Every table is `deny_unknown_fields`.
+//! executor's timings, webhook deliveries, the event feed's retention and an optional outside
+//! helpdesk. Every table is `deny_unknown_fields`.
 
 use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
+use certgate_core::event::{Backoff, DeliveryPolicy};
 use certgate_core::lifecycle::RetryPolicy;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -21,6 +23,10 @@ pub struct FileConfig {
     /// An outside helpdesk that receives every manual ticket (besides the built-in queue).
     #[serde(default)]
     pub helpdesk: Option<HelpdeskConfig>,
+    #[serde(default)]
+    pub webhooks: WebhooksConfig,
+    #[serde(default)]
+    pub events: EventsConfig,
 }
 
 /// Reads a config file.
@@ -102,6 +108,68 @@ impl Default for ExecutorConfig {
     }
 }
 
+/// How events are delivered to webhooks (and new tickets to the helpdesk).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhooksConfig {
+    /// How long a delivery is retried before it is `dead` (then listed and replayable).
+    pub max_age_hours: u32,
+    /// First retry delay; doubles each attempt, with jitter, up to `backoff_max_ms`.
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// How long one attempt may take (connecting included) before it counts as failed.
+    pub timeout_ms: u64,
+}
+
+impl Default for WebhooksConfig {
+    fn default() -> Self {
+        WebhooksConfig {
+            max_age_hours: 72,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 3_600_000,
+            timeout_ms: 10_000,
+        }
+    }
+}
+
+impl WebhooksConfig {
+    /// The retry schedule of a delivery.
+    pub fn policy(&self) -> DeliveryPolicy {
+        DeliveryPolicy {
+            backoff: Backoff {
+                base: Duration::from_millis(self.backoff_base_ms.max(1)),
+                max: Duration::from_millis(self.backoff_max_ms.max(self.backoff_base_ms).max(1)),
+            },
+            max_age: Duration::from_secs(u64::from(self.max_age_hours.max(1)) * 3_600),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms.max(1))
+    }
+}
+
+/// How long the event feed keeps events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EventsConfig {
+    /// Events (and finished deliveries) older than this are forgotten; pending deliveries and
+    /// their events are kept until they finish.
+    pub retention_days: u32,
+}
+
+impl Default for EventsConfig {
+    fn default() -> Self {
+        EventsConfig { retention_days: 30 }
+    }
+}
+
+impl EventsConfig {
+    pub fn retention(&self) -> Duration {
+        Duration::from_secs(u64::from(self.retention_days.max(1)) * 86_400)
+    }
+}
+
 /// An outside helpdesk: each new ticket is POSTed there as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -127,6 +195,13 @@ mod tests {
         assert_eq!(cfg.tenants[0].api_key.var, "A_KEY");
         let err = parse_toml("[executor]\nthreads = 3\n").unwrap_err();
         assert!(err.to_string().contains("threads"), "{err}");
+        assert_eq!(cfg.webhooks, WebhooksConfig::default());
+        assert_eq!(cfg.events.retention_days, 30);
+        let cfg = parse_toml("[webhooks]\nmax_age_hours = 1\ntimeout_ms = 500\n").unwrap();
+        assert_eq!(cfg.webhooks.policy().max_age, Duration::from_secs(3_600));
+        assert_eq!(cfg.webhooks.timeout(), Duration::from_millis(500));
+        let err = parse_toml("[webhooks]\nretries = 3\n").unwrap_err();
+        assert!(err.to_string().contains("retries"), "{err}");
         let err = parse_toml("[server]\nport = 1\n").unwrap_err();
         assert!(err.to_string().contains("server"), "{err}");
     }

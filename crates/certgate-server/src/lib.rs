@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod events;
 pub mod executor;
 mod ids;
 pub mod metrics;
@@ -19,7 +20,7 @@ use axum::Router;
 use certgate_core::Registry;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
-use config::ExecutorConfig;
+use config::{EventsConfig, ExecutorConfig, WebhooksConfig};
 use std::sync::Arc;
 use tenants::Tenants;
 use tokio::net::TcpListener;
@@ -52,6 +53,8 @@ pub struct AppState {
     pub tenants: Arc<Tenants>,
     pub store: Store,
     pub executor: ExecutorConfig,
+    pub webhooks: WebhooksConfig,
+    pub events: EventsConfig,
     pub helpdesk: Option<Helpdesk>,
     pub pacing: Arc<pacing::Pacing>,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
@@ -74,13 +77,15 @@ impl AppState {
             tenants: Arc::new(tenants),
             store,
             executor: ExecutorConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            events: EventsConfig::default(),
             helpdesk: None,
             clock: Utc::now,
         }
     }
 }
 
-/// The background work of a gateway: executor workers and webhook delivery.
+/// The background work of a gateway: executor workers, webhook delivery, event pruning.
 #[derive(Debug)]
 pub struct Background {
     stop: watch::Sender<bool>,
@@ -88,12 +93,13 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts the executor and the webhook delivery.
+    /// Starts the executor, the webhook delivery and the event pruning.
     pub fn start(state: &AppState) -> Background {
         let (stop, rx) = watch::channel(false);
         let tasks = vec![
             executor::spawn(state.clone(), rx.clone()),
-            webhooks::spawn(state.clone(), rx),
+            webhooks::spawn(state.clone(), rx.clone()),
+            events::spawn_pruner(state.clone(), rx),
         ];
         Background { stop, tasks }
     }

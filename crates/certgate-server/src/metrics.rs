@@ -1,7 +1,8 @@
 //! `GET /metrics`: counters in the Prometheus (OpenMetrics) text format: HTTP requests by
 //! route and status, quotes by provider and verdict, operations created, step outcomes, and
 //! each CA account's pace (calls sent, throttled, the limit its throttling taught, operations
-//! waiting and the oldest one's wait).
+//! waiting and the oldest one's wait), and each tenant's webhook backlog (pending, dead, the
+//! oldest undelivered event's age).
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -41,7 +42,20 @@ struct AccountLabels {
     account: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TenantLabels {
+    tenant: String,
+}
+
 type FloatGauge = Gauge<f64, AtomicU64>;
+
+/// Each tenant's undelivered webhook deliveries, set from the store at every scrape.
+#[derive(Default)]
+struct WebhookGauges {
+    pending: Family<TenantLabels, Gauge>,
+    dead: Family<TenantLabels, Gauge>,
+    oldest: Family<TenantLabels, FloatGauge>,
+}
 
 /// Each CA account's pace, set from [`crate::pacing::Pacing::stats`] at every scrape.
 #[derive(Default)]
@@ -61,6 +75,7 @@ pub struct Metrics {
     operations: Family<ProviderLabels, Counter>,
     steps: Family<StepLabels, Counter>,
     pace: PaceGauges,
+    webhooks: WebhookGauges,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -122,6 +137,22 @@ impl Default for Metrics {
             "How long the longest-waiting operation of each CA account has waited",
             pace.oldest.clone(),
         );
+        let webhooks = WebhookGauges::default();
+        registry.register(
+            "certgate_webhook_pending_deliveries",
+            "Webhook deliveries not yet delivered (the backlog), by tenant",
+            webhooks.pending.clone(),
+        );
+        registry.register(
+            "certgate_webhook_dead_deliveries",
+            "Webhook deliveries given up after webhooks.max_age, awaiting a replay, by tenant",
+            webhooks.dead.clone(),
+        );
+        registry.register(
+            "certgate_webhook_oldest_pending_seconds",
+            "Age of each tenant's oldest undelivered event",
+            webhooks.oldest.clone(),
+        );
         Metrics {
             registry,
             http,
@@ -129,6 +160,7 @@ impl Default for Metrics {
             operations,
             steps,
             pace,
+            webhooks,
         }
     }
 }
@@ -194,6 +226,33 @@ impl Metrics {
         }
     }
 
+    /// Sets each tenant's webhook backlog (`tenants` with none show 0) as of `now` (ms).
+    pub fn webhooks<'a>(
+        &self,
+        tenants: impl Iterator<Item = &'a str>,
+        backlog: &[certgate_store::Backlog],
+        now: i64,
+    ) {
+        let w = &self.webhooks;
+        for tenant in tenants {
+            let l = TenantLabels {
+                tenant: tenant.into(),
+            };
+            w.pending.get_or_create(&l).set(0);
+            w.dead.get_or_create(&l).set(0);
+            w.oldest.get_or_create(&l).set(0.0);
+        }
+        for b in backlog {
+            let l = TenantLabels {
+                tenant: b.tenant.clone(),
+            };
+            w.pending.get_or_create(&l).set(b.pending);
+            w.dead.get_or_create(&l).set(b.dead);
+            let age = b.oldest_pending.map_or(0, |t| (now - t).max(0));
+            w.oldest.get_or_create(&l).set(age as f64 / 1_000.0);
+        }
+    }
+
     /// The text exposition.
     pub fn render(&self) -> String {
         let mut out = String::new();
@@ -246,6 +305,25 @@ mod tests {
             r#"certgate_pace_learnt_calls_per_second{account="digicert+geotrust"} 2.5"#,
             r#"certgate_pace_waiting_operations{account="digicert+geotrust"} 3"#,
             r#"certgate_pace_oldest_wait_seconds{account="digicert+geotrust"} 1.5"#,
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
+        m.webhooks(
+            ["acme", "quiet"].into_iter(),
+            &[certgate_store::Backlog {
+                tenant: "acme".into(),
+                pending: 4,
+                dead: 1,
+                oldest_pending: Some(10_000),
+            }],
+            12_500,
+        );
+        let text = m.render();
+        for line in [
+            r#"certgate_webhook_pending_deliveries{tenant="acme"} 4"#,
+            r#"certgate_webhook_dead_deliveries{tenant="acme"} 1"#,
+            r#"certgate_webhook_oldest_pending_seconds{tenant="acme"} 2.5"#,
+            r#"certgate_webhook_pending_deliveries{tenant="quiet"} 0"#,
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

@@ -1,6 +1,6 @@
 //! The operation service: loads an operation, applies a lifecycle event
-//! ([`certgate_core::lifecycle`]), and saves it with its effects (ticket writes, the events for
-//! the tenant's webhook, audit entries) in one transaction guarded by the operation's version.
+//! ([`certgate_core::lifecycle`]), and saves it with its effects (ticket writes, its events and
+//! their webhook deliveries, audit entries) in one transaction guarded by the operation's version.
 //! Creating, withdrawing, retrying, resolving a ticket and the executor all go through here.
 
 use crate::problem::ApiError;
@@ -10,11 +10,8 @@ use certgate_core::lifecycle::{
 };
 use certgate_core::operation::Operation;
 use certgate_core::ticket::Ticket;
-use certgate_store::{
-    AuditEntry, Effects, NewOperation, OutboxWrite, SaveOperation, StoreError, TicketWrite,
-};
+use certgate_store::{AuditEntry, Effects, NewOperation, SaveOperation, StoreError, TicketWrite};
 use chrono::{DateTime, Utc};
-use serde_json::{json, Value};
 
 /// Tries of a read-modify-write that lost a race before answering 409.
 const WRITE_TRIES: usize = 5;
@@ -61,36 +58,7 @@ pub fn context<'a>(state: &'a AppState, op: &Operation, now: DateTime<Utc>) -> C
     }
 }
 
-/// An event of `op` as webhooks carry it (API.md's event object).
-fn event(
-    tenant: &str,
-    op: &Operation,
-    emit: &Emit,
-    ticket: Option<&Value>,
-    now: DateTime<Utc>,
-) -> (String, String) {
-    let id = crate::ids::new("evt");
-    let operation = serde_json::to_value(op).unwrap_or(Value::Null);
-    let data = match emit {
-        Emit::StatusChanged => json!({"operation": operation}),
-        Emit::AttentionNeeded { step, reason } => {
-            json!({"operation": operation, "step": step, "reason": reason})
-        }
-        Emit::TicketOpened { .. } | Emit::TicketResolved { .. } => {
-            json!({"ticket": ticket, "operation": operation})
-        }
-    };
-    let body = json!({
-        "id": id,
-        "type": emit.kind(),
-        "created_at": certgate_core::order::instant::format(&now),
-        "tenant": tenant,
-        "data": data,
-    });
-    (id, body.to_string())
-}
-
-/// The effects of `t`: its ticket write, its events for the tenant's webhook, its audit
+/// The effects of `t`: its ticket write, its events (with their deliveries), its audit
 /// entries. A ticket to close is read first (its body changes).
 async fn effects(
     state: &AppState,
@@ -104,24 +72,13 @@ async fn effects(
     let mut ticket_json = None;
     match &t.ticket {
         Some(TicketChange::Open(ticket)) => {
-            let body = serde_json::to_string(ticket).expect("a ticket serializes");
             fx.tickets.push(TicketWrite::Open {
                 id: ticket.id.clone(),
                 tenant: tenant.into(),
                 operation_id: op.id.clone(),
                 now: ms(now),
-                body: body.clone(),
+                body: serde_json::to_string(ticket).expect("a ticket serializes"),
             });
-            if let Some(helpdesk) = &state.helpdesk {
-                fx.outbox.push(OutboxWrite {
-                    tenant: tenant.into(),
-                    stream: format!("helpdesk:{}", ticket.id),
-                    url: helpdesk.url.clone(),
-                    event_id: None,
-                    payload: body,
-                    now: ms(now),
-                });
-            }
             ticket_json = serde_json::to_value(ticket).ok();
         }
         Some(TicketChange::Close { id, status, note }) => {
@@ -145,19 +102,15 @@ async fn effects(
         }
         None => {}
     }
-    if let Some(hook) = state.tenants.get(tenant).and_then(|t| t.webhook.as_ref()) {
-        for emit in &t.emit {
-            let (id, payload) = event(tenant, op, emit, ticket_json.as_ref(), now);
-            fx.outbox.push(OutboxWrite {
-                tenant: tenant.into(),
-                stream: op.id.clone(),
-                url: hook.url.clone(),
-                event_id: Some(id),
-                payload,
-                now: ms(now),
-            });
-        }
-    }
+    crate::events::add(
+        &mut fx,
+        state,
+        tenant,
+        op,
+        &t.emit,
+        ticket_json.as_ref(),
+        now,
+    );
     fx.audit = t
         .audit
         .iter()

@@ -42,6 +42,10 @@ impl Tenants {
         self.by_id.get(id)
     }
 
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
     pub fn insert(&mut self, tenant: Tenant) {
         self.by_id.insert(tenant.id.clone(), tenant);
     }

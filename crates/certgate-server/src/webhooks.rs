@@ -1,19 +1,34 @@
-//! Webhook delivery from the durable outbox: each entry is POSTed, signed
-//! `certgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">`, retried with backoff, in
-//! order within its operation. Delivery runs in its own task and never blocks the executor.
+//! Webhook delivery: each event is POSTed to its tenant's webhook (a new ticket also to the
+//! helpdesk), signed `certgate-signature: t=<unix>,v1=<hex HMAC-SHA256 of "t.body">` and named
+//! by `certgate-event-id`; a failed attempt is retried with capped exponential backoff and
+//! jitter until `webhooks.max_age`, then the delivery is `dead` (listed, replayable), never
+//! dropped. Per operation, events go out in order.
+//!
+//! Receivers are untrusted: each (tenant, target) lane has at most [`PER_LANE`] attempts in
+//! flight, so a slow or failing receiver holds back only its own tenant; answers are never
+//! read, redirects are not followed, and every attempt is bounded by `webhooks.timeout_ms`.
+//! Delivery runs in its own task and never blocks the executor.
 
 use crate::service::ms;
 use crate::AppState;
-use certgate_core::lifecycle::backoff;
-use certgate_store::OutboxRow;
+use certgate_core::event::{AfterFailure, DeliveryTarget};
+use certgate_store::{Attempt, DeliveryRow};
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
+use std::collections::HashMap;
 use std::time::Duration;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
-/// Attempts before a delivery is given up (its stream then moves on).
-pub const MAX_ATTEMPTS: i64 = 12;
+/// Attempts in flight per lane (one tenant's webhook, or the helpdesk for one tenant).
+pub const PER_LANE: usize = 4;
+/// Attempts in flight in all.
+const IN_ALL: usize = 64;
+/// How long a stopping gateway lets attempts in flight finish; the rest are tried again.
+const DRAIN: Duration = Duration::from_secs(2);
+
+type Lane = (String, DeliveryTarget);
 
 /// The `certgate-signature` header value for `body` sent at unix time `t`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {
@@ -23,95 +38,192 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// A delivery's id on the wire (`dlv_42`).
+pub fn delivery_id(n: i64) -> String {
+    format!("dlv_{n}")
+}
+
+/// The stored id of a delivery id from the wire.
+pub fn parse_delivery_id(id: &str) -> Option<i64> {
+    id.strip_prefix("dlv_")?.parse().ok().filter(|n| *n > 0)
+}
+
 /// Starts the delivery task.
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let http = certgate_http::client(certgate_http::Timeouts {
-            connect: Duration::from_secs(5),
-            request: Duration::from_secs(10),
-        });
+        let timeout = state.webhooks.timeout();
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(timeout.min(Duration::from_secs(5)))
+            .timeout(timeout)
+            .user_agent(concat!("certgate/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .expect("a TLS backend is compiled in");
+        let lease = timeout + Duration::from_secs(30);
         let idle = Duration::from_millis(state.executor.poll_ms);
+        let mut inflight: JoinSet<Lane> = JoinSet::new();
+        let mut busy: HashMap<Lane, usize> = HashMap::new();
         while !*shutdown.borrow() {
-            match state
-                .store
-                .claim_delivery(ms((state.clock)()), Duration::from_secs(30))
-                .await
-            {
-                Ok(Some(row)) => deliver(&state, &http, row).await,
-                Ok(None) => {
-                    tokio::select! {
-                        () = tokio::time::sleep(idle) => {}
-                        _ = shutdown.changed() => {}
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "cannot read the webhook outbox");
-                    tokio::time::sleep(idle * 5).await;
+            let claimed = claim(&state, &http, lease, &mut inflight, &mut busy).await;
+            if claimed == 0 {
+                tokio::select! {
+                    () = tokio::time::sleep(idle) => {}
+                    Some(done) = inflight.join_next() => finished(&mut busy, done),
+                    _ = shutdown.changed() => {}
                 }
             }
+            while let Some(done) = inflight.try_join_next() {
+                finished(&mut busy, done);
+            }
+        }
+        let drained = tokio::time::timeout(DRAIN, async {
+            while inflight.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            inflight.abort_all();
         }
     })
 }
 
+/// Claims what is due in every lane with room, and starts each attempt; how many.
+async fn claim(
+    state: &AppState,
+    http: &reqwest::Client,
+    lease: Duration,
+    inflight: &mut JoinSet<Lane>,
+    busy: &mut HashMap<Lane, usize>,
+) -> usize {
+    let now = ms((state.clock)());
+    let lanes = match state.store.due_lanes(now).await {
+        Ok(lanes) => lanes,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the webhook deliveries");
+            return 0;
+        }
+    };
+    let mut claimed = 0;
+    for lane in lanes {
+        while inflight.len() < IN_ALL && busy.get(&lane).copied().unwrap_or(0) < PER_LANE {
+            match state
+                .store
+                .claim_delivery(&lane.0, lane.1, now, lease)
+                .await
+            {
+                Ok(Some(row)) => {
+                    *busy.entry(lane.clone()).or_default() += 1;
+                    let (state, http, lane) = (state.clone(), http.clone(), lane.clone());
+                    inflight.spawn(async move {
+                        deliver(&state, &http, row).await;
+                        lane
+                    });
+                    claimed += 1;
+                }
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot claim a webhook delivery");
+                    break;
+                }
+            }
+        }
+    }
+    claimed
+}
+
+fn finished(busy: &mut HashMap<Lane, usize>, done: Result<Lane, tokio::task::JoinError>) {
+    if let Ok(lane) = done {
+        if let Some(n) = busy.get_mut(&lane) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                busy.remove(&lane);
+            }
+        }
+    }
+}
+
 /// The key that signs a delivery: the helpdesk's for tickets pushed there, else the tenant's.
-fn secret_for(state: &AppState, row: &OutboxRow) -> Option<String> {
-    if row.stream.starts_with("helpdesk:") {
-        state.helpdesk.as_ref().and_then(|h| h.secret.clone())
-    } else {
-        state
+fn secret_for(state: &AppState, row: &DeliveryRow) -> Option<String> {
+    match row.target {
+        DeliveryTarget::Helpdesk => state.helpdesk.as_ref().and_then(|h| h.secret.clone()),
+        DeliveryTarget::Webhook => state
             .tenants
             .get(&row.tenant)?
             .webhook
             .as_ref()
-            .map(|w| w.secret.clone())
+            .map(|w| w.secret.clone()),
     }
 }
 
-async fn deliver(state: &AppState, http: &reqwest::Client, row: OutboxRow) {
+/// One attempt, and what it leaves: delivered, due again, or dead.
+async fn deliver(state: &AppState, http: &reqwest::Client, row: DeliveryRow) {
     let now = (state.clock)();
     let mut req = http
         .post(&row.url)
         .header("content-type", "application/json")
-        .header("certgate-delivery", row.id.to_string());
-    if let Some(event) = &row.event_id {
-        req = req.header("certgate-event-id", event);
-    }
+        .header("certgate-delivery", delivery_id(row.id))
+        .header("certgate-event-id", &row.event_id);
     if let Some(secret) = secret_for(state, &row) {
         req = req.header(
             "certgate-signature",
             signature(&secret, now.timestamp(), &row.payload),
         );
     }
-    let result = req.body(row.payload.clone()).send().await;
-    let error = match result {
-        Ok(res) if res.status().is_success() => None,
-        Ok(res) => Some(format!("the receiver answered {}", res.status())),
-        Err(e) => Some(e.without_url().to_string()),
+    // The answer's body is never read: a huge one costs nothing.
+    let (status_code, error) = match req.body(row.payload.clone()).send().await {
+        Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
+        Ok(res) => (
+            Some(res.status().as_u16()),
+            Some(format!("the receiver answered {}", res.status())),
+        ),
+        Err(e) if e.is_timeout() => (
+            None,
+            Some(format!(
+                "no answer within {} ms",
+                state.webhooks.timeout().as_millis()
+            )),
+        ),
+        Err(e) => (None, Some(describe(e))),
     };
-    let outcome = match error {
-        None => state.store.delivered(row.id, ms(now)).await,
-        Some(error) => {
-            let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
-            let wait = backoff(
-                &state.executor.retry_policy(),
-                attempts,
-                None,
-                rand::random(),
-            );
-            let dead = row.attempts >= MAX_ATTEMPTS;
-            if dead {
-                tracing::warn!(delivery = row.id, url = %row.url, %error, "webhook given up");
-            }
-            let next = ms(now) + wait.as_millis() as i64;
-            state
-                .store
-                .delivery_failed(row.id, &error, next, dead)
-                .await
+    let done = (state.clock)();
+    let next_attempt_at = error.as_ref().and_then(|_| {
+        let expires = DateTime::<Utc>::from_timestamp_millis(row.expires_at).unwrap_or(done);
+        let attempts = u32::try_from(row.attempts).unwrap_or(u32::MAX);
+        match state
+            .webhooks
+            .policy()
+            .after_failure(attempts, done, expires, rand::random())
+        {
+            AfterFailure::RetryAt(t) => Some(ms(t)),
+            AfterFailure::Dead => None,
         }
-    };
-    if let Err(e) = outcome {
-        tracing::warn!(delivery = row.id, error = %e, "cannot record a webhook delivery");
+    });
+    if let (Some(error), None) = (&error, next_attempt_at) {
+        tracing::warn!(delivery = %delivery_id(row.id), event = %row.event_id, tenant = %row.tenant,
+            target = %row.target, attempts = row.attempts, %error,
+            "webhook delivery dead: replay it with POST /v1/webhook-deliveries/{{id}}/redeliver");
     }
+    let attempt = Attempt {
+        status_code,
+        error,
+        next_attempt_at,
+        now: ms(done),
+    };
+    if let Err(e) = state.store.record_attempt(row.id, &attempt).await {
+        tracing::warn!(delivery = %delivery_id(row.id), error = %e, "cannot record a webhook attempt");
+    }
+}
+
+/// A failed request in one line: the error and its causes, without the URL's query.
+fn describe(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
 }
 
 #[cfg(test)]
@@ -128,5 +240,13 @@ mod tests {
         );
         assert_ne!(sig, signature("other", 1_700_000_000, "{}"));
         assert_ne!(sig, signature("secret", 1_700_000_001, "{}"));
+    }
+
+    #[test]
+    fn delivery_ids_round_trip_and_others_are_refused() {
+        assert_eq!(parse_delivery_id(&delivery_id(42)), Some(42));
+        for bad in ["42", "dlv_", "dlv_x", "dlv_-1", "dlv_0", "evt_1"] {
+            assert_eq!(parse_delivery_id(bad), None, "{bad}");
+        }
     }
 }

@@ -1,17 +1,18 @@
 //! certgate's durable store: operations (with their idempotency keys and work leases), manual
-//! tickets, the webhook outbox and the audit log. SQLite is the embedded default (a file in WAL
+//! tickets, events with their webhook deliveries, the audit log and the shared pace. SQLite is the embedded default (a file in WAL
 //! mode, or `sqlite::memory:`); a `postgres://` URL selects Postgres. One schema, migrated at
 //! start; queries are checked at run time, so no build step needs a database.
 //!
 //! Rows carry their domain object as JSON (`body`) beside the columns queries filter on; the
 //! store knows nothing of the domain. Every write of an operation is guarded by its `version`
-//! (and, for the executor, its lease), and its side effects (tickets, webhooks, audit entries)
+//! (and, for the executor, its lease), and its side effects (tickets, events and deliveries, audit entries)
 //! commit in the same transaction.
 
 mod rows;
 
 pub use rows::*;
 
+use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;
 use certgate_core::pace::{Admit, Window};
 use certgate_core::ticket::TicketStatus;
@@ -104,7 +105,7 @@ impl Store {
         match backend {
             Backend::Sqlite => {
                 SQLITE_MIGRATIONS.run(&pool).await?;
-                for table in ["operations", "outbox"] {
+                for table in ["operations", "deliveries"] {
                     let owner = if table == "operations" {
                         ", lease_owner = NULL"
                     } else {
@@ -175,7 +176,7 @@ impl Store {
             tx.commit().await?;
             return Ok(Inserted::Existing(row));
         }
-        effects.write(&mut tx).await?;
+        effects.write(&mut tx, self.backend).await?;
         tx.commit().await?;
         Ok(Inserted::New)
     }
@@ -313,7 +314,7 @@ impl Store {
             tx.rollback().await?;
             return Ok(false);
         }
-        if !effects.write(&mut tx).await? {
+        if !effects.write(&mut tx, self.backend).await? {
             tx.rollback().await?;
             return Ok(false);
         }
@@ -350,75 +351,235 @@ impl Store {
         Ok(rows)
     }
 
-    /// Leases the oldest due webhook delivery whose stream has nothing older undelivered, so
-    /// each stream (an operation) is delivered in order.
-    pub async fn claim_delivery(&self, now: i64, lease: Duration) -> Result<Option<OutboxRow>> {
-        let lock = match self.backend {
-            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let until = now + lease.as_millis() as i64;
-        let row = sqlx::query_as::<_, OutboxRow>(&format!(
-            "UPDATE outbox SET lease_until = $1, attempts = attempts + 1 WHERE id = ( \
-               SELECT o.id FROM outbox o WHERE o.delivered_at IS NULL AND o.dead = 0 \
-               AND o.next_attempt_at <= $2 AND (o.lease_until IS NULL OR o.lease_until < $2) \
-               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.stream = o.stream AND p.id < o.id \
-                               AND p.delivered_at IS NULL AND p.dead = 0) \
-               ORDER BY o.id LIMIT 1 {lock}) \
-             RETURNING id, tenant, stream, url, event_id, payload, attempts"
+    /// The tenant's events after `after` (a `seq`; 0 for the first), oldest first.
+    pub async fn list_events(
+        &self,
+        tenant: &str,
+        after: i64,
+        kind: Option<EventType>,
+        limit: i64,
+    ) -> Result<Vec<EventRow>> {
+        let rows = sqlx::query_as::<_, EventRow>(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = $1 AND seq > $2 \
+             AND ($3 = '' OR type = $3) ORDER BY seq LIMIT $4"
         ))
-        .bind(until)
-        .bind(now)
+        .bind(tenant)
+        .bind(after)
+        .bind(kind.map_or("", EventType::as_str))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn get_event(&self, tenant: &str, id: &str) -> Result<Option<EventRow>> {
+        let row = sqlx::query_as::<_, EventRow>(&format!(
+            "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row)
     }
 
-    pub async fn delivered(&self, id: i64, now: i64) -> Result<()> {
-        sqlx::query("UPDATE outbox SET delivered_at = $1, lease_until = NULL, last_error = NULL WHERE id = $2")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Records a failed delivery: retried at `next_attempt_at`, or given up (`dead`).
-    pub async fn delivery_failed(
-        &self,
-        id: i64,
-        error: &str,
-        next_attempt_at: i64,
-        dead: bool,
-    ) -> Result<()> {
-        sqlx::query("UPDATE outbox SET last_error = $1, next_attempt_at = $2, dead = $3, lease_until = NULL WHERE id = $4")
-            .bind(error)
-            .bind(next_attempt_at)
-            .bind(i64::from(dead))
-            .bind(id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Outbox rows of a stream (tests and diagnostics).
-    pub async fn outbox_stream(&self, stream: &str) -> Result<Vec<(i64, bool, i64)>> {
+    /// The (tenant, target) lanes with a delivery due at `now` and not in flight.
+    pub async fn due_lanes(&self, now: i64) -> Result<Vec<(String, DeliveryTarget)>> {
         let rows = sqlx::query(
-            "SELECT id, delivered_at, attempts FROM outbox WHERE stream = $1 ORDER BY id",
+            "SELECT DISTINCT tenant, target FROM deliveries WHERE status = $1 \
+             AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)",
         )
-        .bind(stream)
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(now)
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
             .map(|r| {
-                Ok((
-                    r.try_get("id")?,
-                    r.try_get::<Option<i64>, _>("delivered_at")?.is_some(),
-                    r.try_get("attempts")?,
-                ))
+                let target: String = r.try_get("target")?;
+                let target = target
+                    .parse()
+                    .map_err(|e| StoreError::Corrupt(format!("delivery target `{target}`: {e}")))?;
+                Ok((r.try_get("tenant")?, target))
             })
-            .collect::<std::result::Result<_, sqlx::Error>>()
-            .map_err(Into::into)
+            .collect()
+    }
+
+    /// Leases, until `now + lease`, the oldest due delivery of a lane whose stream has
+    /// nothing older pending (each operation's events go out in order), counting the attempt.
+    pub async fn claim_delivery(
+        &self,
+        tenant: &str,
+        target: DeliveryTarget,
+        now: i64,
+        lease: Duration,
+    ) -> Result<Option<DeliveryRow>> {
+        let lock = match self.backend {
+            Backend::Postgres => "FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let until = now + lease.as_millis() as i64;
+        let row = sqlx::query_as::<_, DeliveryRow>(&format!(
+            "UPDATE deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id = ( \
+               SELECT d.id FROM deliveries d WHERE d.tenant = $3 AND d.target = $4 \
+               AND d.status = $5 AND d.next_attempt_at <= $2 \
+               AND (d.lease_until IS NULL OR d.lease_until < $2) \
+               AND NOT EXISTS (SELECT 1 FROM deliveries p WHERE p.tenant = d.tenant \
+                               AND p.target = d.target \
+                               AND p.stream = d.stream AND p.id < d.id AND p.status = $5) \
+               ORDER BY d.id LIMIT 1 {lock}) \
+             AND status = $5 AND (lease_until IS NULL OR lease_until < $2) \
+             RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(until)
+        .bind(now)
+        .bind(tenant)
+        .bind(target.as_str())
+        .bind(DeliveryStatus::Pending.as_str())
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Records how an attempt of delivery `id` ended: delivered, due again, or dead.
+    pub async fn record_attempt(&self, id: i64, attempt: &Attempt) -> Result<()> {
+        let (status, delivered_at) = match (&attempt.error, attempt.next_attempt_at) {
+            (None, _) => (DeliveryStatus::Delivered, Some(attempt.now)),
+            (Some(_), Some(_)) => (DeliveryStatus::Pending, None),
+            (Some(_), None) => (DeliveryStatus::Dead, None),
+        };
+        sqlx::query(
+            "UPDATE deliveries SET status = $1, delivered_at = $2, last_status_code = $3, \
+             last_error = $4, next_attempt_at = COALESCE($5, next_attempt_at), lease_until = NULL \
+             WHERE id = $6",
+        )
+        .bind(status.as_str())
+        .bind(delivered_at)
+        .bind(attempt.status_code.map(i64::from))
+        .bind(attempt.error.as_deref())
+        .bind(attempt.next_attempt_at)
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// The tenant's deliveries after the id `after`, oldest first.
+    pub async fn list_deliveries(
+        &self,
+        tenant: &str,
+        status: Option<DeliveryStatus>,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<DeliveryRow>> {
+        let rows = sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 \
+             AND ($2 = '' OR status = $2) AND id > $3 ORDER BY id LIMIT $4"
+        ))
+        .bind(tenant)
+        .bind(status.map_or("", DeliveryStatus::as_str))
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    pub async fn get_delivery(&self, tenant: &str, id: i64) -> Result<Option<DeliveryRow>> {
+        let row = sqlx::query_as::<_, DeliveryRow>(&format!(
+            "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 AND id = $2"
+        ))
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Queues the tenant's delivery `id` again, due at `now`, tried until `expires_at`
+    /// (one in flight finishes its attempt first). `None` if the tenant has no such delivery.
+    pub async fn redeliver(
+        &self,
+        tenant: &str,
+        id: i64,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<Option<DeliveryRow>> {
+        let row = sqlx::query_as::<_, DeliveryRow>(&format!(
+            "UPDATE deliveries SET status = $1, next_attempt_at = $2, expires_at = $3, \
+             delivered_at = NULL WHERE tenant = $4 AND id = $5 RETURNING {DELIVERY_COLUMNS}"
+        ))
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .bind(tenant)
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// Queues every delivery of the tenant in `status` again (they go out in their original
+    /// order); how many.
+    pub async fn redeliver_all(
+        &self,
+        tenant: &str,
+        status: DeliveryStatus,
+        now: i64,
+        expires_at: i64,
+    ) -> Result<u64> {
+        let n = sqlx::query(
+            "UPDATE deliveries SET status = $1, next_attempt_at = $2, expires_at = $3, \
+             delivered_at = NULL WHERE tenant = $4 AND status = $5",
+        )
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(now)
+        .bind(expires_at)
+        .bind(tenant)
+        .bind(status.as_str())
+        .execute(&self.pool)
+        .await?
+        .rows_affected();
+        Ok(n)
+    }
+
+    /// Each tenant's pending and dead deliveries.
+    pub async fn delivery_backlog(&self) -> Result<Vec<Backlog>> {
+        let rows = sqlx::query_as::<_, Backlog>(
+            "SELECT tenant, \
+             SUM(CASE WHEN status = $1 THEN 1 ELSE 0 END) AS pending, \
+             SUM(CASE WHEN status = $2 THEN 1 ELSE 0 END) AS dead, \
+             MIN(CASE WHEN status = $1 THEN created_at END) AS oldest_pending \
+             FROM deliveries WHERE status IN ($1, $2) GROUP BY tenant ORDER BY tenant",
+        )
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(DeliveryStatus::Dead.as_str())
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows)
+    }
+
+    /// Forgets events created before `before` whose deliveries are all finished, and
+    /// finished deliveries created before it; how many events and deliveries went.
+    pub async fn prune_events(&self, before: i64) -> Result<(u64, u64)> {
+        let mut tx = self.pool.begin().await?;
+        let events = sqlx::query(
+            "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS \
+             (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = $2)",
+        )
+        .bind(before)
+        .bind(DeliveryStatus::Pending.as_str())
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let deliveries =
+            sqlx::query("DELETE FROM deliveries WHERE created_at < $1 AND status <> $2")
+                .bind(before)
+                .bind(DeliveryStatus::Pending.as_str())
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok((events, deliveries))
     }
 
     /// The shared pace of a CA account (Postgres): in one short transaction that holds the

@@ -1,5 +1,8 @@
-//! The rows the store reads and writes, and the side effects that commit with an operation.
+//! The rows the store reads and writes, and the side effects that commit with an operation
+//! (tickets, events and their deliveries, audit entries).
 
+use crate::Backend;
+use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;
 use certgate_core::ticket::TicketStatus;
 use sqlx::{Any, Transaction};
@@ -99,27 +102,96 @@ pub enum TicketWrite {
     },
 }
 
-/// A webhook to deliver, in order within its stream.
+/// An event, written with the change it tells of.
 #[derive(Debug, Clone)]
-pub struct OutboxWrite {
+pub struct EventWrite {
+    pub id: String,
     pub tenant: String,
+    pub kind: EventType,
+    /// What the event is about (an operation's id): deliveries keep this order.
+    pub stream: String,
+    pub now: i64,
+    /// The event as JSON, as the feed and webhooks carry it.
+    pub body: String,
+}
+
+/// An event as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EventRow {
+    pub seq: i64,
+    pub id: String,
+    #[sqlx(rename = "type", try_from = "String")]
+    pub kind: EventType,
+    pub created_at: i64,
+    pub body: String,
+}
+
+pub(crate) const EVENT_COLUMNS: &str = "seq, id, type, created_at, body";
+
+/// A delivery to queue with an event.
+#[derive(Debug, Clone)]
+pub struct DeliveryWrite {
+    pub tenant: String,
+    pub event_id: String,
+    pub event_type: EventType,
+    pub target: DeliveryTarget,
     pub stream: String,
     pub url: String,
-    /// The event the payload is, if it is one (sent as `certgate-event-id`).
-    pub event_id: Option<String>,
     pub payload: String,
+    pub now: i64,
+    /// When it is `dead` if never delivered.
+    pub expires_at: i64,
+}
+
+/// A delivery as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub tenant: String,
+    pub event_id: String,
+    #[sqlx(try_from = "String")]
+    pub event_type: EventType,
+    #[sqlx(try_from = "String")]
+    pub target: DeliveryTarget,
+    pub stream: String,
+    pub url: String,
+    pub payload: String,
+    #[sqlx(try_from = "String")]
+    pub status: DeliveryStatus,
+    /// Attempts made, the one just claimed included.
+    pub attempts: i64,
+    pub last_status_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: i64,
+    pub expires_at: i64,
+    pub created_at: i64,
+    pub delivered_at: Option<i64>,
+}
+
+pub(crate) const DELIVERY_COLUMNS: &str = "id, tenant, event_id, event_type, target, stream, url, \
+     payload, status, attempts, last_status_code, last_error, next_attempt_at, expires_at, \
+     created_at, delivered_at";
+
+/// How an attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    /// The receiver's HTTP status, if it answered.
+    pub status_code: Option<u16>,
+    /// Why it failed (`None`: delivered).
+    pub error: Option<String>,
+    /// Failed: when to try again (`None`: the delivery is dead).
+    pub next_attempt_at: Option<i64>,
     pub now: i64,
 }
 
+/// The undelivered deliveries of a tenant, for `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct OutboxRow {
-    pub id: i64,
+pub struct Backlog {
     pub tenant: String,
-    pub stream: String,
-    pub url: String,
-    pub event_id: Option<String>,
-    pub payload: String,
-    pub attempts: i64,
+    pub pending: i64,
+    pub dead: i64,
+    /// When the oldest pending one was queued.
+    pub oldest_pending: Option<i64>,
 }
 
 /// One line of the audit log: who did what to which, when, and how it ended.
@@ -167,13 +239,18 @@ pub struct AuditRow {
 #[derive(Debug, Default)]
 pub struct Effects {
     pub tickets: Vec<TicketWrite>,
-    pub outbox: Vec<OutboxWrite>,
+    pub events: Vec<EventWrite>,
+    pub deliveries: Vec<DeliveryWrite>,
     pub audit: Vec<AuditEntry>,
 }
 
 impl Effects {
     /// Writes every effect; false if a ticket was no longer in the expected status.
-    pub(crate) async fn write(&self, tx: &mut Transaction<'_, Any>) -> Result<bool, sqlx::Error> {
+    pub(crate) async fn write(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+        backend: Backend,
+    ) -> Result<bool, sqlx::Error> {
         for t in &self.tickets {
             let n = match t {
                 TicketWrite::Open { id, tenant, operation_id, now, body } => sqlx::query(
@@ -205,16 +282,47 @@ impl Effects {
                 return Ok(false);
             }
         }
-        for o in &self.outbox {
+        if let Some(first) = self.events.first() {
+            if backend == Backend::Postgres {
+                // A tenant's events commit in the order of their `seq`, so a feed reader
+                // that passed an event never misses one committed after it.
+                sqlx::query(
+                    "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtext('events:' || $1))) AS l",
+                )
+                .bind(&first.tenant)
+                .execute(&mut **tx)
+                .await?;
+            }
+        }
+        for e in &self.events {
             sqlx::query(
-                "INSERT INTO outbox (tenant, stream, url, event_id, payload, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
+                "INSERT INTO events (id, tenant, type, stream, created_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
             )
-            .bind(&o.tenant)
-            .bind(&o.stream)
-            .bind(&o.url)
-            .bind(o.event_id.as_deref())
-            .bind(&o.payload)
-            .bind(o.now)
+            .bind(&e.id)
+            .bind(&e.tenant)
+            .bind(e.kind.as_str())
+            .bind(&e.stream)
+            .bind(e.now)
+            .bind(&e.body)
+            .execute(&mut **tx)
+            .await?;
+        }
+        for d in &self.deliveries {
+            sqlx::query(
+                "INSERT INTO deliveries (tenant, event_id, event_type, target, stream, url, payload, \
+                 status, next_attempt_at, expires_at, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)",
+            )
+            .bind(&d.tenant)
+            .bind(&d.event_id)
+            .bind(d.event_type.as_str())
+            .bind(d.target.as_str())
+            .bind(&d.stream)
+            .bind(&d.url)
+            .bind(&d.payload)
+            .bind(DeliveryStatus::Pending.as_str())
+            .bind(d.now)
+            .bind(d.expires_at)
             .execute(&mut **tx)
             .await?;
         }

@@ -2,6 +2,7 @@
 //! `CERTGATE_TEST_POSTGRES_URL` names a server (each run in a fresh schema-less database state:
 //! ids are unique per run).
 
+use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;
 use certgate_core::ticket::TicketStatus;
 use certgate_store::*;
@@ -218,7 +219,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
 }
 
 #[tokio::test]
-async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
+async fn tickets_events_and_deliveries_commit_with_the_operation() {
     for (name, store) in stores().await {
         let t = unique();
         let id = format!("op_{}", unique());
@@ -228,14 +229,6 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
             .unwrap();
         let row = store.get_operation(&t, &id).await.unwrap().unwrap();
         let ticket = format!("tk_{}", unique());
-        let hook = |n: u32| OutboxWrite {
-            tenant: t.clone(),
-            stream: id.clone(),
-            url: "http://x".into(),
-            event_id: Some(format!("evt_{n}")),
-            payload: format!("{n}"),
-            now: 0,
-        };
         let effects = Effects {
             tickets: vec![TicketWrite::Open {
                 id: ticket.clone(),
@@ -244,7 +237,8 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
                 now: 5,
                 body: "{}".into(),
             }],
-            outbox: vec![hook(1), hook(2)],
+            events: vec![event(&t, &id, 1), event(&t, &id, 2)],
+            deliveries: vec![delivery(&t, &id, 1), delivery(&t, &id, 2)],
             audit: vec![],
         };
         let save = SaveOperation {
@@ -278,7 +272,8 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
                 now: 6,
                 body: "{}".into(),
             }],
-            outbox: vec![hook(3)],
+            events: vec![event(&t, &id, 3)],
+            deliveries: vec![delivery(&t, &id, 3)],
             audit: vec![],
         };
         let save2 = SaveOperation {
@@ -289,38 +284,328 @@ async fn tickets_and_webhooks_commit_with_the_operation_and_deliver_in_order() {
             !store.save_operation(&save2, &stale).await.unwrap(),
             "{name}"
         );
+        let feed = store.list_events(&t, 0, None, 10).await.unwrap();
+        let ids: Vec<_> = feed.iter().map(|e| e.id.clone()).collect();
         assert_eq!(
-            store.outbox_stream(&id).await.unwrap().len(),
-            2,
+            ids,
+            [format!("evt_{t}_1"), format!("evt_{t}_2")],
             "{name}: rolled back"
         );
-
-        // Deliveries of one stream come one at a time, in order.
-        let mut seen = Vec::new();
-        while let Some(d) = next_of(&store, &id).await {
-            seen.push(d.payload.clone());
-            // While the first is leased, the second is not handed out.
-            assert!(next_of(&store, &id).await.is_none(), "{name}");
-            store.delivered(d.id, 10).await.unwrap();
-        }
-        assert_eq!(seen, ["1", "2"], "{name}");
+        assert!(feed[0].seq < feed[1].seq);
+        // The feed goes on after a cursor, and filters by type.
+        let rest = store.list_events(&t, feed[0].seq, None, 10).await.unwrap();
+        assert_eq!(rest, feed[1..], "{name}");
+        let tickets = store
+            .list_events(&t, 0, Some(EventType::TicketOpened), 10)
+            .await
+            .unwrap();
+        assert_eq!(tickets.len(), 1, "{name}");
+        assert!(store
+            .list_events("other", 0, None, 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert!(store.get_event("other", &ids[0]).await.unwrap().is_none());
+        let pending = store
+            .list_deliveries(&t, Some(DeliveryStatus::Pending), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(pending.len(), 2, "{name}: rolled back");
     }
 }
 
-/// The next delivery of `stream` (other tests' rows may be due too).
-async fn next_of(store: &Store, stream: &str) -> Option<OutboxRow> {
-    for _ in 0..100 {
-        match store
-            .claim_delivery(1_000_000, Duration::from_secs(30))
-            .await
-            .unwrap()
-        {
-            Some(row) if row.stream == stream => return Some(row),
-            Some(other) => store.delivered(other.id, 0).await.unwrap(),
-            None => return None,
+fn event(tenant: &str, stream: &str, n: u32) -> EventWrite {
+    EventWrite {
+        id: format!("evt_{tenant}_{n}"),
+        tenant: tenant.into(),
+        kind: if n == 2 {
+            EventType::TicketOpened
+        } else {
+            EventType::OperationStatusChanged
+        },
+        stream: stream.into(),
+        now: 5,
+        body: format!("{{\"n\":{n}}}"),
+    }
+}
+
+fn delivery(tenant: &str, stream: &str, n: u32) -> DeliveryWrite {
+    DeliveryWrite {
+        tenant: tenant.into(),
+        event_id: format!("evt_{tenant}_{n}"),
+        event_type: EventType::OperationStatusChanged,
+        target: DeliveryTarget::Webhook,
+        stream: stream.into(),
+        url: "http://x".into(),
+        payload: format!("{n}"),
+        now: 5,
+        expires_at: 1_000,
+    }
+}
+
+/// Queues deliveries for the tenant `t`: `per_stream` on each of `streams`.
+async fn queue(store: &Store, t: &str, streams: &[&str], per_stream: u32) {
+    let id = format!("op_{}", unique());
+    let mut deliveries = Vec::new();
+    for n in 1..=per_stream {
+        for s in streams {
+            deliveries.push(delivery(t, s, n));
         }
     }
-    None
+    let fx = Effects {
+        deliveries,
+        ..Default::default()
+    };
+    store
+        .insert_operation(&new_op(&id, t, &id, "h"), &fx)
+        .await
+        .unwrap();
+}
+
+fn delivered(now: i64) -> Attempt {
+    Attempt {
+        status_code: Some(204),
+        error: None,
+        next_attempt_at: None,
+        now,
+    }
+}
+
+fn failed(now: i64, next: Option<i64>) -> Attempt {
+    Attempt {
+        status_code: Some(503),
+        error: Some("the receiver answered 503".into()),
+        next_attempt_at: next,
+        now,
+    }
+}
+
+#[tokio::test]
+async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
+    let lease = Duration::from_secs(30);
+    for (name, store) in stores().await {
+        let t = unique();
+        queue(&store, &t, &["a", "b"], 2).await;
+        assert!(store
+            .due_lanes(10)
+            .await
+            .unwrap()
+            .contains(&(t.clone(), DeliveryTarget::Webhook)));
+        // The first of each stream is handed out; the second of a stream waits for the first.
+        let a1 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        let b1 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a1.stream.as_str(), b1.stream.as_str()),
+            ("a", "b"),
+            "{name}"
+        );
+        assert_eq!(a1.attempts, 1);
+        assert!(store
+            .claim_delivery(&t, DeliveryTarget::Helpdesk, 10, lease)
+            .await
+            .unwrap()
+            .is_none());
+        assert!(
+            store
+                .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        // a1 fails: due again at 50, and a2 still waits behind it.
+        store
+            .record_attempt(a1.id, &failed(10, Some(50)))
+            .await
+            .unwrap();
+        store.record_attempt(b1.id, &delivered(10)).await.unwrap();
+        let b2 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 20, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (b2.stream.as_str(), b2.payload.as_str()),
+            ("b", "2"),
+            "{name}"
+        );
+        store.record_attempt(b2.id, &delivered(20)).await.unwrap();
+        assert!(
+            store
+                .claim_delivery(&t, DeliveryTarget::Webhook, 20, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        let again = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 50, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((again.id, again.attempts), (a1.id, 2), "{name}");
+        let row = store.get_delivery(&t, a1.id).await.unwrap().unwrap();
+        assert_eq!(row.last_status_code, Some(503));
+        // It dies: the stream moves on to a2.
+        store
+            .record_attempt(a1.id, &failed(60, None))
+            .await
+            .unwrap();
+        let a2 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 60, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (a2.stream.as_str(), a2.payload.as_str()),
+            ("a", "2"),
+            "{name}"
+        );
+        store
+            .record_attempt(a2.id, &failed(60, None))
+            .await
+            .unwrap();
+        let backlog = store.delivery_backlog().await.unwrap();
+        let mine = backlog.iter().find(|b| b.tenant == t).unwrap();
+        assert_eq!(
+            (mine.pending, mine.dead, mine.oldest_pending),
+            (0, 2, None),
+            "{name}"
+        );
+        let dead = store
+            .list_deliveries(&t, Some(DeliveryStatus::Dead), 0, 10)
+            .await
+            .unwrap();
+        assert_eq!(
+            dead.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [a1.id, a2.id]
+        );
+        // Replayed: pending again, in their order, a2 behind a1.
+        assert_eq!(
+            store
+                .redeliver_all(&t, DeliveryStatus::Dead, 70, 2_000)
+                .await
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            store
+                .redeliver_all("other", DeliveryStatus::Dead, 70, 2_000)
+                .await
+                .unwrap(),
+            0
+        );
+        let first = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 70, lease)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((first.id, first.expires_at), (a1.id, 2_000), "{name}");
+        assert!(
+            store
+                .claim_delivery(&t, DeliveryTarget::Webhook, 70, lease)
+                .await
+                .unwrap()
+                .is_none(),
+            "{name}"
+        );
+        store
+            .record_attempt(first.id, &delivered(70))
+            .await
+            .unwrap();
+        let mine = store
+            .delivery_backlog()
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|b| b.tenant == t)
+            .unwrap();
+        assert_eq!(
+            (mine.pending, mine.dead, mine.oldest_pending),
+            (1, 0, Some(5)),
+            "{name}"
+        );
+        // One delivery replayed by id; none of another tenant's.
+        assert!(store
+            .redeliver("other", a1.id, 80, 3_000)
+            .await
+            .unwrap()
+            .is_none());
+        let one = store
+            .redeliver(&t, a1.id, 80, 3_000)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (one.status, one.delivered_at),
+            (DeliveryStatus::Pending, None),
+            "{name}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn old_events_and_finished_deliveries_are_pruned_but_pending_ones_kept() {
+    for (name, store) in stores().await {
+        let t = unique();
+        let id = format!("op_{}", unique());
+        // Older than any other test's rows, so that pruning leaves those alone.
+        let old = -100;
+        let fx = Effects {
+            events: [1, 2]
+                .map(|n| EventWrite {
+                    now: old,
+                    ..event(&t, &id, n)
+                })
+                .into(),
+            deliveries: [1, 2]
+                .map(|n| DeliveryWrite {
+                    now: old,
+                    ..delivery(&t, &id, n)
+                })
+                .into(),
+            ..Default::default()
+        };
+        store
+            .insert_operation(&new_op(&id, &t, "k", "h"), &fx)
+            .await
+            .unwrap();
+        let d1 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap();
+        store.record_attempt(d1.id, &delivered(10)).await.unwrap();
+        store.prune_events(old + 1).await.unwrap();
+        let left: Vec<_> = store
+            .list_events(&t, 0, None, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(
+            left,
+            [format!("evt_{t}_2")],
+            "{name}: the pending one's event stays"
+        );
+        let left: Vec<_> = store
+            .list_deliveries(&t, None, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.status)
+            .collect();
+        assert_eq!(left, [DeliveryStatus::Pending], "{name}");
+    }
 }
 
 #[tokio::test]

@@ -24,6 +24,13 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) 
 /// The counters, in the OpenMetrics text format Prometheus scrapes.
 pub async fn metrics(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     state.metrics.pace(&state.pacing.stats());
+    match state.store.delivery_backlog().await {
+        Ok(backlog) => {
+            let now = crate::service::ms((state.clock)());
+            state.metrics.webhooks(state.tenants.ids(), &backlog, now);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the webhook backlog for /metrics"),
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -1,6 +1,8 @@
 //! The routes of API.md and the middleware around them.
 
 mod audit;
+mod deliveries;
+mod events;
 mod health;
 mod operations;
 mod providers;
@@ -34,6 +36,18 @@ pub fn router(state: AppState) -> Router {
         .route("/tickets", get(tickets::list))
         .route("/tickets/{id}/resolve", post(tickets::resolve))
         .route("/audit", get(audit::list))
+        .route("/events", get(events::list))
+        .route("/events/{id}", get(events::get))
+        .route("/webhook-deliveries", get(deliveries::list))
+        .route(
+            "/webhook-deliveries/redeliver",
+            post(deliveries::redeliver_all),
+        )
+        .route("/webhook-deliveries/{id}", get(deliveries::get))
+        .route(
+            "/webhook-deliveries/{id}/redeliver",
+            post(deliveries::redeliver),
+        )
         .route(
             "/sweep",
             post(sweep::create).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),

@@ -1,0 +1,111 @@
+//! Events (API.md, "Events and webhooks"): what a change tells the tenant, written in the
+//! change's transaction with a delivery to the tenant's webhook (and, for a new ticket, to the
+//! helpdesk); and the pruning of the feed past its retention.
+
+use crate::service::ms;
+use crate::AppState;
+use certgate_core::event::{DeliveryTarget, EventType};
+use certgate_core::lifecycle::Emit;
+use certgate_core::operation::Operation;
+use certgate_store::{DeliveryWrite, Effects, EventWrite};
+use chrono::{DateTime, Utc};
+use serde_json::{json, Value};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How often the feed is pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Adds to `fx` the events `emits` of `op` (the ticket opened or resolved, if any, as
+/// `ticket`) and their deliveries.
+pub fn add(
+    fx: &mut Effects,
+    state: &AppState,
+    tenant: &str,
+    op: &Operation,
+    emits: &[Emit],
+    ticket: Option<&Value>,
+    now: DateTime<Utc>,
+) {
+    let hook = state.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
+    let expires_at = ms(state.webhooks.policy().expires(now));
+    let operation = serde_json::to_value(op).unwrap_or(Value::Null);
+    for emit in emits {
+        let kind = emit.kind();
+        let id = crate::ids::new("evt");
+        let data = match emit {
+            Emit::StatusChanged => json!({"operation": operation}),
+            Emit::AttentionNeeded { step, reason } => {
+                json!({"operation": operation, "step": step, "reason": reason})
+            }
+            Emit::TicketOpened { .. } | Emit::TicketResolved { .. } => {
+                json!({"ticket": ticket, "operation": operation})
+            }
+        };
+        let body = json!({
+            "id": id,
+            "type": kind.as_str(),
+            "created_at": certgate_core::order::instant::format(&now),
+            "tenant": tenant,
+            "data": data,
+        })
+        .to_string();
+        let delivery = |target, url: &str, payload: &str| DeliveryWrite {
+            tenant: tenant.into(),
+            event_id: id.clone(),
+            event_type: kind,
+            target,
+            stream: op.id.clone(),
+            url: url.into(),
+            payload: payload.into(),
+            now: ms(now),
+            expires_at,
+        };
+        if let Some(hook) = hook {
+            fx.deliveries
+                .push(delivery(DeliveryTarget::Webhook, &hook.url, &body));
+        }
+        if let (EventType::TicketOpened, Some(helpdesk), Some(ticket)) =
+            (kind, &state.helpdesk, ticket)
+        {
+            fx.deliveries.push(delivery(
+                DeliveryTarget::Helpdesk,
+                &helpdesk.url,
+                &ticket.to_string(),
+            ));
+        }
+        fx.events.push(EventWrite {
+            id,
+            tenant: tenant.into(),
+            kind,
+            stream: op.id.clone(),
+            now: ms(now),
+            body,
+        });
+    }
+}
+
+/// Starts the task that forgets events past the retention (at start, then hourly).
+pub fn spawn_pruner(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        while !*shutdown.borrow() {
+            let before = chrono::Duration::from_std(state.events.retention())
+                .ok()
+                .and_then(|r| (state.clock)().checked_sub_signed(r));
+            if let Some(before) = before {
+                match state.store.prune_events(ms(before)).await {
+                    Ok((0, 0)) => {}
+                    Ok((events, deliveries)) => {
+                        tracing::info!(events, deliveries, "pruned events past their retention")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "cannot prune old events"),
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(PRUNE_EVERY) => {}
+                _ = shutdown.changed() => {}
+            }
+        }
+    })
+}
