@@ -239,13 +239,7 @@ async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&mock)
         .await;
-    let run = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let run = common::run_id();
     let tenant_id = format!("pg-{run}");
     let key = format!("key-{run}");
     // Unpaced: this is about exclusivity, not about DigiCert's rate limits.

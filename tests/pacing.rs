@@ -181,13 +181,7 @@ async fn two_gateways_on_one_postgres_share_one_pace() {
         ..Behaviour::default()
     });
     DigiCert(sim.clone()).mount(&mock).await;
-    let run = format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    );
+    let run = common::run_id();
     // A key of this run only: other runs on the same database keep their own pace.
     let var = format!("CERTGATE_TEST_PACE_KEY_{run}");
     std::env::set_var(&var, "k");

@@ -81,6 +81,17 @@ pub fn fast_executor() -> ExecutorConfig {
     }
 }
 
+/// A name unique to this run (rows of other runs may share a Postgres database).
+pub fn run_id() -> String {
+    format!(
+        "{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
+}
+
 /// Fast webhook retries for tests.
 pub fn fast_webhooks() -> WebhooksConfig {
     WebhooksConfig {
@@ -265,27 +276,17 @@ impl TestApp {
         statuses: &[&str],
         patience: std::time::Duration,
     ) -> Value {
-        self.wait(KEY, id, statuses, patience).await
-    }
-
-    /// `wait_for_long` as the tenant of `api_key`.
-    pub async fn wait_for_long_as(
-        &self,
-        api_key: &str,
-        id: &str,
-        statuses: &[&str],
-        patience: std::time::Duration,
-    ) -> Value {
-        self.wait(api_key, id, statuses, patience).await
+        self.wait_for_long_as(KEY, id, statuses, patience).await
     }
 
     /// `wait_for` as the tenant of `api_key`.
     pub async fn wait_for_as(&self, api_key: &str, id: &str, statuses: &[&str]) -> Value {
-        self.wait(api_key, id, statuses, std::time::Duration::from_secs(30))
+        self.wait_for_long_as(api_key, id, statuses, std::time::Duration::from_secs(30))
             .await
     }
 
-    async fn wait(
+    /// `wait_for_long` as the tenant of `api_key`.
+    pub async fn wait_for_long_as(
         &self,
         api_key: &str,
         id: &str,

@@ -50,12 +50,17 @@ impl EventType {
 
     /// Every type, as the `type` filter names them (for its error message).
     pub fn names() -> String {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        names::<Self>()
     }
+}
+
+/// Every variant's wire name, comma-separated.
+fn names<T: strum::VariantArray + Copy + Into<&'static str>>() -> String {
+    T::VARIANTS
+        .iter()
+        .map(|v| (*v).into())
+        .collect::<Vec<&str>>()
+        .join(", ")
 }
 
 /// Where a webhook delivery stands.
@@ -88,11 +93,7 @@ impl DeliveryStatus {
 
     /// Every status, for error messages.
     pub fn names() -> String {
-        <Self as strum::VariantArray>::VARIANTS
-            .iter()
-            .map(|t| t.as_str())
-            .collect::<Vec<_>>()
-            .join(", ")
+        names::<Self>()
     }
 }
 

@@ -1,6 +1,6 @@
 //! `GET /v1/audit`: the tenant's audit log, newest first.
 
-use super::query::Params;
+use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -26,9 +26,7 @@ pub async fn list(
         .transpose()?;
     let limit = params.limit()?;
     let rows = state.store.list_audit(&tenant.id, before, limit).await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.to_string()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| r.id.to_string());
     let entries: Vec<Value> = rows
         .iter()
         .map(|r| {

@@ -2,7 +2,7 @@
 //! replay: `POST /v1/webhook-deliveries/{id}/redeliver` and `POST
 //! /v1/webhook-deliveries/redeliver` `{"status": "dead"}`.
 
-use super::query::Params;
+use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::ApiError;
@@ -71,9 +71,7 @@ pub async fn list(
         .store
         .list_deliveries(&tenant.id, filter, after, limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| delivery_id(r.id)))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| delivery_id(r.id));
     let deliveries: Vec<Value> = rows.iter().map(view).collect();
     Ok(Json(json!({"deliveries": deliveries, "next_cursor": next})))
 }

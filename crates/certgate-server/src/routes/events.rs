@@ -1,7 +1,7 @@
 //! `GET /v1/events` (the tenant's feed, oldest first, after a cursor) and
 //! `GET /v1/events/{id}`.
 
-use super::query::Params;
+use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -54,9 +54,7 @@ pub async fn list(
         .store
         .list_events(&tenant.id, after, kind, limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| r.id.clone());
     let events = rows.iter().map(body).collect::<Result<Vec<_>, _>>()?;
     Ok(Json(json!({"events": events, "next_cursor": next})))
 }

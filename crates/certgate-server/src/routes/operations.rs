@@ -1,7 +1,7 @@
 //! `POST /v1/operations` (idempotent), `GET /v1/operations/{id}`, `GET /v1/operations`,
 //! `POST /v1/operations/{id}/withdraw` and `POST /v1/operations/{id}/retry`.
 
-use super::query::Params;
+use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
 use crate::body;
 use crate::problem::ApiError;
@@ -133,9 +133,7 @@ pub async fn list(
         limit,
     };
     let rows = state.store.list_operations(&tenant.id, &filter).await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| r.id.clone());
     let ops = rows
         .iter()
         .map(|r| stored(&r.body))

@@ -54,3 +54,11 @@ impl Params {
             .transpose()
     }
 }
+
+/// The cursor of the page after `rows` (a page of `limit`): the last row's, when the page is
+/// full; `None` when it is the last page.
+pub fn next_cursor<R>(rows: &[R], limit: i64, cursor: impl Fn(&R) -> String) -> Option<String> {
+    (rows.len() as i64 == limit)
+        .then(|| rows.last().map(cursor))
+        .flatten()
+}

@@ -1,7 +1,7 @@
 //! `GET /v1/tickets` and `POST /v1/tickets/{id}/resolve`, which moves the waiting step and
 //! its operation on.
 
-use super::query::Params;
+use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::ApiError;
@@ -31,9 +31,7 @@ pub async fn list(
         .store
         .list_tickets(&tenant.id, status, params.get("cursor"), limit)
         .await?;
-    let next = (rows.len() as i64 == limit)
-        .then(|| rows.last().map(|r| r.id.clone()))
-        .flatten();
+    let next = next_cursor(&rows, limit, |r| r.id.clone());
     let tickets = rows
         .iter()
         .map(|r| serde_json::from_str::<Value>(&r.body).map_err(internal))
