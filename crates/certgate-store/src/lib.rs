@@ -495,8 +495,8 @@ impl Store {
         Ok(row)
     }
 
-    /// Queues the tenant's delivery `id` again, due at `now`, tried until `expires_at`
-    /// (one in flight finishes its attempt first). `None` if the tenant has no such delivery.
+    /// Queues the tenant's delivery `id` again, due at `now`, tried until `expires_at` with
+    /// its attempts counted afresh (one in flight finishes its attempt first). `None` if the tenant has no such delivery.
     pub async fn redeliver(
         &self,
         tenant: &str,
@@ -506,7 +506,7 @@ impl Store {
     ) -> Result<Option<DeliveryRow>> {
         let row = sqlx::query_as::<_, DeliveryRow>(&format!(
             "UPDATE deliveries SET status = $1, next_attempt_at = $2, expires_at = $3, \
-             delivered_at = NULL WHERE tenant = $4 AND id = $5 RETURNING {DELIVERY_COLUMNS}"
+             attempts = 0, delivered_at = NULL WHERE tenant = $4 AND id = $5 RETURNING {DELIVERY_COLUMNS}"
         ))
         .bind(DeliveryStatus::Pending.as_str())
         .bind(now)
@@ -518,8 +518,8 @@ impl Store {
         Ok(row)
     }
 
-    /// Queues every delivery of the tenant in `status` again (they go out in their original
-    /// order); how many.
+    /// Queues every delivery of the tenant in `status` again, attempts counted afresh (they
+    /// go out in their original order); how many.
     pub async fn redeliver_all(
         &self,
         tenant: &str,
@@ -529,7 +529,7 @@ impl Store {
     ) -> Result<u64> {
         let n = sqlx::query(
             "UPDATE deliveries SET status = $1, next_attempt_at = $2, expires_at = $3, \
-             delivered_at = NULL WHERE tenant = $4 AND status = $5",
+             attempts = 0, delivered_at = NULL WHERE tenant = $4 AND status = $5",
         )
         .bind(DeliveryStatus::Pending.as_str())
         .bind(now)

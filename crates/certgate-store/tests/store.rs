@@ -508,7 +508,11 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
             .await
             .unwrap()
             .unwrap();
-        assert_eq!((first.id, first.expires_at), (a1.id, 2_000), "{name}");
+        assert_eq!(
+            (first.id, first.expires_at, first.attempts),
+            (a1.id, 2_000, 1),
+            "{name}"
+        );
         assert!(
             store
                 .claim_delivery(&t, DeliveryTarget::Webhook, 70, lease)
