@@ -123,7 +123,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
         assert_eq!(status, 202);
         ids.push(op["id"].as_str().unwrap().to_owned());
     }
-    // Alibaba operations sent behind the burst finish long before it.
+    // Alibaba operations sent behind the burst (which takes about 8 s) finish long before it.
     let started = Instant::now();
     let mut alibaba = Vec::new();
     for i in 0..10 {
@@ -137,7 +137,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
     }
     let alibaba_took = started.elapsed();
     assert!(
-        alibaba_took < Duration::from_secs(2),
+        alibaba_took < Duration::from_secs(4),
         "alibaba was held back: {alibaba_took:?}"
     );
 

@@ -248,7 +248,8 @@ impl Pacing {
             // whatever the other gateways sent, and only a "now" is asked of the store.
             pace::prune(&mut st.sends, &windows, now - LEARNT_SPAN_MS);
             let decision = pace::admit(st.sends.make_contiguous(), &windows, n, ahead, now);
-            if self.shared.is_none() || decision != Admit::Now {
+            // With no limit declared or learnt there is nothing to share.
+            if self.shared.is_none() || decision != Admit::Now || windows.is_empty() {
                 return Ok(settle(&mut st, op, seq, n, now, decision));
             }
             (windows, ahead)

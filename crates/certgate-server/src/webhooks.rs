@@ -141,35 +141,49 @@ fn finished(busy: &mut HashMap<Lane, usize>, done: Result<Lane, tokio::task::Joi
     }
 }
 
-/// The key that signs a delivery: the helpdesk's for tickets pushed there, else the tenant's.
-fn secret_for(state: &AppState, row: &DeliveryRow) -> Option<String> {
+/// Where a delivery goes and the key that signs it, as configured now (a tenant that moved its
+/// receiver gets its pending deliveries at the new URL); `None` if nothing is configured.
+fn destination(state: &AppState, row: &DeliveryRow) -> Option<(String, Option<String>)> {
     match row.target {
-        DeliveryTarget::Helpdesk => state.helpdesk.as_ref().and_then(|h| h.secret.clone()),
+        DeliveryTarget::Helpdesk => state
+            .helpdesk
+            .as_ref()
+            .map(|h| (h.url.clone(), h.secret.clone())),
         DeliveryTarget::Webhook => state
             .tenants
             .get(&row.tenant)?
             .webhook
             .as_ref()
-            .map(|w| w.secret.clone()),
+            .map(|w| (w.url.clone(), Some(w.secret.clone()))),
     }
 }
 
-/// One attempt, and what it leaves: delivered, due again, or dead.
-async fn deliver(state: &AppState, http: &reqwest::Client, row: DeliveryRow) {
-    let now = (state.clock)();
+/// Sends one delivery: the receiver's status, or why there is none, and the error if it failed.
+async fn send(
+    state: &AppState,
+    http: &reqwest::Client,
+    row: &DeliveryRow,
+) -> (Option<u16>, Option<String>) {
+    let Some((url, secret)) = destination(state, row) else {
+        return (
+            None,
+            Some(format!(
+                "not sent: no {} is configured for tenant {}",
+                row.target, row.tenant
+            )),
+        );
+    };
     let mut req = http
-        .post(&row.url)
+        .post(url)
         .header("content-type", "application/json")
         .header("certgate-delivery", delivery_id(row.id))
         .header("certgate-event-id", &row.event_id);
-    if let Some(secret) = secret_for(state, &row) {
-        req = req.header(
-            "certgate-signature",
-            signature(&secret, now.timestamp(), &row.payload),
-        );
+    if let Some(secret) = secret {
+        let t = (state.clock)().timestamp();
+        req = req.header("certgate-signature", signature(&secret, t, &row.payload));
     }
     // The answer's body is never read: a huge one costs nothing.
-    let (status_code, error) = match req.body(row.payload.clone()).send().await {
+    match req.body(row.payload.clone()).send().await {
         Ok(res) if res.status().is_success() => (Some(res.status().as_u16()), None),
         Ok(res) => (
             Some(res.status().as_u16()),
@@ -183,7 +197,12 @@ async fn deliver(state: &AppState, http: &reqwest::Client, row: DeliveryRow) {
             )),
         ),
         Err(e) => (None, Some(describe(e))),
-    };
+    }
+}
+
+/// One attempt, and what it leaves: delivered, due again, or dead.
+async fn deliver(state: &AppState, http: &reqwest::Client, row: DeliveryRow) {
+    let (status_code, error) = send(state, http, &row).await;
     let done = (state.clock)();
     let next_attempt_at = error.as_ref().and_then(|_| {
         let expires = DateTime::<Utc>::from_timestamp_millis(row.expires_at).unwrap_or(done);

@@ -136,6 +136,8 @@ pub struct DeliveryWrite {
     pub event_type: EventType,
     pub target: DeliveryTarget,
     pub stream: String,
+    /// Where it was addressed when queued (for the record: each attempt goes where the
+    /// config says then).
     pub url: String,
     pub payload: String,
     pub now: i64,
@@ -154,7 +156,6 @@ pub struct DeliveryRow {
     #[sqlx(try_from = "String")]
     pub target: DeliveryTarget,
     pub stream: String,
-    pub url: String,
     pub payload: String,
     #[sqlx(try_from = "String")]
     pub status: DeliveryStatus,
@@ -168,7 +169,7 @@ pub struct DeliveryRow {
     pub delivered_at: Option<i64>,
 }
 
-pub(crate) const DELIVERY_COLUMNS: &str = "id, tenant, event_id, event_type, target, stream, url, \
+pub(crate) const DELIVERY_COLUMNS: &str = "id, tenant, event_id, event_type, target, stream, \
      payload, status, attempts, last_status_code, last_error, next_attempt_at, expires_at, \
      created_at, delivered_at";
 

@@ -329,6 +329,10 @@ fn event(tenant: &str, stream: &str, n: u32) -> EventWrite {
     }
 }
 
+/// Test deliveries are due in the year 3000 (`T0`), so that a gateway sharing a Postgres
+/// database with these tests never picks them up.
+const T0: i64 = 32_503_680_000_000;
+
 fn delivery(tenant: &str, stream: &str, n: u32) -> DeliveryWrite {
     DeliveryWrite {
         tenant: tenant.into(),
@@ -338,8 +342,8 @@ fn delivery(tenant: &str, stream: &str, n: u32) -> DeliveryWrite {
         stream: stream.into(),
         url: "http://x".into(),
         payload: format!("{n}"),
-        now: 5,
-        expires_at: 1_000,
+        now: T0 + 5,
+        expires_at: T0 + 1_000,
     }
 }
 
@@ -362,21 +366,23 @@ async fn queue(store: &Store, t: &str, streams: &[&str], per_stream: u32) {
         .unwrap();
 }
 
+/// An attempt at `T0 + now` that delivered.
 fn delivered(now: i64) -> Attempt {
     Attempt {
         status_code: Some(204),
         error: None,
         next_attempt_at: None,
-        now,
+        now: T0 + now,
     }
 }
 
+/// An attempt at `T0 + now` that failed, due again at `T0 + next` (or dead).
 fn failed(now: i64, next: Option<i64>) -> Attempt {
     Attempt {
         status_code: Some(503),
         error: Some("the receiver answered 503".into()),
-        next_attempt_at: next,
-        now,
+        next_attempt_at: next.map(|n| T0 + n),
+        now: T0 + now,
     }
 }
 
@@ -387,18 +393,18 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         let t = unique();
         queue(&store, &t, &["a", "b"], 2).await;
         assert!(store
-            .due_lanes(10)
+            .due_lanes(T0 + 10)
             .await
             .unwrap()
             .contains(&(t.clone(), DeliveryTarget::Webhook)));
         // The first of each stream is handed out; the second of a stream waits for the first.
         let a1 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 10, lease)
             .await
             .unwrap()
             .unwrap();
         let b1 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 10, lease)
             .await
             .unwrap()
             .unwrap();
@@ -409,13 +415,13 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         );
         assert_eq!(a1.attempts, 1);
         assert!(store
-            .claim_delivery(&t, DeliveryTarget::Helpdesk, 10, lease)
+            .claim_delivery(&t, DeliveryTarget::Helpdesk, T0 + 10, lease)
             .await
             .unwrap()
             .is_none());
         assert!(
             store
-                .claim_delivery(&t, DeliveryTarget::Webhook, 10, lease)
+                .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 10, lease)
                 .await
                 .unwrap()
                 .is_none(),
@@ -428,7 +434,7 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
             .unwrap();
         store.record_attempt(b1.id, &delivered(10)).await.unwrap();
         let b2 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 20, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 20, lease)
             .await
             .unwrap()
             .unwrap();
@@ -440,14 +446,14 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         store.record_attempt(b2.id, &delivered(20)).await.unwrap();
         assert!(
             store
-                .claim_delivery(&t, DeliveryTarget::Webhook, 20, lease)
+                .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 20, lease)
                 .await
                 .unwrap()
                 .is_none(),
             "{name}"
         );
         let again = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 50, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 50, lease)
             .await
             .unwrap()
             .unwrap();
@@ -460,7 +466,7 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
             .await
             .unwrap();
         let a2 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 60, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 60, lease)
             .await
             .unwrap()
             .unwrap();
@@ -491,31 +497,31 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         // Replayed: pending again, in their order, a2 behind a1.
         assert_eq!(
             store
-                .redeliver_all(&t, DeliveryStatus::Dead, 70, 2_000)
+                .redeliver_all(&t, DeliveryStatus::Dead, T0 + 70, T0 + 2_000)
                 .await
                 .unwrap(),
             2
         );
         assert_eq!(
             store
-                .redeliver_all("other", DeliveryStatus::Dead, 70, 2_000)
+                .redeliver_all("other", DeliveryStatus::Dead, T0 + 70, T0 + 2_000)
                 .await
                 .unwrap(),
             0
         );
         let first = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 70, lease)
+            .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 70, lease)
             .await
             .unwrap()
             .unwrap();
         assert_eq!(
             (first.id, first.expires_at, first.attempts),
-            (a1.id, 2_000, 1),
+            (a1.id, T0 + 2_000, 1),
             "{name}"
         );
         assert!(
             store
-                .claim_delivery(&t, DeliveryTarget::Webhook, 70, lease)
+                .claim_delivery(&t, DeliveryTarget::Webhook, T0 + 70, lease)
                 .await
                 .unwrap()
                 .is_none(),
@@ -534,17 +540,17 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
             .unwrap();
         assert_eq!(
             (mine.pending, mine.dead, mine.oldest_pending),
-            (1, 0, Some(5)),
+            (1, 0, Some(T0 + 5)),
             "{name}"
         );
         // One delivery replayed by id; none of another tenant's.
         assert!(store
-            .redeliver("other", a1.id, 80, 3_000)
+            .redeliver("other", a1.id, T0 + 80, T0 + 3_000)
             .await
             .unwrap()
             .is_none());
         let one = store
-            .redeliver(&t, a1.id, 80, 3_000)
+            .redeliver(&t, a1.id, T0 + 80, T0 + 3_000)
             .await
             .unwrap()
             .unwrap();
@@ -588,6 +594,17 @@ async fn old_events_and_finished_deliveries_are_pruned_but_pending_ones_kept() {
             .unwrap()
             .unwrap();
         store.record_attempt(d1.id, &delivered(10)).await.unwrap();
+        // The second is pending, due only in the year 3000 (no gateway on this database
+        // tries it).
+        let d2 = store
+            .claim_delivery(&t, DeliveryTarget::Webhook, 10, Duration::from_secs(1))
+            .await
+            .unwrap()
+            .unwrap();
+        store
+            .record_attempt(d2.id, &failed(0, Some(0)))
+            .await
+            .unwrap();
         store.prune_events(old + 1).await.unwrap();
         let left: Vec<_> = store
             .list_events(&t, 0, None, 10)
