@@ -233,6 +233,24 @@ impl Transition {
         }
     }
 
+    /// This transition and then `later`, saved as one: the later schedule and ticket change,
+    /// both transitions' events and audit entries in order.
+    pub fn then(self, later: Transition) -> Transition {
+        let mut emit = self.emit;
+        emit.extend(later.emit);
+        let mut audit = self.audit;
+        audit.extend(later.audit);
+        Transition {
+            from: self.from,
+            schedule: later.schedule,
+            ticket: later.ticket.or(self.ticket),
+            emit,
+            audit,
+            step_status: later.step_status.or(self.step_status),
+            retry: later.retry.or(self.retry),
+        }
+    }
+
     fn new(from: Status) -> Self {
         Transition {
             from,

@@ -149,11 +149,7 @@ impl Worker {
                 return;
             }
         };
-        let mut held = Held {
-            op,
-            tenant: row.tenant,
-            version: row.version,
-        };
+        let mut held = Held::new(op, row.tenant, row.version);
         loop {
             match self.advance(&mut held, slot).await {
                 Ok(true) => continue,
@@ -209,8 +205,20 @@ impl Worker {
                 return Ok(false);
             }
         };
+        let read = matches!(event, Event::Observed(_));
         let t = self.apply(held, event)?;
         let go_on = t.schedule == Schedule::Now;
+        // A read that leads straight to a send is saved with the send's attempt, which is
+        // saved before the request goes: one write fewer, and a crash in between only
+        // means reading again.
+        if read
+            && go_on
+            && t.ticket.is_none()
+            && matches!(lifecycle::next_work(&held.op), Work::Send { .. })
+        {
+            held.deferred = Some(t);
+            return Ok(true);
+        }
         self.save(held, t).await?;
         Ok(go_on)
     }

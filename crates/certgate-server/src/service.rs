@@ -27,6 +27,20 @@ pub struct Held {
     pub op: Operation,
     pub tenant: String,
     pub version: i64,
+    /// A transition applied to `op` but not saved yet: the next save writes it with its own
+    /// (the executor saves a read of the order together with the send that follows it).
+    pub deferred: Option<Transition>,
+}
+
+impl Held {
+    pub fn new(op: Operation, tenant: String, version: i64) -> Held {
+        Held {
+            op,
+            tenant,
+            version,
+            deferred: None,
+        }
+    }
 }
 
 /// Who changes an operation: the executor (holding its lease) or a caller of the API.
@@ -127,8 +141,8 @@ async fn effects(
     Ok(fx)
 }
 
-/// Saves `held.op` after transition `t` with its effects; false if someone else changed the
-/// operation (or took the executor's lease) since it was loaded.
+/// Saves `held.op` after transition `t` (and a deferred one before it) with its effects; false
+/// if someone else changed the operation (or took the executor's lease) since it was loaded.
 pub async fn save(
     state: &AppState,
     held: &mut Held,
@@ -136,6 +150,8 @@ pub async fn save(
     actor: Actor<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
+    let merged = held.deferred.take().map(|d| d.then(t.clone()));
+    let t = merged.as_ref().unwrap_or(t);
     let fx = effects(state, &held.tenant, actor.name(), &held.op, t, now).await?;
     let next_run_at = match t.schedule {
         Schedule::Now => Some(now),
@@ -245,11 +261,7 @@ pub async fn change(
             .get_operation(tenant, id)
             .await?
             .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
-        let mut held = Held {
-            op: parse(&row.body)?,
-            tenant: row.tenant,
-            version: row.version,
-        };
+        let mut held = Held::new(parse(&row.body)?, row.tenant, row.version);
         let now = (state.clock)();
         let e = event(&held.op);
         let ctx = context(state, &held.op, now);

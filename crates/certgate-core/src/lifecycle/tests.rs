@@ -713,3 +713,32 @@ fn a_throttle_reported_as_a_failure_waits_for_retry_after_and_is_no_try() {
     assert_eq!((op.steps[0].tries, op.steps[0].throttled), (0, true));
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 }
+
+#[test]
+fn two_transitions_saved_as_one_keep_the_first_status_and_every_effect_in_order() {
+    let mut first = Transition::idle(Status::Queued, Schedule::Now);
+    first.emit.push(Emit::StatusChanged);
+    first.audit.push(AuditNote {
+        action: "a".into(),
+        target: "t".into(),
+        outcome: "o".into(),
+        detail: String::new(),
+    });
+    let mut later = Transition::idle(Status::Running, Schedule::Never);
+    later.emit.push(Emit::TicketOpened {
+        ticket_id: "tk".into(),
+    });
+    let both = first.then(later);
+    assert_eq!(both.from, Status::Queued);
+    assert_eq!(both.schedule, Schedule::Never);
+    assert_eq!(
+        both.emit,
+        [
+            Emit::StatusChanged,
+            Emit::TicketOpened {
+                ticket_id: "tk".into()
+            }
+        ]
+    );
+    assert_eq!(both.audit.len(), 1);
+}
