@@ -59,6 +59,8 @@ pub struct AppState {
     pub pacing: Arc<pacing::Pacing>,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: Arc<tokio::sync::Notify>,
+    /// Tells webhook delivery that deliveries were queued.
+    pub deliver: Arc<tokio::sync::Notify>,
     pub metrics: Arc<metrics::Metrics>,
     pub clock: Clock,
 }
@@ -71,6 +73,7 @@ impl AppState {
                 (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
             )),
             wake: Arc::new(tokio::sync::Notify::new()),
+            deliver: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
             registry: Arc::new(registry),
             keys: Arc::new(keys),

@@ -175,6 +175,9 @@ pub async fn save(
     if !state.store.save_operation(&save, &fx).await? {
         return Ok(false);
     }
+    if !fx.deliveries.is_empty() {
+        state.deliver.notify_one();
+    }
     held.version += 1;
     log(state, held, t);
     Ok(true)
@@ -237,7 +240,11 @@ pub async fn insert(
         next_run_at: Some(ms(now)),
         body: serde_json::to_string(op).expect("an operation serializes"),
     };
-    state.store.insert_operation(&new, &fx).await
+    let inserted = state.store.insert_operation(&new, &fx).await?;
+    if matches!(inserted, certgate_store::Inserted::New) && !fx.deliveries.is_empty() {
+        state.deliver.notify_one();
+    }
+    Ok(inserted)
 }
 
 /// Reads an operation's stored body.

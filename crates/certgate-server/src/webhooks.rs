@@ -25,6 +25,8 @@ use tokio::task::{JoinHandle, JoinSet};
 pub const PER_LANE: usize = 4;
 /// Attempts in flight in all.
 const IN_ALL: usize = 64;
+/// The longest delivery sleeps without looking at the store.
+const MAX_IDLE: Duration = Duration::from_secs(1);
 /// How long a stopping gateway lets attempts in flight finish; the rest are tried again.
 const DRAIN: Duration = Duration::from_secs(2);
 
@@ -60,14 +62,16 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             .build()
             .expect("a TLS backend is compiled in");
         let lease = timeout + Duration::from_secs(30);
-        let idle = Duration::from_millis(state.executor.poll_ms);
+        let poll = Duration::from_millis(state.executor.poll_ms);
         let mut inflight: JoinSet<Lane> = JoinSet::new();
         let mut busy: HashMap<Lane, usize> = HashMap::new();
         while !*shutdown.borrow() {
             let claimed = claim(&state, &http, lease, &mut inflight, &mut busy).await;
             if claimed == 0 {
+                let idle = idle(&state, poll).await;
                 tokio::select! {
                     () = tokio::time::sleep(idle) => {}
+                    () = state.deliver.notified() => {}
                     Some(done) = inflight.join_next() => finished(&mut busy, done),
                     _ = shutdown.changed() => {}
                 }
@@ -84,6 +88,22 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             inflight.abort_all();
         }
     })
+}
+
+/// How long delivery may sleep when nothing could be claimed: until the next pending
+/// delivery falls due, at least `poll` and at most [`MAX_IDLE`] (deliveries queued by this
+/// gateway wake it at once; other gateways' are seen within that).
+async fn idle(state: &AppState, poll: Duration) -> Duration {
+    let now = ms((state.clock)());
+    match state.store.next_delivery_due(now).await {
+        Ok(Some(due)) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0)),
+        Ok(None) => MAX_IDLE,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the webhook deliveries");
+            MAX_IDLE
+        }
+    }
+    .clamp(poll, MAX_IDLE.max(poll))
 }
 
 /// Claims what is due in every lane with room, and starts each attempt; how many.

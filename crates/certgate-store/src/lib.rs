@@ -404,6 +404,19 @@ impl Store {
             .collect()
     }
 
+    /// When the next pending delivery not in flight falls due (ms), if any.
+    pub async fn next_delivery_due(&self, now: i64) -> Result<Option<i64>> {
+        let due: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status = $1 \
+             AND (lease_until IS NULL OR lease_until < $2)",
+        )
+        .bind(DeliveryStatus::Pending.as_str())
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(due)
+    }
+
     /// Leases, until `now + lease`, the oldest due delivery of a lane whose stream has
     /// nothing older pending (each operation's events go out in order), counting the attempt.
     pub async fn claim_delivery(

@@ -108,6 +108,7 @@ pub async fn redeliver(
         .redeliver(&tenant.id, n, ms(now), ms(expires))
         .await?
         .ok_or_else(|| not_found(&id))?;
+    state.deliver.notify_one();
     tracing::info!(delivery = %id, tenant = %tenant.id, "webhook delivery queued again");
     Ok((StatusCode::ACCEPTED, Json(view(&row))))
 }
@@ -137,6 +138,7 @@ pub async fn redeliver_all(
         .store
         .redeliver_all(&tenant.id, DeliveryStatus::Dead, ms(now), ms(expires))
         .await?;
+    state.deliver.notify_one();
     tracing::info!(tenant = %tenant.id, requeued = n, "dead webhook deliveries queued again");
     Ok((StatusCode::ACCEPTED, Json(json!({"requeued": n}))))
 }
