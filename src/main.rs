@@ -13,6 +13,7 @@ use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 /// One HTTP API to cancel, revoke and refund certificate orders across CAs.
 #[derive(Debug, Parser)]
@@ -48,6 +49,14 @@ enum Command {
             default_value = "sqlite://certgate.db"
         )]
         database: String,
+        /// How long to wait for the store at start before giving up with its cause.
+        #[arg(
+            long,
+            env = "CERTGATE_DATABASE_TIMEOUT_SECONDS",
+            default_value_t = 10,
+            value_parser = clap::value_parser!(u64).range(1..=600)
+        )]
+        database_timeout_seconds: u64,
     },
     /// Validate a provider config and list its providers.
     CheckConfig {
@@ -132,7 +141,13 @@ fn run(command: Command) -> anyhow::Result<()> {
             config,
             listen,
             database,
-        } => serve(config, listen, &database),
+            database_timeout_seconds,
+        } => serve(
+            config,
+            listen,
+            &database,
+            Duration::from_secs(database_timeout_seconds),
+        ),
         Command::CheckConfig { config } => {
             let loaded = load(config.as_deref())?;
             println!("{}: ok", loaded.source);
@@ -241,7 +256,12 @@ fn sweep(
     Ok(())
 }
 
-fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow::Result<()> {
+fn serve(
+    config: Option<PathBuf>,
+    listen: SocketAddr,
+    database: &str,
+    database_timeout: Duration,
+) -> anyhow::Result<()> {
     let database: DatabaseUrl = database
         .parse()
         .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
@@ -292,7 +312,7 @@ fn serve(config: Option<PathBuf>, listen: SocketAddr, database: &str) -> anyhow:
 
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let store = Store::connect(&database.store_url())
+        let store = Store::connect_within(&database.store_url(), database_timeout)
             .await
             .with_context(|| format!("cannot open the store {database}"))?;
         let mut state = AppState::new(registry, tenants, keys, store);

@@ -99,6 +99,48 @@ fn serve_refuses_a_bad_database_url() {
 }
 
 #[test]
+fn serve_reports_an_unreachable_store_with_its_cause_and_exits() {
+    // Nothing listens on port 1: the connection is refused at once.
+    let started = std::time::Instant::now();
+    let out = certgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://certgate@127.0.0.1:1/certgate",
+        ])
+        .env("CERTGATE_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be reached"), "{err}");
+    assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+    // A host that does not answer: given up after the configured time, saying so.
+    let started = std::time::Instant::now();
+    let out = certgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "postgres://certgate@10.255.255.1:5432/certgate",
+            "--database-timeout-seconds",
+            "1",
+        ])
+        .env("CERTGATE_API_KEY", "k")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot be reached"), "{err}");
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(5), "{took:?}: {err}");
+}
+
+#[test]
 fn check_config_reports_every_problem_with_provider_and_key() {
     let dir = std::env::temp_dir().join(format!("certgate-cli-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -678,3 +678,83 @@ async fn new_tickets_are_pushed_to_the_outside_helpdesk() {
     app.stop().await;
     helpdesk.verify().await;
 }
+
+#[tokio::test]
+async fn rejections_are_problem_json_naming_the_field_on_every_route() {
+    let app = common::spawn_app().await;
+    let order = order(json!({}));
+    // A wrong type on an enum field is about that field, not malformed JSON.
+    for (path, body, field) in [
+        (
+            "/v1/quotes",
+            json!({"provider": "digicert", "intent": 5, "order": order}),
+            "intent",
+        ),
+        (
+            "/v1/operations",
+            json!({"provider": "digicert", "intent": 5, "order": order}),
+            "intent",
+        ),
+        (
+            "/v1/quotes",
+            json!({"provider": "digicert", "intent": "cancel", "order": common::order(json!({"state": 42}))}),
+            "order.state",
+        ),
+    ] {
+        let req = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "k-1")
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        let res = req.send().await.unwrap();
+        assert_eq!(res.status(), 400, "{path} {field}");
+        assert_eq!(res.headers()["content-type"], "application/problem+json");
+        let p: Value = res.json().await.unwrap();
+        assert_eq!(p["code"], "invalid_request", "{p}");
+        assert_eq!(p["errors"][0]["field"], field, "{p}");
+    }
+    let (status, p) = app.post_raw("/v1/quotes", "{\"provider\": ").await;
+    assert_eq!((status, p["code"].as_str()), (400, Some("malformed_json")));
+    // Too large: the same problem+json 413 on every route that takes a body.
+    let big = format!("{{\"note\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    for path in ["/v1/quotes", "/v1/operations", "/v1/tickets/tk_x/resolve"] {
+        let res = app
+            .client
+            .post(format!("{}{path}", app.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", "k-2")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 413, "{path}");
+        assert_eq!(
+            res.headers()["content-type"],
+            "application/problem+json",
+            "{path}"
+        );
+    }
+    // A cursor this API did not give is a 400 on every list.
+    for path in [
+        "/v1/operations?cursor=garbage",
+        "/v1/tickets?cursor=garbage",
+        "/v1/audit?cursor=garbage",
+        "/v1/webhook-deliveries?cursor=garbage",
+    ] {
+        let (status, p) = app.get(path, Some(KEY)).await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (400, Some("cursor")),
+            "{path}: {p}"
+        );
+    }
+    let (status, _) = app
+        .get(
+            "/v1/operations?cursor=op_0123456789abcdef0123456789abcdef",
+            Some(KEY),
+        )
+        .await;
+    assert_eq!(status, 200);
+}

@@ -140,17 +140,30 @@ async fn metrics_count_requests_by_route_without_a_key() {
     let (status, _) = app.post("/v1/quotes", &body).await;
     assert_eq!(status, 200);
     let _ = app.get("/v1/operations/op_x", Some(KEY)).await;
-    let res = app
-        .client
-        .get(format!("{}/metrics", app.base))
-        .send()
-        .await
-        .unwrap();
+    // Made-up methods do not make series: they are all `other`.
+    for m in ["FOOBAR1", "FOOBAR2", "PROPFIND"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        let res = app
+            .client
+            .request(method, format!("{}/healthz", app.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405);
+    }
+    let scrape = |accept: Option<&'static str>| {
+        let mut req = app.client.get(format!("{}/metrics", app.base));
+        if let Some(accept) = accept {
+            req = req.header("accept", accept);
+        }
+        req.send()
+    };
+    let res = scrape(None).await.unwrap();
     assert_eq!(res.status(), 200);
     assert!(res.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("application/openmetrics-text"));
+        .starts_with("text/plain; version=0.0.4"));
     let text = res.text().await.unwrap();
     assert!(
         text.contains(
@@ -158,6 +171,7 @@ async fn metrics_count_requests_by_route_without_a_key() {
         ),
         "{text}"
     );
+    assert!(text.contains("# TYPE certgate_http_requests_total counter"));
     assert!(
         text.contains(r#"route="/v1/operations/{id}",status="404""#),
         "ids do not make series: {text}"
@@ -166,6 +180,33 @@ async fn metrics_count_requests_by_route_without_a_key() {
         text.contains(r#"certgate_quotes_total{provider="digicert",allowed="false"} 1"#),
         "{text}"
     );
+    assert!(
+        !text.contains("FOOBAR") && !text.contains("PROPFIND"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"certgate_http_requests_total{method="other",route="/healthz",status="405"} 3"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(
+        r#"certgate_http_request_duration_seconds_count{method="POST",route="/v1/quotes"} 1"#
+    ));
+    assert!(
+        text.contains(r#"certgate_operations{status="queued"} 0"#),
+        "{text}"
+    );
+    assert!(text.contains("certgate_tickets_open 0"), "{text}");
+    // OpenMetrics when the scraper asks for it.
+    let res = scrape(Some("application/openmetrics-text; version=1.0.0"))
+        .await
+        .unwrap();
+    assert!(res.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/openmetrics-text"));
+    assert!(res.text().await.unwrap().ends_with("# EOF\n"));
 }
 
 /// The OpenAPI document describes every route the server answers (and no other).

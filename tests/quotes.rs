@@ -472,9 +472,17 @@ async fn sweep_returns_near_deadlines_soonest_first() {
     let mut unknown = body.clone();
     unknown["orders"][1]["provider"] = json!("verisign");
     let (status, p) = app.post("/v1/sweep", &unknown).await;
+    // An unknown provider is a 404 on every route, naming where it was.
     assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("orders[1].provider"))
+        (status, p["code"].as_str()),
+        (404, Some("unknown_provider"))
+    );
+    assert!(
+        p["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("orders[1].provider"),
+        "{p}"
     );
     let mut number = body;
     number["orders"][0]["order"]["paid"]["amount"] = json!(1);

@@ -17,17 +17,24 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
-        classify(e.into_inner(), &path)
+        classify(e.into_inner(), &path, bytes)
     })?;
-    de.end().map_err(|e| classify(e, ""))?;
+    de.end().map_err(|e| classify(e, "", bytes))?;
     Ok(value)
 }
 
-/// A syntax error is malformed JSON; a data error is about one field.
-fn classify(e: serde_json::Error, path: &str) -> ApiError {
+/// A data error is about one field; so is a "syntax" error in JSON that is well formed (serde
+/// reports a number where an enum's name belongs that way); the rest is malformed JSON.
+fn classify(e: serde_json::Error, path: &str, bytes: &[u8]) -> ApiError {
+    let well_formed = || serde_json::from_slice::<serde::de::IgnoredAny>(bytes).is_ok();
     if e.is_data() {
         let message = strip_position(&e.to_string());
         ApiError::Invalid(InvalidInput::one(field_of(path, &message), message))
+    } else if e.is_syntax() && !path.is_empty() && path != "." && well_formed() {
+        ApiError::Invalid(InvalidInput::one(
+            path,
+            "has the wrong type: expected one of the documented names, as a string",
+        ))
     } else {
         ApiError::MalformedJson(e.to_string())
     }
@@ -53,6 +60,25 @@ pub fn parse_object<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     }
 }
 
+/// A request body as bytes, read within the route's size limit (a larger one is the same
+/// problem+json 413 on every route).
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state)
+            .await
+            .map(RawBody)
+            .map_err(|r| match r.status() {
+                axum::http::StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::MalformedJson(format!("the body cannot be read: {}", r.body_text())),
+            })
+    }
+}
+
 impl<S, T> FromRequest<S> for JsonBody<T>
 where
     S: Send + Sync,
@@ -61,9 +87,7 @@ where
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = Bytes::from_request(req, state)
-            .await
-            .map_err(|_| ApiError::PayloadTooLarge)?;
+        let RawBody(bytes) = RawBody::from_request(req, state).await?;
         parse_object(&bytes).map(JsonBody)
     }
 }

@@ -386,6 +386,7 @@ struct CaCall {
     span: tracing::Span,
     operation: String,
     provider: String,
+    action: String,
 }
 
 impl CaCall {
@@ -396,6 +397,7 @@ impl CaCall {
                 http_status = tracing::field::Empty),
             operation: held.op.id.clone(),
             provider: held.op.provider.clone(),
+            action: action.to_owned(),
         }
     }
 
@@ -409,7 +411,13 @@ impl CaCall {
         let result = worker
             .with_heartbeat(&self.operation, call.instrument(self.span.clone()))
             .await;
-        let duration_ms = started.elapsed().as_millis() as u64;
+        let took = started.elapsed();
+        let duration_ms = took.as_millis() as u64;
+        let outcome = result.as_ref().map_or_else(CallFailure::kind, |_| "ok");
+        worker
+            .state
+            .metrics
+            .ca_call(&self.provider, &self.action, outcome, took);
         if !matches!(result, Err(CallFailure::Throttled { .. })) {
             worker.state.pacing.answered(&self.provider);
         }

@@ -1,5 +1,7 @@
-//! `GET /metrics`: counters in the Prometheus (OpenMetrics) text format: HTTP requests by
-//! route and status, quotes by provider and verdict, operations created, step outcomes, and
+//! `GET /metrics`, in the Prometheus text format (OpenMetrics when the scraper's `Accept` asks
+//! for it): HTTP requests by method, route template and status with their latency, CA calls'
+//! latency by provider, action and outcome, quotes by provider and verdict, operations created
+//! and by status, open tickets, step outcomes, and
 //! each CA account's pace (calls sent, throttled, the limit its throttling taught, operations
 //! waiting and the oldest one's wait), and each tenant's webhook backlog (pending, dead, the
 //! oldest undelivered event's age).
@@ -8,8 +10,49 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::time::Duration;
+
+/// The methods that get their own label value; any other is `other`, so that clients cannot
+/// grow the series.
+const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+
+/// A request method as a label value.
+pub fn method_label(method: &str) -> &'static str {
+    METHODS
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RouteLabels {
+    method: String,
+    route: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    provider: String,
+    action: String,
+    outcome: String,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StatusLabels {
+    status: String,
+}
+
+type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
+type CallLatency = Family<CallLabels, Histogram, fn() -> Histogram>;
+
+/// Buckets from 0.5 ms to about 16 s.
+fn latency() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+}
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
@@ -71,6 +114,10 @@ struct PaceGauges {
 pub struct Metrics {
     registry: Registry,
     http: Family<HttpLabels, Counter>,
+    http_latency: Latency,
+    ca_latency: CallLatency,
+    by_status: Family<StatusLabels, Gauge>,
+    open_tickets: Gauge,
     quotes: Family<QuoteLabels, Counter>,
     operations: Family<ProviderLabels, Counter>,
     steps: Family<StepLabels, Counter>,
@@ -95,6 +142,30 @@ impl Default for Metrics {
             "certgate_http_requests",
             "HTTP requests by method, route and status",
             http.clone(),
+        );
+        let http_latency = Latency::new_with_constructor(latency);
+        registry.register(
+            "certgate_http_request_duration_seconds",
+            "HTTP request latency by method and route",
+            http_latency.clone(),
+        );
+        let ca_latency = CallLatency::new_with_constructor(latency);
+        registry.register(
+            "certgate_ca_call_duration_seconds",
+            "CA call latency by provider, action and outcome",
+            ca_latency.clone(),
+        );
+        let by_status = Family::<StatusLabels, Gauge>::default();
+        registry.register(
+            "certgate_operations",
+            "Operations stored, by status",
+            by_status.clone(),
+        );
+        let open_tickets = Gauge::default();
+        registry.register(
+            "certgate_tickets_open",
+            "Manual tickets waiting for a person",
+            open_tickets.clone(),
         );
         registry.register(
             "certgate_quotes",
@@ -156,6 +227,10 @@ impl Default for Metrics {
         Metrics {
             registry,
             http,
+            http_latency,
+            ca_latency,
+            by_status,
+            open_tickets,
             quotes,
             operations,
             steps,
@@ -166,7 +241,8 @@ impl Default for Metrics {
 }
 
 impl Metrics {
-    pub fn http(&self, method: &str, route: &str, status: u16) {
+    /// A request answered: `method` is a label value from [`method_label`].
+    pub fn http(&self, method: &str, route: &str, status: u16, took: Duration) {
         self.http
             .get_or_create(&HttpLabels {
                 method: method.into(),
@@ -174,6 +250,39 @@ impl Metrics {
                 status,
             })
             .inc();
+        self.http_latency
+            .get_or_create(&RouteLabels {
+                method: method.into(),
+                route: route.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// A CA call made, how it ended (`ok` or the failure's kind) and how long it took.
+    pub fn ca_call(&self, provider: &str, action: &str, outcome: &str, took: Duration) {
+        self.ca_latency
+            .get_or_create(&CallLabels {
+                provider: provider.into(),
+                action: action.into(),
+                outcome: outcome.into(),
+            })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Sets the operations by status (every status, 0 when none) and the open tickets.
+    pub fn stored(&self, by_status: &[(certgate_core::operation::Status, i64)], open_tickets: i64) {
+        for status in certgate_core::operation::Status::ALL {
+            let n = by_status
+                .iter()
+                .find(|(s, _)| *s == status)
+                .map_or(0, |(_, n)| *n);
+            self.by_status
+                .get_or_create(&StatusLabels {
+                    status: status.as_str().into(),
+                })
+                .set(n);
+        }
+        self.open_tickets.set(open_tickets);
     }
 
     pub fn quote(&self, provider: &str, allowed: bool) {
@@ -253,13 +362,42 @@ impl Metrics {
         }
     }
 
-    /// The text exposition.
-    pub fn render(&self) -> String {
+    /// The exposition: OpenMetrics text, or (`openmetrics` false) the Prometheus text format.
+    pub fn render(&self, openmetrics: bool) -> String {
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        out
+        if openmetrics {
+            out
+        } else {
+            prometheus_text(&out)
+        }
     }
+}
+
+/// OpenMetrics text as the Prometheus text format (0.0.4): no `# EOF` or `# UNIT`, and a
+/// counter's `# HELP`/`# TYPE` name its `_total` samples.
+fn prometheus_text(openmetrics: &str) -> String {
+    let counters: std::collections::HashSet<&str> = openmetrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE ")?.strip_suffix(" counter"))
+        .collect();
+    let mut out = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let renamed = ["# HELP ", "# TYPE "].iter().find_map(|p| {
+            let rest = line.strip_prefix(p)?;
+            let (name, tail) = rest.split_once(' ')?;
+            counters
+                .contains(name)
+                .then(|| format!("{p}{name}_total {tail}"))
+        });
+        out.push_str(renamed.as_deref().unwrap_or(line));
+        out.push('\n');
+    }
+    out
 }
 
 #[cfg(test)]
@@ -269,11 +407,14 @@ mod tests {
     #[test]
     fn counters_render_as_openmetrics_text() {
         let m = Metrics::default();
-        m.http("POST", "/v1/quotes", 200);
-        m.http("POST", "/v1/quotes", 200);
+        let ms = Duration::from_millis(3);
+        m.http("POST", "/v1/quotes", 200, ms);
+        m.http("POST", "/v1/quotes", 200, ms);
+        m.ca_call("digicert", "cancel", "ok", ms);
+        m.stored(&[(certgate_core::operation::Status::Completed, 5)], 2);
         m.quote("alibaba", true);
         m.step("digicert", "cancel", "completed");
-        let text = m.render();
+        let text = m.render(true);
         assert!(
             text.contains(
                 r#"certgate_http_requests_total{method="POST",route="/v1/quotes",status="200"} 2"#
@@ -298,7 +439,7 @@ mod tests {
             waiting: 3,
             oldest_wait: std::time::Duration::from_millis(1_500),
         }]);
-        let text = m.render();
+        let text = m.render(true);
         for line in [
             r#"certgate_pace_sent_calls{account="digicert+geotrust"} 7"#,
             r#"certgate_pace_throttled_calls{account="digicert+geotrust"} 1"#,
@@ -318,7 +459,7 @@ mod tests {
             }],
             12_500,
         );
-        let text = m.render();
+        let text = m.render(true);
         for line in [
             r#"certgate_webhook_pending_deliveries{tenant="acme"} 4"#,
             r#"certgate_webhook_dead_deliveries{tenant="acme"} 1"#,
@@ -327,6 +468,29 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }
+        for line in [
+            r#"certgate_http_request_duration_seconds_count{method="POST",route="/v1/quotes"} 2"#,
+            r#"certgate_ca_call_duration_seconds_bucket{le="0.004",provider="digicert",action="cancel",outcome="ok"} 1"#,
+            r#"certgate_operations{status="completed"} 5"#,
+            r#"certgate_operations{status="failed"} 0"#,
+            "certgate_tickets_open 2",
+        ] {
+            assert!(text.contains(line), "{line}\n{text}");
+        }
         assert!(text.ends_with("# EOF\n"));
+        // The Prometheus text format: counters' metadata names their samples; no EOF.
+        let prom = m.render(false);
+        assert!(
+            prom.contains("# TYPE certgate_http_requests_total counter\n"),
+            "{prom}"
+        );
+        assert!(
+            prom.contains("# HELP certgate_http_requests_total HTTP requests"),
+            "{prom}"
+        );
+        assert!(prom.contains("# TYPE certgate_tickets_open gauge\n"));
+        assert!(!prom.contains("# EOF"));
+        assert_eq!(method_label("FOOBAR1"), "other");
+        assert_eq!(method_label("GET"), "GET");
     }
 }

@@ -17,7 +17,7 @@ use certgate_core::operation::Status;
 use certgate_core::pace::{Admit, Window};
 use certgate_core::ticket::TicketStatus;
 use sqlx::any::AnyPoolOptions;
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Connection, Row};
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,8 @@ pub enum StoreError {
         "unsupported database URL `{0}`: use sqlite::memory:, sqlite://FILE or postgres://..."
     )]
     UnsupportedUrl(String),
+    #[error("the database cannot be reached: {0}")]
+    Unreachable(String),
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -61,6 +63,12 @@ impl Store {
     /// mid-call: they are released at once instead of waiting to expire. On Postgres another
     /// gateway may hold them: they expire.
     pub async fn connect(url: &str) -> Result<Store> {
+        Store::connect_within(url, Duration::from_secs(10)).await
+    }
+
+    /// [`Store::connect`], giving up after `limit` with the cause (connection refused, no
+    /// answer, authentication failed...) if the database cannot be reached.
+    pub async fn connect_within(url: &str, limit: Duration) -> Result<Store> {
         sqlx::any::install_default_drivers();
         let (backend, url, max) =
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
@@ -81,6 +89,18 @@ impl Store {
             } else {
                 return Err(StoreError::UnsupportedUrl(url.to_owned()));
             };
+        // One connection first, for its own error: a pool that cannot connect only says that
+        // it timed out.
+        match tokio::time::timeout(limit, sqlx::AnyConnection::connect(&url)).await {
+            Err(_) => {
+                return Err(StoreError::Unreachable(format!(
+                    "no answer within {} s",
+                    limit.as_secs_f64()
+                )))
+            }
+            Ok(Err(e)) => return Err(StoreError::Unreachable(e.to_string())),
+            Ok(Ok(conn)) => conn.close().await?,
+        }
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(30))
@@ -553,6 +573,32 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n)
+    }
+
+    /// How many operations there are by status, and open tickets (for `/metrics`).
+    pub async fn counts(&self) -> Result<Counts> {
+        let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM operations GROUP BY status")
+            .fetch_all(&self.pool)
+            .await?;
+        let operations = rows
+            .iter()
+            .map(|r| {
+                let status: String = r.try_get("status")?;
+                let status = status
+                    .parse::<Status>()
+                    .map_err(|e| StoreError::Corrupt(format!("operation status: {e}")))?;
+                Ok((status, r.try_get::<i64, _>("n")?))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let open_tickets: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM tickets WHERE status = $1")
+                .bind(TicketStatus::Open.as_str())
+                .fetch_one(&self.pool)
+                .await?;
+        Ok(Counts {
+            operations,
+            open_tickets,
+        })
     }
 
     /// Each tenant's pending and dead deliveries.

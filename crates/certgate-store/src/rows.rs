@@ -185,6 +185,13 @@ pub struct Attempt {
     pub now: i64,
 }
 
+/// What `/metrics` counts in the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counts {
+    pub operations: Vec<(Status, i64)>,
+    pub open_tickets: i64,
+}
+
 /// The undelivered deliveries of a tenant, for `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Backlog {

@@ -93,17 +93,22 @@ async fn authenticate(
     Ok(next.run(req).await)
 }
 
-/// Counts every request by its route (the pattern, not the path: ids do not make new series).
+/// Counts and times every request by its route (the pattern, not the path: ids do not make
+/// new series) and method (a fixed set, see [`crate::metrics::method_label`]).
 async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().to_string();
+    let started = std::time::Instant::now();
+    let method = crate::metrics::method_label(req.method().as_str());
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
         .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
     let response = next.run(req).await;
-    state
-        .metrics
-        .http(&method, &route, response.status().as_u16());
+    state.metrics.http(
+        method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
     response
 }
 

@@ -3,11 +3,10 @@
 
 use super::query::{next_cursor, Params};
 use crate::auth::Tenant;
-use crate::body;
+use crate::body::{self, RawBody};
 use crate::problem::ApiError;
 use crate::service;
 use crate::AppState;
-use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -45,7 +44,7 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     headers: HeaderMap,
-    bytes: Bytes,
+    RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let req: OperationRequest = body::parse_object(&bytes)?;
@@ -129,7 +128,7 @@ pub async fn list(
     let filter = OperationFilter {
         status,
         provider: params.get("provider"),
-        before: params.get("cursor"),
+        before: params.id_cursor("op")?,
         limit,
     };
     let rows = state.store.list_operations(&tenant.id, &filter).await?;

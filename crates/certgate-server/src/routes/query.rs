@@ -41,6 +41,16 @@ impl Params {
         }
     }
 
+    /// `cursor`, if given: the id (made with `prefix`) of the last item of a page.
+    pub fn id_cursor(&self, prefix: &str) -> Result<Option<&str>, ApiError> {
+        match self.get("cursor") {
+            Some(c) if !crate::ids::is_id(prefix, c) => {
+                Err(InvalidInput::one("cursor", "is not a cursor this endpoint gave").into())
+            }
+            c => Ok(c),
+        }
+    }
+
     /// A parameter that must parse as `T`.
     pub fn parsed<T: std::str::FromStr<Err = String>>(
         &self,

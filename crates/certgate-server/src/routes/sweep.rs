@@ -39,7 +39,9 @@ pub async fn create(
         match sweep::check(&state.registry, item, as_of, req.within_days) {
             Ok(hit) => hits.extend(hit),
             Err(QuoteError::UnknownProvider(message)) => {
-                return Err(InvalidInput::one(format!("orders[{i}].provider"), message).into())
+                return Err(ApiError::UnknownProvider(format!(
+                    "orders[{i}].provider: {message}"
+                )))
             }
             Err(QuoteError::Invalid(e)) => return Err(e.under(&format!("orders[{i}]")).into()),
         }

@@ -29,7 +29,7 @@ pub async fn list(
     let limit = params.limit()?;
     let rows = state
         .store
-        .list_tickets(&tenant.id, status, params.get("cursor"), limit)
+        .list_tickets(&tenant.id, status, params.id_cursor("tk")?, limit)
         .await?;
     let next = next_cursor(&rows, limit, |r| r.id.clone());
     let tickets = rows
