@@ -218,11 +218,9 @@ fn slow() -> Behaviour {
 
 #[tokio::test]
 async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
-    let Some(url) = std::env::var("CERTGATE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some(url) =
+        common::fresh_postgres("two_gateways_on_one_postgres_never_run_a_step_twice").await
     else {
-        eprintln!("SKIPPED: two_gateways_on_one_postgres_never_run_a_step_twice needs CERTGATE_TEST_POSTGRES_URL");
         return;
     };
     let mock = MockServer::start().await;

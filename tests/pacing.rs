@@ -165,13 +165,8 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
 #[tokio::test]
 async fn two_gateways_on_one_postgres_share_one_pace() {
     use common::sim::{Behaviour, DigiCert, Limit, Sim};
-    let Some(url) = std::env::var("CERTGATE_TEST_POSTGRES_URL")
-        .ok()
-        .filter(|u| !u.is_empty())
+    let Some(url) = common::fresh_postgres("two_gateways_on_one_postgres_share_one_pace").await
     else {
-        eprintln!(
-            "SKIPPED: two_gateways_on_one_postgres_share_one_pace needs CERTGATE_TEST_POSTGRES_URL"
-        );
         return;
     };
     let (limit, span) = (20, Duration::from_secs(1));

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{order, spawn_app, steps};
+use common::{order, spawn_app, steps, KEY};
 use serde_json::{json, Value};
 
 const AS_OF: &str = "2026-06-15T08:30:00Z";
@@ -490,5 +490,72 @@ async fn sweep_returns_near_deadlines_soonest_first() {
     assert_eq!(
         (status, p["errors"][0]["field"].as_str()),
         (400, Some("orders[0].order.paid.amount"))
+    );
+}
+
+#[tokio::test]
+async fn input_hygiene_refuses_what_would_mislead_a_person_or_a_ledger() {
+    let app = spawn_app().await;
+    let quote =
+        |patch: Value| json!({"provider": "digicert", "intent": "refund", "order": order(patch)});
+    for (patch, field) in [
+        (
+            json!({"common_name": "a".repeat(1024 * 1024)}),
+            "order.common_name",
+        ),
+        (
+            json!({"common_name": "shop.example.com\u{202E}moc.live"}),
+            "order.common_name",
+        ),
+        (
+            json!({"common_name": "shop example com"}),
+            "order.common_name",
+        ),
+        (
+            json!({"technical_email": "not an address"}),
+            "order.technical_email",
+        ),
+        (
+            json!({"supplier_order_id": "DC-1\n2"}),
+            "order.supplier_order_id",
+        ),
+        (json!({"id": "x".repeat(129)}), "order.id"),
+        (
+            json!({"paid": {"amount": "200.001", "currency": "USD"}}),
+            "order.paid.amount",
+        ),
+        (
+            json!({"paid": {"amount": "200", "currency": "XYZ"}}),
+            "order.paid.currency",
+        ),
+    ] {
+        let (status, p) = app.post("/v1/quotes", &quote(patch.clone())).await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (400, Some(field)),
+            "{patch}: {p}"
+        );
+    }
+    // What is fine stays fine: a wildcard, a yen amount without decimals, a note on two lines.
+    for patch in [
+        json!({"common_name": "*.example.com"}),
+        json!({"paid": {"amount": "200.000", "currency": "USD"}, "voucher": null}),
+        json!({"paid": {"amount": "12000", "currency": "JPY"}, "voucher": null}),
+    ] {
+        let (status, p) = app.post("/v1/quotes", &quote(patch.clone())).await;
+        assert_eq!(status, 200, "{patch}: {p}");
+    }
+    let (status, p) = app
+        .post_operation(
+            KEY,
+            "hygiene-1",
+            &json!({"provider": "digicert", "intent": "cancel", "note": "asked by\u{2066}admin",
+                    "order": order(json!({"state": "pending", "issued_at": null}))}),
+        )
+        .await;
+    assert_eq!(
+        (status, p["errors"][0]["field"].as_str()),
+        (400, Some("note")),
+        "{p}"
     );
 }

@@ -92,6 +92,47 @@ pub fn run_id() -> String {
     )
 }
 
+/// A Postgres database of this test alone, on the server `CERTGATE_TEST_POSTGRES_URL` names
+/// (`None`, saying so, when it is not set): gateways claim any due operation of their
+/// database, so a test that shares one with another run (CI beside a developer's run, or rows
+/// a killed run left behind) would run the other's operations against its own mock CA. Such
+/// databases older than an hour, left by runs that died, are dropped first.
+pub async fn fresh_postgres(test: &str) -> Option<String> {
+    use sqlx::Connection;
+    let Some(url) = std::env::var("CERTGATE_TEST_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+    else {
+        eprintln!("SKIPPED: {test} needs CERTGATE_TEST_POSTGRES_URL");
+        return None;
+    };
+    let mut conn = sqlx::PgConnection::connect(&url).await.unwrap();
+    let old: Vec<String> =
+        sqlx::query_scalar("SELECT datname FROM pg_database WHERE datname LIKE 'certgate_test_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    let hour_ago = u128::from_str_radix(&run_id(), 16).unwrap() - 3_600 * 1_000_000_000;
+    for db in old {
+        let born = db
+            .strip_prefix("certgate_test_")
+            .and_then(|n| u128::from_str_radix(n, 16).ok());
+        if born.is_some_and(|b| b < hour_ago) {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {db}"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+    let db = format!("certgate_test_{}", run_id());
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut conn)
+        .await
+        .unwrap();
+    let mut fresh = url::Url::parse(&url).unwrap();
+    fresh.set_path(&format!("/{db}"));
+    Some(fresh.to_string())
+}
+
 /// Fast webhook retries for tests.
 pub fn fast_webhooks() -> WebhooksConfig {
     WebhooksConfig {

@@ -16,6 +16,14 @@ impl Currency {
         // Only ASCII upper-case letters are ever stored.
         std::str::from_utf8(&self.0).unwrap_or("???")
     }
+
+    /// How many decimal places its minor unit has (2 for USD, 0 for JPY, 3 for KWD); `None`
+    /// for a currency without one (gold, special drawing rights).
+    pub fn minor_digits(&self) -> Option<u32> {
+        iso_currency::Currency::from_code(self.as_str())
+            .and_then(|c| c.exponent())
+            .map(u32::from)
+    }
 }
 
 impl FromStr for Currency {
@@ -23,7 +31,7 @@ impl FromStr for Currency {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.as_bytes() {
-            [a, b, c] if [a, b, c].iter().all(|x| x.is_ascii_uppercase()) => {
+            [a, b, c] if iso_currency::Currency::from_code(s).is_some() => {
                 Ok(Currency([*a, *b, *c]))
             }
             _ => Err(format!(
@@ -152,6 +160,18 @@ pub struct Money {
 impl Money {
     pub fn new(amount: Amount, currency: Currency) -> Self {
         Self { amount, currency }
+    }
+
+    /// Refuses an amount finer than its currency's minor unit (`200.001` USD): it could not be
+    /// paid or refunded as given.
+    pub fn check_minor_units(&self) -> Result<(), String> {
+        match self.currency.minor_digits() {
+            Some(digits) if self.amount.value().normalize().scale() > digits => Err(format!(
+                "has more decimal places than {} has ({digits})",
+                self.currency
+            )),
+            _ => Ok(()),
+        }
     }
 
     pub fn zero(currency: Currency) -> Self {

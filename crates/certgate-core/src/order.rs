@@ -2,7 +2,7 @@
 //! the checks that make them consistent before any policy looks at them.
 
 use crate::money::{Amount, Money};
-use crate::validation::{Errors, InvalidInput};
+use crate::validation::{self, Errors, InvalidInput};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -125,6 +125,12 @@ pub struct Order {
     pub charged_to: ChargedTo,
 }
 
+/// The longest an order's identifiers may be.
+const MAX_ID: usize = 128;
+const MAX_BRAND: usize = 64;
+/// RFC 5321's limit on an e-mail address.
+const MAX_EMAIL: usize = 254;
+
 impl Order {
     /// A certificate whose `expires_at <= as_of` is expired whatever its `state` says.
     pub fn is_expired(&self, as_of: DateTime<Utc>) -> bool {
@@ -141,6 +147,43 @@ impl Order {
         let mut errors = Errors::default();
         if self.id.trim().is_empty() {
             errors.push("order.id", "must not be empty");
+        }
+        errors.text("order.id", &self.id, MAX_ID, false);
+        for (field, value, max) in [
+            ("order.supplier_order_id", &self.supplier_order_id, MAX_ID),
+            ("order.certificate_id", &self.certificate_id, MAX_ID),
+            ("order.brand", &self.brand, MAX_BRAND),
+        ] {
+            if let Some(v) = value {
+                errors.text(field, v, max, false);
+            }
+        }
+        if let Some(cn) = &self.common_name {
+            if errors.text("order.common_name", cn, validation::MAX_COMMON_NAME, false) {
+                if let Err(message) = validation::common_name(cn) {
+                    errors.push("order.common_name", message);
+                }
+            }
+        }
+        if let Some(email) = &self.technical_email {
+            if errors.text("order.technical_email", email, MAX_EMAIL, false)
+                && (!email.contains('@') || validation::common_name(email).is_err())
+            {
+                errors.push(
+                    "order.technical_email",
+                    "must be an e-mail address such as ops@example.com",
+                );
+            }
+        }
+        for (field, money) in [
+            ("order.paid.amount", Some(self.paid)),
+            ("order.voucher.amount", self.voucher),
+        ] {
+            if let Some(m) = money {
+                if let Err(message) = m.check_minor_units() {
+                    errors.push(field, message);
+                }
+            }
         }
         if let Some(issued) = self.issued_at {
             if issued < self.purchased_at {

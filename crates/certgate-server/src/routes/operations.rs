@@ -48,6 +48,7 @@ pub async fn create(
 ) -> Result<Response, ApiError> {
     let key = idempotency_key(&headers)?;
     let req: OperationRequest = body::parse_object(&bytes)?;
+    certgate_core::validation::note("note", req.note.as_deref())?;
     // The same request is the same JSON, whatever its key order or spacing.
     let canonical: Value =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;

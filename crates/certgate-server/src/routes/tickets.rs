@@ -60,6 +60,7 @@ pub async fn resolve(
     Path(id): Path<String>,
     JsonBody(req): JsonBody<Resolve>,
 ) -> Result<Json<Value>, ApiError> {
+    certgate_core::validation::note("note", req.note.as_deref())?;
     let load = |state: &AppState| {
         let (tenant, id) = (tenant.id.clone(), id.clone());
         let store = state.store.clone();
