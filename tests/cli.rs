@@ -147,9 +147,9 @@ fn check_config_reports_every_problem_with_provider_and_key() {
     let file = dir.join("broken.toml");
     std::fs::write(
         &file,
-        "[providers.alibaba]\nkind = \"alibaba\"\n[providers.alibaba.settings]\nrefund_window_days = \"many\"\n\
+        "[providers.alibaba]\nkind = \"alibaba\"\n[providers.alibaba.settings]\nrefund_window_days = -1\nspeed = 3\n\
          [providers.acme]\nkind = \"verisign\"\n\
-         [providers.geotrust]\nkind = \"geotrust\"\nmode = \"api\"\ncolour = \"blue\"\n",
+         [providers.geotrust]\nkind = \"geotrust\"\nmode = \"api\"\ncolour = \"blue\"\nholidays = [\"2026-12-25\", \"2026-02-30\"]\n",
     )
     .unwrap();
     let out = certgate()
@@ -159,14 +159,19 @@ fn check_config_reports_every_problem_with_provider_and_key() {
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
+    // Every problem of every provider, several in one provider included, in plain words.
     for key in [
         "providers.alibaba.settings.refund_window_days",
+        "providers.alibaba.settings.speed",
         "providers.acme.kind",
         "providers.geotrust.colour",
+        "providers.geotrust.holidays[1]",
     ] {
         assert!(stderr.contains(key), "{key} in {stderr}");
     }
-    assert!(stderr.contains("3 problems"), "{stderr}");
+    assert!(stderr.contains("must not be negative"), "{stderr}");
+    assert!(stderr.contains("a date like 2026-12-25"), "{stderr}");
+    assert!(stderr.contains("5 problems"), "{stderr}");
 
     let out = certgate().args(["check-config"]).output().unwrap();
     assert!(

@@ -283,13 +283,18 @@ impl ProviderContext<'_> {
             serde_json::Value::Null => serde_json::Value::Object(Default::default()),
             v => v,
         };
-        deserialize_at(value).map_err(|(path, message)| {
-            let path = if path.is_empty() {
-                "settings".to_owned()
-            } else {
-                format!("settings.{path}")
-            };
-            vec![self.issue(&path, message)]
+        deserialize_all(value).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|(path, message)| {
+                    let path = if path.is_empty() {
+                        "settings".to_owned()
+                    } else {
+                        format!("settings.{path}")
+                    };
+                    self.issue(&path, message)
+                })
+                .collect()
         })
     }
 }
@@ -301,14 +306,152 @@ pub fn deserialize_at<T: DeserializeOwned>(
 ) -> Result<T, (String, String)> {
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
-        let message = e.into_inner().to_string();
+        let message = humane(&e.into_inner().to_string());
         (crate::validation::field_of(&path, &message), message)
     })
+}
+
+/// Deserializes `value`, reporting every bad key, not only the first: each one found is taken
+/// out and the rest read again (a key reported once is not reported again as missing).
+pub fn deserialize_all<T: DeserializeOwned>(
+    mut value: serde_json::Value,
+) -> Result<T, Vec<(String, String)>> {
+    let mut problems: Vec<(String, String)> = Vec::new();
+    // Each round takes one key out; a table has few.
+    for _ in 0..64 {
+        match deserialize_at::<T>(value.clone()) {
+            Ok(t) if problems.is_empty() => return Ok(t),
+            Ok(_) => return Err(problems),
+            Err((path, message)) => {
+                let seen = problems.iter().any(|(p, _)| *p == path);
+                if !seen {
+                    problems.push((path.clone(), message));
+                }
+                if seen || !remove(&mut value, &path) {
+                    return Err(problems);
+                }
+            }
+        }
+    }
+    Err(problems)
+}
+
+/// Takes the key at dotted `path` (`a.b`, `a[2]`) out of `value`; false if it is not there.
+fn remove(value: &mut serde_json::Value, path: &str) -> bool {
+    let mut parts: Vec<&str> = path
+        .split(['.', '['])
+        .map(|p| p.trim_end_matches(']'))
+        .filter(|p| !p.is_empty())
+        .collect();
+    let Some(last) = parts.pop() else {
+        return false;
+    };
+    let mut at = value;
+    for p in parts {
+        at = match at {
+            serde_json::Value::Object(m) => match m.get_mut(p) {
+                Some(v) => v,
+                None => return false,
+            },
+            serde_json::Value::Array(a) => match p.parse::<usize>().ok().and_then(|i| a.get_mut(i))
+            {
+                Some(v) => v,
+                None => return false,
+            },
+            _ => return false,
+        };
+    }
+    match at {
+        serde_json::Value::Object(m) => m.remove(last).is_some(),
+        serde_json::Value::Array(a) => match last.parse::<usize>() {
+            Ok(i) if i < a.len() => {
+                a.remove(i);
+                true
+            }
+            _ => false,
+        },
+        _ => false,
+    }
+}
+
+/// serde's and chrono's wording, in words a person reading a config file understands.
+fn humane(message: &str) -> String {
+    let unsigned = [
+        "expected u8",
+        "expected u16",
+        "expected u32",
+        "expected u64",
+        "expected usize",
+    ];
+    if message.starts_with("invalid value: integer `-")
+        && unsigned.iter().any(|u| message.contains(u))
+    {
+        return "must not be negative (a whole number, 0 or more)".into();
+    }
+    if message.starts_with("invalid type:") && unsigned.iter().any(|u| message.contains(u)) {
+        let found = message
+            .trim_start_matches("invalid type: ")
+            .split(", expected")
+            .next()
+            .unwrap_or("something else");
+        return format!("must be a whole number (0 or more), not {found}");
+    }
+    if [
+        "input is out of range",
+        "premature end of input",
+        "input contains invalid characters",
+        "trailing input",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
+    {
+        return format!("must be a date like 2026-12-25 ({message})");
+    }
+    message.to_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)] // read only to be checked
+    struct Settings {
+        window_days: u32,
+        #[serde(default)]
+        holidays: Vec<chrono::NaiveDate>,
+        #[serde(default)]
+        name: String,
+    }
+
+    #[test]
+    fn every_bad_key_is_reported_in_words_a_person_understands() {
+        let value = serde_json::json!({
+            "window_days": -3,
+            "holidays": ["2026-12-25", "2026-02-30"],
+            "colour": "blue",
+            "name": 7
+        });
+        let problems = deserialize_all::<Settings>(value).unwrap_err();
+        let find = |key: &str| {
+            problems
+                .iter()
+                .find(|(p, _)| p == key)
+                .map(|(_, m)| m.clone())
+                .unwrap_or_else(|| panic!("{key} in {problems:?}"))
+        };
+        assert_eq!(
+            find("window_days"),
+            "must not be negative (a whole number, 0 or more)"
+        );
+        assert!(find("holidays[1]").starts_with("must be a date like 2026-12-25"));
+        assert!(find("colour").contains("unknown field"));
+        assert!(find("name").contains("invalid type"));
+        assert_eq!(problems.len(), 4, "{problems:?}");
+        let ok = deserialize_all::<Settings>(serde_json::json!({"window_days": 3}));
+        assert_eq!(ok.unwrap().window_days, 3);
+    }
 
     #[derive(Debug, Deserialize)]
     #[serde(deny_unknown_fields)]

@@ -4,7 +4,7 @@
 use crate::calendar::Calendar;
 use crate::client::CaClient;
 use crate::config::{
-    deserialize_at, ApiConfig, ConfigError, ConfigIssue, Mode, ProviderConfig, ProviderContext,
+    deserialize_all, ApiConfig, ConfigError, ConfigIssue, Mode, ProviderConfig, ProviderContext,
     ProviderTables,
 };
 use crate::order::Order;
@@ -128,8 +128,12 @@ impl RegistryBuilder {
                 "a provider name is lower-case letters, digits, '-' and '_'",
             )]);
         }
-        let mut envelope: ProviderConfig =
-            deserialize_at(value).map_err(|(path, message)| vec![ctx.issue(&path, message)])?;
+        let mut envelope: ProviderConfig = deserialize_all(value).map_err(|problems| {
+            problems
+                .into_iter()
+                .map(|(path, message)| ctx.issue(&path, message))
+                .collect::<Vec<_>>()
+        })?;
         let Some(factory) = self.kinds.get(envelope.kind.as_str()) else {
             let known: Vec<_> = self.kinds().collect();
             return Err(vec![ctx.issue(
