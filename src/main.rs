@@ -5,7 +5,7 @@ use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
 use certgate_server::tenants::Tenants;
-use certgate_server::{AppState, Background, Helpdesk};
+use certgate_server::{AppState, Background, Helpdesk, Live};
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -265,11 +265,45 @@ fn serve(
     let database: DatabaseUrl = database
         .parse()
         .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+    let (live, file, source) = live_config(config.as_deref())?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async move {
+        let store = Store::connect_within(&database.store_url(), database_timeout)
+            .await
+            .with_context(|| format!("cannot open the store {database}"))?;
+        let mut state = AppState::new(live, store);
+        state.executor = file.executor;
+        state.webhooks = file.webhooks;
+        state.events = file.events;
+        tokio::spawn(reload_on_hangup(state.clone(), config.clone(), file));
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("cannot listen on {listen}"))?;
+        let addr = listener.local_addr()?;
+        let background = Background::start(&state);
+        tracing::info!(%addr, providers = %source, %database, "certgate listening");
+        println!("certgate listening on http://{addr}");
+        certgate_server::serve(listener, state, shutdown_signal()).await?;
+        background.stop().await;
+        tracing::info!("certgate stopped");
+        Ok(())
+    })
+}
+
+/// The config file read and checked: what a reload replaces (providers, tenants and their keys,
+/// the helpdesk), the rest of the file, and where it came from. Every problem at once.
+fn live_config(
+    config: Option<&std::path::Path>,
+) -> anyhow::Result<(
+    Live,
+    certgate_server::config::FileConfig,
+    certgate::ConfigSource,
+)> {
     let certgate::Loaded {
         registry,
         file,
         source,
-    } = load(config.as_deref())?;
+    } = load(config)?;
     let default_key = std::env::var("CERTGATE_API_KEY")
         .ok()
         .filter(|k| !k.trim().is_empty());
@@ -309,29 +343,59 @@ fn serve(
             }
         }
     }
+    let live = Live {
+        registry,
+        tenants,
+        keys,
+        helpdesk,
+    };
+    Ok((live, file, source))
+}
 
-    let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(async move {
-        let store = Store::connect_within(&database.store_url(), database_timeout)
-            .await
-            .with_context(|| format!("cannot open the store {database}"))?;
-        let mut state = AppState::new(registry, tenants, keys, store);
-        state.executor = file.executor;
-        state.webhooks = file.webhooks;
-        state.events = file.events;
-        state.helpdesk = helpdesk;
-        let listener = tokio::net::TcpListener::bind(listen)
-            .await
-            .with_context(|| format!("cannot listen on {listen}"))?;
-        let addr = listener.local_addr()?;
-        let background = Background::start(&state);
-        tracing::info!(%addr, providers = %source, %database, "certgate listening");
-        println!("certgate listening on http://{addr}");
-        certgate_server::serve(listener, state, shutdown_signal()).await?;
-        background.stop().await;
-        tracing::info!("certgate stopped");
-        Ok(())
-    })
+/// SIGHUP (`systemctl reload`): the config file is read again. A valid one replaces the
+/// providers, tenants and helpdesk for new work (work under way finishes as it started); the
+/// executor, webhook and event settings and the CA accounts' pace take a restart, and a change
+/// to them is logged as such. An invalid file is logged with every problem and changes nothing.
+async fn reload_on_hangup(
+    state: AppState,
+    config: Option<PathBuf>,
+    mut running: certgate_server::config::FileConfig,
+) {
+    #[cfg(unix)]
+    {
+        let Ok(mut hangup) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        else {
+            tracing::warn!("cannot listen for SIGHUP: the config is read at start only");
+            return;
+        };
+        while hangup.recv().await.is_some() {
+            match live_config(config.as_deref()) {
+                Ok((live, file, source)) => {
+                    let restart = [
+                        ("executor", file.executor != running.executor),
+                        ("webhooks", file.webhooks != running.webhooks),
+                        ("events", file.events != running.events),
+                    ];
+                    for (section, changed) in restart {
+                        if changed {
+                            tracing::warn!(
+                                section,
+                                "this section changed: it takes effect at the next restart"
+                            );
+                        }
+                    }
+                    state.reload(live);
+                    running = file;
+                    tracing::info!(config = %source, "config reloaded");
+                }
+                Err(e) => {
+                    tracing::error!(error = %format!("{e:#}"), "config not reloaded: the running one stays");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (state, config, running);
 }
 
 async fn shutdown_signal() {

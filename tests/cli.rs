@@ -286,3 +286,115 @@ fn sweep_streams_a_json_lines_file() {
     assert!(stderr.contains("line 3:"), "{stderr}");
     assert!(stderr.contains("swept 4 lines (1 invalid)"), "{stderr}");
 }
+
+#[tokio::test]
+async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_when_invalid() {
+    let dir = std::env::temp_dir().join(format!("certgate-hup-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("certgate.toml");
+    let providers = std::fs::read_to_string(format!("{REPO}/providers.toml")).unwrap();
+    let tenant = |id: &str| {
+        format!("\n[[tenants]]\nid = \"{id}\"\napi_key = \"${{HUP_{}_KEY}}\"\nreseller_username = \"{id}-r\"\n", id.to_uppercase())
+    };
+    std::fs::write(&file, format!("{providers}{}", tenant("first"))).unwrap();
+    let child = certgate()
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "sqlite::memory:",
+            "--config",
+        ])
+        .arg(&file)
+        .env("HUP_FIRST_KEY", "first-key")
+        .env("HUP_SECOND_KEY", "second-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id().to_string();
+    let mut server = Running(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let stderr = server.0.stderr.take().unwrap();
+    let log = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            sink.lock().unwrap().push_str(&(line + "\n"));
+        }
+    });
+    let http = reqwest::Client::new();
+    let status = |key: &'static str| {
+        let req = http
+            .get(format!("{base}/v1/operations"))
+            .bearer_auth(key)
+            .send();
+        async move { req.await.unwrap().status().as_u16() }
+    };
+    let hangup = || {
+        let ok = Command::new("kill")
+            .args(["-HUP", &pid])
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok);
+    };
+    let wait_log = |needle: &'static str| {
+        let log = log.clone();
+        async move {
+            for _ in 0..100 {
+                if log.lock().unwrap().contains(needle) {
+                    return;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            panic!("no `{needle}` in the log: {}", log.lock().unwrap());
+        }
+    };
+    assert_eq!(
+        (status("first-key").await, status("second-key").await),
+        (200, 401)
+    );
+
+    // A valid file: the new tenant's key works at once, the process lives on.
+    std::fs::write(
+        &file,
+        format!("{providers}{}{}", tenant("first"), tenant("second")),
+    )
+    .unwrap();
+    hangup();
+    wait_log("config reloaded").await;
+    assert_eq!(
+        (status("first-key").await, status("second-key").await),
+        (200, 200)
+    );
+
+    // An invalid one: every problem logged, the running config stays.
+    std::fs::write(
+        &file,
+        format!(
+            "{providers}{}\n[providers.acme]\nkind = \"verisign\"\n[executor]\nthreads = 3\n",
+            tenant("first")
+        ),
+    )
+    .unwrap();
+    hangup();
+    wait_log("config not reloaded").await;
+    let text = log.lock().unwrap().clone();
+    assert!(text.contains("threads"), "{text}");
+    assert_eq!(
+        (status("first-key").await, status("second-key").await),
+        (200, 200)
+    );
+    assert!(
+        server.0.try_wait().unwrap().is_none(),
+        "SIGHUP must not stop the gateway"
+    );
+}

@@ -224,9 +224,14 @@ pub async fn spawn(setup: Setup) -> TestApp {
     let (tenants, keys) =
         Tenants::from_config(&setup.tenants, Some(KEY), "default-reseller").unwrap();
     let store = Store::connect(&setup.database).await.unwrap();
-    let mut state = AppState::new(registry, tenants, keys, store);
+    let live = certgate_server::Live {
+        registry,
+        tenants,
+        keys,
+        helpdesk: setup.helpdesk,
+    };
+    let mut state = AppState::new(live, store);
     state.executor = setup.executor;
-    state.helpdesk = setup.helpdesk;
     state.webhooks = setup.webhooks;
     state.clock = setup.clock;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

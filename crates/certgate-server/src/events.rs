@@ -28,7 +28,8 @@ pub fn add(
     ticket: Option<&Value>,
     now: DateTime<Utc>,
 ) {
-    let hook = state.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
+    let live = state.live();
+    let hook = live.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
     let expires_at = ms(state.webhooks.policy().expires(now));
     let operation = serde_json::to_value(op).unwrap_or(Value::Null);
     for emit in emits {
@@ -67,7 +68,7 @@ pub fn add(
                 .push(delivery(DeliveryTarget::Webhook, &hook.url, &body));
         }
         if let (EventType::TicketOpened, Some(helpdesk), Some(ticket)) =
-            (kind, &state.helpdesk, ticket)
+            (kind, &live.helpdesk, ticket)
         {
             fx.deliveries.push(delivery(
                 DeliveryTarget::Helpdesk,

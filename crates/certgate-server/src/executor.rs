@@ -164,7 +164,8 @@ impl Worker {
 
     /// Does the operation's next piece of work and saves what came of it; true to go on now.
     async fn advance(&self, held: &mut Held, slot: &mut Slot) -> Result<bool, RunError> {
-        let entry = self.state.registry.get(&held.op.provider).cloned();
+        let live = self.state.live();
+        let entry = live.registry.get(&held.op.provider).cloned();
         let called = match lifecycle::next_work(&held.op) {
             Work::Idle => {
                 self.save(held, Transition::idle(held.op.status, Schedule::Never))
@@ -172,8 +173,7 @@ impl Worker {
                 return Ok(false);
             }
             Work::OpenTicket { .. } => {
-                let username = self
-                    .state
+                let username = live
                     .tenants
                     .get(&held.tenant)
                     .map_or(held.tenant.clone(), |t| t.reseller_username.clone());
@@ -224,7 +224,8 @@ impl Worker {
     }
 
     fn apply(&self, held: &mut Held, event: Event) -> Result<Transition, RunError> {
-        let ctx = service::context(&self.state, &held.op, self.now());
+        let live = self.state.live();
+        let ctx = service::context(&self.state, &live, &held.op, self.now());
         Ok(lifecycle::apply(&mut held.op, event, &ctx)?)
     }
 

@@ -15,6 +15,7 @@ pub mod service;
 pub mod tenants;
 pub mod webhooks;
 
+use arc_swap::ArcSwap;
 use auth::ApiKeys;
 use axum::Router;
 use certgate_core::Registry;
@@ -45,17 +46,24 @@ impl std::fmt::Debug for Helpdesk {
     }
 }
 
+/// What a config reload (SIGHUP) replaces: the providers, the tenants with their keys and
+/// webhooks, the helpdesk. A request or an operation run keeps the one it started with.
+#[derive(Debug)]
+pub struct Live {
+    pub registry: Registry,
+    pub tenants: Tenants,
+    pub keys: ApiKeys,
+    pub helpdesk: Option<Helpdesk>,
+}
+
 /// Everything a request handler and a worker need.
 #[derive(Debug, Clone)]
 pub struct AppState {
-    pub registry: Arc<Registry>,
-    pub keys: Arc<ApiKeys>,
-    pub tenants: Arc<Tenants>,
+    live: Arc<ArcSwap<Live>>,
     pub store: Store,
     pub executor: ExecutorConfig,
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
-    pub helpdesk: Option<Helpdesk>,
     pub pacing: Arc<pacing::Pacing>,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: Arc<tokio::sync::Notify>,
@@ -66,25 +74,33 @@ pub struct AppState {
 }
 
 impl AppState {
-    pub fn new(registry: Registry, tenants: Tenants, keys: ApiKeys, store: Store) -> Self {
+    pub fn new(live: Live, store: Store) -> Self {
         AppState {
             pacing: Arc::new(pacing::Pacing::new(
-                &registry,
+                &live.registry,
                 (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
             )),
             wake: Arc::new(tokio::sync::Notify::new()),
             deliver: Arc::new(tokio::sync::Notify::new()),
             metrics: Arc::default(),
-            registry: Arc::new(registry),
-            keys: Arc::new(keys),
-            tenants: Arc::new(tenants),
+            live: Arc::new(ArcSwap::from_pointee(live)),
             store,
             executor: ExecutorConfig::default(),
             webhooks: WebhooksConfig::default(),
             events: EventsConfig::default(),
-            helpdesk: None,
             clock: Utc::now,
         }
+    }
+
+    /// The providers, tenants and helpdesk as configured now.
+    pub fn live(&self) -> Arc<Live> {
+        self.live.load_full()
+    }
+
+    /// Puts a reloaded config in place: new requests and operation runs use it; those under
+    /// way finish with the one they started with. (A CA account's pace is kept as it is.)
+    pub fn reload(&self, live: Live) {
+        self.live.store(Arc::new(live));
     }
 }
 

@@ -4,7 +4,7 @@
 //! Creating, withdrawing, retrying, resolving a ticket and the executor all go through here.
 
 use crate::problem::ApiError;
-use crate::AppState;
+use crate::{AppState, Live};
 use certgate_core::lifecycle::{
     self, Context, Emit, Event, Planner, Schedule, TicketChange, Transition,
 };
@@ -59,13 +59,18 @@ impl Actor<'_> {
     }
 }
 
-/// The lifecycle's view of the world for `op` at `now`.
-pub fn context<'a>(state: &'a AppState, op: &Operation, now: DateTime<Utc>) -> Context<'a> {
+/// The lifecycle's view of the world for `op` at `now`, with the providers of `live`.
+pub fn context<'a>(
+    state: &AppState,
+    live: &'a Live,
+    op: &Operation,
+    now: DateTime<Utc>,
+) -> Context<'a> {
     Context {
         now,
         policy: state.executor.retry_policy(),
         jitter: rand::random(),
-        planner: state
+        planner: live
             .registry
             .get(&op.provider)
             .map(|e| e.as_ref() as &dyn Planner),
@@ -271,7 +276,8 @@ pub async fn change(
         let mut held = Held::new(parse(&row.body)?, row.tenant, row.version);
         let now = (state.clock)();
         let e = event(&held.op);
-        let ctx = context(state, &held.op, now);
+        let live = state.live();
+        let ctx = context(state, &live, &held.op, now);
         let t = lifecycle::apply(&mut held.op, e, &ctx).map_err(|r| ApiError::Conflict {
             message: r.0,
             quote: None,

@@ -164,12 +164,13 @@ fn finished(busy: &mut HashMap<Lane, usize>, done: Result<Lane, tokio::task::Joi
 /// Where a delivery goes and the key that signs it, as configured now (a tenant that moved its
 /// receiver gets its pending deliveries at the new URL); `None` if nothing is configured.
 fn destination(state: &AppState, row: &DeliveryRow) -> Option<(String, Option<String>)> {
+    let live = state.live();
     match row.target {
-        DeliveryTarget::Helpdesk => state
+        DeliveryTarget::Helpdesk => live
             .helpdesk
             .as_ref()
             .map(|h| (h.url.clone(), h.secret.clone())),
-        DeliveryTarget::Webhook => state
+        DeliveryTarget::Webhook => live
             .tenants
             .get(&row.tenant)?
             .webhook

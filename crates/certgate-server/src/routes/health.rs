@@ -30,7 +30,9 @@ pub async fn metrics(
     state.metrics.pace(&state.pacing.stats());
     let now = crate::service::ms((state.clock)());
     match state.store.delivery_backlog().await {
-        Ok(backlog) => state.metrics.webhooks(state.tenants.ids(), &backlog, now),
+        Ok(backlog) => state
+            .metrics
+            .webhooks(state.live().tenants.ids(), &backlog, now),
         Err(e) => tracing::warn!(error = %e, "cannot read the webhook backlog for /metrics"),
     }
     match state.store.counts().await {

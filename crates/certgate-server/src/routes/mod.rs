@@ -85,6 +85,7 @@ async fn authenticate(
             "the Authorization header must be `Bearer <api key>`",
         ))?;
     let tenant: Tenant = state
+        .live()
         .keys
         .tenant_for(presented.trim())
         .cloned()

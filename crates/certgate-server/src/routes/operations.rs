@@ -54,8 +54,9 @@ pub async fn create(
         serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
     let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
 
-    let entry = state.registry.get(&req.provider).ok_or_else(|| {
-        ApiError::UnknownProvider(unknown_provider(&state.registry, &req.provider))
+    let live = state.live();
+    let entry = live.registry.get(&req.provider).ok_or_else(|| {
+        ApiError::UnknownProvider(unknown_provider(&live.registry, &req.provider))
     })?;
     let now = (state.clock)();
     let quote = entry.quote(&req.order, req.intent, req.as_of.unwrap_or(now))?;

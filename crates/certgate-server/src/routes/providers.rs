@@ -6,6 +6,7 @@ use axum::Json;
 use serde_json::{json, Value};
 
 pub async fn list(State(state): State<AppState>) -> Json<Value> {
-    let providers: Vec<_> = state.registry.iter().map(|p| p.describe()).collect();
+    let live = state.live();
+    let providers: Vec<_> = live.registry.iter().map(|p| p.describe()).collect();
     Json(json!({ "providers": providers }))
 }

@@ -26,8 +26,9 @@ pub async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<QuoteRequest>,
 ) -> Result<Json<Quote>, ApiError> {
-    let entry = state.registry.get(&req.provider).ok_or_else(|| {
-        ApiError::UnknownProvider(unknown_provider(&state.registry, &req.provider))
+    let live = state.live();
+    let entry = live.registry.get(&req.provider).ok_or_else(|| {
+        ApiError::UnknownProvider(unknown_provider(&live.registry, &req.provider))
     })?;
     let as_of = req.as_of.unwrap_or_else(state.clock);
     let quote = entry.quote(&req.order, req.intent, as_of)?;

@@ -34,9 +34,10 @@ pub async fn create(
         return Err(InvalidInput::one("within_days", format!("must be at most {MAX_DAYS}")).into());
     }
     let as_of = req.as_of.unwrap_or_else(state.clock);
+    let live = state.live();
     let mut hits = Vec::new();
     for (i, item) in req.orders.iter().enumerate() {
-        match sweep::check(&state.registry, item, as_of, req.within_days) {
+        match sweep::check(&live.registry, item, as_of, req.within_days) {
             Ok(hit) => hits.extend(hit),
             Err(QuoteError::UnknownProvider(message)) => {
                 return Err(ApiError::UnknownProvider(format!(
