@@ -100,43 +100,29 @@ fn serve_refuses_a_bad_database_url() {
 
 #[test]
 fn serve_reports_an_unreachable_store_with_its_cause_and_exits() {
-    // Nothing listens on port 1: the connection is refused at once.
-    let started = std::time::Instant::now();
-    let out = certgate()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "postgres://certgate@127.0.0.1:1/certgate",
-        ])
-        .env("CERTGATE_API_KEY", "k")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot be reached"), "{err}");
+    // `serve` on `database`: its stderr (it must fail) and how long it took.
+    let serve = |database: &str, extra: &[&str]| {
+        let started = std::time::Instant::now();
+        let out = certgate()
+            .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+            .args(extra)
+            .env("CERTGATE_API_KEY", "k")
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(err.contains("cannot be reached"), "{err}");
+        (err, started.elapsed())
+    };
+    // Nothing listens on port 1: the connection is refused at once, and the cause is said.
+    let (err, took) = serve("postgres://certgate@127.0.0.1:1/certgate", &[]);
     assert!(err.to_lowercase().contains("refused"), "the cause: {err}");
-    assert!(started.elapsed() < std::time::Duration::from_secs(10));
-    // A host that does not answer: given up after the configured time, saying so.
-    let started = std::time::Instant::now();
-    let out = certgate()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "postgres://certgate@10.255.255.1:5432/certgate",
-            "--database-timeout-seconds",
-            "1",
-        ])
-        .env("CERTGATE_API_KEY", "k")
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("cannot be reached"), "{err}");
-    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "{took:?}");
+    // A host that does not answer: given up after the configured time.
+    let (err, took) = serve(
+        "postgres://certgate@10.255.255.1:5432/certgate",
+        &["--database-timeout-seconds", "1"],
+    );
     assert!(took < std::time::Duration::from_secs(5), "{took:?}: {err}");
 }
 
