@@ -239,6 +239,35 @@ async fn wait_until(deadline: Duration, done: impl Fn() -> bool) -> bool {
     true
 }
 
+/// A database of its own on the Postgres server `url` names (dropped by [`drop_database`]):
+/// figures must not depend on what other runs left there (a test server may run without
+/// autovacuum, where every earlier run's dead rows slow the next one down).
+async fn fresh_database(url: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    let db = format!("certgate_bench_{}", run_id());
+    sqlx::query(&format!("CREATE DATABASE {db}"))
+        .execute(&mut conn)
+        .await?;
+    let mut fresh = url::Url::parse(url)?;
+    fresh.set_path(&format!("/{db}"));
+    Ok(fresh.to_string())
+}
+
+/// Drops a database [`fresh_database`] made.
+async fn drop_database(url: &str, fresh: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    let db = url::Url::parse(fresh)?
+        .path()
+        .trim_start_matches('/')
+        .to_owned();
+    let mut conn = sqlx::PgConnection::connect(url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    Ok(())
+}
+
 fn run_id() -> String {
     format!(
         "{:x}",
@@ -605,7 +634,9 @@ async fn pacing(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
     burst(report, dir, "one gateway", &db, 1).await?;
     match std::env::var("CERTGATE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => {
-            burst(report, dir, "two gateways on Postgres", &url, 2).await?
+            let fresh = fresh_database(&url).await?;
+            burst(report, dir, "two gateways on Postgres", &fresh, 2).await?;
+            drop_database(&url, &fresh).await?;
         }
         _ => report.add(
             "pacing",
@@ -728,7 +759,11 @@ async fn main() -> anyhow::Result<()> {
                 )
                 .await?;
                 match std::env::var("CERTGATE_TEST_POSTGRES_URL") {
-                    Ok(url) if !url.is_empty() => ops(&mut report, &dir, "Postgres", &url).await?,
+                    Ok(url) if !url.is_empty() => {
+                        let fresh = fresh_database(&url).await?;
+                        ops(&mut report, &dir, "Postgres", &fresh).await?;
+                        drop_database(&url, &fresh).await?;
+                    }
                     _ => report.add(
                         "ops",
                         "Postgres: SKIPPED (set CERTGATE_TEST_POSTGRES_URL)",
