@@ -226,7 +226,11 @@ impl Pacing {
                 return Ok(Admission::Later(ms(w.wake - now)));
             }
             let seq = place(&mut st, op, now);
-            let ahead = st.waiters.values().filter(|w| w.seq < seq).count() as u32;
+            let ahead = st
+                .waiters
+                .values()
+                .filter(|w| w.seq < seq && w.wake > now)
+                .count() as u32;
             let wait_for = if st.paused_until > now {
                 Some(st.paused_until)
             } else {
@@ -248,8 +252,12 @@ impl Pacing {
             // whatever the other gateways sent, and only a "now" is asked of the store.
             pace::prune(&mut st.sends, &windows, now - LEARNT_SPAN_MS);
             let decision = pace::admit(st.sends.make_contiguous(), &windows, n, ahead, now);
-            // With no limit declared or learnt there is nothing to share.
-            if self.shared.is_none() || decision != Admit::Now || windows.is_empty() {
+            // With no limit declared or learnt there is nothing to share. An earlier admission
+            // being replaced is always given back to the store, even when this gateway's own
+            // sends already say "not yet": left there, it would hold a slot nobody uses.
+            let give_back = replacing.is_some();
+            if self.shared.is_none() || windows.is_empty() || (decision != Admit::Now && !give_back)
+            {
                 return Ok(settle(&mut st, op, seq, n, now, decision));
             }
             (windows, ahead)
