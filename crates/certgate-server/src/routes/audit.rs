@@ -16,14 +16,7 @@ pub async fn list(
     Query(raw): Query<HashMap<String, String>>,
 ) -> Result<Json<Value>, ApiError> {
     let params = Params::new(raw, &["cursor", "limit"])?;
-    let before = params
-        .get("cursor")
-        .map(|c| {
-            c.parse::<i64>().map_err(|_| {
-                certgate_core::InvalidInput::one("cursor", "is not a cursor this endpoint gave")
-            })
-        })
-        .transpose()?;
+    let before = params.cursor(|c| c.parse::<i64>().ok())?;
     let limit = params.limit()?;
     let rows = state.store.list_audit(&tenant.id, before, limit).await?;
     let next = next_cursor(&rows, limit, |r| r.id.to_string());

@@ -59,14 +59,7 @@ pub async fn list(
         .map(|s| status(s, "status"))
         .transpose()?;
     let limit = params.limit()?;
-    let after = params
-        .get("cursor")
-        .map(|c| {
-            parse_delivery_id(c)
-                .ok_or_else(|| InvalidInput::one("cursor", "is not a cursor this endpoint gave"))
-        })
-        .transpose()?
-        .unwrap_or(0);
+    let after = params.cursor(parse_delivery_id)?.unwrap_or(0);
     let rows = state
         .store
         .list_deliveries(&tenant.id, filter, after, limit)

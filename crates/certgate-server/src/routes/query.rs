@@ -41,14 +41,23 @@ impl Params {
         }
     }
 
+    /// `cursor`, if given, read by `parse` (`None`: not a cursor this endpoint gave, a 400).
+    pub fn cursor<'a, T>(
+        &'a self,
+        parse: impl FnOnce(&'a str) -> Option<T>,
+    ) -> Result<Option<T>, ApiError> {
+        self.get("cursor")
+            .map(|c| {
+                parse(c).ok_or_else(|| {
+                    InvalidInput::one("cursor", "is not a cursor this endpoint gave").into()
+                })
+            })
+            .transpose()
+    }
+
     /// `cursor`, if given: the id (made with `prefix`) of the last item of a page.
     pub fn id_cursor(&self, prefix: &str) -> Result<Option<&str>, ApiError> {
-        match self.get("cursor") {
-            Some(c) if !crate::ids::is_id(prefix, c) => {
-                Err(InvalidInput::one("cursor", "is not a cursor this endpoint gave").into())
-            }
-            c => Ok(c),
-        }
+        self.cursor(|c| crate::ids::is_id(prefix, c).then_some(c))
     }
 
     /// A parameter that must parse as `T`.
