@@ -300,9 +300,12 @@ async fn tenants_see_only_their_own_events_and_deliveries() {
         .get(&format!("/v1/events/{b_event}"), Some("iso-a-key"))
         .await;
     assert_eq!(status, 404);
+    // Another tenant's event is no cursor of this one: as unknown as a missing event.
     let (status, problem) = app
         .get(&format!("/v1/events?after={b_event}"), Some("iso-a-key"))
         .await;
+    assert_eq!((status, problem["code"].as_str()), (404, Some("not_found")));
+    let (status, problem) = app.get("/v1/events?after=evt_1", Some("iso-a-key")).await;
     assert_eq!(
         (status, problem["errors"][0]["field"].as_str()),
         (400, Some("after"))

@@ -273,3 +273,57 @@ async fn openapi_lists_every_route() {
         assert!(known, "{route} answered {status}");
     }
 }
+
+/// What schemathesis found undocumented is documented now: the bounds, the statuses and the
+/// nullability the server enforces (the CI's schemathesis run checks the rest).
+#[tokio::test]
+async fn openapi_documents_bounds_statuses_and_nulls() {
+    let app = spawn_app().await;
+    let doc: serde_json::Value = app
+        .client
+        .get(format!("{}/openapi.json", app.base))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let param = |path: &str, method: &str, name: &str| {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{method} {path} documents no {name}"))
+            .clone()
+    };
+    for path in ["/v1/audit", "/v1/tickets", "/v1/operations", "/v1/events"] {
+        let limit = param(path, "get", "limit");
+        assert_eq!(
+            (&limit["schema"]["minimum"], &limit["schema"]["maximum"]),
+            (&serde_json::json!(1), &serde_json::json!(200)),
+            "{path}"
+        );
+    }
+    let key = param("/v1/operations", "post", "Idempotency-Key");
+    assert_eq!(key["required"], true);
+    assert_eq!(
+        (&key["schema"]["minLength"], &key["schema"]["maxLength"]),
+        (&serde_json::json!(1), &serde_json::json!(255))
+    );
+    let responses = &doc["paths"]["/v1/operations"]["post"]["responses"];
+    for status in ["202", "200", "400", "401", "404", "409", "413", "422"] {
+        assert!(
+            responses.get(status).is_some(),
+            "POST /v1/operations {status}"
+        );
+    }
+    assert!(responses["404"]["content"]["application/problem+json"].is_object());
+    let as_of = &doc["components"]["schemas"]["SweepRequest"]["properties"]["as_of"];
+    assert_eq!(as_of["type"], serde_json::json!(["string", "null"]));
+    // Free text carries its limits: no control characters, a maximum length.
+    let order = &doc["components"]["schemas"]["Order"]["properties"];
+    assert_eq!(order["common_name"]["maxLength"], 253);
+    assert!(order["common_name"]["pattern"].is_string());
+    assert_eq!(order["id"]["maxLength"], 128);
+}

@@ -525,6 +525,10 @@ async fn input_hygiene_refuses_what_would_mislead_a_person_or_a_ledger() {
             "order.paid.amount",
         ),
         (
+            json!({"paid": {"amount": "200.000", "currency": "USD"}}),
+            "order.paid.amount",
+        ),
+        (
             json!({"paid": {"amount": "200", "currency": "XYZ"}}),
             "order.paid.currency",
         ),
@@ -539,7 +543,7 @@ async fn input_hygiene_refuses_what_would_mislead_a_person_or_a_ledger() {
     // What is fine stays fine: a wildcard, a yen amount without decimals, a note on two lines.
     for patch in [
         json!({"common_name": "*.example.com"}),
-        json!({"paid": {"amount": "200.000", "currency": "USD"}, "voucher": null}),
+        json!({"paid": {"amount": "200.5", "currency": "USD"}, "voucher": null}),
         json!({"paid": {"amount": "12000", "currency": "JPY"}, "voucher": null}),
     ] {
         let (status, p) = app.post("/v1/quotes", &quote(patch.clone())).await;

@@ -40,7 +40,7 @@ pub enum StepOutcome {
 }
 
 /// The CA's own code and message, as it gave them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CaMessage {
     /// The CA's code (`invalid_order_status`, `-20`, `Throttling.User`), when it gave one.
     #[serde(default)]

@@ -12,7 +12,7 @@ use std::fmt;
 use std::path::Path;
 
 /// How a provider's steps are carried out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Mode {
     /// Steps the CA's API can perform are automated.

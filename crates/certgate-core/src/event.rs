@@ -43,25 +43,67 @@ pub enum EventType {
     OrderRefundWindowClosed,
 }
 
-impl EventType {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
+/// A closed set of names on the wire (and in the store), read and written through strum:
+/// `as_str`, `names` (for error messages), `TryFrom<String>` with an error that lists the
+/// names, serde by name, and an OpenAPI `enum` schema.
+macro_rules! wire_names {
+    ($($t:ident: $what:literal),+ $(,)?) => {$(
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                self.into()
+            }
 
-    /// Every type, as the `type` filter names them (for its error message).
-    pub fn names() -> String {
-        names::<Self>()
-    }
+            /// Every name, comma-separated.
+            pub fn names() -> String {
+                <Self as strum::VariantArray>::VARIANTS
+                    .iter()
+                    .map(|v| v.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        }
+
+        impl TryFrom<String> for $t {
+            type Error = String;
+
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+                    .map_err(|_| format!("unknown {} `{s}`; one of {}", $what, Self::names()))
+            }
+        }
+
+        impl<'de> serde::Deserialize<'de> for $t {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                Self::try_from(String::deserialize(d)?).map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl serde::Serialize for $t {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl utoipa::PartialSchema for $t {
+            fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+                utoipa::openapi::schema::ObjectBuilder::new()
+                    .schema_type(utoipa::openapi::schema::Type::String)
+                    .enum_values(Some(
+                        <Self as strum::VariantArray>::VARIANTS.iter().map(|v| v.as_str()),
+                    ))
+                    .into()
+            }
+        }
+
+        impl utoipa::ToSchema for $t {}
+    )+};
 }
 
-/// Every variant's wire name, comma-separated.
-fn names<T: strum::VariantArray + Copy + Into<&'static str>>() -> String {
-    T::VARIANTS
-        .iter()
-        .map(|v| (*v).into())
-        .collect::<Vec<&str>>()
-        .join(", ")
-}
+wire_names!(
+    EventType: "event type",
+    DeliveryStatus: "delivery status",
+    DeliveryTarget: "delivery target",
+);
 
 /// Where a webhook delivery stands.
 #[derive(
@@ -86,55 +128,23 @@ pub enum DeliveryStatus {
     Dead,
 }
 
-impl DeliveryStatus {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-
-    /// Every status, for error messages.
-    pub fn names() -> String {
-        names::<Self>()
-    }
-}
-
-impl TryFrom<String> for DeliveryStatus {
-    type Error = strum::ParseError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
 /// Who a delivery goes to: the tenant's webhook, or the outside helpdesk (new tickets).
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, Hash, strum::EnumString, strum::IntoStaticStr, strum::Display,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
 )]
 #[strum(serialize_all = "snake_case")]
 pub enum DeliveryTarget {
     Webhook,
     Helpdesk,
-}
-
-impl DeliveryTarget {
-    pub fn as_str(self) -> &'static str {
-        self.into()
-    }
-}
-
-impl TryFrom<String> for DeliveryTarget {
-    type Error = strum::ParseError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl TryFrom<String> for EventType {
-    type Error = strum::ParseError;
-
-    fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
 }
 
 /// Capped exponential backoff: the `tries`-th wait (1-based) doubles from `base` up to `max`;

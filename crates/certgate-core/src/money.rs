@@ -1,11 +1,16 @@
 //! Money as a decimal amount and an ISO 4217 currency. Amounts travel as strings
-//! (`"120.00"`): a JSON number is refused, so no float ever touches money.
+//! (`"120.00"`): a JSON number is refused, so no float ever touches money. An amount has at
+//! most its currency's minor-unit digits; the OpenAPI schemas here are built from the same
+//! patterns the parser uses.
 
 use rust_decimal::Decimal;
 use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 use std::fmt;
 use std::str::FromStr;
+use std::sync::LazyLock;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
+use utoipa::openapi::RefOr;
 
 /// An ISO 4217 currency code: three upper-case ASCII letters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -85,27 +90,58 @@ impl Amount {
     }
 }
 
+/// The most digits before an amount's decimal point (a trillion is plenty for a certificate).
+pub const MAX_INTEGER_DIGITS: u32 = 15;
+/// The most digits after it, for a currency without a minor unit (gold, SDR).
+pub const MAX_FRACTION_DIGITS: u32 = 12;
+
+/// An amount as written on the wire with at most `places` digits after the point: digits, and
+/// an optional fraction (`120`, `120.5`, `120.00`); no sign, exponent or spaces.
+pub fn amount_pattern(places: u32) -> String {
+    let fraction = match places {
+        0 => String::new(),
+        n => format!(r"(?:\.[0-9]{{1,{n}}})?"),
+    };
+    format!("^[0-9]{{1,{MAX_INTEGER_DIGITS}}}{fraction}$")
+}
+
+static AMOUNT: LazyLock<regex::Regex> = LazyLock::new(|| {
+    regex::Regex::new(&amount_pattern(MAX_FRACTION_DIGITS)).expect("the amount pattern compiles")
+});
+
 impl FromStr for Amount {
     type Err = String;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let malformed = || format!("`{s}` is not a decimal amount such as \"120.00\"");
-        if s.is_empty() || s.contains(['e', 'E', '_', ' ']) {
-            return Err(malformed());
+        if s.starts_with('-') && AMOUNT.is_match(&s[1..]) {
+            return Err(format!("`{s}` is negative; money amounts are >= 0"));
         }
-        let value = Decimal::from_str_exact(s).map_err(|_| malformed())?;
-        Amount::new(value).ok_or_else(|| format!("`{s}` is negative; money amounts are >= 0"))
+        if !AMOUNT.is_match(s) {
+            return Err(format!(
+                "`{s}` is not a decimal amount such as \"120.00\" (at most {MAX_INTEGER_DIGITS} digits before the point)"
+            ));
+        }
+        let value = Decimal::from_str_exact(s).map_err(|e| format!("`{s}`: {e}"))?;
+        Ok(Amount(value))
+    }
+}
+
+impl Amount {
+    /// Written with at least `places` decimal places: `120` at 2 is `120.00`, `0.125` stays
+    /// `0.125`.
+    fn with_places(self, places: u32) -> Decimal {
+        let mut v = self.0.normalize();
+        if v.scale() < places {
+            v.rescale(places);
+        }
+        v
     }
 }
 
 impl fmt::Display for Amount {
     /// At least two decimal places: `120` prints as `120.00`, `0.125` stays `0.125`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let mut v = self.0.normalize();
-        if v.scale() < 2 {
-            v.rescale(2);
-        }
-        write!(f, "{v}")
+        write!(f, "{}", self.with_places(2))
     }
 }
 
@@ -149,8 +185,9 @@ impl<'de> Deserialize<'de> for Amount {
     }
 }
 
-/// An amount in a currency.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+/// An amount in a currency; written with the currency's minor-unit places (`120.00` USD,
+/// `1000` JPY).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Money {
     pub amount: Amount,
@@ -166,7 +203,7 @@ impl Money {
     /// paid or refunded as given.
     pub fn check_minor_units(&self) -> Result<(), String> {
         match self.currency.minor_digits() {
-            Some(digits) if self.amount.value().normalize().scale() > digits => Err(format!(
+            Some(digits) if self.amount.value().scale() > digits => Err(format!(
                 "has more decimal places than {} has ({digits})",
                 self.currency
             )),
@@ -178,6 +215,92 @@ impl Money {
         Self::new(Amount::ZERO, currency)
     }
 }
+
+impl Serialize for Money {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let places = self.currency.minor_digits().unwrap_or(2);
+        let mut m = s.serialize_struct("Money", 2)?;
+        m.serialize_field("amount", &self.amount.with_places(places).to_string())?;
+        m.serialize_field("currency", &self.currency)?;
+        m.end()
+    }
+}
+
+/// Every ISO 4217 code, grouped by its minor-unit digits (`None`: no minor unit).
+fn currencies_by_digits() -> std::collections::BTreeMap<Option<u32>, Vec<&'static str>> {
+    use iso_currency::IntoEnumIterator;
+    let mut groups = std::collections::BTreeMap::<_, Vec<_>>::new();
+    for c in iso_currency::Currency::iter() {
+        groups
+            .entry(c.exponent().map(u32::from))
+            .or_default()
+            .push(c.code());
+    }
+    groups
+}
+
+fn string(pattern: String, description: &str) -> ObjectBuilder {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .pattern(Some(pattern))
+        .description(Some(description))
+}
+
+impl utoipa::PartialSchema for Currency {
+    fn schema() -> RefOr<Schema> {
+        let codes = currencies_by_digits().into_values().flatten();
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(codes))
+            .description(Some("An ISO 4217 currency code"))
+            .into()
+    }
+}
+impl utoipa::ToSchema for Currency {}
+
+impl utoipa::PartialSchema for Amount {
+    fn schema() -> RefOr<Schema> {
+        string(
+            amount_pattern(MAX_FRACTION_DIGITS),
+            "A decimal amount as a string, never a JSON number",
+        )
+        .examples(["120.00"])
+        .into()
+    }
+}
+impl utoipa::ToSchema for Amount {}
+
+impl utoipa::PartialSchema for Money {
+    /// One alternative per minor-unit size: USD's amount has at most 2 decimal places, JPY's
+    /// none, KWD's 3.
+    fn schema() -> RefOr<Schema> {
+        let mut one_of = OneOfBuilder::new().description(Some(
+            "An amount and its ISO 4217 currency; the amount has at most the currency's minor-unit decimal places",
+        ));
+        for (digits, codes) in currencies_by_digits() {
+            let places = digits.unwrap_or(MAX_FRACTION_DIGITS);
+            one_of = one_of.item(
+                ObjectBuilder::new()
+                    .property(
+                        "amount",
+                        string(amount_pattern(places), "A decimal amount as a string"),
+                    )
+                    .required("amount")
+                    .property(
+                        "currency",
+                        ObjectBuilder::new()
+                            .schema_type(Type::String)
+                            .enum_values(Some(codes)),
+                    )
+                    .required("currency")
+                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+            );
+        }
+        one_of.into()
+    }
+}
+impl utoipa::ToSchema for Money {}
 
 #[cfg(test)]
 mod tests {
@@ -196,10 +319,76 @@ mod tests {
     fn numbers_negative_and_malformed_amounts_are_refused() {
         let number = serde_json::from_str::<Money>(r#"{"amount":120.5,"currency":"USD"}"#);
         assert!(number.unwrap_err().to_string().contains("decimal string"));
-        for bad in ["-1.00", "abc", "", "1e3", "1_000", " 1"] {
+        for bad in [
+            "-1.00",
+            "-0.00",
+            "abc",
+            "",
+            "1e3",
+            "1_000",
+            " 1",
+            ".5",
+            "1.",
+            "+1",
+            "1234567890123456",
+        ] {
             assert!(bad.parse::<Amount>().is_err(), "{bad:?} must be refused");
         }
-        assert!("-0.00".parse::<Amount>().is_ok(), "negative zero is zero");
+        assert!("-1".parse::<Amount>().unwrap_err().contains("negative"));
+    }
+
+    #[test]
+    fn an_amount_has_at_most_its_currencys_minor_unit_digits() {
+        let money = |amount: &str, currency: &str| {
+            serde_json::from_value::<Money>(
+                serde_json::json!({"amount": amount, "currency": currency}),
+            )
+            .unwrap()
+        };
+        assert!(money("200.00", "USD").check_minor_units().is_ok());
+        assert!(money("200.001", "USD").check_minor_units().is_err());
+        assert!(money("200.000", "USD").check_minor_units().is_err());
+        assert!(money("1.500", "KWD").check_minor_units().is_ok());
+        assert!(money("1000.5", "JPY").check_minor_units().is_err());
+        // Written back at the currency's places.
+        let json = |m: Money| serde_json::to_value(m).unwrap()["amount"].clone();
+        assert_eq!(json(money("1000", "JPY")), "1000");
+        assert_eq!(json(money("120", "USD")), "120.00");
+        assert_eq!(json(money("1.5", "KWD")), "1.500");
+    }
+
+    #[test]
+    fn the_money_schema_agrees_with_the_parser() {
+        let schema = serde_json::to_value(<Money as utoipa::PartialSchema>::schema()).unwrap();
+        let alternatives = schema["oneOf"].as_array().unwrap();
+        let usd = alternatives
+            .iter()
+            .find(|a| {
+                a["properties"]["currency"]["enum"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&"USD".into())
+            })
+            .unwrap();
+        let pattern =
+            regex::Regex::new(usd["properties"]["amount"]["pattern"].as_str().unwrap()).unwrap();
+        for amount in [
+            "0",
+            "120",
+            "120.5",
+            "120.00",
+            "200.001",
+            "1.",
+            "-1",
+            "1234567890123456",
+        ] {
+            let parsed = amount.parse::<Amount>().ok().map(|a| {
+                Money::new(a, "USD".parse().unwrap())
+                    .check_minor_units()
+                    .is_ok()
+            });
+            assert_eq!(pattern.is_match(amount), parsed == Some(true), "{amount}");
+        }
     }
 
     #[test]

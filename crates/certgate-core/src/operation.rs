@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use std::fmt;
 
 /// Operation and step statuses, exactly as API.md lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Status {
     Queued,
@@ -86,7 +86,7 @@ impl std::str::FromStr for Status {
 }
 
 /// RFC 5280 revocation reasons that a public TLS or client certificate may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum RevocationReason {
     #[serde(rename = "unspecified")]
     Unspecified,
@@ -137,7 +137,7 @@ impl RevocationReason {
 }
 
 /// The body of `POST /v1/operations`: a quote request plus the revocation reason and a note.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct OperationRequest {
     pub provider: String,
@@ -148,11 +148,12 @@ pub struct OperationRequest {
     #[serde(default)]
     pub reason: Option<RevocationReason>,
     #[serde(default)]
+    #[schema(schema_with = crate::validation::note_schema)]
     pub note: Option<String>,
 }
 
 /// One step of an operation and how far it got.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepState {
     pub action: Action,
     pub procedure: Procedure,
@@ -190,7 +191,7 @@ fn is_zero(n: &u32) -> bool {
 }
 
 /// An attempt whose outcome is not known yet: the CA is read before anything is sent again.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reconcile {
     /// The action went out (or may have) and its answer never came: the CA may have acted.
@@ -203,7 +204,7 @@ pub enum Reconcile {
 }
 
 /// Why a step failed (API.md's step `error`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StepFailure {
     pub kind: FailureKind,
     /// The CA's own code, if it gave one.
@@ -212,7 +213,7 @@ pub struct StepFailure {
 }
 
 /// How a step failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// No request reached the CA (a credential not set, no API configured, no plan).
@@ -253,7 +254,7 @@ impl StepState {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HistoryEntry {
     #[serde(with = "instant")]
     pub at: DateTime<Utc>,
@@ -265,7 +266,7 @@ pub struct HistoryEntry {
 }
 
 /// An operation, as `GET /v1/operations/{id}` shows it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Operation {
     pub id: String,
     pub status: Status,

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// Validation level of the product.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Validation {
     Dv,
@@ -16,7 +16,9 @@ pub enum Validation {
 }
 
 /// What the certificate is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ProductKind {
     #[default]
@@ -24,18 +26,20 @@ pub enum ProductKind {
     Client,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Product {
     pub validation: Validation,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub kind: ProductKind,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub free: bool,
 }
 
 /// Where the certificate came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Origin {
     Purchased,
@@ -43,7 +47,7 @@ pub enum Origin {
 }
 
 /// The order's state as the reseller (or the CA) reports it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum OrderState {
     Pending,
@@ -65,7 +69,7 @@ impl OrderState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ValidationStatus {
     #[default]
@@ -75,7 +79,7 @@ pub enum ValidationStatus {
     Failed,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChargedTo {
     AccountBalance,
@@ -85,24 +89,31 @@ pub enum ChargedTo {
 
 /// The order facts of API.md. Required: `id`, `product`, `origin`, `state`, `purchased_at`,
 /// `expires_at`, `paid`; everything else may be absent or null.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Order {
+    #[schema(schema_with = schema::id)]
     pub id: String,
     #[serde(default)]
+    #[schema(schema_with = schema::optional_id)]
     pub supplier_order_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schema::optional_id)]
     pub certificate_id: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schema::common_name)]
     pub common_name: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schema::technical_email)]
     pub technical_email: Option<String>,
     #[serde(default)]
+    #[schema(schema_with = schema::brand)]
     pub brand: Option<String>,
     pub product: Product,
     pub origin: Origin,
     pub state: OrderState,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub validation_status: ValidationStatus,
     #[serde(with = "instant")]
     pub purchased_at: DateTime<Utc>,
@@ -116,20 +127,53 @@ pub struct Order {
     #[serde(default)]
     pub voucher: Option<Money>,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub approval_required: bool,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub reissue: bool,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub generated: bool,
     #[serde(default, deserialize_with = "null_as_default")]
+    #[schema(nullable)]
     pub charged_to: ChargedTo,
 }
 
 /// The longest an order's identifiers may be.
 const MAX_ID: usize = 128;
 const MAX_BRAND: usize = 64;
-/// RFC 5321's limit on an e-mail address.
-const MAX_EMAIL: usize = 254;
+
+/// The OpenAPI schemas of the order's text fields, from the limits [`Order::validate`] checks.
+mod schema {
+    use super::{MAX_BRAND, MAX_ID};
+    use crate::validation::{self, optional_text_schema, string_schema};
+    use utoipa::openapi::schema::ObjectBuilder;
+
+    pub fn id() -> ObjectBuilder {
+        string_schema(validation::id_pattern(), MAX_ID, false).min_length(Some(1))
+    }
+
+    pub fn optional_id() -> ObjectBuilder {
+        optional_text_schema(MAX_ID)
+    }
+
+    pub fn brand() -> ObjectBuilder {
+        optional_text_schema(MAX_BRAND)
+    }
+
+    pub fn common_name() -> ObjectBuilder {
+        string_schema(
+            validation::common_name_pattern(),
+            validation::MAX_COMMON_NAME,
+            true,
+        )
+    }
+
+    pub fn technical_email() -> ObjectBuilder {
+        string_schema(validation::email_pattern(), validation::MAX_EMAIL, true)
+    }
+}
 
 impl Order {
     /// A certificate whose `expires_at <= as_of` is expired whatever its `state` says.
@@ -166,13 +210,10 @@ impl Order {
             }
         }
         if let Some(email) = &self.technical_email {
-            if errors.text("order.technical_email", email, MAX_EMAIL, false)
-                && (!email.contains('@') || validation::common_name(email).is_err())
-            {
-                errors.push(
-                    "order.technical_email",
-                    "must be an e-mail address such as ops@example.com",
-                );
+            if errors.text("order.technical_email", email, validation::MAX_EMAIL, false) {
+                if let Err(message) = validation::email(email) {
+                    errors.push("order.technical_email", message);
+                }
             }
         }
         for (field, money) in [

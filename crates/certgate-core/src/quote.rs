@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 /// What the reseller asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
     /// Stop a pending order.
@@ -50,7 +50,7 @@ impl FromStr for Intent {
 }
 
 /// One thing certgate does at the CA.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     RejectApproval,
@@ -72,7 +72,7 @@ impl Action {
 }
 
 /// How a step is carried out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Procedure {
     /// Through the CA's API.
@@ -82,7 +82,7 @@ pub enum Procedure {
 }
 
 /// Who must confirm a step before the CA acts on it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Confirmation {
     /// The CA e-mails the applicant, who must confirm.
@@ -90,7 +90,7 @@ pub enum Confirmation {
 }
 
 /// Whether the CA reviews a refund request by hand.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Review {
     None,
@@ -98,7 +98,19 @@ pub enum Review {
 }
 
 /// A field that a manual ticket must carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketField {
     ResellerUsername,
@@ -116,7 +128,7 @@ pub const DEFAULT_TICKET_FIELDS: &[TicketField] = &[
     TicketField::CommonName,
 ];
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Step {
     pub action: Action,
     pub procedure: Procedure,
@@ -179,7 +191,7 @@ impl Step {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RefundKind {
     Full,
@@ -189,7 +201,7 @@ pub enum RefundKind {
     Discretionary,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Refund {
     pub kind: RefundKind,
     pub amount: Amount,
@@ -230,7 +242,7 @@ impl Refund {
 }
 
 /// Expected processing time at the CA, in business days.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Eta {
     pub typical_business_days: Option<u32>,
@@ -247,7 +259,7 @@ impl Eta {
 }
 
 /// What a provider's policy decided, before the provider's name and policy version are added.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     pub allowed: bool,
     pub steps: Vec<Step>,
@@ -258,7 +270,9 @@ pub struct Decision {
     pub submit_by: Option<DateTime<Utc>>,
     pub eta: Option<Eta>,
     pub rules: Vec<RuleId>,
+    #[schema(value_type = Vec<String>)]
     pub warnings: Vec<Text>,
+    #[schema(value_type = Vec<String>)]
     pub notes: Vec<Text>,
     pub alternative: Option<Intent>,
 }
@@ -330,7 +344,7 @@ impl Decision {
 }
 
 /// The full answer of `POST /v1/quotes`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Quote {
     pub provider: String,
     pub intent: Intent,

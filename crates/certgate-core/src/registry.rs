@@ -261,7 +261,7 @@ pub struct ProviderEntry {
 }
 
 /// A provider as `GET /v1/providers` lists it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct ProviderDescription<'a> {
     pub name: &'a str,
     pub display_name: &'a str,

@@ -8,8 +8,11 @@ use std::fmt;
 pub type Text = Cow<'static, str>;
 
 /// A policy rule id such as `ALI-ISSUED-28D`. Every answer cites the ids that decided it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(transparent)]
+#[schema(value_type = String, example = "ALI-ISSUED-28D")]
 pub struct RuleId(Text);
 
 impl RuleId {
@@ -35,9 +38,10 @@ impl fmt::Display for RuleId {
 }
 
 /// A rule as `GET /v1/providers` lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RuleInfo {
     pub id: RuleId,
+    #[schema(value_type = String)]
     pub summary: Text,
 }
 

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 /// One order to sweep: `{"provider": "...", "order": {...}}` (a JSON line of the CLI's input,
 /// an item of `POST /v1/sweep`).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SweepItem {
     pub provider: String,
@@ -18,7 +18,7 @@ pub struct SweepItem {
 }
 
 /// An order whose refund deadline is near, with its quote.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct SweepHit {
     #[serde(with = "instant")]
     pub deadline: DateTime<Utc>,

@@ -1,10 +1,13 @@
 //! Field-level validation errors: every bad input names the field it is about.
 
+use regex::Regex;
 use serde::Serialize;
 use std::fmt;
+use std::sync::LazyLock;
+use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
 /// One problem with one field of the input, e.g. `order.issued_at`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct FieldError {
     /// Dotted path of the field, as the caller spelled it (`order.paid.amount`).
     pub field: String,
@@ -122,10 +125,60 @@ fn is_hidden(c: char, multiline: bool) -> bool {
     bidi || (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
 }
 
+/// The characters [`is_hidden`] refuses, as the inside of a regular-expression class.
+fn hidden_class(multiline: bool) -> String {
+    let controls = if multiline {
+        r"\x00-\x08\x0b\x0c\x0e-\x1f"
+    } else {
+        r"\x00-\x1f"
+    };
+    format!(r"{controls}\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069")
+}
+
+/// Unicode's white space that is not a control character (what `str::trim` also removes).
+const BLANK: &str = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// [`is_hidden`] as a regular expression (the OpenAPI document's `pattern` of free text):
+/// any number of characters that are not hidden.
+pub fn text_pattern(multiline: bool) -> String {
+    format!("^[^{}]*$", hidden_class(multiline))
+}
+
+/// A single line of text with at least one character that is not white space (an id).
+pub fn id_pattern() -> String {
+    let hidden = hidden_class(false);
+    format!("^[^{hidden}]*[^{hidden}{BLANK}][^{hidden}]*$")
+}
+
+/// The OpenAPI schema of a string field: its pattern and length, and whether it may be null.
+pub fn string_schema(pattern: String, max: usize, nullable: bool) -> ObjectBuilder {
+    let kind = if nullable {
+        SchemaType::from_iter([Type::String, Type::Null])
+    } else {
+        SchemaType::new(Type::String)
+    };
+    ObjectBuilder::new()
+        .schema_type(kind)
+        .pattern(Some(pattern))
+        .max_length(Some(max))
+}
+
+/// An optional single line of free text of at most `max` characters.
+pub fn optional_text_schema(max: usize) -> ObjectBuilder {
+    string_schema(text_pattern(false), max, true)
+}
+
 /// The longest a common name may be (a DNS name's limit).
 pub const MAX_COMMON_NAME: usize = 253;
+/// The longest an e-mail address may be (RFC 5321).
+pub const MAX_EMAIL: usize = 254;
 /// The longest a note (an operation's, a ticket resolution's) may be.
 pub const MAX_NOTE: usize = 2_000;
+
+/// The schema of a note: null, or at most [`MAX_NOTE`] characters, line breaks allowed.
+pub fn note_schema() -> ObjectBuilder {
+    string_schema(text_pattern(true), MAX_NOTE, true)
+}
 
 /// A note (optional): at most [`MAX_NOTE`] characters of plain text, line breaks allowed.
 pub fn note(field: &str, note: Option<&str>) -> Result<(), InvalidInput> {
@@ -136,42 +189,50 @@ pub fn note(field: &str, note: Option<&str>) -> Result<(), InvalidInput> {
     errors.finish()
 }
 
-/// Whether `name` may be a certificate's common name: a DNS name (ASCII; an internationalized
-/// one in its `xn--` form), a wildcard `*.` name, an IP address, or an e-mail address (client
-/// certificates). At most 253 characters.
+/// A DNS label: letters, digits and inner hyphens, 1 to 63 of them.
+const LABEL: &str = "[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?";
+/// The local part of an e-mail address: 1 to 64 visible ASCII characters but `@()<>[]:;\,"`.
+const LOCAL_PART: &str = r#"[!#-'*+\--9=?A-Z^-~]{1,64}"#;
+
+/// What a common name may be: a DNS name (ASCII; an internationalized one in its `xn--`
+/// form, an IPv4 address reads as one), a wildcard `*.` name, or an e-mail address (client
+/// certificates); at most [`MAX_COMMON_NAME`] characters, checked apart.
+pub fn common_name_pattern() -> String {
+    format!(r"^(?:\*\.|{LOCAL_PART}@)?{LABEL}(?:\.{LABEL})*\.?$")
+}
+
+/// What an e-mail address may be: a local part, `@` and a DNS name.
+pub fn email_pattern() -> String {
+    format!(r"^{LOCAL_PART}@{LABEL}(?:\.{LABEL})*\.?$")
+}
+
+static COMMON_NAME: LazyLock<Regex> = LazyLock::new(|| compiled(&common_name_pattern()));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| compiled(&email_pattern()));
+
+fn compiled(pattern: &str) -> Regex {
+    Regex::new(pattern).unwrap_or_else(|e| panic!("pattern {pattern} does not compile: {e}"))
+}
+
+/// Whether `name` may be a certificate's common name ([`common_name_pattern`]).
 pub fn common_name(name: &str) -> Result<(), String> {
-    const HELP: &str = "must be a DNS name such as shop.example.com, a wildcard such as *.example.com, an IP address, or an e-mail address; internationalized names in their xn-- form";
     if name.len() > MAX_COMMON_NAME {
         return Err(format!("must be at most {MAX_COMMON_NAME} characters"));
     }
-    if name.parse::<std::net::IpAddr>().is_ok() {
-        return Ok(());
-    }
-    let host = match name.split_once('@') {
-        Some((local, domain)) => {
-            let local_ok = !local.is_empty()
-                && local.len() <= 64
-                && local
-                    .bytes()
-                    .all(|b| b.is_ascii_graphic() && !b"@()<>[]:;\\,\"".contains(&b));
-            if !local_ok {
-                return Err(HELP.into());
-            }
-            domain
-        }
-        None => name.strip_prefix("*.").unwrap_or(name),
-    };
-    let label_ok = |l: &str| {
-        (1..=63).contains(&l.len())
-            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
-            && !l.starts_with('-')
-            && !l.ends_with('-')
-    };
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.split('.').all(label_ok) {
+    if COMMON_NAME.is_match(name) {
         Ok(())
     } else {
-        Err(HELP.into())
+        Err("must be a DNS name such as shop.example.com, a wildcard such as *.example.com, or an e-mail address; internationalized names in their xn-- form".into())
+    }
+}
+
+/// Whether `address` may be an e-mail address ([`email_pattern`]).
+pub fn email(address: &str) -> Result<(), String> {
+    if address.len() <= MAX_EMAIL && EMAIL.is_match(address) {
+        Ok(())
+    } else {
+        Err(format!(
+            "must be an e-mail address such as ops@example.com, at most {MAX_EMAIL} characters"
+        ))
     }
 }
 
@@ -200,14 +261,13 @@ mod tests {
     }
 
     #[test]
-    fn common_names_are_dns_names_wildcards_ips_or_emails() {
+    fn common_names_are_dns_names_wildcards_or_emails() {
         for ok in [
             "shop.example.com",
             "*.example.com",
             "localhost",
             "xn--bcher-kva.example",
             "192.0.2.1",
-            "2001:db8::1",
             "ops@example.com",
             "example.com.",
         ] {
@@ -223,6 +283,8 @@ mod tests {
             "ex*ample.com",
             "bücher.example",
             "shop.example.com\u{202E}moc",
+            "shop.example.com\n",
+            "2001:db8::1",
             "@example.com",
             long.as_str(),
         ] {
@@ -243,5 +305,44 @@ mod tests {
         assert_eq!(errors.len(), 5);
         assert!(errors[1].message.contains("U+202E"), "{errors:?}");
         assert_eq!(errors[4].message, "must be at most 100 characters");
+    }
+
+    #[test]
+    fn the_text_pattern_refuses_exactly_the_hidden_characters() {
+        for multiline in [false, true] {
+            let re = Regex::new(&text_pattern(multiline)).unwrap();
+            for c in (0..=0x3000u32).filter_map(char::from_u32) {
+                assert_eq!(
+                    re.is_match(&c.to_string()),
+                    !is_hidden(c, multiline),
+                    "U+{:04X} multiline={multiline}",
+                    u32::from(c)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_id_pattern_needs_a_character_that_is_not_white_space() {
+        let re = Regex::new(&id_pattern()).unwrap();
+        for c in (0..=0x3100u32).filter_map(char::from_u32) {
+            let id = format!(" {c} ");
+            let mut errors = Errors::default();
+            let valid = errors.text("id", &id, 10, false) && !id.trim().is_empty();
+            assert_eq!(re.is_match(&id), valid, "U+{:04X}", u32::from(c));
+        }
+    }
+
+    #[test]
+    fn emails_need_a_local_part_and_a_domain() {
+        assert_eq!(email("ops@example.com"), Ok(()));
+        for bad in [
+            "example.com",
+            "a b@example.com",
+            "ops@",
+            "ops@*.example.com",
+        ] {
+            assert!(email(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -91,3 +91,62 @@ where
         parse_object(&bytes).map(JsonBody)
     }
 }
+
+/// A whole number that JSON may write as `30` or `30.0` (JSON Schema's `integer` allows
+/// both), and a query string as `"30"` or `"30.0"`; anything else, or a number out of range,
+/// is refused.
+pub mod whole_number {
+    use serde::de::{self, Deserializer, Visitor};
+    use std::fmt;
+
+    struct Whole;
+
+    impl Visitor<'_> for Whole {
+        type Value = u32;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a whole number")
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("{v} is too large")))
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::custom(format!("{v} is out of range")))
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<u32, E> {
+            if v.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(&v) {
+                Ok(v as u32)
+            } else {
+                Err(E::custom(format!("{v} is not a whole number in range")))
+            }
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u32, E> {
+            match v.parse::<u64>() {
+                Ok(n) => self.visit_u64(n),
+                Err(_) => match v.parse::<f64>() {
+                    Ok(x) if x.is_finite() => self.visit_f64(x),
+                    _ => Err(E::custom(format!("`{v}` is not a whole number"))),
+                },
+            }
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(Whole)
+    }
+
+    /// The same, optional.
+    pub mod option {
+        use serde::{Deserialize, Deserializer};
+
+        pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+            #[derive(Deserialize)]
+            struct Wrapped(#[serde(with = "super")] u32);
+            Ok(Option::<Wrapped>::deserialize(d)?.map(|Wrapped(n)| n))
+        }
+    }
+}

@@ -14,6 +14,22 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+/// An event as the feed lists it and a webhook receives it.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct Event<'a> {
+    /// `evt_` and 32 hex digits; the same id on every delivery of the event.
+    pub id: &'a str,
+    #[serde(rename = "type")]
+    pub kind: EventType,
+    #[serde(with = "certgate_core::order::instant")]
+    pub created_at: DateTime<Utc>,
+    pub tenant: &'a str,
+    /// The operation (`operation`), the ticket (`ticket`, for ticket events), and for
+    /// `operation.attention_needed` the `step` and `reason`.
+    #[schema(value_type = Object)]
+    pub data: Value,
+}
+
 /// How often the feed is pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 
@@ -44,14 +60,14 @@ pub fn add(
                 json!({"ticket": ticket, "operation": operation})
             }
         };
-        let body = json!({
-            "id": id,
-            "type": kind.as_str(),
-            "created_at": certgate_core::order::instant::format(&now),
-            "tenant": tenant,
-            "data": data,
+        let body = serde_json::to_string(&Event {
+            id: &id,
+            kind,
+            created_at: now,
+            tenant,
+            data,
         })
-        .to_string();
+        .unwrap_or_default();
         let delivery = |target, url: &str, payload: &str| DeliveryWrite {
             tenant: tenant.into(),
             event_id: id.clone(),

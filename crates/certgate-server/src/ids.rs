@@ -11,6 +11,19 @@ pub fn is_id(prefix: &str, id: &str) -> bool {
         .is_some_and(|hex| hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// [`is_id`] as the OpenAPI document's pattern.
+pub fn pattern(prefix: &str) -> String {
+    format!("^{prefix}_[0-9a-fA-F]{{32}}$")
+}
+
+/// The OpenAPI schema of an optional id cursor made with `prefix`.
+pub fn cursor_schema(prefix: &str) -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(pattern(prefix)))
+        .description(Some("`next_cursor` of the page before"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,6 +8,7 @@ pub mod events;
 pub mod executor;
 mod ids;
 pub mod metrics;
+mod openapi;
 pub mod pacing;
 pub mod problem;
 mod routes;

@@ -39,18 +39,27 @@ pub enum ApiError {
     Internal(String),
 }
 
-#[derive(Debug, Serialize)]
-struct Problem<'a> {
+/// An error as RFC 9457 problem details.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Problem<'a> {
+    /// `urn:certgate:problem:<code>`.
     #[serde(rename = "type")]
     kind: String,
     title: &'a str,
     status: u16,
+    /// A stable code: `invalid_request`, `malformed_json`, `unknown_provider`, `not_found`,
+    /// `refused`, `conflict`, `idempotency_key_reused`, `payload_too_large`, `unauthorized`...
     code: &'a str,
     detail: String,
+    /// Each field that is wrong (for `invalid_request`).
     #[serde(skip_serializing_if = "<[FieldError]>::is_empty")]
+    #[schema(value_type = Vec<FieldError>)]
     errors: &'a [FieldError],
+    /// The quote that refused an operation (for `refused`).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<certgate_core::Quote>)]
     quote: Option<&'a serde_json::Value>,
+    /// The operation an Idempotency-Key belongs to (for `idempotency_key_reused`).
     #[serde(skip_serializing_if = "Option::is_none")]
     operation_id: Option<&'a str>,
 }

@@ -42,12 +42,16 @@ pub fn signature(secret: &str, t: i64, body: &str) -> String {
 
 /// A delivery's id on the wire (`dlv_42`).
 pub fn delivery_id(n: i64) -> String {
-    format!("dlv_{n}")
+    format!("{DELIVERY_PREFIX}{n}")
 }
+
+/// What a delivery's id starts with.
+pub const DELIVERY_PREFIX: &str = "dlv_";
 
 /// The stored id of a delivery id from the wire.
 pub fn parse_delivery_id(id: &str) -> Option<i64> {
-    id.strip_prefix("dlv_")?.parse().ok().filter(|n| *n > 0)
+    id.strip_prefix(DELIVERY_PREFIX)
+        .and_then(crate::routes::sequence)
 }
 
 /// Starts the delivery task.
@@ -285,7 +289,9 @@ mod tests {
     #[test]
     fn delivery_ids_round_trip_and_others_are_refused() {
         assert_eq!(parse_delivery_id(&delivery_id(42)), Some(42));
-        for bad in ["42", "dlv_", "dlv_x", "dlv_-1", "dlv_0", "evt_1"] {
+        for bad in [
+            "42", "dlv_", "dlv_x", "dlv_-1", "dlv_0", "dlv_+1", "dlv_01", "evt_1",
+        ] {
             assert_eq!(parse_delivery_id(bad), None, "{bad}");
         }
     }

@@ -4,25 +4,61 @@ use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+/// How the gateway is.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// `ok` (live), `ready`, or `unavailable` (not ready).
+    pub status: &'static str,
+    /// Why it is not ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
-/// Ready when the store answers.
-pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
+/// Liveness: the process answers.
+#[utoipa::path(get, path = "/healthz", tag = "health", responses(
+    (status = 200, description = "Alive", body = Health),
+))]
+pub async fn healthz() -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        detail: None,
+    })
+}
+
+/// Readiness: ready when the store answers.
+#[utoipa::path(get, path = "/readyz", tag = "health", responses(
+    (status = 200, description = "Ready", body = Health),
+    (status = 503, description = "The store does not answer", body = Health),
+))]
+pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     match state.store.ping().await {
-        Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
+        Ok(()) => (
+            StatusCode::OK,
+            Json(Health {
+                status: "ready",
+                detail: None,
+            }),
+        ),
         Err(e) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "unavailable", "detail": e.to_string()})),
+            Json(Health {
+                status: "unavailable",
+                detail: Some(e.to_string()),
+            }),
         ),
     }
 }
 
 /// The metrics: OpenMetrics text if the scraper's `Accept` asks for it, else the Prometheus
 /// text format. Store-backed gauges are read at each scrape.
+#[utoipa::path(get, path = "/metrics", tag = "health", responses(
+    (status = 200, description = "Prometheus text (or OpenMetrics when `Accept` asks for it)", content(
+        (String = "text/plain"),
+        (String = "application/openmetrics-text"),
+    )),
+))]
 pub async fn metrics(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
@@ -56,10 +92,15 @@ pub async fn metrics(
     )
 }
 
-/// The API's OpenAPI 3.1 description (`crates/certgate-server/openapi.json`).
-pub async fn openapi() -> impl axum::response::IntoResponse {
+/// This document: the API's OpenAPI 3.1 description, generated from the routes and types.
+#[utoipa::path(get, path = "/openapi.json", tag = "health", responses(
+    (status = 200, description = "The OpenAPI document", body = Object),
+))]
+pub async fn openapi(
+    axum::Extension(document): axum::Extension<crate::openapi::Document>,
+) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        include_str!("../../openapi.json"),
+        document.json(),
     )
 }

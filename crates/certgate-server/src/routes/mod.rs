@@ -11,54 +11,60 @@ mod quotes;
 mod sweep;
 mod tickets;
 
+pub(crate) use query::sequence;
+
 use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
-use axum::extract::{Request, State};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
 use axum::Router;
 use tower_http::trace::TraceLayer;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// The largest body `POST /v1/sweep` takes (other routes: axum's 2 MB).
+const SWEEP_BODY_LIMIT: usize = 64 * 1024 * 1024;
+
+/// Every route with its OpenAPI description: the router and the document come from here.
+fn api(state: &AppState) -> OpenApiRouter<AppState> {
+    let (schemas, paths, sweep) = routes!(sweep::create);
+    let v1 = OpenApiRouter::new()
+        .routes(routes!(quotes::create))
+        .routes(routes!(providers::list))
+        .routes(routes!(operations::create, operations::list))
+        .routes(routes!(operations::get))
+        .routes(routes!(operations::withdraw))
+        .routes(routes!(operations::retry))
+        .routes(routes!(tickets::list))
+        .routes(routes!(tickets::resolve))
+        .routes(routes!(audit::list))
+        .routes(routes!(events::list))
+        .routes(routes!(events::get))
+        .routes(routes!(deliveries::list))
+        .routes(routes!(deliveries::redeliver_all))
+        .routes(routes!(deliveries::get))
+        .routes(routes!(deliveries::redeliver))
+        .routes((
+            schemas,
+            paths,
+            sweep.layer(DefaultBodyLimit::max(SWEEP_BODY_LIMIT)),
+        ))
+        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
+    OpenApiRouter::with_openapi(crate::openapi::base())
+        .routes(routes!(health::healthz))
+        .routes(routes!(health::readyz))
+        .routes(routes!(health::metrics))
+        .routes(routes!(health::openapi))
+        .nest("/v1", v1)
+}
 
 pub fn router(state: AppState) -> Router {
-    let v1 = Router::new()
-        .route("/quotes", post(quotes::create))
-        .route("/providers", get(providers::list))
-        .route(
-            "/operations",
-            post(operations::create).get(operations::list),
-        )
-        .route("/operations/{id}", get(operations::get))
-        .route("/operations/{id}/withdraw", post(operations::withdraw))
-        .route("/operations/{id}/retry", post(operations::retry))
-        .route("/tickets", get(tickets::list))
-        .route("/tickets/{id}/resolve", post(tickets::resolve))
-        .route("/audit", get(audit::list))
-        .route("/events", get(events::list))
-        .route("/events/{id}", get(events::get))
-        .route("/webhook-deliveries", get(deliveries::list))
-        .route(
-            "/webhook-deliveries/redeliver",
-            post(deliveries::redeliver_all),
-        )
-        .route("/webhook-deliveries/{id}", get(deliveries::get))
-        .route(
-            "/webhook-deliveries/{id}/redeliver",
-            post(deliveries::redeliver),
-        )
-        .route(
-            "/sweep",
-            post(sweep::create).layer(axum::extract::DefaultBodyLimit::max(64 * 1024 * 1024)),
-        )
-        .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
-        .route("/openapi.json", get(health::openapi))
-        .nest("/v1", v1)
+    let (router, document) = api(&state).split_for_parts();
+    router
+        .layer(axum::Extension(crate::openapi::Document::new(document)))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))

@@ -1,13 +1,13 @@
 //! `POST /v1/operations` (idempotent), `GET /v1/operations/{id}`, `GET /v1/operations`,
 //! `POST /v1/operations/{id}/withdraw` and `POST /v1/operations/{id}/retry`.
 
-use super::query::{next_cursor, Params};
+use super::query::{self, next_cursor, Id, QueryParams};
 use crate::auth::Tenant;
 use crate::body::{self, RawBody};
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::service;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -17,21 +17,76 @@ use certgate_core::quote::Procedure;
 use certgate_core::registry::unknown_provider;
 use certgate_core::InvalidInput;
 use certgate_store::{Inserted, OperationFilter};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
+
+/// The longest an `Idempotency-Key` may be.
+const MAX_KEY: usize = 255;
+/// Visible ASCII, inner spaces allowed, 1 to [`MAX_KEY`] characters.
+const KEY_PATTERN: &str = "^[!-~](?:[ -~]{0,253}[!-~])?$";
 
 fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+    const FIELD: &str = "Idempotency-Key";
     let key = headers
         .get("idempotency-key")
-        .ok_or_else(|| InvalidInput::one("Idempotency-Key", "the header is required: a unique key per operation, reused only to retry the same request"))?
-        .to_str()
-        .map_err(|_| InvalidInput::one("Idempotency-Key", "must be visible ASCII"))?
-        .trim();
-    if key.is_empty() || key.len() > 255 {
-        return Err(InvalidInput::one("Idempotency-Key", "must be 1 to 255 characters").into());
+        .ok_or_else(|| InvalidInput::one(FIELD, "missing: send a unique key per operation, and the same key only to retry the same request"))?
+        .as_bytes();
+    let visible = |b: &u8| b.is_ascii_graphic();
+    let valid = (1..=MAX_KEY).contains(&key.len())
+        && key.first().is_some_and(visible)
+        && key.last().is_some_and(visible)
+        && key.iter().all(|b| visible(b) || *b == b' ');
+    if !valid {
+        return Err(InvalidInput::one(
+            FIELD,
+            format!("must be 1 to {MAX_KEY} visible ASCII characters (inner spaces allowed)"),
+        )
+        .into());
     }
-    Ok(key.to_owned())
+    Ok(String::from_utf8_lossy(key).into_owned())
+}
+
+/// The `Idempotency-Key` header, read and documented.
+#[derive(Debug)]
+pub struct IdempotencyKey {
+    key: String,
+}
+
+impl utoipa::IntoParams for IdempotencyKey {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        use utoipa::openapi::Required;
+        vec![ParameterBuilder::new()
+            .name("Idempotency-Key")
+            .parameter_in(ParameterIn::Header)
+            .required(Required::True)
+            .description(Some(
+                "A unique key per operation; the same key and body again answer the same operation",
+            ))
+            .schema(Some(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(KEY_PATTERN))
+                    .min_length(Some(1))
+                    .max_length(Some(MAX_KEY)),
+            ))
+            .build()]
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, ApiError> {
+        idempotency_key(&parts.headers).map(|key| IdempotencyKey { key })
+    }
 }
 
 /// The operation as JSON, from its stored body.
@@ -40,13 +95,27 @@ fn stored(body: &str) -> Result<Value, ApiError> {
         .map_err(|e| ApiError::Internal(format!("stored operation unreadable: {e}")))
 }
 
+/// Starts an operation: its quote must allow it. Idempotent by `Idempotency-Key`.
+#[utoipa::path(
+    post,
+    path = "/operations",
+    tag = "operations",
+    params(IdempotencyKey),
+    request_body = OperationRequest,
+    responses(
+        (status = 202, description = "A new operation, running", body = Operation),
+        (status = 200, description = "The operation this key and body started before", body = Operation),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by policy; the quote says why", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "The key was used with another body", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    headers: HeaderMap,
+    IdempotencyKey { key }: IdempotencyKey,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
-    let key = idempotency_key(&headers)?;
     let req: OperationRequest = body::parse_object(&bytes)?;
     certgate_core::validation::note("note", req.note.as_deref())?;
     // The same request is the same JSON, whatever its key order or spacing.
@@ -106,10 +175,14 @@ pub async fn create(
     }
 }
 
+/// One operation, as it stands.
+#[utoipa::path(get, path = "/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "The operation's id")),
+    responses((status = 200, description = "The operation", body = Operation)))]
 pub async fn get(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<Value>, ApiError> {
     let row = state
         .store
@@ -119,34 +192,73 @@ pub async fn get(
     Ok(Json(stored(&row.body)?))
 }
 
+/// The parameters of `GET /v1/operations`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only operations with this status.
+    status: Option<Status>,
+    /// Only this provider's operations.
+    provider: Option<String>,
+    #[param(schema_with = op_cursor)]
+    cursor: Option<String>,
+    #[param(schema_with = query::limit_schema)]
+    #[serde(default, with = "crate::body::whole_number::option")]
+    limit: Option<u32>,
+}
+
+fn op_cursor() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::ids::cursor_schema("op")
+}
+
+/// A page of operations, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct OperationList {
+    #[schema(value_type = Vec<Operation>)]
+    operations: Vec<Value>,
+    /// The `cursor` of the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// The tenant's operations, newest first.
+#[utoipa::path(get, path = "/operations", tag = "operations", params(ListParams),
+    responses((status = 200, description = "A page of operations", body = OperationList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Query(raw): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let params = Params::new(raw, &["status", "provider", "cursor", "limit"])?;
-    let status = params.parsed::<Status>("status")?;
-    let limit = params.limit()?;
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<OperationList>, ApiError> {
+    let limit = query::limit(params.limit)?;
     let filter = OperationFilter {
-        status,
-        provider: params.get("provider"),
-        before: params.id_cursor("op")?,
+        status: params.status,
+        provider: params.provider.as_deref().filter(|p| !p.is_empty()),
+        before: query::id_cursor("cursor", params.cursor.as_deref(), "op")?,
         limit,
     };
     let rows = state.store.list_operations(&tenant.id, &filter).await?;
-    let next = next_cursor(&rows, limit, |r| r.id.clone());
-    let ops = rows
+    let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
+    let operations = rows
         .iter()
         .map(|r| stored(&r.body))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"operations": ops, "next_cursor": next})))
+    Ok(Json(OperationList {
+        operations,
+        next_cursor,
+    }))
 }
 
 /// Withdraws a refund request still under review (ALI-CANCEL-REFUND); 409 once past that.
+#[utoipa::path(post, path = "/operations/{id}/withdraw", tag = "operations",
+    params(("id" = String, Path, description = "The operation's id")),
+    responses(
+        (status = 200, description = "The operation, withdrawn", body = Operation),
+        (status = 409, description = "Past the point of withdrawal", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn withdraw(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Json<Operation>, ApiError> {
     let op = service::change(&state, &tenant.id, &id, |_| Event::Withdraw).await?;
     Ok(Json(op))
@@ -154,11 +266,48 @@ pub async fn withdraw(
 
 /// Runs a failed operation again from the CA's current state (read first); 409 for any other
 /// status.
+#[utoipa::path(post, path = "/operations/{id}/retry", tag = "operations",
+    params(("id" = String, Path, description = "The operation's id")),
+    responses(
+        (status = 202, description = "The operation, running again", body = Operation),
+        (status = 409, description = "The operation has not failed", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn retry(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<String>,
+    Id(id): Id,
 ) -> Result<Response, ApiError> {
     let op = service::change(&state, &tenant.id, &id, |_| Event::Retry).await?;
     Ok((StatusCode::ACCEPTED, Json(op)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn idempotency_keys_agree_with_their_pattern() {
+        let pattern = regex::Regex::new(KEY_PATTERN).unwrap();
+        let long = "k".repeat(MAX_KEY + 1);
+        let longest = "k".repeat(MAX_KEY);
+        for key in [
+            "a",
+            "key 1",
+            "op-2026-11-26",
+            " a",
+            "a ",
+            "",
+            "a\tb",
+            &long,
+            &longest,
+        ] {
+            let mut headers = HeaderMap::new();
+            if let Ok(v) = axum::http::HeaderValue::from_str(key) {
+                headers.insert("idempotency-key", v);
+            }
+            let accepted =
+                headers.contains_key("idempotency-key") && idempotency_key(&headers).is_ok();
+            assert_eq!(accepted, pattern.is_match(key), "{key:?}");
+        }
+    }
 }

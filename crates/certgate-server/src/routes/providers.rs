@@ -3,10 +3,23 @@
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
-use serde_json::{json, Value};
+use certgate_core::registry::ProviderDescription;
+use serde::Serialize;
 
-pub async fn list(State(state): State<AppState>) -> Json<Value> {
+/// Every configured provider.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Providers<'a> {
+    pub providers: Vec<ProviderDescription<'a>>,
+}
+
+/// The providers this gateway serves, with their rules, windows and holidays.
+#[utoipa::path(get, path = "/providers", tag = "providers", responses(
+    (status = 200, description = "Every configured provider", body = Providers),
+))]
+pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
     let live = state.live();
-    let providers: Vec<_> = live.registry.iter().map(|p| p.describe()).collect();
-    Json(json!({ "providers": providers }))
+    let providers = Providers {
+        providers: live.registry.iter().map(|p| p.describe()).collect(),
+    };
+    Json(serde_json::to_value(providers).unwrap_or_default())
 }

@@ -1,77 +1,121 @@
-//! Query-string parameters of the list endpoints: known names only, each error naming its
-//! parameter.
+//! Request parameters. Query strings: each list endpoint reads its parameters into a typed
+//! struct (the same struct documents them in the OpenAPI document); an unknown name, a wrong
+//! type or a value out of bounds is a 400 naming the parameter. Path ids: any text; one that
+//! is not UTF-8 is a 400 naming `id`.
 
 use crate::problem::ApiError;
+use axum::extract::{FromRequestParts, Path};
+use axum::http::request::Parts;
+use certgate_core::validation::field_of;
 use certgate_core::InvalidInput;
-use std::collections::HashMap;
+use serde::de::DeserializeOwned;
 
-/// The parameters of one request, checked against the names an endpoint takes.
-pub struct Params(HashMap<String, String>);
+/// The most items a page may hold (`limit`), and how many it holds by default.
+pub const MAX_LIMIT: u32 = 200;
+pub const DEFAULT_LIMIT: u32 = 50;
 
-impl Params {
-    pub fn new(raw: HashMap<String, String>, known: &[&str]) -> Result<Params, ApiError> {
-        if let Some(unknown) = raw.keys().find(|k| !known.contains(&k.as_str())) {
-            return Err(InvalidInput::one(
-                unknown.as_str(),
-                format!(
-                    "unknown query parameter; this endpoint takes {}",
-                    known.join(", ")
-                ),
-            )
-            .into());
-        }
-        Ok(Params(raw))
-    }
+/// A query string read as a `T` (which should deny unknown fields).
+#[derive(Debug)]
+pub struct QueryParams<T>(pub T);
 
-    pub fn get(&self, name: &str) -> Option<&str> {
-        self.0
-            .get(name)
-            .map(String::as_str)
-            .filter(|v| !v.is_empty())
-    }
+impl<S: Send + Sync, T: DeserializeOwned> FromRequestParts<S> for QueryParams<T> {
+    type Rejection = ApiError;
 
-    /// `limit`: 1 to 200, default 50.
-    pub fn limit(&self) -> Result<i64, ApiError> {
-        match self.get("limit") {
-            None => Ok(50),
-            Some(v) => match v.parse::<i64>() {
-                Ok(n) if (1..=200).contains(&n) => Ok(n),
-                _ => Err(InvalidInput::one("limit", "must be a whole number from 1 to 200").into()),
-            },
-        }
-    }
-
-    /// `cursor`, if given, read by `parse` (`None`: not a cursor this endpoint gave, a 400).
-    pub fn cursor<'a, T>(
-        &'a self,
-        parse: impl FnOnce(&'a str) -> Option<T>,
-    ) -> Result<Option<T>, ApiError> {
-        self.get("cursor")
-            .map(|c| {
-                parse(c).ok_or_else(|| {
-                    InvalidInput::one("cursor", "is not a cursor this endpoint gave").into()
-                })
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(QueryParams)
+            .map_err(|e| {
+                let message = e.inner().to_string();
+                InvalidInput::one(field_of(&e.path().to_string(), &message), message).into()
             })
-            .transpose()
     }
+}
 
-    /// `cursor`, if given: the id (made with `prefix`) of the last item of a page.
-    pub fn id_cursor(&self, prefix: &str) -> Result<Option<&str>, ApiError> {
-        self.cursor(|c| crate::ids::is_id(prefix, c).then_some(c))
-    }
+/// The `{id}` of a path.
+#[derive(Debug)]
+pub struct Id(pub String);
 
-    /// A parameter that must parse as `T`.
-    pub fn parsed<T: std::str::FromStr<Err = String>>(
-        &self,
-        name: &str,
-    ) -> Result<Option<T>, ApiError> {
-        self.get(name)
-            .map(|v| {
-                v.parse::<T>()
-                    .map_err(|e| InvalidInput::one(name, e).into())
-            })
-            .transpose()
+impl<S: Send + Sync> FromRequestParts<S> for Id {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Id(id))
+            .map_err(|e| InvalidInput::one("id", e.body_text()).into())
     }
+}
+
+/// The OpenAPI schema of `limit`.
+pub fn limit_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Integer)
+        .minimum(Some(1))
+        .maximum(Some(MAX_LIMIT))
+        .description(Some(format!(
+            "How many items a page holds, {DEFAULT_LIMIT} by default"
+        )))
+}
+
+/// `limit`: 1 to [`MAX_LIMIT`], [`DEFAULT_LIMIT`] when absent.
+pub fn limit(limit: Option<u32>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(i64::from(DEFAULT_LIMIT)),
+        Some(n) if (1..=MAX_LIMIT).contains(&n) => Ok(i64::from(n)),
+        Some(_) => Err(InvalidInput::one(
+            "limit",
+            format!("must be a whole number from 1 to {MAX_LIMIT}"),
+        )
+        .into()),
+    }
+}
+
+/// The cursor parameter `name` read by `parse`; `None` from `parse` is a cursor this endpoint
+/// never gave (400).
+pub fn cursor<'a, T>(
+    name: &str,
+    value: Option<&'a str>,
+    parse: impl FnOnce(&'a str) -> Option<T>,
+) -> Result<Option<T>, ApiError> {
+    value
+        .map(|c| {
+            parse(c)
+                .ok_or_else(|| InvalidInput::one(name, "is not a cursor this endpoint gave").into())
+        })
+        .transpose()
+}
+
+/// A cursor that is the id (made with `prefix`) of the last item of a page.
+pub fn id_cursor<'a>(
+    name: &str,
+    value: Option<&'a str>,
+    prefix: &str,
+) -> Result<Option<&'a str>, ApiError> {
+    cursor(name, value, |c| crate::ids::is_id(prefix, c).then_some(c))
+}
+
+/// A positive whole number written plainly (`42`; not `+42`, `042` or `-1`), as sequence
+/// cursors are.
+pub fn sequence(s: &str) -> Option<i64> {
+    let plain = !s.is_empty() && s.len() <= 18 && s.bytes().all(|b| b.is_ascii_digit());
+    (plain && !s.starts_with('0'))
+        .then(|| s.parse().ok())
+        .flatten()
+}
+
+/// The OpenAPI pattern of [`sequence`] after `prefix`.
+pub fn sequence_pattern(prefix: &str) -> String {
+    format!("^{prefix}[1-9][0-9]{{0,17}}$")
+}
+
+/// The OpenAPI schema of an optional sequence cursor.
+pub fn sequence_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(sequence_pattern("")))
+        .description(Some("`next_cursor` of the page before"))
 }
 
 /// The cursor of the page after `rows` (a page of `limit`): the last row's, when the page is
@@ -80,4 +124,42 @@ pub fn next_cursor<R>(rows: &[R], limit: i64, cursor: impl Fn(&R) -> String) -> 
     (rows.len() as i64 == limit)
         .then(|| rows.last().map(cursor))
         .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sequences_agree_with_their_pattern() {
+        let pattern = regex::Regex::new(&sequence_pattern("")).unwrap();
+        for s in [
+            "1",
+            "42",
+            "999999999999999999",
+            "0",
+            "042",
+            "+1",
+            "-1",
+            "",
+            "1a",
+            "1 ",
+        ] {
+            assert_eq!(sequence(s).is_some(), pattern.is_match(s), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn id_cursors_agree_with_their_pattern() {
+        let pattern = regex::Regex::new(&crate::ids::pattern("op")).unwrap();
+        let id = crate::ids::new("op");
+        for s in [
+            id.as_str(),
+            "op_",
+            "tk_0123456789abcdef0123456789abcdef",
+            "op_0123456789ABCDEF0123456789abcdef",
+        ] {
+            assert_eq!(crate::ids::is_id("op", s), pattern.is_match(s), "{s}");
+        }
+    }
 }

@@ -1,7 +1,7 @@
 //! `POST /v1/quotes`: what would happen (no side effects).
 
 use crate::body::JsonBody;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::Json;
@@ -12,16 +12,30 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 /// The body of a quote request.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuoteRequest {
+    /// A provider's name from `GET /v1/providers`.
     pub provider: String,
     pub intent: Intent,
     pub order: Order,
+    /// The instant to quote at; now when absent or null.
     #[serde(default, with = "instant::option")]
     pub as_of: Option<DateTime<Utc>>,
 }
 
+/// What would happen if the intent were carried out now: allowed or not, the steps, the
+/// refund, the deadline, and the rules that decided it. No side effects.
+#[utoipa::path(
+    post,
+    path = "/quotes",
+    tag = "quotes",
+    request_body = QuoteRequest,
+    responses(
+        (status = 200, description = "The quote", body = Quote),
+        (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     JsonBody(req): JsonBody<QuoteRequest>,

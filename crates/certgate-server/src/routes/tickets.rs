@@ -1,65 +1,115 @@
 //! `GET /v1/tickets` and `POST /v1/tickets/{id}/resolve`, which moves the waiting step and
 //! its operation on.
 
-use super::query::{next_cursor, Params};
+use super::query::{self, next_cursor, Id, QueryParams};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::problem::ApiError;
+use crate::problem::{ApiError, Problem};
 use crate::service;
 use crate::AppState;
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::lifecycle::{Event, TicketOutcome};
+use certgate_core::operation::Operation;
 use certgate_core::ticket::{Ticket, TicketStatus};
-use serde::Deserialize;
-use serde_json::{json, Value};
-use std::collections::HashMap;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
 }
 
+/// The parameters of `GET /v1/tickets`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only tickets with this status.
+    status: Option<TicketStatus>,
+    #[param(schema_with = tk_cursor)]
+    cursor: Option<String>,
+    #[param(schema_with = query::limit_schema)]
+    #[serde(default, with = "crate::body::whole_number::option")]
+    limit: Option<u32>,
+}
+
+fn tk_cursor() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::ids::cursor_schema("tk")
+}
+
+/// A page of tickets, newest first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct TicketList {
+    #[schema(value_type = Vec<Ticket>)]
+    tickets: Vec<Value>,
+    /// The `cursor` of the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// The tenant's manual tickets, newest first.
+#[utoipa::path(get, path = "/tickets", tag = "tickets", params(ListParams),
+    responses((status = 200, description = "A page of tickets", body = TicketList)))]
 pub async fn list(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Query(raw): Query<HashMap<String, String>>,
-) -> Result<Json<Value>, ApiError> {
-    let params = Params::new(raw, &["status", "cursor", "limit"])?;
-    let status = params.parsed::<TicketStatus>("status")?;
-    let limit = params.limit()?;
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<TicketList>, ApiError> {
+    let limit = query::limit(params.limit)?;
+    let cursor = query::id_cursor("cursor", params.cursor.as_deref(), "tk")?;
     let rows = state
         .store
-        .list_tickets(&tenant.id, status, params.id_cursor("tk")?, limit)
+        .list_tickets(&tenant.id, params.status, cursor, limit)
         .await?;
-    let next = next_cursor(&rows, limit, |r| r.id.clone());
+    let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
     let tickets = rows
         .iter()
         .map(|r| serde_json::from_str::<Value>(&r.body).map_err(internal))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(Json(json!({"tickets": tickets, "next_cursor": next})))
+    Ok(Json(TicketList {
+        tickets,
+        next_cursor,
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// How the person who did a manual step saw it end.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Outcome {
     Done,
     Rejected,
 }
 
-#[derive(Debug, Deserialize)]
+/// The body of `POST /v1/tickets/{id}/resolve`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Resolve {
     pub outcome: Outcome,
     #[serde(default)]
+    #[schema(schema_with = certgate_core::validation::note_schema)]
     pub note: Option<String>,
 }
 
+/// A resolved ticket and its operation, moved on.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Resolution {
+    ticket: Ticket,
+    operation: Operation,
+}
+
+/// Records how an open ticket ended; its step and operation move on.
+#[utoipa::path(post, path = "/tickets/{id}/resolve", tag = "tickets",
+    params(("id" = String, Path, description = "The ticket's id")),
+    request_body = Resolve,
+    responses(
+        (status = 200, description = "The ticket and its operation", body = Resolution),
+        (status = 409, description = "The ticket is not open", body = Problem, content_type = "application/problem+json"),
+    ))]
 pub async fn resolve(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
-    Path(id): Path<String>,
+    Id(id): Id,
     JsonBody(req): JsonBody<Resolve>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Resolution>, ApiError> {
     certgate_core::validation::note("note", req.note.as_deref())?;
     let load = |state: &AppState| {
         let (tenant, id) = (tenant.id.clone(), id.clone());
@@ -93,5 +143,8 @@ pub async fn resolve(
     })
     .await?;
     let ticket = load(&state).await?;
-    Ok(Json(json!({"ticket": ticket, "operation": op})))
+    Ok(Json(Resolution {
+        ticket,
+        operation: op,
+    }))
 }
