@@ -20,6 +20,7 @@ pub fn registry_builder() -> RegistryBuilder {
     certgate_geotrust::register(&mut builder);
     certgate_thawte::register(&mut builder);
     certgate_trustwave::register(&mut builder);
+    certgate_opensrs::register(&mut builder);
     builder
 }
 

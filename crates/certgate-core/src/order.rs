@@ -100,6 +100,10 @@ pub struct Order {
     #[serde(default)]
     #[schema(schema_with = schema::optional_id)]
     pub certificate_id: Option<String>,
+    /// The order's id on the reseller platform (channel `opensrs`), when bought there.
+    #[serde(default)]
+    #[schema(schema_with = schema::optional_id)]
+    pub platform_order_id: Option<String>,
     #[serde(default)]
     #[schema(schema_with = schema::common_name)]
     pub common_name: Option<String>,
@@ -196,6 +200,7 @@ impl Order {
         for (field, value, max) in [
             ("order.supplier_order_id", &self.supplier_order_id, MAX_ID),
             ("order.certificate_id", &self.certificate_id, MAX_ID),
+            ("order.platform_order_id", &self.platform_order_id, MAX_ID),
             ("order.brand", &self.brand, MAX_BRAND),
         ] {
             if let Some(v) = value {
