@@ -162,6 +162,9 @@ pub struct StepState {
     pub review: Option<Review>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ticket_fields: Vec<TicketField>,
+    /// What the person doing a manual step does (from the quote).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<String>,
     pub status: Status,
     pub attempts: u32,
     pub ticket_id: Option<String>,
@@ -239,6 +242,7 @@ impl StepState {
                 confirmation: s.confirmation,
                 review: s.review,
                 ticket_fields: s.ticket_fields.clone(),
+                instructions: s.instructions.clone(),
                 status: Status::Queued,
                 attempts: 0,
                 ticket_id: None,

@@ -140,6 +140,9 @@ pub struct Step {
     /// On a manual ticket: the fields it must carry.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ticket_fields: Vec<TicketField>,
+    /// Plain sentences for the person doing a manual step, with this order's values filled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<String>,
 }
 
 impl Step {
@@ -150,7 +153,14 @@ impl Step {
             confirmation: None,
             review: None,
             ticket_fields: Vec::new(),
+            instructions: Vec::new(),
         }
+    }
+
+    /// The step with these instructions for the person who carries it out.
+    pub fn instructed(mut self, instructions: Vec<String>) -> Self {
+        self.instructions = instructions;
+        self
     }
 
     pub fn manual(action: Action, fields: &[TicketField]) -> Self {

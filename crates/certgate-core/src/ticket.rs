@@ -67,6 +67,9 @@ pub struct Ticket {
     pub action: Action,
     /// What the CA demands, by field name; null where the order did not say.
     pub fields: BTreeMap<TicketField, Option<String>>,
+    /// What to do, in plain sentences with this order's values filled in.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<String>,
     pub order_id: String,
     #[serde(with = "instant")]
     pub created_at: DateTime<Utc>,
@@ -112,6 +115,7 @@ impl Ticket {
             provider: op.provider.clone(),
             action: s.action,
             fields,
+            instructions: s.instructions.clone(),
             order_id: order.id.clone(),
             created_at: now,
             updated_at: now,

@@ -2,11 +2,13 @@
 //! orders are cancelled and issued ones revoked through DigiCert's API (RSL-PORTAL), the refund
 //! following within 48 hours; refunds within 30 days of fulfilment (RSL-30D).
 
+use certgate_core::config::ProviderContext;
 use certgate_core::policy::brand::{BrandRules, IssuedPath};
 
 /// GeoTrust's built-in rules (window, steps, ETA); providers.toml may tune the window.
-pub fn rules() -> BrandRules {
-    BrandRules::reseller(IssuedPath::Portal)
+/// On the platform's channel, issued orders take the portal steps instead.
+pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
+    certgate_opensrs::platform::rules(IssuedPath::Portal, ctx)
 }
 
 #[cfg(test)]
@@ -25,7 +27,7 @@ mod tests {
             mode: Mode::Manual,
             api: None,
         };
-        let p = BrandSettings::build(&ctx, serde_json::Value::Null, rules()).unwrap();
+        let p = BrandSettings::build(&ctx, serde_json::Value::Null, rules(&ctx)).unwrap();
         let o = order(
             json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"}),
         );

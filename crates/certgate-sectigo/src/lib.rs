@@ -15,7 +15,7 @@ pub const KIND: &str = "sectigo";
 /// Adds this plugin's kind to a registry.
 pub fn register(builder: &mut certgate_core::RegistryBuilder) {
     builder.register(KIND, |ctx, settings| {
-        BrandSettings::build(ctx, settings, policy::rules(ctx.mode))
+        BrandSettings::build(ctx, settings, policy::rules(ctx))
     });
     builder.register_client(client::CLIENT, client::build);
 }

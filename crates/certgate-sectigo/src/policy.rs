@@ -5,20 +5,21 @@
 //! order (multi-domain), a ticket to support takes that step over and the certificate still
 //! works until then. In the default `mode = "manual"` every step is a ticket.
 
-use certgate_core::config::Mode;
+use certgate_core::config::{Mode, ProviderContext};
 use certgate_core::policy::brand::{BrandRules, IssuedPath, StepSpec};
 use certgate_core::quote::{Action, Procedure};
 
-/// Sectigo's built-in rules (window, steps, ETA) in `mode`.
-pub fn rules(mode: Mode) -> BrandRules {
+/// Sectigo's built-in rules (window, steps, ETA) on the provider's channel: the platform's
+/// (seed 003: cancel through its API, support tickets once issued), Sectigo's own reseller
+/// API in `mode = "api"`, or tickets.
+pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
+    if certgate_opensrs::platform::on_platform(ctx) {
+        return certgate_opensrs::platform::rules(IssuedPath::SupportTicket, ctx);
+    }
     let mut rules =
         BrandRules::reseller(IssuedPath::SupportTicket).with_procedure(Procedure::Automated);
-    if mode == Mode::Api {
-        let automated = |action| StepSpec {
-            action,
-            procedure: Procedure::Automated,
-            ticket_fields: Vec::new(),
-        };
+    if ctx.mode == Mode::Api {
+        let automated = |action| StepSpec::new(action, Procedure::Automated);
         rules.issued.summary = "Issued: Sectigo's reseller API refunds the order (!AutoRefund), then revokes it (!AutoRevokeSSL); an order its API cannot refund (multi-domain) goes to support by ticket (reseller username, supplier order id, common name).".into();
         rules.issued.refund_steps = Some(vec![
             automated(Action::RefundRequest),
@@ -38,12 +39,16 @@ mod tests {
     use serde_json::json;
 
     fn provider(mode: Mode) -> std::sync::Arc<dyn certgate_core::Provider> {
+        let api: certgate_core::config::ApiConfig = serde_json::from_value(
+            json!({"client": "sectigo", "base_url": "https://secure.trust-provider.com"}),
+        )
+        .unwrap();
         let ctx = ProviderContext {
             name: "sectigo",
-            mode: Mode::Manual,
-            api: None,
+            mode,
+            api: (mode == Mode::Api).then_some(&api),
         };
-        BrandProvider::build(&ctx, rules(mode)).unwrap()
+        BrandProvider::build(&ctx, rules(&ctx)).unwrap()
     }
 
     fn issued() -> certgate_core::Order {

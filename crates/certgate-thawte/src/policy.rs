@@ -2,9 +2,11 @@
 //! orders are cancelled and issued ones revoked through DigiCert's API (RSL-PORTAL), the refund
 //! following within 48 hours; refunds within 30 days of fulfilment (RSL-30D).
 
+use certgate_core::config::ProviderContext;
 use certgate_core::policy::brand::{BrandRules, IssuedPath};
 
 /// Thawte's built-in rules (window, steps, ETA); providers.toml may tune the window.
-pub fn rules() -> BrandRules {
-    BrandRules::reseller(IssuedPath::Portal)
+/// On the platform's channel, issued orders take the portal steps instead.
+pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
+    certgate_opensrs::platform::rules(IssuedPath::Portal, ctx)
 }

@@ -12,9 +12,9 @@ use std::sync::Arc;
 /// RSL-TW-EV: Trustwave EV certificates are never refundable, issued or not.
 pub const RSL_TW_EV: RuleId = RuleId::new("RSL-TW-EV");
 
-/// Trustwave's built-in rules: where Trustwave EV is excluded.
-pub fn rules() -> BrandRules {
-    BrandRules::reseller(IssuedPath::SupportTicket).excluding(Exclusion {
+/// Trustwave's built-in rules on the provider's channel: where Trustwave EV is excluded.
+pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
+    certgate_opensrs::platform::rules(IssuedPath::SupportTicket, ctx).excluding(Exclusion {
         rule: RSL_TW_EV,
         summary: Cow::Borrowed("Trustwave EV certificates are never refundable, issued or not; a pending one can still be cancelled, with no refund."),
         validation: Some(Validation::Ev),
@@ -23,18 +23,20 @@ pub fn rules() -> BrandRules {
     })
 }
 
-/// The factory of kind `trustwave`. Trustwave has no API, so `mode = "api"` is refused.
+/// The factory of kind `trustwave`. Trustwave has no API of its own: `mode = "api"` only
+/// through the reseller platform (`client = "opensrs"`), which cancels unissued orders.
 pub fn build(
     ctx: &ProviderContext<'_>,
     settings: serde_json::Value,
 ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
-    if ctx.mode == Mode::Api || ctx.api.is_some() {
+    let own_api = ctx.mode == Mode::Api || ctx.api.is_some();
+    if own_api && !certgate_opensrs::platform::on_platform(ctx) {
         return Err(vec![ctx.issue(
             "mode",
-            "Trustwave has no API for cancel, revoke or refund: every step is a manual ticket, so mode must be \"manual\" and there is no [api] section",
+            "Trustwave has no API for cancel, revoke or refund: every step is a manual ticket, so mode must be \"manual\" without an [api] section, or \"api\" through the reseller platform (client = \"opensrs\")",
         )]);
     }
-    BrandSettings::build(ctx, settings, rules())
+    BrandSettings::build(ctx, settings, rules(ctx))
 }
 
 #[cfg(test)]

@@ -83,7 +83,10 @@ impl Exclusion {
     }
 }
 
-/// One step as declared: its action, how it is done, and the fields a ticket carries.
+/// One step as declared: its action, how it is done, the fields a ticket carries, and the
+/// instructions for the person doing it, where `{supplier_order_id}`, `{platform_order_id}`,
+/// `{certificate_id}`, `{common_name}`, `{technical_email}` and `{order_id}` stand for the
+/// order's values.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -91,12 +94,52 @@ pub struct StepSpec {
     pub procedure: Procedure,
     #[serde(default)]
     pub ticket_fields: Vec<TicketField>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub instructions: Vec<Text>,
 }
 
 impl StepSpec {
-    pub fn step(&self) -> Step {
-        Step::with_procedure(self.action, self.procedure, &self.ticket_fields)
+    pub fn new(action: Action, procedure: Procedure) -> Self {
+        StepSpec {
+            action,
+            procedure,
+            ticket_fields: Vec::new(),
+            instructions: Vec::new(),
+        }
     }
+
+    /// The step for `order`, its instructions filled in.
+    pub fn step(&self, order: &Order) -> Step {
+        Step::with_procedure(self.action, self.procedure, &self.ticket_fields).instructed(
+            self.instructions
+                .iter()
+                .map(|line| fill(line, order))
+                .collect(),
+        )
+    }
+}
+
+/// `template` with the order's values in place of `{supplier_order_id}` and the like; a value
+/// the order does not give reads "(not given)".
+pub fn fill(template: &str, order: &Order) -> String {
+    let value = |v: &Option<String>| {
+        v.as_deref()
+            .filter(|s| !s.is_empty())
+            .unwrap_or("(not given)")
+            .to_owned()
+    };
+    [
+        ("{supplier_order_id}", value(&order.supplier_order_id)),
+        ("{platform_order_id}", value(&order.platform_order_id)),
+        ("{certificate_id}", value(&order.certificate_id)),
+        ("{common_name}", value(&order.common_name)),
+        ("{technical_email}", value(&order.technical_email)),
+        ("{order_id}", order.id.clone()),
+    ]
+    .iter()
+    .fold(template.to_owned(), |text, (key, value)| {
+        text.replace(key, value)
+    })
 }
 
 /// What certgate does for an order in one state group (unissued or issued).
@@ -115,14 +158,15 @@ pub struct StatePlan {
 }
 
 impl StatePlan {
-    fn steps(&self) -> Vec<Step> {
-        self.steps.iter().map(StepSpec::step).collect()
+    fn steps(&self, order: &Order) -> Vec<Step> {
+        self.steps.iter().map(|s| s.step(order)).collect()
     }
 
-    fn refund_steps(&self) -> Vec<Step> {
-        self.refund_steps
-            .as_ref()
-            .map_or_else(|| self.steps(), |s| s.iter().map(StepSpec::step).collect())
+    fn refund_steps(&self, order: &Order) -> Vec<Step> {
+        self.refund_steps.as_ref().map_or_else(
+            || self.steps(order),
+            |s| s.iter().map(|s| s.step(order)).collect(),
+        )
     }
 }
 
@@ -163,11 +207,7 @@ impl BrandRules {
             IssuedPath::Portal => StatePlan {
                 rule: RSL_PORTAL,
                 summary: Cow::Borrowed("Issued: the order is cancelled by revoking it through DigiCert's API; the refund follows, reflected within 48 hours."),
-                steps: vec![StepSpec {
-                    action: Action::Revoke,
-                    procedure: Procedure::Automated,
-                    ticket_fields: Vec::new(),
-                }],
+                steps: vec![StepSpec::new(Action::Revoke, Procedure::Automated)],
                 refund_steps: None,
                 eta: Some(Eta::new(2, 2)),
             },
@@ -175,9 +215,8 @@ impl BrandRules {
                 rule: RSL_MANUAL,
                 summary: Cow::Borrowed("Issued: one support ticket asks the platform to cancel and refund (reseller username, supplier order id, common name); refunds typically within 5 business days."),
                 steps: vec![StepSpec {
-                    action: Action::Revoke,
-                    procedure: Procedure::ManualTicket,
                     ticket_fields: RSL_TICKET_FIELDS.to_vec(),
+                    ..StepSpec::new(Action::Revoke, Procedure::ManualTicket)
                 }],
                 refund_steps: None,
                 eta: Some(Eta {
@@ -203,13 +242,12 @@ impl BrandRules {
                     "Not yet issued: the order is cancelled and what was paid comes back.",
                 ),
                 steps: vec![StepSpec {
-                    action: Action::Cancel,
-                    procedure: cancel,
                     ticket_fields: if cancel == Procedure::ManualTicket {
                         RSL_TICKET_FIELDS.to_vec()
                     } else {
                         Vec::new()
                     },
+                    ..StepSpec::new(Action::Cancel, cancel)
                 }],
                 refund_steps: None,
                 eta: None,
@@ -389,7 +427,7 @@ impl BrandRules {
             Intent::Cancel if unissued => {
                 let d = Decision::allow(
                     self.unissued.rule.clone(),
-                    self.unissued.steps(),
+                    self.unissued.steps(order),
                     refund(excluded.is_none() && in_window),
                 )
                 .eta(self.unissued.eta);
@@ -409,7 +447,7 @@ impl BrandRules {
                 // Revoking invalidates the certificate; money back is the refund intent.
                 let d = Decision::allow(
                     self.issued.rule.clone(),
-                    self.issued.steps(),
+                    self.issued.steps(order),
                     Refund::none(currency),
                 )
                 .eta(self.issued.eta);
@@ -452,7 +490,7 @@ impl BrandRules {
                     _ if unissued => windowed(
                         Decision::allow(
                             self.unissued.rule.clone(),
-                            self.unissued.refund_steps(),
+                            self.unissued.refund_steps(order),
                             Refund::full(order.paid),
                         )
                         .eta(self.unissued.eta),
@@ -466,7 +504,7 @@ impl BrandRules {
                         })?;
                         let d = Decision::allow(
                             self.refund_window.rule.clone(),
-                            self.issued.refund_steps(),
+                            self.issued.refund_steps(order),
                             Refund::full(order.paid),
                         )
                         .rule(self.issued.rule.clone())
@@ -544,9 +582,10 @@ pub struct BrandSettings {
 }
 
 impl BrandSettings {
-    /// The factory of a brand plugin whose built-in rules are `rules()`.
+    /// The factory of a brand plugin whose built-in rules (on the provider's channel) are
+    /// `rules(ctx)`.
     pub fn factory(
-        rules: fn() -> BrandRules,
+        rules: fn(&ProviderContext<'_>) -> BrandRules,
     ) -> impl Fn(
         &ProviderContext<'_>,
         serde_json::Value,
@@ -554,7 +593,7 @@ impl BrandSettings {
            + Send
            + Sync
            + 'static {
-        move |ctx, settings| BrandSettings::build(ctx, settings, rules())
+        move |ctx, settings| BrandSettings::build(ctx, settings, rules(ctx))
     }
 
     /// Builds a brand plugin's provider from its built-in `rules` and these settings.
