@@ -143,6 +143,16 @@ pub trait CaClient: Send + Sync + Debug {
         1
     }
 
+    /// The order field this API finds the order by (`supplier_order_id`, the CA's own id), if
+    /// `order` does not give it.
+    fn missing_reference(&self, order: &Order) -> Option<&'static str> {
+        order
+            .supplier_order_id
+            .as_deref()
+            .is_none_or(str::is_empty)
+            .then_some("supplier_order_id")
+    }
+
     /// Whether a request can be made at all (its credentials are set): the reason if not.
     /// Checked before every call, so that nothing is counted as sent that could not be.
     fn ready(&self) -> Result<(), String>;

@@ -155,6 +155,12 @@ impl OpensrsClient {
 
 #[async_trait]
 impl CaClient for OpensrsClient {
+    fn missing_reference(&self, order: &Order) -> Option<&'static str> {
+        platform_order_id(order)
+            .is_err()
+            .then_some("platform_order_id")
+    }
+
     fn ready(&self) -> Result<(), String> {
         certgate_http::ready(&[&self.username, &self.key])
     }

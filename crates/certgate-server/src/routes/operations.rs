@@ -145,16 +145,15 @@ pub async fn create(
         .steps
         .iter()
         .any(|s| s.procedure == Procedure::Automated);
-    if automated
-        && req
-            .order
-            .supplier_order_id
-            .as_deref()
-            .is_none_or(str::is_empty)
-    {
+    let missing = entry
+        .client
+        .as_ref()
+        .filter(|_| automated)
+        .and_then(|c| c.missing_reference(&req.order));
+    if let Some(field) = missing {
         return Err(InvalidInput::one(
-            "order.supplier_order_id",
-            "is required: an automated step finds the order at the CA by its id",
+            format!("order.{field}"),
+            "is required: an automated step finds the order at the CA by it",
         )
         .into());
     }

@@ -1,0 +1,273 @@
+//! A reseller with only the reseller platform's account (seed 003, `client = "opensrs"`):
+//! a pending GeoTrust order is cancelled through the platform's API, an issued Thawte order
+//! gets the supplier portal's steps, an issued Sectigo order a support ticket; Symantec, from
+//! providers.toml alone, works on the platform's channel too.
+
+mod common;
+
+use common::{order, spawn, steps, Setup, KEY};
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
+
+const USER: &str = "platform-reseller";
+const PLATFORM_KEY: &str = "platform-signing-key";
+
+/// Every brand of seed 003 on the platform's channel; Symantec is `kind = "config"`.
+fn platform_toml(base: &str) -> String {
+    let api = format!(
+        "client = \"opensrs\"\nbase_url = \"{base}\"\ncredentials = {{ username = \"${{PLATFORM_USER}}\", key = \"${{PLATFORM_KEY}}\" }}"
+    );
+    let brand = |name: &str, kind: &str| {
+        format!(
+            "[providers.{name}]\nkind = \"{kind}\"\nmode = \"api\"\n\n[providers.{name}.api]\n{api}\n\n"
+        )
+    };
+    let mut text = String::new();
+    for name in ["geotrust", "thawte", "sectigo", "trustwave"] {
+        text += &brand(name, name);
+    }
+    text += &brand("symantec", "config");
+    text += r#"[providers.symantec.settings.refund_window]
+rule = "RSL-30D"
+summary = "Refund within 30 calendar days of the fulfilment date (issued_at)."
+days = 30
+anchor = "issued_at"
+
+[providers.symantec.settings.unissued]
+rule = "RSL-UNISSUED-CANCEL"
+summary = "Not yet issued: cancelled through the reseller platform's API."
+steps = [{ action = "cancel", procedure = "automated" }]
+
+[providers.symantec.settings.issued]
+rule = "RSL-PORTAL"
+summary = "Issued: cancelled in the supplier's self-service portal."
+eta = { typical_business_days = 2, max_business_days = 2 }
+steps = [{ action = "revoke", procedure = "manual_ticket", ticket_fields = ["supplier_order_id", "common_name", "technical_email"], instructions = ["Open the supplier's self-service portal.", "Enter the supplier order ID {supplier_order_id} and the tech e-mail {technical_email}, then click Continue.", "Click Cancel order, then I approve."] }]
+"#;
+    text
+}
+
+/// The platform: orders by id with their state; checks every request's signature.
+#[derive(Clone, Default)]
+struct Platform {
+    states: Arc<Mutex<std::collections::HashMap<String, String>>>,
+    actions: Arc<Mutex<Vec<String>>>,
+}
+
+fn reply(success: bool, code: u16, text: &str, state: Option<&str>) -> String {
+    let attributes = state.map_or(String::new(), |s| {
+        format!(
+            r#"<item key="attributes"><dt_assoc><item key="state">{s}</item></dt_assoc></item>"#
+        )
+    });
+    format!(
+        r#"<?xml version='1.0' encoding='UTF-8' standalone='no' ?><!DOCTYPE OPS_envelope SYSTEM 'ops.dtd'><OPS_envelope><header><version>0.9</version></header><body><data_block><dt_assoc><item key="protocol">XCP</item><item key="is_success">{}</item><item key="response_code">{code}</item><item key="response_text">{text}</item>{attributes}</dt_assoc></data_block></body></OPS_envelope>"#,
+        u8::from(success)
+    )
+}
+
+impl Respond for Platform {
+    fn respond(&self, req: &Request) -> ResponseTemplate {
+        let xml = String::from_utf8_lossy(&req.body).into_owned();
+        let signed = req.headers.get("X-Signature").and_then(|v| v.to_str().ok())
+            == Some(certgate_opensrs::client::signature(&xml, PLATFORM_KEY).as_str());
+        let user = req.headers.get("X-Username").and_then(|v| v.to_str().ok()) == Some(USER);
+        if !(signed && user) {
+            return ResponseTemplate::new(200).set_body_string(reply(
+                false,
+                400,
+                "Authentication Error",
+                None,
+            ));
+        }
+        let read = certgate_opensrs::envelope::reply(&xml).unwrap();
+        let action = read.get("action").unwrap_or_default().to_owned();
+        let id = read
+            .get("attributes.order_id")
+            .unwrap_or_default()
+            .to_owned();
+        self.actions.lock().unwrap().push(format!("{action} {id}"));
+        let mut states = self.states.lock().unwrap();
+        let Some(state) = states.get_mut(&id) else {
+            return ResponseTemplate::new(200).set_body_string(reply(
+                false,
+                404,
+                "Order not found",
+                None,
+            ));
+        };
+        match action.as_str() {
+            "CANCEL_ORDER" if state == "pending" => {
+                *state = "cancelled".into();
+                ResponseTemplate::new(200).set_body_string(reply(true, 200, "ok", Some(state)))
+            }
+            "CANCEL_ORDER" => ResponseTemplate::new(200).set_body_string(reply(
+                false,
+                465,
+                "Order cannot be cancelled in its current state",
+                None,
+            )),
+            _ => ResponseTemplate::new(200).set_body_string(reply(true, 200, "ok", Some(state))),
+        }
+    }
+}
+
+async fn platform(states: &[(&str, &str)]) -> (MockServer, Platform) {
+    std::env::set_var("PLATFORM_USER", USER);
+    std::env::set_var("PLATFORM_KEY", PLATFORM_KEY);
+    let p = Platform::default();
+    for (id, state) in states {
+        p.states
+            .lock()
+            .unwrap()
+            .insert((*id).into(), (*state).into());
+    }
+    let mock = MockServer::start().await;
+    Mock::given(wiremock::matchers::method("POST"))
+        .and(wiremock::matchers::path("/"))
+        .respond_with(p.clone())
+        .mount(&mock)
+        .await;
+    (mock, p)
+}
+
+fn pending(id: &str) -> Value {
+    order(json!({"state": "pending", "issued_at": null, "platform_order_id": id}))
+}
+
+fn issued(id: &str) -> Value {
+    order(
+        json!({"issued_at": "2026-06-01T00:00:00Z", "platform_order_id": id, "supplier_order_id": "SUP-7781"}),
+    )
+}
+
+#[tokio::test]
+async fn a_pending_geotrust_order_is_cancelled_through_the_platforms_api() {
+    let (mock, platform) = platform(&[("4411907", "pending")]).await;
+    let app = spawn(Setup {
+        providers_toml: platform_toml(&mock.uri()),
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({"provider": "geotrust", "intent": "cancel", "order": pending("4411907"),
+                      "as_of": "2026-06-02T00:00:00Z"});
+    let (status, quote) = app.post("/v1/quotes", &body).await;
+    assert_eq!(status, 200, "{quote}");
+    assert_eq!(steps(&quote), ["cancel/automated"]);
+    let (status, op) = app.post_operation(KEY, "platform-cancel-1", &body).await;
+    assert_eq!(status, 202, "{op}");
+    let done = app
+        .wait_for(op["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let actions = platform.actions.lock().unwrap().clone();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| *a == "CANCEL_ORDER 4411907")
+            .count(),
+        1,
+        "{actions:?}"
+    );
+    assert_eq!(platform.states.lock().unwrap()["4411907"], "cancelled");
+
+    // Without the platform's order id nothing could find it: a 400 naming the field.
+    let mut no_id = body.clone();
+    no_id["order"]["platform_order_id"] = Value::Null;
+    let (status, problem) = app.post_operation(KEY, "platform-cancel-2", &no_id).await;
+    assert_eq!(
+        (status, problem["errors"][0]["field"].as_str()),
+        (400, Some("order.platform_order_id")),
+        "{problem}"
+    );
+}
+
+#[tokio::test]
+async fn an_issued_thawte_order_gets_the_portal_steps_and_sectigo_a_support_ticket() {
+    let (mock, platform) = platform(&[]).await;
+    let app = spawn(Setup {
+        providers_toml: platform_toml(&mock.uri()),
+        ..Setup::default()
+    })
+    .await;
+    let as_of = "2026-06-10T00:00:00Z";
+    for (provider, key) in [
+        ("thawte", "portal-1"),
+        ("sectigo", "support-1"),
+        ("symantec", "portal-2"),
+    ] {
+        let body = json!({"provider": provider, "intent": "refund", "order": issued("4411908"), "as_of": as_of});
+        let (status, op) = app.post_operation(KEY, key, &body).await;
+        assert_eq!(status, 202, "{provider}: {op}");
+        assert_eq!(steps(&op["quote"]), ["revoke/manual_ticket"], "{provider}");
+        let waiting = app
+            .wait_for(op["id"].as_str().unwrap(), &["manual_ticket_open"])
+            .await;
+        let instructions = waiting["steps"][0]["instructions"].to_string();
+        let (_, tickets) = app.get("/v1/tickets?status=open", Some(KEY)).await;
+        let ticket = tickets["tickets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["operation_id"] == op["id"])
+            .unwrap_or_else(|| panic!("{provider}: no ticket in {tickets}"))
+            .clone();
+        assert_eq!(ticket["instructions"].to_string(), instructions);
+        match provider {
+            "sectigo" => {
+                assert!(instructions.contains("reseller username"), "{instructions}");
+                assert_eq!(ticket["fields"]["reseller_username"], "default-reseller");
+                assert_eq!(ticket["fields"]["supplier_order_id"], "SUP-7781");
+                assert_eq!(ticket["fields"]["common_name"], "shop.example.com");
+            }
+            _ => {
+                for value in ["SUP-7781", "ops@example.com", "Cancel order", "I approve"] {
+                    assert!(instructions.contains(value), "{provider}: {instructions}");
+                }
+                assert_eq!(ticket["fields"]["technical_email"], "ops@example.com");
+            }
+        }
+        // The person who clicked "I approve" (or heard back from support) resolves it.
+        let (status, resolved) = app
+            .post(
+                &format!("/v1/tickets/{}/resolve", ticket["id"].as_str().unwrap()),
+                &json!({"outcome": "done", "note": "approved in the portal"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{resolved}");
+        assert_eq!(resolved["operation"]["status"], "completed", "{resolved}");
+    }
+    // Nothing issued went to the platform's API: it has no command for it.
+    assert!(platform
+        .actions
+        .lock()
+        .unwrap()
+        .iter()
+        .all(|a| !a.starts_with("CANCEL")));
+}
+
+#[tokio::test]
+async fn the_platform_channel_shows_in_quotes_and_trustwave_takes_it_too() {
+    let (mock, _platform) = platform(&[]).await;
+    let app = spawn(Setup {
+        providers_toml: platform_toml(&mock.uri()),
+        ..Setup::default()
+    })
+    .await;
+    for provider in ["trustwave", "symantec", "sectigo"] {
+        let body = json!({"provider": provider, "intent": "cancel", "order": pending("1"),
+                          "as_of": "2026-06-02T00:00:00Z"});
+        let (status, quote) = app.post("/v1/quotes", &body).await;
+        assert_eq!(status, 200, "{provider}: {quote}");
+        assert_eq!(steps(&quote), ["cancel/automated"], "{provider}");
+    }
+    let (_, providers) = app.get("/v1/providers", Some(KEY)).await;
+    let thawte = providers["providers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "thawte")
+        .unwrap();
+    assert_eq!(thawte["automated"], true);
+}
