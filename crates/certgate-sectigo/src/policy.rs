@@ -6,18 +6,19 @@
 //! works until then. In the default `mode = "manual"` every step is a ticket.
 
 use certgate_core::config::{Mode, ProviderContext};
-use certgate_core::policy::brand::{BrandRules, IssuedPath, StepSpec};
+use certgate_core::policy::brand::{BrandRules, StepSpec};
 use certgate_core::quote::{Action, Procedure};
+use certgate_opensrs::platform::{self, IssuedPath};
 
 /// Sectigo's built-in rules (window, steps, ETA) on the provider's channel: the platform's
 /// (seed 003: cancel through its API, support tickets once issued), Sectigo's own reseller
 /// API in `mode = "api"`, or tickets.
 pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
-    if certgate_opensrs::platform::on_platform(ctx) {
-        return certgate_opensrs::platform::rules(IssuedPath::SupportTicket, ctx);
+    if platform::on_platform(ctx) {
+        return platform::rules(IssuedPath::SupportTicket, ctx);
     }
     let mut rules =
-        BrandRules::reseller(IssuedPath::SupportTicket).with_procedure(Procedure::Automated);
+        platform::reseller(IssuedPath::SupportTicket).with_procedure(Procedure::Automated);
     if ctx.mode == Mode::Api {
         let automated = |action| StepSpec::new(action, Procedure::Automated);
         rules.issued.summary = "Issued: Sectigo's reseller API refunds the order (!AutoRefund), then revokes it (!AutoRevokeSSL); an order its API cannot refund (multi-domain) goes to support by ticket (reseller username, supplier order id, common name).".into();

@@ -3,7 +3,8 @@
 //! following within 48 hours; refunds within 30 days of fulfilment (RSL-30D).
 
 use certgate_core::config::ProviderContext;
-use certgate_core::policy::brand::{BrandRules, IssuedPath};
+use certgate_core::policy::brand::BrandRules;
+use certgate_opensrs::platform::IssuedPath;
 
 /// Thawte's built-in rules (window, steps, ETA); providers.toml may tune the window.
 /// On the platform's channel, issued orders take the portal steps instead.

@@ -3,9 +3,10 @@
 
 use certgate_core::config::{ConfigIssue, Mode, ProviderContext};
 use certgate_core::order::Validation;
-use certgate_core::policy::brand::{BrandRules, BrandSettings, Exclusion, IssuedPath};
+use certgate_core::policy::brand::{BrandRules, BrandSettings, Exclusion};
 use certgate_core::rule::RuleId;
 use certgate_core::Provider;
+use certgate_opensrs::platform::IssuedPath;
 use std::borrow::Cow;
 use std::sync::Arc;
 

@@ -1,7 +1,7 @@
-//! Brands sold through a reseller platform (seed 003: Sectigo, GeoTrust, Thawte, Symantec,
-//! Trustwave), as data: a refund window, exclusions, and what certgate does for an unissued and
-//! for an issued order. The brand plugins hold their own [`BrandRules`]; a provider of kind
-//! `config` reads its whole [`BrandRules`] from providers.toml (that is how `symantec` exists).
+//! A policy as a table ([`BrandRules`]): a refund window, exclusions, and what certgate does
+//! for an unissued and for an issued order. The brand plugins build theirs (seed 003's rules
+//! live in `certgate-opensrs`); a provider of kind `config` reads its whole table from
+//! providers.toml (that is how `symantec` exists).
 
 use super::{alternative, issued_at, nothing_to_act_on};
 use crate::config::{ConfigIssue, ProviderContext};
@@ -13,28 +13,7 @@ use crate::rule::{common, RuleId, RuleInfo, Text};
 use crate::validation::InvalidInput;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::borrow::Cow;
 use std::sync::Arc;
-
-/// RSL-30D: refund within 30 calendar days of the fulfilment date.
-pub const RSL_30D: RuleId = RuleId::new("RSL-30D");
-/// RSL-UNISSUED-CANCEL: not yet issued: cancel; the full price comes back.
-pub const RSL_UNISSUED_CANCEL: RuleId = RuleId::new("RSL-UNISSUED-CANCEL");
-/// RSL-PORTAL: issued DigiCert-family brands: revoke the whole order through DigiCert's API.
-pub const RSL_PORTAL: RuleId = RuleId::new("RSL-PORTAL");
-/// RSL-MANUAL: issued Sectigo and Trustwave: one support ticket to cancel and refund.
-pub const RSL_MANUAL: RuleId = RuleId::new("RSL-MANUAL");
-/// RSL-RESELLER-ONLY: the platform accepts requests from the reseller's own account only.
-pub const RSL_RESELLER_ONLY: RuleId = RuleId::new("RSL-RESELLER-ONLY");
-
-/// The fields the reseller platform's support needs (RSL-MANUAL).
-pub const RSL_TICKET_FIELDS: &[TicketField] = &[
-    TicketField::ResellerUsername,
-    TicketField::SupplierOrderId,
-    TicketField::CommonName,
-];
-
-const RESELLER_ONLY_NOTE: &str = "The reseller platform processes requests from the reseller's own account only, never from the certificate holder (RSL-RESELLER-ONLY).";
 
 /// Which instant a refund window counts from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -186,77 +165,7 @@ pub struct BrandRules {
     pub notes: Vec<Text>,
 }
 
-/// How an issued order of a platform brand is cancelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IssuedPath {
-    /// DigiCert-issued brands: revoke the whole order through DigiCert's API (RSL-PORTAL).
-    Portal,
-    /// A support ticket to the platform (RSL-MANUAL).
-    SupportTicket,
-}
-
 impl BrandRules {
-    /// Seed 003's rules for a brand whose issued orders take `path`. Pending orders are
-    /// cancelled the same way (automated through DigiCert, or by ticket).
-    pub fn reseller(path: IssuedPath) -> Self {
-        let cancel = match path {
-            IssuedPath::Portal => Procedure::Automated,
-            IssuedPath::SupportTicket => Procedure::ManualTicket,
-        };
-        let issued = match path {
-            IssuedPath::Portal => StatePlan {
-                rule: RSL_PORTAL,
-                summary: Cow::Borrowed("Issued: the order is cancelled by revoking it through DigiCert's API; the refund follows, reflected within 48 hours."),
-                steps: vec![StepSpec::new(Action::Revoke, Procedure::Automated)],
-                refund_steps: None,
-                eta: Some(Eta::new(2, 2)),
-            },
-            IssuedPath::SupportTicket => StatePlan {
-                rule: RSL_MANUAL,
-                summary: Cow::Borrowed("Issued: one support ticket asks the platform to cancel and refund (reseller username, supplier order id, common name); refunds typically within 5 business days."),
-                steps: vec![StepSpec {
-                    ticket_fields: RSL_TICKET_FIELDS.to_vec(),
-                    ..StepSpec::new(Action::Revoke, Procedure::ManualTicket)
-                }],
-                refund_steps: None,
-                eta: Some(Eta {
-                    typical_business_days: Some(5),
-                    max_business_days: None,
-                }),
-            },
-        };
-        BrandRules {
-            refund_window: RefundWindow {
-                rule: RSL_30D,
-                summary: Cow::Borrowed(
-                    "Refund within 30 calendar days of the fulfilment date (issued_at).",
-                ),
-                days: 30,
-                anchor: Anchor::IssuedAt,
-                submit_margin_business_days: 0,
-            },
-            exclusions: Vec::new(),
-            unissued: StatePlan {
-                rule: RSL_UNISSUED_CANCEL,
-                summary: Cow::Borrowed(
-                    "Not yet issued: the order is cancelled and what was paid comes back.",
-                ),
-                steps: vec![StepSpec {
-                    ticket_fields: if cancel == Procedure::ManualTicket {
-                        RSL_TICKET_FIELDS.to_vec()
-                    } else {
-                        Vec::new()
-                    },
-                    ..StepSpec::new(Action::Cancel, cancel)
-                }],
-                refund_steps: None,
-                eta: None,
-            },
-            issued,
-            notes: vec![Cow::Borrowed(RESELLER_ONLY_NOTE)],
-        }
-    }
-
     /// Every step done by `procedure` (a brand whose own API can do all of them).
     pub fn with_procedure(mut self, procedure: Procedure) -> Self {
         for plan in [&mut self.unissued, &mut self.issued] {
@@ -285,9 +194,12 @@ impl BrandRules {
             info(&self.issued.rule, &self.issued.summary),
         ];
         rules.extend(self.exclusions.iter().map(|e| info(&e.rule, &e.summary)));
-        if self.notes.iter().any(|n| n == RESELLER_ONLY_NOTE) {
-            rules.push(RuleInfo::new(RSL_RESELLER_ONLY, RESELLER_ONLY_NOTE));
-        }
+        rules.extend(self.notes.iter().filter_map(|n| {
+            cited(n).map(|id| RuleInfo {
+                id,
+                summary: n.clone(),
+            })
+        }));
         rules.extend(common::RULES);
         rules
     }
@@ -476,7 +388,7 @@ impl BrandRules {
                     OrderState::Revoked => {
                         issued_at(order)?;
                         Decision::refuse(currency, common::ORDER_REVOKED, None).note(
-                            "The certificate is already revoked; ask the platform's support about its refund.",
+                            "The certificate is already revoked; ask the seller's support about its refund.",
                         )
                     }
                     _ if unissued && order.is_expired(as_of) => {
@@ -520,6 +432,17 @@ impl BrandRules {
             }
         })
     }
+}
+
+/// The rule a note names at its end, `... (RSL-RESELLER-ONLY).`: the note states that rule.
+fn cited(note: &str) -> Option<RuleId> {
+    let inner = note.trim_end_matches('.').strip_suffix(')')?;
+    let id = &inner[inner.rfind('(')? + 1..];
+    let shaped = id.contains('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+    shaped.then(|| RuleId::from(id.to_owned()))
 }
 
 /// The kind name of providers described entirely in providers.toml.
@@ -627,71 +550,63 @@ impl BrandSettings {
 mod tests {
     use super::*;
     use crate::config::Mode;
-    use crate::quote::RefundKind;
-    use crate::testing::{at, decide, order, pending, rules, steps, EXAMPLES_AS_OF};
+    use crate::testing::{at, decide, order, pending, rules, EXAMPLES_AS_OF};
     use serde_json::json;
 
-    const NOW: &str = EXAMPLES_AS_OF;
-
-    fn portal() -> BrandRules {
-        BrandRules::reseller(IssuedPath::Portal)
-    }
-
-    fn ticket() -> BrandRules {
-        BrandRules::reseller(IssuedPath::SupportTicket)
+    /// A table like a reseller brand's: 30 days from fulfilment, cancel while unissued,
+    /// revoke once issued (automated), one note that cites its rule.
+    fn table() -> BrandRules {
+        serde_json::from_value(json!({
+            "refund_window": {"rule": "T-30D", "summary": "30 days", "days": 30},
+            "unissued": {"rule": "T-UNISSUED", "summary": "cancel",
+                         "steps": [{"action": "cancel", "procedure": "automated"}]},
+            "issued": {"rule": "T-ISSUED", "summary": "revoke",
+                       "steps": [{"action": "revoke", "procedure": "manual_ticket",
+                                  "ticket_fields": ["supplier_order_id"],
+                                  "instructions": ["Revoke {supplier_order_id} ({common_name})."]}]},
+            "notes": ["Only the reseller may ask (T-ONLY)."]
+        }))
+        .unwrap()
     }
 
     fn provider(rules: BrandRules) -> BrandProvider {
         BrandProvider { rules }
     }
 
-    fn issued(at: &str) -> Order {
-        order(json!({"purchased_at": "2026-01-01T00:00:00Z", "issued_at": at}))
-    }
-
     #[test]
-    fn refund_within_thirty_days_of_fulfilment() {
-        // EXAMPLES.md #6's shape: issued 2026-05-20T12:00Z, window closes 2026-06-19T12:00Z.
-        let o = issued("2026-05-20T12:00:00Z");
-        let d = decide(&provider(ticket()), &o, Intent::Refund, NOW);
-        assert!(d.allowed);
-        assert_eq!(steps(&d), ["revoke/manual_ticket"]);
-        assert_eq!(d.steps[0].ticket_fields, RSL_TICKET_FIELDS);
-        assert_eq!(d.refund.kind, RefundKind::Full);
-        assert_eq!(d.deadline, Some(at("2026-06-19T12:00:00Z")));
-        assert_eq!(d.eta.unwrap().typical_business_days, Some(5));
-        assert_eq!(rules(&d), ["RSL-30D", "RSL-MANUAL"]);
-        assert!(d.notes.iter().any(|n| n.contains("RSL-RESELLER-ONLY")));
-    }
-
-    #[test]
-    fn the_window_closes_at_the_instant() {
-        let o = issued("2026-05-16T08:30:00Z");
-        let d = decide(&provider(portal()), &o, Intent::Refund, NOW);
-        assert!(d.allowed, "exactly 30*24h after fulfilment is inside");
-        assert_eq!(rules(&d), ["RSL-30D", "RSL-PORTAL"]);
-        assert_eq!(steps(&d), ["revoke/automated"]);
-        assert_eq!(d.eta, Some(Eta::new(2, 2)));
-        let d = decide(
-            &provider(portal()),
-            &o,
-            Intent::Refund,
-            "2026-06-15T08:30:01Z",
+    fn steps_carry_their_instructions_filled_from_the_order() {
+        let o = order(json!({"supplier_order_id": "S-1", "issued_at": "2026-06-01T00:00:00Z"}));
+        let d = decide(&provider(table()), &o, Intent::Refund, EXAMPLES_AS_OF);
+        assert_eq!(d.steps[0].instructions, ["Revoke S-1 (shop.example.com)."]);
+        let o = order(json!({"supplier_order_id": null, "issued_at": "2026-06-01T00:00:00Z"}));
+        let d = decide(&provider(table()), &o, Intent::Refund, EXAMPLES_AS_OF);
+        assert_eq!(
+            d.steps[0].instructions,
+            ["Revoke (not given) (shop.example.com)."]
         );
-        assert!(!d.allowed);
-        assert_eq!(rules(&d), ["RSL-30D"]);
-        assert_eq!(d.alternative, Some(Intent::Revoke));
-        assert_eq!(d.deadline, Some(at("2026-06-15T08:30:00Z")));
+    }
+
+    #[test]
+    fn a_note_that_names_a_rule_lists_it() {
+        let ids: Vec<_> = table()
+            .rule_infos()
+            .into_iter()
+            .map(|r| r.id.as_str().to_owned())
+            .collect();
+        assert!(ids.contains(&"T-ONLY".to_owned()), "{ids:?}");
+        assert_eq!(cited("No rule here (see above)."), None);
     }
 
     #[test]
     fn a_submit_margin_steps_back_business_days() {
-        let mut rules = portal();
+        let mut rules = table();
         rules.refund_window.submit_margin_business_days = 2;
         // Deadline Sat 2026-06-20 00:00: two business days back is Thu 2026-06-18 00:00.
         let d = decide(
             &provider(rules),
-            &issued("2026-05-21T00:00:00Z"),
+            &order(
+                json!({"purchased_at": "2026-01-01T00:00:00Z", "issued_at": "2026-05-21T00:00:00Z"}),
+            ),
             Intent::Refund,
             "2026-06-18T00:00:01Z",
         );
@@ -700,117 +615,15 @@ mod tests {
     }
 
     #[test]
-    fn unissued_orders_are_cancelled_for_a_full_refund() {
-        let o = order(pending("2026-06-10T00:00:00Z"));
-        for intent in [Intent::Cancel, Intent::Refund] {
-            let d = decide(&provider(portal()), &o, intent, NOW);
-            assert!(d.allowed, "{intent}");
-            assert_eq!(steps(&d), ["cancel/automated"]);
-            assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL"]);
-            assert_eq!(d.refund.kind, RefundKind::Full);
-            assert_eq!(d.deadline, None);
-        }
-        let d = decide(&provider(ticket()), &o, Intent::Cancel, NOW);
-        assert_eq!(steps(&d), ["cancel/manual_ticket"]);
-        let d = decide(&provider(portal()), &o, Intent::Revoke, NOW);
-        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
-    }
-
-    #[test]
-    fn issued_orders_are_revoked_not_cancelled() {
-        let o = issued("2026-06-01T00:00:00Z");
-        let d = decide(&provider(portal()), &o, Intent::Cancel, NOW);
-        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Revoke)));
-        assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "RSL-PORTAL"]);
-        // Revoking invalidates the certificate; within the window the answer points at refund.
-        let d = decide(&provider(portal()), &o, Intent::Revoke, NOW);
-        assert!(d.allowed);
-        assert_eq!(d.refund.kind, RefundKind::None);
-        assert_eq!(rules(&d), ["RSL-PORTAL"]);
-        assert!(d.notes.iter().any(|n| n.contains("intent refund")));
-        let late = issued("2026-04-01T00:00:00Z");
-        let d = decide(&provider(portal()), &late, Intent::Revoke, NOW);
-        assert!(d.allowed);
-        assert!(!d.notes.iter().any(|n| n.contains("intent refund")));
-        assert_eq!(rules(&d), ["RSL-PORTAL"]);
-    }
-
-    fn ev_excluded() -> BrandRules {
-        ticket().excluding(Exclusion {
-            rule: RuleId::new("X-EV"),
-            summary: "EV is excluded".into(),
-            validation: Some(Validation::Ev),
-            kind: None,
-            free: None,
-        })
-    }
-
-    #[test]
-    fn excluded_products_are_never_refunded() {
-        let ev = order(
-            json!({"product": {"validation": "ev"}, "purchased_at": "2026-06-09T00:00:00Z", "issued_at": "2026-06-10T00:00:00Z"}),
-        );
-        let d = decide(&provider(ev_excluded()), &ev, Intent::Refund, NOW);
-        assert_eq!(
-            (d.allowed, rules(&d), d.alternative),
-            (false, vec!["X-EV"], Some(Intent::Revoke))
-        );
-        let mut v = pending("2026-06-10T00:00:00Z");
-        v["product"] = json!({"validation": "ev"});
-        let pending_ev = order(v);
-        let d = decide(&provider(ev_excluded()), &pending_ev, Intent::Refund, NOW);
-        assert_eq!((d.allowed, d.alternative), (false, Some(Intent::Cancel)));
-        let d = decide(&provider(ev_excluded()), &pending_ev, Intent::Cancel, NOW);
-        assert!(d.allowed);
-        assert_eq!(d.refund.kind, RefundKind::None);
-        assert_eq!(rules(&d), ["RSL-UNISSUED-CANCEL", "X-EV"]);
-        let ov = issued("2026-06-10T00:00:00Z");
-        assert!(decide(&provider(ev_excluded()), &ov, Intent::Refund, NOW).allowed);
-    }
-
-    #[test]
-    fn settled_orders() {
-        let p = provider(portal());
-        let canceled = order(json!({"state": "canceled", "issued_at": null}));
-        for intent in Intent::ALL {
-            assert_eq!(
-                rules(&decide(&p, &canceled, intent, NOW)),
-                ["ORDER-CANCELED"]
-            );
-        }
-        let revoked = order(
-            json!({"state": "revoked", "revoked_at": "2026-06-01T00:00:00Z", "issued_at": "2026-05-30T00:00:00Z"}),
-        );
-        assert_eq!(
-            rules(&decide(&p, &revoked, Intent::Revoke, NOW)),
-            ["ORDER-REVOKED"]
-        );
-        assert_eq!(
-            rules(&decide(&p, &revoked, Intent::Refund, NOW)),
-            ["ORDER-REVOKED"]
-        );
-        let mut v = pending("2025-01-01T00:00:00Z");
-        v["expires_at"] = json!("2026-01-01T00:00:00Z");
-        let lapsed = order(v);
-        assert_eq!(
-            rules(&decide(&p, &lapsed, Intent::Refund, NOW)),
-            ["ORDER-EXPIRED"]
-        );
-        assert_eq!(
-            rules(&decide(&p, &lapsed, Intent::Cancel, NOW)),
-            ["ORDER-EXPIRED"]
-        );
-    }
-
-    #[test]
     fn a_purchase_anchored_window_applies_to_unissued_orders() {
-        let mut rules = portal();
+        let mut rules = table();
         rules.refund_window.anchor = Anchor::PurchasedAt;
         rules.refund_window.days = 5;
         let o = order(pending("2026-06-01T00:00:00Z"));
-        let d = decide(&provider(rules), &o, Intent::Refund, NOW);
+        let d = decide(&provider(rules), &o, Intent::Refund, EXAMPLES_AS_OF);
         assert!(!d.allowed);
         assert_eq!(d.alternative, Some(Intent::Cancel));
+        assert_eq!(self::rules(&d), ["T-30D"]);
     }
 
     #[test]
@@ -820,9 +633,10 @@ mod tests {
             mode: Mode::Api,
             api: None,
         };
-        let mut bad = portal();
+        let mut bad = table();
         bad.refund_window.days = 0;
         bad.issued.steps[0].action = Action::Cancel;
+        bad.issued.steps[0].procedure = Procedure::Automated;
         bad.exclusions.push(Exclusion {
             rule: RuleId::new("X"),
             summary: "".into(),
@@ -854,7 +668,7 @@ mod tests {
             mode: Mode::Manual,
             api: None,
         };
-        let settings = serde_json::to_value(portal()).unwrap();
+        let settings = serde_json::to_value(table()).unwrap();
         let p = build_config(&ctx, settings.clone()).unwrap();
         assert_eq!(p.settings(), settings);
         let mut unknown = settings;
@@ -870,12 +684,12 @@ mod tests {
             mode: Mode::Manual,
             api: None,
         };
-        let p = BrandSettings::build(&ctx, json!({"refund_window_days": 45}), portal()).unwrap();
+        let p = BrandSettings::build(&ctx, json!({"refund_window_days": 45}), table()).unwrap();
         assert_eq!(p.settings()["refund_window"]["days"], 45);
         let err =
-            BrandSettings::build(&ctx, json!({"refund_window_days": 0}), portal()).unwrap_err();
+            BrandSettings::build(&ctx, json!({"refund_window_days": 0}), table()).unwrap_err();
         assert_eq!(err[0].key, "providers.geo.settings.refund_window_days");
-        let err = BrandSettings::build(&ctx, json!({"window": 1}), portal()).unwrap_err();
+        let err = BrandSettings::build(&ctx, json!({"window": 1}), table()).unwrap_err();
         assert_eq!(err[0].key, "providers.geo.settings.window");
     }
 }
