@@ -64,8 +64,14 @@ impl Respond for Limited {
     }
 }
 
+/// The two tests measure milliseconds against a sliding window: run one at a time, so that
+/// neither takes the other's CPU (a 2-core machine, debug builds) and pushes a send past the
+/// pace's 50 ms padding.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test]
 async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
+    let _alone = ONE_AT_A_TIME.lock().await;
     let mock = MockServer::start().await;
     // Both the read and the cancel count against the key, as at DigiCert.
     let limits = [(20, 500), (150, 4_000)];
@@ -165,6 +171,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
 #[tokio::test]
 async fn two_gateways_on_one_postgres_share_one_pace() {
     use common::sim::{Behaviour, DigiCert, Limit, Sim};
+    let _alone = ONE_AT_A_TIME.lock().await;
     let Some(url) = common::fresh_postgres("two_gateways_on_one_postgres_share_one_pace").await
     else {
         return;
