@@ -48,11 +48,13 @@ steps = [{ action = "revoke", procedure = "manual_ticket", ticket_fields = ["sup
     text
 }
 
-/// The platform: orders by id with their state; checks every request's signature.
+/// The platform: orders by id with their state; checks every request's signature. With
+/// `lose_answers`, it applies that many cancels and then answers too late to be heard.
 #[derive(Clone, Default)]
 struct Platform {
     states: Arc<Mutex<std::collections::HashMap<String, String>>>,
     actions: Arc<Mutex<Vec<String>>>,
+    lose_answers: Arc<Mutex<usize>>,
 }
 
 fn reply(success: bool, code: u16, text: &str, state: Option<&str>) -> String {
@@ -100,7 +102,14 @@ impl Respond for Platform {
         match action.as_str() {
             "CANCEL_ORDER" if state == "pending" => {
                 *state = "cancelled".into();
-                ResponseTemplate::new(200).set_body_string(reply(true, 200, "ok", Some(state)))
+                let answer =
+                    ResponseTemplate::new(200).set_body_string(reply(true, 200, "ok", Some(state)));
+                let mut lose = self.lose_answers.lock().unwrap();
+                if *lose > 0 {
+                    *lose -= 1;
+                    return answer.set_delay(std::time::Duration::from_secs(3));
+                }
+                answer
             }
             "CANCEL_ORDER" => ResponseTemplate::new(200).set_body_string(reply(
                 false,
@@ -270,4 +279,47 @@ async fn the_platform_channel_shows_in_quotes_and_trustwave_takes_it_too() {
         .find(|p| p["name"] == "thawte")
         .unwrap();
     assert_eq!(thawte["automated"], true);
+    assert_eq!(thawte["channel"], "opensrs");
+}
+
+#[tokio::test]
+async fn a_cancel_whose_answer_is_lost_is_settled_by_reading_the_order_not_sent_again() {
+    let (mock, platform) = platform(&[("5500001", "pending")]).await;
+    *platform.lose_answers.lock().unwrap() = 1;
+    let toml = platform_toml(&mock.uri()).replace(
+        "[providers.geotrust.api]\n",
+        "[providers.geotrust.api]\ntimeout_ms = 300\n",
+    );
+    let app = spawn(Setup {
+        providers_toml: toml,
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({"provider": "geotrust", "intent": "cancel", "order": pending("5500001"),
+                      "as_of": "2026-06-02T00:00:00Z"});
+    let (status, op) = app.post_operation(KEY, "platform-lost-1", &body).await;
+    assert_eq!(status, 202, "{op}");
+    let done = app
+        .wait_for(op["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    let history = done["history"].to_string();
+    assert!(
+        history.contains("the answer to attempt 1 was lost"),
+        "{history}"
+    );
+    let actions = platform.actions.lock().unwrap().clone();
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| a.starts_with("CANCEL_ORDER"))
+            .count(),
+        1,
+        "the cancel went out once: {actions:?}"
+    );
+    assert_eq!(
+        actions.last().map(String::as_str),
+        Some("GET_ORDER_INFO 5500001"),
+        "the outcome was read at the platform: {actions:?}"
+    );
 }

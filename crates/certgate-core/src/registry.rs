@@ -270,6 +270,8 @@ pub struct ProviderDescription<'a> {
     pub mode: Mode,
     pub holidays: &'a [NaiveDate],
     pub api_base_url: Option<&'a str>,
+    /// The channel its API steps take: the client's name (`digicert`, `opensrs`, ...).
+    pub channel: Option<&'a str>,
     pub rules: Vec<RuleInfo>,
     pub settings: serde_json::Value,
     pub policy_version: &'a str,
@@ -355,6 +357,11 @@ impl ProviderEntry {
             mode: self.mode,
             holidays: self.calendar.holidays(),
             api_base_url: self.api.as_ref().map(|a| a.base_url.as_str()),
+            channel: self
+                .client
+                .as_ref()
+                .and(self.api.as_ref())
+                .map(|a| a.client.as_deref().unwrap_or(&self.kind)),
             rules: self.provider.rules(),
             settings: self.provider.settings(),
             policy_version: &self.policy_version,
