@@ -1,6 +1,8 @@
-//! GeoTrust's rules: seed 003's reseller-platform rules for a DigiCert-issued brand. Pending
-//! orders are cancelled and issued ones revoked through DigiCert's API (RSL-PORTAL), the refund
-//! following within 48 hours; refunds within 30 days of fulfilment (RSL-30D).
+//! GeoTrust's rules: seed 003's reseller-platform rules for a DigiCert-issued brand
+//! (`certgate_opensrs::platform`). Through DigiCert's API pending orders are cancelled and
+//! issued ones revoked; on the platform's channel pending orders are cancelled through its API
+//! and issued ones in the supplier's portal (RSL-PORTAL). The refund follows within 48 hours;
+//! refunds within 30 days of fulfilment (RSL-30D).
 
 use certgate_core::config::ProviderContext;
 use certgate_core::policy::brand::BrandRules;

@@ -1,7 +1,8 @@
 //! Sectigo (`sectigo`) sold through a reseller platform, seed 003: a 30-day refund window;
 //! issued orders are cancelled and refunded by a support ticket (RSL-MANUAL) unless the reseller
 //! configures Sectigo's own API (`mode = "api"`: `!AutoRefund`, `!AutoRevokeSSL`, and
-//! `CollectSSL` to read an order).
+//! `CollectSSL` to read an order); on the platform's channel (`client = "opensrs"`) unissued
+//! orders are cancelled through the platform's API.
 //! The rules live in [`policy`].
 
 pub mod client;

@@ -1,6 +1,7 @@
-//! Trustwave (`trustwave`) sold through a reseller platform, seed 003. Trustwave has no API:
-//! every step is a manual ticket to the platform's support (`mode` must stay `manual`). EV
-//! certificates are never refundable (RSL-TW-EV).
+//! Trustwave (`trustwave`) sold through a reseller platform, seed 003. Trustwave has no API
+//! of its own: every step is a manual ticket to the platform's support, except that on the
+//! platform's channel (`client = "opensrs"`) an unissued order is cancelled through the
+//! platform's API. EV certificates are never refundable (RSL-TW-EV).
 //! The rules live in [`policy`].
 
 pub mod policy;

@@ -1,5 +1,6 @@
-//! Trustwave's rules: seed 003's reseller-platform rules with every step a support ticket
-//! (Trustwave has no API) and EV certificates excluded from refunds (RSL-TW-EV).
+//! Trustwave's rules: seed 003's reseller-platform rules with support tickets (Trustwave has
+//! no API of its own; the platform's can cancel an unissued order) and EV certificates
+//! excluded from refunds (RSL-TW-EV).
 
 use certgate_core::config::{ConfigIssue, Mode, ProviderContext};
 use certgate_core::order::Validation;
