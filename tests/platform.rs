@@ -5,6 +5,7 @@
 
 mod common;
 
+use certgate_opensrs::testing::reply;
 use common::{order, spawn, steps, Setup, KEY};
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
@@ -55,18 +56,6 @@ struct Platform {
     states: Arc<Mutex<std::collections::HashMap<String, String>>>,
     actions: Arc<Mutex<Vec<String>>>,
     lose_answers: Arc<Mutex<usize>>,
-}
-
-fn reply(success: bool, code: u16, text: &str, state: Option<&str>) -> String {
-    let attributes = state.map_or(String::new(), |s| {
-        format!(
-            r#"<item key="attributes"><dt_assoc><item key="state">{s}</item></dt_assoc></item>"#
-        )
-    });
-    format!(
-        r#"<?xml version='1.0' encoding='UTF-8' standalone='no' ?><!DOCTYPE OPS_envelope SYSTEM 'ops.dtd'><OPS_envelope><header><version>0.9</version></header><body><data_block><dt_assoc><item key="protocol">XCP</item><item key="is_success">{}</item><item key="response_code">{code}</item><item key="response_text">{text}</item>{attributes}</dt_assoc></data_block></body></OPS_envelope>"#,
-        u8::from(success)
-    )
 }
 
 impl Respond for Platform {

@@ -7,6 +7,8 @@
 pub mod client;
 pub mod envelope;
 pub mod platform;
+#[cfg(any(test, feature = "testing"))]
+pub mod testing;
 
 pub use client::{build, OpensrsClient, CLIENT};
 

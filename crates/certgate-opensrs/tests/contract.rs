@@ -11,6 +11,7 @@ use certgate_core::{CaClient, CallFailure, StepCall, StepOutcome};
 use certgate_http::{Secret, Timeouts};
 use certgate_opensrs::client::{signature, OpensrsClient};
 use certgate_opensrs::envelope;
+use certgate_opensrs::testing::reply;
 use serde_json::json;
 use std::time::Duration;
 use wiremock::matchers::{header, method, path};
@@ -47,17 +48,6 @@ fn cancel(order: &Order) -> StepCall<'_> {
         reason: None,
         note: None,
     }
-}
-
-/// A reply envelope as the platform writes it.
-fn reply(success: bool, code: u16, text: &str, state: Option<&str>) -> String {
-    let attributes = state.map_or(String::new(), |s| {
-        format!(r#"<item key="attributes"><dt_assoc><item key="state">{s}</item><item key="domain">shop.example.com</item></dt_assoc></item>"#)
-    });
-    format!(
-        r#"<?xml version='1.0' encoding='UTF-8' standalone='no' ?><!DOCTYPE OPS_envelope SYSTEM 'ops.dtd'><OPS_envelope><header><version>0.9</version></header><body><data_block><dt_assoc><item key="protocol">XCP</item><item key="is_success">{}</item><item key="response_code">{code}</item><item key="response_text">{text}</item>{attributes}</dt_assoc></data_block></body></OPS_envelope>"#,
-        u8::from(success)
-    )
 }
 
 /// Answers `body` only to a request whose signature is right; a wrong one gets the
