@@ -112,8 +112,15 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
         providers.contains("requests = 20, per_ms = 500"),
         "the scaled limits are in place"
     );
+    // A lease long enough that a debug build starved of CPU by the burst does not lose one
+    // between its claim and its call (the step would then be read and sent again, which the
+    // static reads of this mock cannot settle).
     let app = spawn(Setup {
         providers_toml: providers,
+        executor: certgate_server::config::ExecutorConfig {
+            lease_ms: 10_000,
+            ..common::fast_executor()
+        },
         ..Setup::default()
     })
     .await;
