@@ -312,3 +312,27 @@ async fn a_cancel_whose_answer_is_lost_is_settled_by_reading_the_order_not_sent_
         "the outcome was read at the platform: {actions:?}"
     );
 }
+
+/// A ticket whose step brings no instructions (Sectigo in its default `mode = "manual"`)
+/// still says what to ask, with which values, for how much and by when.
+#[tokio::test]
+async fn every_ticket_says_what_to_ask_for_how_much_and_by_when() {
+    let app = spawn(Setup::default()).await;
+    let body = json!({"provider": "sectigo", "intent": "refund", "as_of": "2026-06-10T00:00:00Z",
+                      "order": order(json!({"issued_at": "2026-06-01T00:00:00Z", "supplier_order_id": "SEC-42"}))});
+    let (status, op) = app.post_operation(KEY, "manual-sectigo-1", &body).await;
+    assert_eq!(status, 202, "{op}");
+    app.wait_for(op["id"].as_str().unwrap(), &["manual_ticket_open"])
+        .await;
+    let (_, tickets) = app.get("/v1/tickets?status=open", Some(KEY)).await;
+    let ticket = &tickets["tickets"][0];
+    let text = ticket["instructions"].to_string();
+    for part in [
+        "Ask sectigo's support to revoke order ord-1001",
+        "supplier order ID SEC-42",
+        "Ask for 120.00 USD back",
+        "by 2026-07-01T00:00:00Z",
+    ] {
+        assert!(text.contains(part), "{part}: {text}");
+    }
+}

@@ -121,6 +121,20 @@ pub enum TicketField {
     Amount,
 }
 
+impl TicketField {
+    /// The field's name in a sentence.
+    pub fn label(self) -> &'static str {
+        match self {
+            TicketField::ResellerUsername => "reseller username",
+            TicketField::SupplierOrderId => "supplier order ID",
+            TicketField::CertificateId => "certificate ID",
+            TicketField::CommonName => "common name",
+            TicketField::TechnicalEmail => "tech e-mail",
+            TicketField::Amount => "amount",
+        }
+    }
+}
+
 /// The fields a ticket carries when a provider runs an automated step by hand (mode manual).
 pub const DEFAULT_TICKET_FIELDS: &[TicketField] = &[
     TicketField::ResellerUsername,

@@ -4,7 +4,7 @@
 
 use crate::operation::Operation;
 use crate::order::instant;
-use crate::quote::{Action, TicketField};
+use crate::quote::{Action, RefundKind, TicketField};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -53,6 +53,48 @@ impl TryFrom<String> for TicketStatus {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         s.parse()
     }
+}
+
+/// What a ticket whose step brings no instructions of its own says: what to ask the CA's
+/// support, with which values, for which amount, and by when.
+fn default_instructions(
+    op: &Operation,
+    action: Action,
+    fields: &BTreeMap<TicketField, Option<String>>,
+) -> Vec<String> {
+    let what = match action {
+        Action::RejectApproval => "reject the pending approval of",
+        Action::Cancel => "cancel",
+        Action::Revoke => "revoke",
+        Action::RefundRequest => "refund",
+    };
+    let mut lines = vec![format!(
+        "Ask {}'s support to {what} order {}.",
+        op.provider, op.order.id
+    )];
+    let given: Vec<String> = fields
+        .iter()
+        .filter(|(f, _)| **f != TicketField::Amount)
+        .filter_map(|(f, v)| v.as_ref().map(|v| format!("{} {v}", f.label())))
+        .collect();
+    if !given.is_empty() {
+        lines.push(format!("Give them the {}.", given.join(", the ")));
+    }
+    let refund = &op.quote.decision.refund;
+    if refund.kind != RefundKind::None {
+        lines.push(format!(
+            "Ask for {} {} back.",
+            refund.amount, refund.currency
+        ));
+    }
+    if let Some(by) = op.quote.decision.submit_by.or(op.quote.decision.deadline) {
+        lines.push(format!(
+            "Send the request by {}: the refund window closes then.",
+            instant::format(&by)
+        ));
+    }
+    lines.push("Resolve this ticket with what they answered.".into());
+    lines
 }
 
 /// A manual ticket as the API shows it.
@@ -114,8 +156,12 @@ impl Ticket {
             step,
             provider: op.provider.clone(),
             action: s.action,
+            instructions: if s.instructions.is_empty() {
+                default_instructions(op, s.action, &fields)
+            } else {
+                s.instructions.clone()
+            },
             fields,
-            instructions: s.instructions.clone(),
             order_id: order.id.clone(),
             created_at: now,
             updated_at: now,
