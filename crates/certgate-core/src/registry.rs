@@ -173,12 +173,9 @@ impl RegistryBuilder {
         };
         match provider {
             Some(provider) if issues.is_empty() => {
-                let client_name = envelope
-                    .api
-                    .as_ref()
-                    .and_then(|a| a.client.as_deref())
-                    .unwrap_or(&envelope.kind);
-                let api_available = self.clients.contains_key(client_name);
+                let api_available = self
+                    .clients
+                    .contains_key(client_name(envelope.api.as_ref(), &envelope.kind));
                 let mut entry = ProviderEntry::new(name, envelope, provider, client);
                 entry.api_available = api_available;
                 Ok(entry)
@@ -258,6 +255,11 @@ pub struct ProviderEntry {
     pub client: Option<Arc<dyn CaClient>>,
     /// Whether certgate has a client for this CA's API at all (Trustwave: no).
     pub api_available: bool,
+}
+
+/// The client that speaks a provider's API: `api.client`, else the plugin of its own kind.
+fn client_name<'a>(api: Option<&'a ApiConfig>, kind: &'a str) -> &'a str {
+    api.and_then(|a| a.client.as_deref()).unwrap_or(kind)
 }
 
 /// A provider as `GET /v1/providers` lists it.
@@ -360,8 +362,7 @@ impl ProviderEntry {
             channel: self
                 .client
                 .as_ref()
-                .and(self.api.as_ref())
-                .map(|a| a.client.as_deref().unwrap_or(&self.kind)),
+                .map(|_| client_name(self.api.as_ref(), &self.kind)),
             rules: self.provider.rules(),
             settings: self.provider.settings(),
             policy_version: &self.policy_version,
