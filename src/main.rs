@@ -275,6 +275,7 @@ fn serve(
         state.executor = file.executor;
         state.webhooks = file.webhooks;
         state.events = file.events;
+        state.watch = file.watch;
         tokio::spawn(reload_on_hangup(state.clone(), config.clone(), file));
         let listener = tokio::net::TcpListener::bind(listen)
             .await
@@ -375,6 +376,7 @@ async fn reload_on_hangup(
                         ("executor", file.executor != running.executor),
                         ("webhooks", file.webhooks != running.webhooks),
                         ("events", file.events != running.events),
+                        ("watch", file.watch != running.watch),
                     ];
                     for (section, changed) in restart {
                         if changed {

@@ -244,7 +244,14 @@ async fn openapi_lists_every_route() {
         "GET /v1/events/{id}",
         "GET /v1/operations",
         "GET /v1/operations/{id}",
+        "GET /v1/orders",
+        "GET /v1/orders/{id}",
+        "PUT /v1/orders/{id}",
+        "DELETE /v1/orders/{id}",
         "GET /v1/providers",
+        "GET /v1/refunds",
+        "GET /v1/refunds/summary",
+        "POST /v1/operations/{id}/refund",
         "GET /v1/tickets",
         "GET /v1/webhook-deliveries",
         "GET /v1/webhook-deliveries/{id}",
@@ -263,10 +270,11 @@ async fn openapi_lists_every_route() {
     for route in &served {
         let (method, path) = route.split_once(' ').unwrap();
         let url = format!("{}{}", app.base, path.replace("{id}", "x"));
-        let req = if method == "GET" {
-            app.client.get(url)
-        } else {
-            app.client.post(url).body("{}")
+        let req = match method {
+            "GET" => app.client.get(url),
+            "PUT" => app.client.put(url).body("{}"),
+            "DELETE" => app.client.delete(url),
+            _ => app.client.post(url).body("{}"),
         };
         let status = req.bearer_auth(KEY).send().await.unwrap().status().as_u16();
         let known = status != 405 && (status != 404 || path.contains("{id}"));

@@ -3,7 +3,9 @@
 //! - "within N calendar days after T" holds while `as_of <= T + N*24h` ([`days_after`]);
 //! - a business day is Monday to Friday minus the provider's holidays;
 //! - a deadline that leaves the CA N business days before a limit L is found by stepping back
-//!   from L one business day at a time, N times, keeping the time of day ([`Calendar::step_back`]).
+//!   from L one business day at a time, N times, keeping the time of day ([`Calendar::step_back`]);
+//! - N business days after T (a refund due after the CA's processing time) is found by stepping
+//!   forward the same way ([`Calendar::step_forward`]).
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc, Weekday};
 
@@ -49,6 +51,19 @@ impl Calendar {
             t -= Duration::days(1);
             while !self.is_business_day(t.date_naive()) {
                 t -= Duration::days(1);
+            }
+        }
+        t
+    }
+
+    /// Steps forward from `start` one business day at a time, `n` times, keeping the time of
+    /// day: `n` business days after `start`.
+    pub fn step_forward(&self, start: DateTime<Utc>, n: u32) -> DateTime<Utc> {
+        let mut t = start;
+        for _ in 0..n {
+            t += Duration::days(1);
+            while !self.is_business_day(t.date_naive()) {
+                t += Duration::days(1);
             }
         }
         t
@@ -116,6 +131,23 @@ mod tests {
             cal.step_back(at("2026-06-29T09:00:00Z"), 1),
             at("2026-06-25T09:00:00Z")
         );
+    }
+
+    #[test]
+    fn stepping_forward_skips_weekends_and_holidays() {
+        let cal = Calendar::new([day("2026-07-03")]);
+        // Wed 1 July + 2 business days: Thu 2, (Fri 3 holiday, weekend) Mon 6.
+        assert_eq!(
+            cal.step_forward(at("2026-07-01T10:00:00Z"), 2),
+            at("2026-07-06T10:00:00Z")
+        );
+        // From a Saturday, the first business day is Monday.
+        assert_eq!(
+            Calendar::default().step_forward(at("2026-06-27T12:00:00Z"), 1),
+            at("2026-06-29T12:00:00Z")
+        );
+        let t = at("2026-06-27T12:00:00Z");
+        assert_eq!(cal.step_forward(t, 0), t);
     }
 
     #[test]

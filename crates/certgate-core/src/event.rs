@@ -99,6 +99,8 @@ macro_rules! wire_names {
     )+};
 }
 
+pub(crate) use wire_names;
+
 wire_names!(
     EventType: "event type",
     DeliveryStatus: "delivery status",

@@ -10,6 +10,7 @@ pub mod calendar;
 pub mod client;
 pub mod config;
 pub mod event;
+pub mod ledger;
 pub mod lifecycle;
 pub mod money;
 pub mod operation;
@@ -25,6 +26,7 @@ pub mod sweep;
 pub mod testing;
 pub mod ticket;
 pub mod validation;
+pub mod watch;
 
 pub use calendar::Calendar;
 pub use client::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};

@@ -17,6 +17,7 @@
 use crate::calendar::Calendar;
 use crate::client::{CaMessage, CallFailure, StepOutcome};
 use crate::event::{Backoff, EventType};
+use crate::ledger::{Credit, RefundEvent, RefundRecord, Report};
 use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
 use crate::order::{Order, OrderState};
 use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
@@ -138,13 +139,22 @@ pub enum Event {
         id: String,
         reseller_username: String,
     },
-    /// A person resolved ticket `ticket_id`, which carries step `step`.
+    /// A person resolved ticket `ticket_id`, which carries step `step` (a refund ticket done
+    /// may say what was credited).
     TicketResolved {
         ticket_id: String,
         step: usize,
         outcome: TicketOutcome,
         note: Option<String>,
+        credited: Option<Credit>,
     },
+    /// Someone reports what the CA did with the refund (API.md's `POST .../refund`).
+    RefundReported {
+        report: Report,
+        note: Option<String>,
+    },
+    /// The ledger's clock: is the refund past its `due_by`?
+    CheckOverdue,
     /// The reseller withdraws a refund request under review.
     Withdraw,
     /// The reseller asks to run a failed operation again.
@@ -179,6 +189,7 @@ pub enum Emit {
     AttentionNeeded { step: usize, reason: String },
     TicketOpened { ticket_id: String },
     TicketResolved { ticket_id: String },
+    Refund(RefundEvent),
 }
 
 impl Emit {
@@ -189,6 +200,11 @@ impl Emit {
             Emit::AttentionNeeded { .. } => EventType::OperationAttentionNeeded,
             Emit::TicketOpened { .. } => EventType::TicketOpened,
             Emit::TicketResolved { .. } => EventType::TicketResolved,
+            Emit::Refund(RefundEvent::Approved) => EventType::RefundApproved,
+            Emit::Refund(RefundEvent::Credited) => EventType::RefundCredited,
+            Emit::Refund(RefundEvent::Denied) => EventType::RefundDenied,
+            Emit::Refund(RefundEvent::Mismatch) => EventType::RefundMismatch,
+            Emit::Refund(RefundEvent::Overdue) => EventType::RefundOverdue,
         }
     }
 }
@@ -222,6 +238,8 @@ pub struct Transition {
     /// A step reached this status (for metrics).
     pub step_status: Option<(Action, Status)>,
     pub retry: Option<RetryNote>,
+    /// The operation's refund record changed (the ledger's copy is written again).
+    pub refund_changed: bool,
 }
 
 impl Transition {
@@ -248,6 +266,7 @@ impl Transition {
             audit,
             step_status: later.step_status.or(self.step_status),
             retry: later.retry.or(self.retry),
+            refund_changed: self.refund_changed || later.refund_changed,
         }
     }
 
@@ -260,6 +279,7 @@ impl Transition {
             audit: Vec::new(),
             step_status: None,
             retry: None,
+            refund_changed: false,
         }
     }
 }
@@ -335,6 +355,7 @@ fn current(op: &Operation) -> Result<usize, Refused> {
 /// Applies `event` to `op`: the one place an operation changes.
 pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Transition, Refused> {
     let mut t = Transition::new(op.status);
+    let refund_before = op.refund.clone();
     match event {
         Event::Withdraw => withdraw(op, ctx, &mut t)?,
         Event::Retry => retry(op, ctx, &mut t)?,
@@ -343,7 +364,26 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
             step,
             outcome,
             note,
-        } => ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?,
+            credited,
+        } => {
+            if let Some(credit) = credited {
+                report_refund(op, Report::Credited(credit), note.clone(), ctx, &mut t)?;
+            }
+            ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?
+        }
+        Event::RefundReported { report, note } => report_refund(op, report, note, ctx, &mut t)?,
+        Event::CheckOverdue => {
+            let late = op.refund.as_mut().and_then(|r| r.check_overdue(ctx.now));
+            let Some(late) = late else {
+                return Err(Refused("the refund is not overdue".into()));
+            };
+            op.record(
+                None,
+                "the refund is overdue: its due_by passed and the money is not in",
+                ctx.now,
+            );
+            t.emit.push(Emit::Refund(late));
+        }
         Event::Sending => sending(op, current(op)?, ctx, &mut t),
         Event::Answered(outcome) => answered(op, current(op)?, outcome, ctx, &mut t),
         Event::Observed(state) => observed(op, current(op)?, state, ctx, &mut t),
@@ -360,10 +400,99 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
             reseller_username,
         } => ticket_opened(op, current(op)?, id, &reseller_username, ctx, &mut t),
     }
+    follow_refund(op, ctx, &mut t);
+    t.refund_changed = op.refund != refund_before;
     if op.status != t.from {
         t.emit.insert(0, Emit::StatusChanged);
     }
     Ok(t)
+}
+
+/// Records what someone reports of the refund; refused when the operation promises no money
+/// or the record is final.
+fn report_refund(
+    op: &mut Operation,
+    report: Report,
+    note: Option<String>,
+    ctx: &Context<'_>,
+    t: &mut Transition,
+) -> Result<(), Refused> {
+    let promise = op.quote.decision.refund;
+    let record = op.refund.as_mut().ok_or_else(|| {
+        Refused("the operation promises no money: its quote's refund is none".into())
+    })?;
+    let events = record
+        .report(report, &promise, note.clone())
+        .map_err(|e| Refused(e.0))?;
+    let status = record.status;
+    let detail = match (&record.credited, status) {
+        (Some(c), crate::ledger::RefundStatus::Credited) => format!(
+            "refund credited: {} {}{}{}",
+            c.money.amount_text(),
+            c.money.currency,
+            c.reference
+                .as_ref()
+                .map_or(String::new(), |r| format!(", reference {r}")),
+            if record.mismatch {
+                " (not the amount expected)"
+            } else {
+                ""
+            }
+        ),
+        _ => format!("refund {status}"),
+    };
+    op.record(None, detail.clone(), ctx.now);
+    t.audit.push(AuditNote {
+        action: "refund.report".into(),
+        target: op.id.clone(),
+        outcome: status.as_str().into(),
+        detail: note.unwrap_or(detail),
+    });
+    t.emit.extend(events.into_iter().map(Emit::Refund));
+    Ok(())
+}
+
+/// Moves the refund record along with the operation: requested once the money step went out
+/// (or to a person), approved when the refund request was done (the CA's refund call
+/// succeeded, or a person resolved its ticket), denied when the operation was refused or
+/// withdrawn, due once it completed.
+fn follow_refund(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) {
+    let Some(i) = op.money_step() else { return };
+    let step = &op.steps[i];
+    let asked = step.attempts > 0
+        || step.ticket_id.is_some()
+        || matches!(
+            step.status,
+            Status::AwaitingConfirmation
+                | Status::AwaitingCa
+                | Status::ManualTicketOpen
+                | Status::Completed
+        );
+    // The CA's refund call succeeded, or its support's yes was reported on the ticket.
+    let approved = step.action == Action::RefundRequest && step.status == Status::Completed;
+    let status = op.status;
+    let max_days = op.quote.decision.eta.and_then(|e| e.max_business_days);
+    let Some(record) = op.refund.as_mut() else {
+        return;
+    };
+    if asked {
+        record.requested();
+    }
+    let mut events = Vec::new();
+    if approved {
+        events.extend(record.approved_by_ca());
+    }
+    match status {
+        Status::Rejected => events.extend(record.denied("the operation was refused")),
+        Status::Withdrawn => events.extend(record.denied("the refund request was withdrawn")),
+        Status::Completed => {
+            let default = crate::calendar::Calendar::default();
+            let cal = ctx.planner.map_or(&default, |p| p.calendar());
+            record.due_from(ctx.now, max_days, cal);
+        }
+        _ => {}
+    }
+    t.emit.extend(events.into_iter().map(Emit::Refund));
 }
 
 fn state_name(state: Option<OrderState>) -> String {
@@ -672,6 +801,13 @@ fn replan(
                 .collect();
             let old: Vec<_> = op.steps.iter().map(|s| (s.action, s.procedure)).collect();
             op.record(None, detail, ctx.now);
+            if op
+                .refund
+                .as_ref()
+                .is_none_or(|r| r.status == crate::ledger::RefundStatus::Pending)
+            {
+                op.refund = RefundRecord::promised(&quote.decision.refund);
+            }
             if new != old {
                 op.steps = StepState::queued(&quote);
             } else {

@@ -88,6 +88,12 @@ impl Amount {
     pub fn is_zero(self) -> bool {
         self.0.is_zero()
     }
+
+    /// `self + other` (a sum of at most [`MAX_INTEGER_DIGITS`]-digit amounts stays far within
+    /// the decimal's range).
+    pub fn plus(self, other: Amount) -> Amount {
+        Amount(self.0.saturating_add(other.0))
+    }
 }
 
 /// The most digits before an amount's decimal point (a trillion is plenty for a certificate).
@@ -214,14 +220,20 @@ impl Money {
     pub fn zero(currency: Currency) -> Self {
         Self::new(Amount::ZERO, currency)
     }
+
+    /// The amount as written on the wire: with the currency's minor-unit places.
+    pub fn amount_text(&self) -> String {
+        self.amount
+            .with_places(self.currency.minor_digits().unwrap_or(2))
+            .to_string()
+    }
 }
 
 impl Serialize for Money {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
-        let places = self.currency.minor_digits().unwrap_or(2);
         let mut m = s.serialize_struct("Money", 2)?;
-        m.serialize_field("amount", &self.amount.with_places(places).to_string())?;
+        m.serialize_field("amount", &self.amount_text())?;
         m.serialize_field("currency", &self.currency)?;
         m.end()
     }

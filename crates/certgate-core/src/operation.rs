@@ -3,6 +3,7 @@
 //! moves a step or an operation to another status.
 
 use crate::client::CaMessage;
+use crate::ledger::RefundRecord;
 use crate::order::{instant, Order};
 use crate::quote::{Action, Confirmation, Intent, Procedure, Quote, Review, TicketField};
 use chrono::{DateTime, Utc};
@@ -283,6 +284,10 @@ pub struct Operation {
     #[serde(default)]
     pub note: Option<String>,
     pub steps: Vec<StepState>,
+    /// The money the quote promises and how far it got (API.md, "Refund ledger"); absent when
+    /// the quote promises none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund: Option<RefundRecord>,
     /// Whether the order's state was read from the CA before the first automated step.
     #[serde(default)]
     pub verified: bool,
@@ -297,6 +302,7 @@ impl Operation {
     /// A new operation for an allowed `quote`, every step queued.
     pub fn new(id: String, request: OperationRequest, quote: Quote, now: DateTime<Utc>) -> Self {
         let steps = StepState::queued(&quote);
+        let refund = RefundRecord::promised(&quote.decision.refund);
         Operation {
             id,
             status: Status::Queued,
@@ -307,6 +313,7 @@ impl Operation {
             reason: request.reason,
             note: request.note,
             steps,
+            refund,
             verified: false,
             created_at: now,
             updated_at: now,
@@ -393,6 +400,15 @@ impl Operation {
             Some(i) if self.steps[i].status == Status::Queued && i > 0 => Status::Running,
             Some(i) => self.steps[i].status,
         }
+    }
+
+    /// The step that brings the money: the refund request if there is one, else the last step
+    /// (a cancel or revoke after which the CA refunds by its own rule).
+    pub fn money_step(&self) -> Option<usize> {
+        self.steps
+            .iter()
+            .position(|s| s.action == Action::RefundRequest)
+            .or_else(|| self.steps.len().checked_sub(1))
     }
 
     /// A refund request still under review (its ticket open or the CA reviewing it) can be

@@ -1,6 +1,6 @@
 //! The gateway's config file: the providers (built by core's registry), the tenants, the
-//! executor's timings, webhook deliveries, the event feed's retention and an optional outside
-//! helpdesk. Every table is `deny_unknown_fields`.
+//! executor's timings, webhook deliveries, the event feed's retention, the watch over watched
+//! orders and an optional outside helpdesk. Every table is `deny_unknown_fields`.
 
 use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
 use certgate_core::event::{Backoff, DeliveryPolicy};
@@ -27,6 +27,8 @@ pub struct FileConfig {
     pub webhooks: WebhooksConfig,
     #[serde(default)]
     pub events: EventsConfig,
+    #[serde(default)]
+    pub watch: WatchConfig,
 }
 
 /// Reads a config file.
@@ -170,6 +172,49 @@ impl EventsConfig {
     }
 }
 
+/// How watched orders are re-quoted, and how often the refund ledger looks for overdue
+/// refunds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WatchConfig {
+    /// `order.refund_window_closing` is raised this many business days before `submit_by`.
+    pub notice_business_days: u32,
+    /// Every watched order is quoted again at least this often (and at its notice and
+    /// deadline).
+    pub recheck_hours: u32,
+    /// How often the gateway looks for watched orders due and refunds overdue.
+    pub poll_ms: u64,
+    /// Orders checked per transaction.
+    pub batch: u32,
+    /// Batches checked at once by one gateway.
+    pub workers: u32,
+}
+
+impl Default for WatchConfig {
+    fn default() -> Self {
+        WatchConfig {
+            notice_business_days: 3,
+            recheck_hours: 24,
+            poll_ms: 60_000,
+            batch: 500,
+            workers: 2,
+        }
+    }
+}
+
+impl WatchConfig {
+    pub fn settings(&self) -> certgate_core::watch::Settings {
+        certgate_core::watch::Settings {
+            notice_business_days: self.notice_business_days,
+            recheck: Duration::from_secs(u64::from(self.recheck_hours.max(1)) * 3_600),
+        }
+    }
+
+    pub fn poll(&self) -> Duration {
+        Duration::from_millis(self.poll_ms.max(1))
+    }
+}
+
 /// An outside helpdesk: each new ticket is POSTed there as JSON.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -197,6 +242,12 @@ mod tests {
         assert!(err.to_string().contains("threads"), "{err}");
         assert_eq!(cfg.webhooks, WebhooksConfig::default());
         assert_eq!(cfg.events.retention_days, 30);
+        assert_eq!(cfg.watch.notice_business_days, 3);
+        let cfg = parse_toml("[watch]\nnotice_business_days = 5\npoll_ms = 100\n").unwrap();
+        assert_eq!(cfg.watch.settings().notice_business_days, 5);
+        assert_eq!(cfg.watch.poll(), Duration::from_millis(100));
+        let err = parse_toml("[watch]\nnotice_days = 5\n").unwrap_err();
+        assert!(err.to_string().contains("notice_days"), "{err}");
         let cfg = parse_toml("[webhooks]\nmax_age_hours = 1\ntimeout_ms = 500\n").unwrap();
         assert_eq!(cfg.webhooks.policy().max_age, Duration::from_secs(3_600));
         assert_eq!(cfg.webhooks.timeout(), Duration::from_millis(500));

@@ -24,8 +24,9 @@ pub struct Event<'a> {
     #[serde(with = "certgate_core::order::instant")]
     pub created_at: DateTime<Utc>,
     pub tenant: &'a str,
-    /// The operation (`operation`), the ticket (`ticket`, for ticket events), and for
-    /// `operation.attention_needed` the `step` and `reason`.
+    /// The operation (`operation`), the ticket (`ticket`, for ticket events), for
+    /// `operation.attention_needed` the `step` and `reason`, for `refund.*` the `refund`
+    /// record, and for `order.*` the watched `order` with its quote and window.
     #[schema(value_type = Object)]
     pub data: Value,
 }
@@ -44,13 +45,11 @@ pub fn add(
     ticket: Option<&Value>,
     now: DateTime<Utc>,
 ) {
-    let live = state.live();
-    let hook = live.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
-    let expires_at = ms(state.webhooks.policy().expires(now));
+    if emits.is_empty() {
+        return;
+    }
     let operation = serde_json::to_value(op).unwrap_or(Value::Null);
     for emit in emits {
-        let kind = emit.kind();
-        let id = crate::ids::new("evt");
         let data = match emit {
             Emit::StatusChanged => json!({"operation": operation}),
             Emit::AttentionNeeded { step, reason } => {
@@ -59,48 +58,84 @@ pub fn add(
             Emit::TicketOpened { .. } | Emit::TicketResolved { .. } => {
                 json!({"ticket": ticket, "operation": operation})
             }
+            Emit::Refund(_) => json!({"refund": op.refund, "operation": operation}),
         };
-        let body = serde_json::to_string(&Event {
-            id: &id,
-            kind,
-            created_at: now,
-            tenant,
-            data,
-        })
-        .unwrap_or_default();
-        let delivery = |target, url: &str, payload: &str| DeliveryWrite {
-            tenant: tenant.into(),
-            event_id: id.clone(),
-            event_type: kind,
-            target,
-            stream: op.id.clone(),
-            url: url.into(),
-            payload: payload.into(),
-            now: ms(now),
-            expires_at,
-        };
-        if let Some(hook) = hook {
-            fx.deliveries
-                .push(delivery(DeliveryTarget::Webhook, &hook.url, &body));
-        }
-        if let (EventType::TicketOpened, Some(helpdesk), Some(ticket)) =
-            (kind, &live.helpdesk, ticket)
-        {
-            fx.deliveries.push(delivery(
-                DeliveryTarget::Helpdesk,
-                &helpdesk.url,
-                &ticket.to_string(),
-            ));
-        }
-        fx.events.push(EventWrite {
-            id,
-            tenant: tenant.into(),
-            kind,
-            stream: op.id.clone(),
-            now: ms(now),
-            body,
-        });
+        let helpdesk = matches!(emit, Emit::TicketOpened { .. })
+            .then_some(ticket)
+            .flatten();
+        push(
+            fx,
+            state,
+            New {
+                tenant,
+                kind: emit.kind(),
+                stream: &op.id,
+                data,
+                helpdesk,
+            },
+            now,
+        );
     }
+}
+
+/// An event to write.
+#[derive(Debug)]
+pub struct New<'a> {
+    pub tenant: &'a str,
+    pub kind: EventType,
+    /// What it is about (an operation's id, a watched order's `order:` id): deliveries of one
+    /// stream keep their order.
+    pub stream: &'a str,
+    pub data: Value,
+    /// The ticket to push to the outside helpdesk, if any.
+    pub helpdesk: Option<&'a Value>,
+}
+
+/// Adds one event to `fx`, with its delivery to the tenant's webhook (and the helpdesk's).
+pub fn push(fx: &mut Effects, state: &AppState, event: New<'_>, now: DateTime<Utc>) {
+    let live = state.live();
+    let tenant = event.tenant;
+    let hook = live.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
+    let expires_at = ms(state.webhooks.policy().expires(now));
+    let id = crate::ids::new("evt");
+    let body = serde_json::to_string(&Event {
+        id: &id,
+        kind: event.kind,
+        created_at: now,
+        tenant,
+        data: event.data,
+    })
+    .unwrap_or_default();
+    let delivery = |target, url: &str, payload: &str| DeliveryWrite {
+        tenant: tenant.into(),
+        event_id: id.clone(),
+        event_type: event.kind,
+        target,
+        stream: event.stream.into(),
+        url: url.into(),
+        payload: payload.into(),
+        now: ms(now),
+        expires_at,
+    };
+    if let Some(hook) = hook {
+        fx.deliveries
+            .push(delivery(DeliveryTarget::Webhook, &hook.url, &body));
+    }
+    if let (Some(helpdesk), Some(ticket)) = (&live.helpdesk, event.helpdesk) {
+        fx.deliveries.push(delivery(
+            DeliveryTarget::Helpdesk,
+            &helpdesk.url,
+            &ticket.to_string(),
+        ));
+    }
+    fx.events.push(EventWrite {
+        id,
+        tenant: tenant.into(),
+        kind: event.kind,
+        stream: event.stream.into(),
+        now: ms(now),
+        body,
+    });
 }
 
 /// Starts the task that forgets events past the retention (at start, then hourly).

@@ -7,6 +7,7 @@ pub mod config;
 pub mod events;
 pub mod executor;
 mod ids;
+pub mod ledger;
 pub mod metrics;
 mod openapi;
 pub mod pacing;
@@ -14,6 +15,7 @@ pub mod problem;
 mod routes;
 pub mod service;
 pub mod tenants;
+pub mod watch;
 pub mod webhooks;
 
 use arc_swap::ArcSwap;
@@ -22,11 +24,10 @@ use axum::Router;
 use certgate_core::Registry;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
-use config::{EventsConfig, ExecutorConfig, WebhooksConfig};
+use config::{EventsConfig, ExecutorConfig, WatchConfig, WebhooksConfig};
 use std::sync::Arc;
 use tenants::Tenants;
 use tokio::net::TcpListener;
-use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 /// Where "now" comes from when a request gives no `as_of` (tests pin it).
@@ -65,6 +66,7 @@ pub struct AppState {
     pub executor: ExecutorConfig,
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
+    pub watch: WatchConfig,
     pub pacing: Arc<pacing::Pacing>,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: Arc<tokio::sync::Notify>,
@@ -89,6 +91,7 @@ impl AppState {
             executor: ExecutorConfig::default(),
             webhooks: WebhooksConfig::default(),
             events: EventsConfig::default(),
+            watch: WatchConfig::default(),
             clock: Utc::now,
         }
     }
@@ -105,21 +108,23 @@ impl AppState {
     }
 }
 
-/// The background work of a gateway: executor workers, webhook delivery, event pruning.
+/// The background work of a gateway: executor workers, webhook delivery, event pruning, the
+/// watch over watched orders and overdue refunds.
 #[derive(Debug)]
 pub struct Background {
-    stop: watch::Sender<bool>,
+    stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Background {
-    /// Starts the executor, the webhook delivery and the event pruning.
+    /// Starts the executor, the webhook delivery, the event pruning and the watch.
     pub fn start(state: &AppState) -> Background {
-        let (stop, rx) = watch::channel(false);
+        let (stop, rx) = tokio::sync::watch::channel(false);
         let tasks = vec![
             executor::spawn(state.clone(), rx.clone()),
             webhooks::spawn(state.clone(), rx.clone()),
-            events::spawn_pruner(state.clone(), rx),
+            events::spawn_pruner(state.clone(), rx.clone()),
+            watch::spawn(state.clone(), rx),
         ];
         Background { stop, tasks }
     }

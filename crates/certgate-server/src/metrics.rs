@@ -3,8 +3,8 @@
 //! latency by provider, action and outcome, quotes by provider and verdict, operations created
 //! and by status, open tickets, step outcomes, and
 //! each CA account's pace (calls sent, throttled, the limit its throttling taught, operations
-//! waiting and the oldest one's wait), and each tenant's webhook backlog (pending, dead, the
-//! oldest undelivered event's age).
+//! waiting and the oldest one's wait), each tenant's webhook backlog (pending, dead, the
+//! oldest undelivered event's age), and the watch's passes over the watched orders.
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -123,6 +123,15 @@ pub struct Metrics {
     steps: Family<StepLabels, Counter>,
     pace: PaceGauges,
     webhooks: WebhookGauges,
+    watch: WatchCounters,
+}
+
+/// The watch's passes over the watched orders.
+#[derive(Default)]
+struct WatchCounters {
+    checked: Counter,
+    passes: Counter,
+    last_pass: FloatGauge,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -224,6 +233,22 @@ impl Default for Metrics {
             "Age of each tenant's oldest undelivered event",
             webhooks.oldest.clone(),
         );
+        let watch = WatchCounters::default();
+        registry.register(
+            "certgate_watch_checked_orders",
+            "Watched orders re-quoted since the gateway started",
+            watch.checked.clone(),
+        );
+        registry.register(
+            "certgate_watch_passes",
+            "Passes over the watched orders that found work, since the gateway started",
+            watch.passes.clone(),
+        );
+        registry.register(
+            "certgate_watch_last_pass_seconds",
+            "How long the last pass over the watched orders took",
+            watch.last_pass.clone(),
+        );
         Metrics {
             registry,
             http,
@@ -236,6 +261,7 @@ impl Default for Metrics {
             steps,
             pace,
             webhooks,
+            watch,
         }
     }
 }
@@ -292,6 +318,13 @@ impl Metrics {
                 allowed,
             })
             .inc();
+    }
+
+    /// A pass over the watched orders re-quoted `checked` of them in `took`.
+    pub fn watch_pass(&self, checked: usize, took: Duration) {
+        self.watch.checked.inc_by(checked as u64);
+        self.watch.passes.inc();
+        self.watch.last_pass.set(took.as_secs_f64());
     }
 
     pub fn operation_created(&self, provider: &str) {

@@ -10,7 +10,10 @@ use certgate_core::lifecycle::{
 };
 use certgate_core::operation::Operation;
 use certgate_core::ticket::Ticket;
-use certgate_store::{AuditEntry, Effects, NewOperation, SaveOperation, StoreError, TicketWrite};
+use certgate_store::{
+    AuditEntry, Effects, NewOperation, RefundWrite, SaveOperation, StoreError, TicketWrite,
+    WatchLink,
+};
 use chrono::{DateTime, Utc};
 
 /// Tries of a read-modify-write that lost a race before answering 409.
@@ -143,7 +146,40 @@ async fn effects(
             detail: a.detail.clone(),
         })
         .collect();
+    if t.refund_changed {
+        fx.refund = refund_write(tenant, op);
+    }
+    if op.status != t.from {
+        fx.watch = Some(WatchLink::Follow {
+            tenant: tenant.into(),
+            operation_id: op.id.clone(),
+            status: op.status,
+            order: certgate_core::watch::after_operation(op)
+                .map(|o| serde_json::to_string(&o).expect("an order serializes")),
+            now: ms(now),
+        });
+    }
     Ok(fx)
+}
+
+/// The ledger's copy of `op`'s refund record, if it has one.
+fn refund_write(tenant: &str, op: &Operation) -> Option<RefundWrite> {
+    let record = op.refund.as_ref()?;
+    Some(RefundWrite {
+        operation_id: op.id.clone(),
+        tenant: tenant.into(),
+        provider: op.provider.clone(),
+        order_id: op.order.id.clone(),
+        currency: record
+            .currency(&op.quote.decision.refund)
+            .as_str()
+            .to_owned(),
+        status: record.status,
+        due_by: record.due_by.map(ms),
+        overdue: record.overdue,
+        mismatch: record.mismatch,
+        body: serde_json::to_string(record).expect("a refund record serializes"),
+    })
 }
 
 /// Saves `held.op` after transition `t` (and a deferred one before it) with its effects; false
@@ -215,8 +251,9 @@ fn log(state: &AppState, held: &Held, t: &Transition) {
     }
 }
 
-/// Stores a new operation under the tenant's idempotency key, with its `queued` event and
-/// audit entry; the existing operation if the key was used before.
+/// Stores a new operation under the tenant's idempotency key, with its `queued` event, audit
+/// entry, refund record and the link from the watched order it is about (if watched); the
+/// existing operation if the key was used before.
 pub async fn insert(
     state: &AppState,
     tenant: &str,
@@ -233,7 +270,16 @@ pub async fn insert(
         outcome: op.status.as_str().into(),
         detail: format!("{} {}", op.provider, op.intent),
     });
-    let fx = effects(state, tenant, tenant, op, &t, now).await?;
+    let mut fx = effects(state, tenant, tenant, op, &t, now).await?;
+    fx.refund = refund_write(tenant, op);
+    fx.watch = Some(WatchLink::Link {
+        tenant: tenant.into(),
+        order_id: op.order.id.clone(),
+        provider: op.provider.clone(),
+        operation_id: op.id.clone(),
+        status: op.status,
+        now: ms(now),
+    });
     let new = NewOperation {
         id: &op.id,
         tenant,

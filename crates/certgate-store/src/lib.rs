@@ -1,5 +1,6 @@
 //! certgate's durable store: operations (with their idempotency keys and work leases), manual
-//! tickets, events with their webhook deliveries, the audit log and the shared pace. SQLite is the embedded default (a file in WAL
+//! tickets, events with their webhook deliveries, the audit log, the shared pace, the refund
+//! ledger and the watched orders. SQLite is the embedded default (a file in WAL
 //! mode, or `sqlite::memory:`); a `postgres://` URL selects Postgres. One schema, migrated at
 //! start; queries are checked at run time, so no build step needs a database.
 //!
@@ -8,9 +9,13 @@
 //! (and, for the executor, its lease), and its side effects (tickets, events and deliveries, audit entries)
 //! commit in the same transaction.
 
+mod ledger;
 mod rows;
+mod watch;
 
+pub use ledger::*;
 pub use rows::*;
+pub use watch::*;
 
 use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;

@@ -250,6 +250,10 @@ pub struct Effects {
     pub events: Vec<EventWrite>,
     pub deliveries: Vec<DeliveryWrite>,
     pub audit: Vec<AuditEntry>,
+    /// The operation's refund record, for the ledger.
+    pub refund: Option<crate::RefundWrite>,
+    /// The watched order the operation is about.
+    pub watch: Option<crate::WatchLink>,
 }
 
 impl Effects {
@@ -336,6 +340,12 @@ impl Effects {
         }
         for a in &self.audit {
             a.write(tx).await?;
+        }
+        if let Some(r) = &self.refund {
+            r.write(tx).await?;
+        }
+        if let Some(w) = &self.watch {
+            w.write(tx).await?;
         }
         Ok(true)
     }

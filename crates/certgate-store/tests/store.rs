@@ -239,7 +239,7 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
             }],
             events: vec![event(&t, &id, 1), event(&t, &id, 2)],
             deliveries: vec![delivery(&t, &id, 1), delivery(&t, &id, 2)],
-            audit: vec![],
+            ..Effects::default()
         };
         let save = SaveOperation {
             id: &id,
@@ -274,7 +274,7 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
             }],
             events: vec![event(&t, &id, 3)],
             deliveries: vec![delivery(&t, &id, 3)],
-            audit: vec![],
+            ..Effects::default()
         };
         let save2 = SaveOperation {
             expected_version: row.version + 1,

@@ -5,9 +5,11 @@ mod deliveries;
 mod events;
 mod health;
 mod operations;
+mod orders;
 mod providers;
 mod query;
 mod quotes;
+mod refunds;
 mod sweep;
 mod tickets;
 
@@ -38,6 +40,11 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(operations::get))
         .routes(routes!(operations::withdraw))
         .routes(routes!(operations::retry))
+        .routes(routes!(refunds::report))
+        .routes(routes!(refunds::list))
+        .routes(routes!(refunds::summary))
+        .routes(routes!(orders::list))
+        .routes(routes!(orders::put, orders::get, orders::delete))
         .routes(routes!(tickets::list))
         .routes(routes!(tickets::resolve))
         .routes(routes!(audit::list))

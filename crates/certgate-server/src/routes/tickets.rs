@@ -1,5 +1,5 @@
 //! `GET /v1/tickets` and `POST /v1/tickets/{id}/resolve`, which moves the waiting step and
-//! its operation on.
+//! its operation on (a refund ticket's resolution may say what was credited).
 
 use super::query::{self, next_cursor, Id, QueryParams};
 use crate::auth::Tenant;
@@ -10,8 +10,11 @@ use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::lifecycle::{Event, TicketOutcome};
+use certgate_core::money::Amount;
 use certgate_core::operation::Operation;
+use certgate_core::quote::Action;
 use certgate_core::ticket::{Ticket, TicketStatus};
+use certgate_core::{Currency, InvalidInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -87,6 +90,28 @@ pub struct Resolve {
     #[serde(default)]
     #[schema(schema_with = certgate_core::validation::note_schema)]
     pub note: Option<String>,
+    /// For a refund ticket resolved `done`: the money that arrived (the refund ledger records
+    /// it as credited).
+    #[serde(default)]
+    pub credited: Option<Credited>,
+}
+
+/// What a refund ticket's resolution says was credited.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credited {
+    #[serde(default)]
+    #[schema(schema_with = super::refunds::amount_schema)]
+    pub amount: Option<Amount>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    #[serde(default)]
+    #[schema(schema_with = reference_schema)]
+    pub reference: Option<String>,
+}
+
+fn reference_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    certgate_core::validation::optional_text_schema(super::refunds::MAX_REFERENCE)
 }
 
 /// A resolved ticket and its operation, moved on.
@@ -133,12 +158,41 @@ pub async fn resolve(
         Outcome::Done => TicketOutcome::Done,
         Outcome::Rejected => TicketOutcome::Rejected,
     };
+    let credited = match req.credited {
+        None => None,
+        Some(_) if outcome != TicketOutcome::Done => {
+            return Err(InvalidInput::one(
+                "credited",
+                "only a ticket resolved `done` says what was credited",
+            )
+            .into())
+        }
+        Some(_) if ticket.action != Action::RefundRequest => {
+            return Err(InvalidInput::one(
+                "credited",
+                format!(
+                    "this ticket is a {}, not a refund request: nothing is credited by it",
+                    ticket.action.as_str()
+                ),
+            )
+            .into())
+        }
+        Some(c) => Some(super::refunds::credit(
+            "credited",
+            c.amount,
+            c.currency,
+            c.reference,
+            None,
+            (state.clock)(),
+        )?),
+    };
     let op = service::change(&state, &tenant.id, &ticket.operation_id, |_| {
         Event::TicketResolved {
             ticket_id: id.clone(),
             step: ticket.step,
             outcome,
             note: req.note.clone(),
+            credited: credited.clone(),
         }
     })
     .await?;

@@ -1,0 +1,274 @@
+//! The refund ledger's routes: `POST /v1/operations/{id}/refund` (what the CA did with the
+//! money), `GET /v1/refunds` and `GET /v1/refunds/summary`.
+
+use super::query::{self, next_cursor, Id, QueryParams};
+use crate::auth::Tenant;
+use crate::body::JsonBody;
+use crate::ledger::ProviderTotals;
+use crate::problem::{ApiError, Problem};
+use crate::service;
+use crate::AppState;
+use axum::extract::State;
+use axum::{Extension, Json};
+use certgate_core::ledger::{Credit, RefundRecord, RefundStatus, Report};
+use certgate_core::lifecycle::Event;
+use certgate_core::money::{Amount, Money};
+use certgate_core::operation::Operation;
+use certgate_core::order::instant;
+use certgate_core::validation::Errors;
+use certgate_core::Currency;
+use certgate_store::RefundFilter;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The longest a credit's reference may be.
+pub const MAX_REFERENCE: usize = 200;
+
+/// What the CA did with the money.
+#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Reported {
+    Approved,
+    Credited,
+    Denied,
+}
+
+/// The body of `POST /v1/operations/{id}/refund`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefundReport {
+    pub status: Reported,
+    /// What was credited (required with `credited`, refused otherwise).
+    #[serde(default)]
+    #[schema(schema_with = amount_schema)]
+    pub amount: Option<Amount>,
+    #[serde(default)]
+    pub currency: Option<Currency>,
+    /// The CA's reference for the credit.
+    #[serde(default)]
+    #[schema(schema_with = reference_schema)]
+    pub reference: Option<String>,
+    /// When the money arrived; now when absent. Not in the future.
+    #[serde(default, with = "instant::option")]
+    pub at: Option<DateTime<Utc>>,
+    #[serde(default)]
+    #[schema(schema_with = certgate_core::validation::note_schema)]
+    pub note: Option<String>,
+}
+
+/// An amount as [`Amount`] reads it (its currency's places are checked apart).
+pub fn amount_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use certgate_core::money::{amount_pattern, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS};
+    certgate_core::validation::string_schema(
+        amount_pattern(MAX_FRACTION_DIGITS),
+        (MAX_INTEGER_DIGITS + 1 + MAX_FRACTION_DIGITS) as usize,
+        true,
+    )
+}
+
+fn reference_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    certgate_core::validation::optional_text_schema(MAX_REFERENCE)
+}
+
+/// A credit as a ticket's resolution or a report gives it, checked: `field` names where it
+/// sits in the body (`credited`, or empty at the top).
+pub fn credit(
+    field: &str,
+    amount: Option<Amount>,
+    currency: Option<Currency>,
+    reference: Option<String>,
+    at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Credit, ApiError> {
+    let name = |f: &str| {
+        if field.is_empty() {
+            f.to_owned()
+        } else {
+            format!("{field}.{f}")
+        }
+    };
+    let mut errors = Errors::default();
+    if amount.is_none() {
+        errors.push(name("amount"), "is required for a credited refund");
+    }
+    if currency.is_none() {
+        errors.push(name("currency"), "is required for a credited refund");
+    }
+    if let Some(r) = &reference {
+        if errors.text(&name("reference"), r, MAX_REFERENCE, false) && r.trim().is_empty() {
+            errors.push(name("reference"), "must not be blank");
+        }
+    }
+    if at.is_some_and(|at| at > now) {
+        errors.push(name("at"), "is in the future");
+    }
+    let money = match (amount, currency) {
+        (Some(amount), Some(currency)) => {
+            let money = Money::new(amount, currency);
+            if let Err(e) = money.check_minor_units() {
+                errors.push(name("amount"), e);
+            }
+            Some(money)
+        }
+        _ => None,
+    };
+    errors.finish()?;
+    Ok(Credit {
+        money: money.expect("checked above"),
+        reference,
+        at: at.unwrap_or(now),
+    })
+}
+
+/// Records what the CA did with the refund an operation promises; its record moves on
+/// (a credit other than the one expected sets `mismatch`).
+#[utoipa::path(post, path = "/operations/{id}/refund", tag = "refunds",
+    params(("id" = String, Path, description = "The operation's id")),
+    request_body = RefundReport,
+    responses(
+        (status = 200, description = "The operation with its refund record", body = Operation),
+        (status = 409, description = "The operation promises no money, or its refund is already credited or denied", body = Problem, content_type = "application/problem+json"),
+    ))]
+pub async fn report(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    Id(id): Id,
+    JsonBody(req): JsonBody<RefundReport>,
+) -> Result<Json<Operation>, ApiError> {
+    certgate_core::validation::note("note", req.note.as_deref())?;
+    let now = (state.clock)();
+    let report = match req.status {
+        Reported::Credited => Report::Credited(credit(
+            "",
+            req.amount,
+            req.currency,
+            req.reference.clone(),
+            req.at,
+            now,
+        )?),
+        other => {
+            let mut errors = Errors::default();
+            for (field, given) in [
+                ("amount", req.amount.is_some()),
+                ("currency", req.currency.is_some()),
+                ("reference", req.reference.is_some()),
+                ("at", req.at.is_some()),
+            ] {
+                if given {
+                    errors.push(field, "only a credited refund carries it");
+                }
+            }
+            errors.finish()?;
+            match other {
+                Reported::Approved => Report::Approved,
+                _ => Report::Denied,
+            }
+        }
+    };
+    let op = service::change(&state, &tenant.id, &id, |_| Event::RefundReported {
+        report: report.clone(),
+        note: req.note.clone(),
+    })
+    .await?;
+    Ok(Json(op))
+}
+
+/// The parameters of `GET /v1/refunds`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListParams {
+    /// Only refunds with this status.
+    status: Option<RefundStatus>,
+    /// Only this provider's refunds.
+    provider: Option<String>,
+    /// Only overdue refunds (`true`), or only those not overdue (`false`).
+    overdue: Option<bool>,
+    /// Only refunds credited with another amount than expected (`true`), or the others.
+    mismatch: Option<bool>,
+    #[param(schema_with = op_cursor)]
+    cursor: Option<String>,
+    #[param(schema_with = query::limit_schema)]
+    #[serde(default, with = "crate::body::whole_number::option")]
+    limit: Option<u32>,
+}
+
+fn op_cursor() -> utoipa::openapi::schema::ObjectBuilder {
+    crate::ids::cursor_schema("op")
+}
+
+/// One refund of the ledger.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LedgerEntry {
+    operation_id: String,
+    order_id: String,
+    provider: String,
+    /// The currency the refund is counted in.
+    currency: Currency,
+    refund: RefundRecord,
+}
+
+/// A page of the ledger, newest operation first.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RefundList {
+    refunds: Vec<LedgerEntry>,
+    /// The `cursor` of the next page; null on the last.
+    next_cursor: Option<String>,
+}
+
+/// The tenant's refunds, newest operation first.
+#[utoipa::path(get, path = "/refunds", tag = "refunds", params(ListParams),
+    responses((status = 200, description = "A page of refunds", body = RefundList)))]
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+    QueryParams(params): QueryParams<ListParams>,
+) -> Result<Json<RefundList>, ApiError> {
+    let limit = query::limit(params.limit)?;
+    let filter = RefundFilter {
+        status: params.status,
+        provider: params.provider.as_deref().filter(|p| !p.is_empty()),
+        overdue: params.overdue,
+        mismatch: params.mismatch,
+        before: query::id_cursor("cursor", params.cursor.as_deref(), "op")?,
+        limit,
+    };
+    let rows = state.store.list_refunds(&tenant.id, &filter).await?;
+    let next_cursor = next_cursor(&rows, limit, |r| r.operation_id.clone());
+    let refunds = rows
+        .iter()
+        .map(|r| {
+            Ok(LedgerEntry {
+                operation_id: r.operation_id.clone(),
+                order_id: r.order_id.clone(),
+                provider: r.provider.clone(),
+                currency: r.currency.parse().map_err(ApiError::Internal)?,
+                refund: crate::ledger::record(r)?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    Ok(Json(RefundList {
+        refunds,
+        next_cursor,
+    }))
+}
+
+/// The ledger summed by provider and currency.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Summary {
+    by_provider: Vec<ProviderTotals>,
+}
+
+/// The tenant's ledger summed by provider and currency: what a finance team reconciles
+/// against the CA's statements.
+#[utoipa::path(get, path = "/refunds/summary", tag = "refunds",
+    responses((status = 200, description = "The sums", body = Summary)))]
+pub async fn summary(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+) -> Result<Json<Summary>, ApiError> {
+    let totals = crate::ledger::summary(&state.store, &tenant.id).await?;
+    Ok(Json(Summary {
+        by_provider: totals.into_iter().map(ProviderTotals::from).collect(),
+    }))
+}
