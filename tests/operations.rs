@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::{order, spawn, tenant, Setup, DIGICERT_KEY, KEY};
+use common::{digicert_cancel, digicert_order, order, spawn, tenant, Setup, KEY};
 use serde_json::{json, Value};
-use wiremock::matchers::{body_json, header, method, path, query_param};
+use wiremock::matchers::{header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn setup_at(mock: &MockServer) -> Setup {
@@ -21,33 +21,6 @@ fn pending_geotrust() -> Value {
         "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "DC-1"})),
         "note": "customer asked"
     })
-}
-
-async fn digicert_order(mock: &MockServer, id: &str, status: &str, expect: u64) {
-    Mock::given(method("GET"))
-        .and(path(format!("/services/v2/order/certificate/{id}")))
-        .and(header("X-DC-DEVKEY", DIGICERT_KEY))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": id, "status": status, "certificate": {"common_name": "shop.example.com"},
-            "product": {"name_id": "ssl_basic", "type": "ssl_certificate"}, "requests": []
-        })))
-        .expect(expect)
-        .mount(mock)
-        .await;
-}
-
-async fn digicert_cancel(mock: &MockServer, id: &str, expect: u64) {
-    Mock::given(method("PUT"))
-        .and(path(format!("/services/v2/order/certificate/{id}/status")))
-        .and(header("X-DC-DEVKEY", DIGICERT_KEY))
-        .and(header("content-type", "application/json"))
-        .and(body_json(
-            json!({"status": "canceled", "note": "customer asked", "send_emails": false}),
-        ))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(expect)
-        .mount(mock)
-        .await;
 }
 
 fn statuses(op: &Value) -> Vec<String> {

@@ -92,6 +92,39 @@ pub fn run_id() -> String {
     )
 }
 
+/// DigiCert's order `id` in `status`, read `expect` times.
+pub async fn digicert_order(mock: &wiremock::MockServer, id: &str, status: &str, expect: u64) {
+    wiremock::Mock::given(wiremock::matchers::method("GET"))
+        .and(wiremock::matchers::path(format!(
+            "/services/v2/order/certificate/{id}"
+        )))
+        .and(wiremock::matchers::header("X-DC-DEVKEY", DIGICERT_KEY))
+        .respond_with(
+            wiremock::ResponseTemplate::new(200).set_body_json(serde_json::json!({
+                "id": id, "status": status, "certificate": {"common_name": "shop.example.com"},
+                "product": {"name_id": "ssl_basic", "type": "ssl_certificate"}, "requests": []
+            })),
+        )
+        .expect(expect)
+        .mount(mock)
+        .await;
+}
+
+/// DigiCert's cancel of order `id` with the note "customer asked", sent `expect` times.
+pub async fn digicert_cancel(mock: &wiremock::MockServer, id: &str, expect: u64) {
+    wiremock::Mock::given(wiremock::matchers::method("PUT"))
+        .and(wiremock::matchers::path(format!("/services/v2/order/certificate/{id}/status")))
+        .and(wiremock::matchers::header("X-DC-DEVKEY", DIGICERT_KEY))
+        .and(wiremock::matchers::header("content-type", "application/json"))
+        .and(wiremock::matchers::body_json(
+            serde_json::json!({"status": "canceled", "note": "customer asked", "send_emails": false}),
+        ))
+        .respond_with(wiremock::ResponseTemplate::new(204))
+        .expect(expect)
+        .mount(mock)
+        .await;
+}
+
 /// A Postgres database of this test alone, on the server `CERTGATE_TEST_POSTGRES_URL` names
 /// (`None`, saying so, when it is not set): gateways claim any due operation of their
 /// database, so a test that shares one with another run (CI beside a developer's run, or rows
@@ -155,6 +188,7 @@ pub struct Setup {
     pub webhooks: WebhooksConfig,
     /// The gateway's clock (a test may move it on).
     pub clock: certgate_server::Clock,
+    pub watch: certgate_server::config::WatchConfig,
 }
 
 impl Default for Setup {
@@ -168,6 +202,7 @@ impl Default for Setup {
             helpdesk: None,
             webhooks: fast_webhooks(),
             clock: chrono::Utc::now,
+            watch: certgate_server::config::WatchConfig::default(),
         }
     }
 }
@@ -234,6 +269,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
     state.executor = setup.executor;
     state.webhooks = setup.webhooks;
     state.clock = setup.clock;
+    state.watch = setup.watch;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(certgate_server::serve(
