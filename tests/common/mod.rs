@@ -328,6 +328,24 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// Sends `method` to `path` as the tenant of `api_key`, with `body` if given.
+    pub async fn request(
+        &self,
+        method: reqwest::Method,
+        api_key: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(api_key);
+        if let Some(body) = body {
+            req = req.body(body.to_string());
+        }
+        self.send(req).await
+    }
+
     pub async fn get(&self, path: &str, key: Option<&str>) -> (u16, Value) {
         let mut req = self.client.get(format!("{}{path}", self.base));
         if let Some(key) = key {
