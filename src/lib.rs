@@ -1,6 +1,9 @@
 //! The `certgate` binary's library half: which plugins exist, where the provider config comes
-//! from, and the store URL the `--database` flag accepts. `main.rs` is the CLI around it.
+//! from, the store URL the `--database` flag accepts, and the commands that work offline
+//! (sweep, orders import, refunds report). `main.rs` is the CLI around it.
 
+pub mod orders;
+pub mod refunds;
 pub mod sweep;
 
 use certgate_core::config::ConfigError;

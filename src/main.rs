@@ -1,4 +1,5 @@
-//! The `certgate` command line: `serve`, `check-config` and `quote`.
+//! The `certgate` command line: `serve`, `check-config`, `quote`, `sweep`, `orders import`
+//! and `refunds report`.
 
 use anyhow::Context;
 use certgate::{load, DatabaseUrl};
@@ -8,7 +9,7 @@ use certgate_server::tenants::Tenants;
 use certgate_server::{AppState, Background, Helpdesk, Live};
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -42,21 +43,18 @@ enum Command {
         /// Address to listen on (port 0 picks a free port).
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: SocketAddr,
-        /// Store: sqlite::memory:, sqlite://FILE, a file path, or postgres://...
-        #[arg(
-            long,
-            env = "CERTGATE_DATABASE_URL",
-            default_value = "sqlite://certgate.db"
-        )]
-        database: String,
-        /// How long to wait for the store at start before giving up with its cause.
-        #[arg(
-            long,
-            env = "CERTGATE_DATABASE_TIMEOUT_SECONDS",
-            default_value_t = 10,
-            value_parser = clap::value_parser!(u64).range(1..=600)
-        )]
-        database_timeout_seconds: u64,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Watched orders (API.md, "Watched orders").
+    Orders {
+        #[command(subcommand)]
+        command: OrdersCommand,
+    },
+    /// The refund ledger (API.md, "Refund ledger").
+    Refunds {
+        #[command(subcommand)]
+        command: RefundsCommand,
     },
     /// Validate a provider config and list its providers.
     CheckConfig {
@@ -95,6 +93,77 @@ enum Command {
         as_of: Option<DateTime<Utc>>,
         #[arg(long)]
         config: Option<PathBuf>,
+    },
+}
+
+/// The store a command works on.
+#[derive(Debug, Args)]
+struct DatabaseArgs {
+    /// Store: sqlite::memory:, sqlite://FILE, a file path, or postgres://...
+    #[arg(
+        long,
+        env = "CERTGATE_DATABASE_URL",
+        default_value = "sqlite://certgate.db"
+    )]
+    database: String,
+    /// How long to wait for the store at start before giving up with its cause.
+    #[arg(
+        long,
+        env = "CERTGATE_DATABASE_TIMEOUT_SECONDS",
+        default_value_t = 10,
+        value_parser = clap::value_parser!(u64).range(1..=600)
+    )]
+    database_timeout_seconds: u64,
+}
+
+impl DatabaseArgs {
+    fn url(&self) -> anyhow::Result<DatabaseUrl> {
+        self.database
+            .parse()
+            .map_err(|e| anyhow::anyhow!("--database: {e}"))
+    }
+
+    /// Connects (and migrates).
+    async fn connect(&self) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        Store::connect_within(
+            &url.store_url(),
+            Duration::from_secs(self.database_timeout_seconds),
+        )
+        .await
+        .with_context(|| format!("cannot open the store {url}"))
+    }
+}
+
+#[derive(Debug, Subcommand)]
+enum OrdersCommand {
+    /// Watch many orders at once: JSON lines, one `{"provider", "order"}` each (what
+    /// `PUT /v1/orders/{id}` takes). Bad lines are reported and skipped (exit status 1);
+    /// shows progress on a terminal.
+    Import {
+        /// The JSON-lines file; `-` reads stdin.
+        file: PathBuf,
+        /// The tenant the orders belong to (`default`: the CERTGATE_API_KEY tenant).
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum RefundsCommand {
+    /// The tenant's refunds summed by provider and currency: expected, credited,
+    /// outstanding, overdue and mismatched (as GET /v1/refunds/summary).
+    Report {
+        #[arg(long, default_value = "default")]
+        tenant: String,
+        #[arg(long, value_enum, default_value = "table")]
+        format: certgate::refunds::Format,
+        #[command(flatten)]
+        database: DatabaseArgs,
     },
 }
 
@@ -141,13 +210,35 @@ fn run(command: Command) -> anyhow::Result<()> {
             config,
             listen,
             database,
-            database_timeout_seconds,
-        } => serve(
-            config,
-            listen,
-            &database,
-            Duration::from_secs(database_timeout_seconds),
-        ),
+        } => serve(config, listen, &database),
+        Command::Orders {
+            command:
+                OrdersCommand::Import {
+                    file,
+                    tenant,
+                    config,
+                    database,
+                },
+        } => import_orders(&file, &tenant, config.as_deref(), &database),
+        Command::Refunds {
+            command:
+                RefundsCommand::Report {
+                    tenant,
+                    format,
+                    database,
+                },
+        } => {
+            let runtime = tokio::runtime::Runtime::new()?;
+            let totals = runtime.block_on(async {
+                let store = database.connect().await?;
+                let totals = certgate_server::ledger::summary(&store, &tenant).await?;
+                store.close().await;
+                anyhow::Ok(totals)
+            })?;
+            let totals: Vec<_> = totals.into_iter().map(Into::into).collect();
+            print!("{}", certgate::refunds::render(&totals, format)?);
+            Ok(())
+        }
         Command::CheckConfig { config } => {
             let loaded = load(config.as_deref())?;
             println!("{}: ok", loaded.source);
@@ -208,19 +299,7 @@ fn sweep(
         let size = file.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 20, file)), size)
     };
-    let bar = match size {
-        Some(len) if std::io::stderr().is_terminal() => {
-            let bar = indicatif::ProgressBar::new(len);
-            bar.set_style(
-                indicatif::ProgressStyle::with_template(
-                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-                )
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-            );
-            bar
-        }
-        _ => indicatif::ProgressBar::hidden(),
-    };
+    let bar = progress_bar(size);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let as_of = as_of.unwrap_or_else(Utc::now);
     let out = certgate::sweep::run(&registry, reader, as_of, within_days, threads, &|n| {
@@ -256,21 +335,95 @@ fn sweep(
     Ok(())
 }
 
+fn import_orders(
+    file: &std::path::Path,
+    tenant: &str,
+    config: Option<&std::path::Path>,
+    database: &DatabaseArgs,
+) -> anyhow::Result<()> {
+    use std::io::BufReader;
+    let loaded = load(config)?;
+    let known = tenant == "default" || loaded.file.tenants.iter().any(|t| t.id == tenant);
+    if !known {
+        let ids: Vec<&str> = loaded.file.tenants.iter().map(|t| t.id.as_str()).collect();
+        anyhow::bail!(
+            "--tenant: no tenant `{tenant}` in {}; tenants: default{}{}",
+            loaded.source,
+            if ids.is_empty() { "" } else { ", " },
+            ids.join(", ")
+        );
+    }
+    let (reader, size): (Box<dyn std::io::BufRead>, Option<u64>) = if file.as_os_str() == "-" {
+        (Box::new(BufReader::new(std::io::stdin())), None)
+    } else {
+        let f =
+            std::fs::File::open(file).with_context(|| format!("cannot read {}", file.display()))?;
+        let size = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 20, f)), size)
+    };
+    let bar = progress_bar(size);
+    let started = std::time::Instant::now();
+    let runtime = tokio::runtime::Runtime::new()?;
+    let out = runtime.block_on(async {
+        let store = database.connect().await?;
+        let out =
+            certgate::orders::import(&store, &loaded.registry, tenant, reader, Utc::now(), &|n| {
+                bar.inc(n)
+            })
+            .await?;
+        store.close().await;
+        anyhow::Ok(out)
+    })?;
+    bar.finish_and_clear();
+    for (line, message) in &out.errors {
+        eprintln!("line {line}: {message}");
+    }
+    if out.invalid > out.errors.len() as u64 {
+        eprintln!(
+            "... and {} more bad lines",
+            out.invalid - out.errors.len() as u64
+        );
+    }
+    println!(
+        "imported {} lines as watched orders of tenant {tenant} in {:.1}s ({} bad lines); the gateway's next pass checks them",
+        out.imported,
+        started.elapsed().as_secs_f64(),
+        out.invalid
+    );
+    if out.invalid > 0 {
+        anyhow::bail!("{} lines were not imported", out.invalid);
+    }
+    Ok(())
+}
+
+/// A progress bar over `size` bytes on a terminal; hidden otherwise.
+fn progress_bar(size: Option<u64>) -> indicatif::ProgressBar {
+    match size {
+        Some(len) if std::io::stderr().is_terminal() => {
+            let bar = indicatif::ProgressBar::new(len);
+            bar.set_style(
+                indicatif::ProgressStyle::with_template(
+                    "{bar:40} {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
+                )
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+            );
+            bar
+        }
+        _ => indicatif::ProgressBar::hidden(),
+    }
+}
+
 fn serve(
     config: Option<PathBuf>,
     listen: SocketAddr,
-    database: &str,
-    database_timeout: Duration,
+    database: &DatabaseArgs,
 ) -> anyhow::Result<()> {
-    let database: DatabaseUrl = database
-        .parse()
-        .map_err(|e| anyhow::anyhow!("--database: {e}"))?;
+    let url = database.url()?;
     let (live, file, source) = live_config(config.as_deref())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
-        let store = Store::connect_within(&database.store_url(), database_timeout)
-            .await
-            .with_context(|| format!("cannot open the store {database}"))?;
+        let store = database.connect().await?;
+        let database = url;
         let mut state = AppState::new(live, store);
         state.executor = file.executor;
         state.webhooks = file.webhooks;

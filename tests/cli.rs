@@ -1,5 +1,5 @@
 //! The `certgate` binary as a user runs it: `serve` (with and without an API key),
-//! `check-config` and `quote`.
+//! `check-config`, `quote`, `sweep`, `orders import` and `refunds report`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -383,4 +383,173 @@ async fn sighup_reloads_a_valid_config_and_keeps_the_running_one_when_invalid() 
         server.0.try_wait().unwrap().is_none(),
         "SIGHUP must not stop the gateway"
     );
+}
+
+/// A directory of this test's own under the system's temporary one.
+fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!(
+        "certgate-{name}-{}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn watched_line(id: &str, issued: &str, paid: &str) -> String {
+    json!({"provider": "geotrust", "order": {
+        "id": id, "product": {"validation": "dv"}, "origin": "purchased", "state": "issued",
+        "purchased_at": issued, "issued_at": issued, "expires_at": "2099-01-01T00:00:00Z",
+        "paid": {"amount": paid, "currency": "USD"}}})
+    .to_string()
+}
+
+#[tokio::test]
+async fn orders_import_loads_the_good_lines_and_names_the_bad_ones() {
+    let dir = scratch("import");
+    let db = format!("sqlite://{}", dir.join("certgate.db").display());
+    let issued = (chrono::Utc::now() - chrono::Duration::days(20)).to_rfc3339();
+    let lines = [
+        watched_line("o-1", &issued, "10.00"),
+        watched_line("o-2", &issued, "20.00"),
+        String::new(),
+        json!({"provider": "geotrust", "order": {"id": "o-bad"}}).to_string(),
+        watched_line("o-3", &issued, "30.00"),
+        watched_line("o-1", &issued, "11.00"),
+        json!({"provider": "nobody", "order": {}}).to_string(),
+    ];
+    let file = dir.join("orders.jsonl");
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = certgate()
+        .args(["orders", "import"])
+        .arg(&file)
+        .args(["--database", &db])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
+    assert!(stdout.contains("imported 4 lines"), "{stdout}");
+    assert!(stderr.contains("line 4: missing field"), "{stderr}");
+    assert!(stderr.contains("line 7: missing field"), "{stderr}");
+    let store = certgate_store::Store::connect(&db).await.unwrap();
+    let filter = certgate_store::WatchedFilter {
+        limit: 10,
+        ..Default::default()
+    };
+    let rows = store.list_watched("default", &filter).await.unwrap();
+    let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+    assert_eq!(ids, ["o-1", "o-2", "o-3"]);
+    assert!(
+        rows[0].body.contains("11.00"),
+        "the last line wins: {}",
+        rows[0].body
+    );
+    assert!(rows
+        .iter()
+        .all(|r| r.submit_key != certgate_store::NO_WINDOW));
+    store.close().await;
+
+    let out = certgate()
+        .args([
+            "orders",
+            "import",
+            "-",
+            "--tenant",
+            "nobody",
+            "--database",
+            &db,
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--tenant: no tenant `nobody`"), "{stderr}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn refunds_report_sums_what_the_gateway_recorded() {
+    let dir = scratch("report");
+    let db = format!("sqlite://{}", dir.join("certgate.db").display());
+    let report = |format: &str| {
+        let out = certgate()
+            .args(["refunds", "report", "--database", &db, "--format", format])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert!(report("table").contains("no refunds yet"));
+
+    // A Sectigo refund (a manual ticket by default), run by the real gateway on that file.
+    let child = certgate()
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
+        .env("CERTGATE_API_KEY", "cli-report-key")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut server = Running(child);
+    let mut line = String::new();
+    BufReader::new(server.0.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let client = reqwest::Client::new();
+    let issued = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
+    let line: Value = serde_json::from_str(&watched_line("o-9", &issued, "49.00")).unwrap();
+    let mut order = line["order"].clone();
+    order["supplier_order_id"] = json!("SEC-9");
+    let body = json!({"provider": "sectigo", "intent": "refund", "order": order});
+    let op: Value = client
+        .post(format!("{base}/v1/operations"))
+        .bearer_auth("cli-report-key")
+        .header("idempotency-key", "report-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = op["id"].as_str().unwrap().to_owned();
+    let ticket = loop {
+        let op: Value = client
+            .get(format!("{base}/v1/operations/{id}"))
+            .bearer_auth("cli-report-key")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if let Some(t) = op["steps"][0]["ticket_id"].as_str() {
+            break t.to_owned();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    };
+    let resolved = client
+        .post(format!("{base}/v1/tickets/{ticket}/resolve"))
+        .bearer_auth("cli-report-key")
+        .json(&json!({"outcome": "done"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resolved.status(), 200);
+    drop(server);
+
+    assert_eq!(
+        report("csv"),
+        "provider,currency,expected,credited,outstanding,overdue,mismatched\n\
+         sectigo,USD,49.00,0.00,49.00,0,0\n"
+    );
+    let json: Value = serde_json::from_str(&report("json")).unwrap();
+    assert_eq!(json["by_provider"][0]["outstanding"], "49.00");
+    assert!(report("table").contains("sectigo"));
+    std::fs::remove_dir_all(&dir).ok();
 }
