@@ -711,3 +711,109 @@ async fn a_sqlite_file_reopened_after_a_crash_releases_its_leases_at_once() {
     next.close().await;
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest_first() {
+    use std::collections::HashSet;
+    use std::sync::{Arc, Mutex};
+    for (name, store) in stores().await {
+        let t = format!("w{}", unique());
+        let orders: Vec<WatchedWrite> = (0..300)
+            .map(|i| WatchedWrite {
+                tenant: t.clone(),
+                id: format!("o-{i:03}"),
+                provider: "geotrust".into(),
+                body: "{}".into(),
+                check: WatchedCheck {
+                    window_state: "{}".into(),
+                    // Every third order has no window.
+                    submit_by: (i % 3 != 0).then_some(10_000 - i64::from(i)),
+                    deadline: (i % 3 != 0).then_some(20_000),
+                    next_check_at: 1_000,
+                },
+                now: 1_000,
+            })
+            .collect();
+        store.import_watched(&orders).await.unwrap();
+        // Three workers share the pass, fifty orders a transaction.
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let workers: Vec<_> = (0..3)
+            .map(|_| {
+                let (store, seen, t) = (store.clone(), seen.clone(), t.clone());
+                tokio::spawn(async move {
+                    loop {
+                        let n = store
+                            .watch_batch(2_000, 50, |row, _| {
+                                if row.tenant == t {
+                                    seen.lock().unwrap().push(row.id.clone());
+                                }
+                                WatchedCheck {
+                                    window_state: row.window_state.clone(),
+                                    submit_by: None,
+                                    deadline: None,
+                                    // Never due again in this story.
+                                    next_check_at: i64::MAX / 2,
+                                }
+                            })
+                            .await
+                            .unwrap();
+                        if n == 0 {
+                            break;
+                        }
+                    }
+                })
+            })
+            .collect();
+        for w in workers {
+            w.await.unwrap();
+        }
+        let seen = seen.lock().unwrap().clone();
+        let distinct: HashSet<&String> = seen.iter().collect();
+        assert_eq!((seen.len(), distinct.len()), (300, 300), "{name}");
+        let row = store.get_watched(&t, "o-007").await.unwrap().unwrap();
+        assert_eq!(
+            (row.next_check_at, row.submit_key),
+            (i64::MAX / 2, NO_WINDOW),
+            "{name}"
+        );
+
+        // A list before any check: soonest submit_by first, then those without a window.
+        let t2 = format!("l{}", unique());
+        let fresh: Vec<WatchedWrite> = orders
+            .iter()
+            .take(6)
+            .map(|w| WatchedWrite {
+                tenant: t2.clone(),
+                ..w.clone()
+            })
+            .collect();
+        store.import_watched(&fresh).await.unwrap();
+        let page = |after: Option<(i64, &'static str)>| WatchedFilter {
+            after,
+            limit: 4,
+            ..Default::default()
+        };
+        let rows = store.list_watched(&t2, &page(None)).await.unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["o-005", "o-004", "o-002", "o-001"], "{name}");
+        let last = rows.last().unwrap();
+        let key = last.submit_key;
+        let rows = store
+            .list_watched(&t2, &page(Some((key, "o-001"))))
+            .await
+            .unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["o-000", "o-003"], "{name}");
+        let closing = WatchedFilter {
+            open_at: Some(15_000),
+            submit_by_until: Some(9_998),
+            limit: 10,
+            ..Default::default()
+        };
+        let rows = store.list_watched(&t2, &closing).await.unwrap();
+        let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
+        assert_eq!(ids, ["o-005", "o-004", "o-002"], "{name}");
+        assert!(store.delete_watched(&t2, "o-005").await.unwrap());
+        assert!(!store.delete_watched(&t2, "o-005").await.unwrap());
+    }
+}
