@@ -158,8 +158,20 @@ pub struct WatchedFilter<'a> {
     pub limit: i64,
 }
 
-/// `n` rows of `cols` placeholders each, numbered from `$1`, with each column cast to its type.
-fn values(n: usize, casts: &[&str]) -> String {
+/// A check written back: tenant, id, window, submit_by, deadline, submit_key, next check.
+const CHECK_COLUMNS: [&str; 7] = [
+    "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT",
+];
+/// The same with the rest of the row (SQLite's upsert): provider, body, created, updated.
+const UPSERT_COLUMNS: [&str; 11] = [
+    "TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT", "TEXT", "TEXT", "BIGINT",
+    "BIGINT",
+];
+
+/// `n` rows of placeholders, one per column of `casts`, each cast to its column's type:
+/// numbered from `$1` on Postgres; plain `?` on SQLite, which looks a numbered or named
+/// parameter up by walking the whole list (a statement of thousands would take quadratic time).
+fn values(backend: Backend, n: usize, casts: &[&str]) -> String {
     let mut sql = String::new();
     for row in 0..n {
         if row > 0 {
@@ -170,7 +182,12 @@ fn values(n: usize, casts: &[&str]) -> String {
             if c > 0 {
                 sql.push(',');
             }
-            sql.push_str(&format!("CAST(${} AS {ty})", row * casts.len() + c + 1));
+            match backend {
+                Backend::Postgres => {
+                    sql.push_str(&format!("CAST(${} AS {ty})", row * casts.len() + c + 1))
+                }
+                Backend::Sqlite => sql.push_str(&format!("CAST(? AS {ty})")),
+            }
         }
         sql.push(')');
     }
@@ -307,17 +324,31 @@ impl Store {
         }
         let mut fx = Effects::default();
         let checks: Vec<WatchedCheck> = rows.iter().map(|r| check(r, &mut fx)).collect();
-        let sql = format!(
-            "UPDATE watched_orders SET window_state = v.w, submit_by = v.s, deadline = v.d, \
-             submit_key = v.k, next_check_at = v.n FROM (SELECT column1 AS t, column2 AS i, \
-             column3 AS w, column4 AS s, column5 AS d, column6 AS k, column7 AS n FROM (VALUES {}) AS x) AS v \
-             WHERE watched_orders.tenant = v.t AND watched_orders.id = v.i",
-            values(
-                rows.len(),
-                &["TEXT", "TEXT", "TEXT", "BIGINT", "BIGINT", "BIGINT", "BIGINT"]
-            )
-        );
-        let mut update = sqlx::query(&sql);
+        // One statement for the batch (a round trip, or on SQLite a hop to its thread, per
+        // order would dominate). SQLite's planner joins an UPDATE ... FROM a batch the wrong
+        // way round (the whole table against the batch), so there each order of the batch is
+        // written back as an upsert, which looks it up by its key.
+        let update = match self.backend {
+            Backend::Postgres => format!(
+                "UPDATE watched_orders SET window_state = v.w, submit_by = v.s, deadline = v.d, \
+                 submit_key = v.k, next_check_at = v.n FROM (SELECT column1 AS t, column2 AS i, \
+                 column3 AS w, column4 AS s, column5 AS d, column6 AS k, column7 AS n \
+                 FROM (VALUES {}) AS x) AS v \
+                 WHERE watched_orders.tenant = v.t AND watched_orders.id = v.i",
+                values(self.backend, rows.len(), &CHECK_COLUMNS)
+            ),
+            Backend::Sqlite => format!(
+                "INSERT INTO watched_orders (tenant, id, window_state, submit_by, deadline, \
+                 submit_key, next_check_at, provider, body, created_at, updated_at) \
+                 SELECT column1, column2, column3, column4, column5, column6, column7, \
+                 column8, column9, column10, column11 FROM (VALUES {}) AS x WHERE true \
+                 ON CONFLICT (tenant, id) DO UPDATE SET window_state = excluded.window_state, \
+                 submit_by = excluded.submit_by, deadline = excluded.deadline, \
+                 submit_key = excluded.submit_key, next_check_at = excluded.next_check_at",
+                values(self.backend, rows.len(), &UPSERT_COLUMNS)
+            ),
+        };
+        let mut update = sqlx::query(&update);
         for (r, c) in rows.iter().zip(&checks) {
             update = update
                 .bind(&r.tenant)
@@ -327,6 +358,13 @@ impl Store {
                 .bind(c.deadline)
                 .bind(c.submit_key())
                 .bind(c.next_check_at);
+            if self.backend == Backend::Sqlite {
+                update = update
+                    .bind(&r.provider)
+                    .bind(&r.body)
+                    .bind(r.created_at)
+                    .bind(r.updated_at);
+            }
         }
         update.execute(&mut *tx).await?;
         fx.write(&mut tx, self.backend).await?;
@@ -363,7 +401,7 @@ impl Store {
                  ON CONFLICT (tenant, id) DO UPDATE SET provider = excluded.provider, \
                  body = excluded.body, next_check_at = excluded.next_check_at, \
                  updated_at = excluded.updated_at",
-                values(chunk.len(), &COLUMNS)
+                values(self.backend, chunk.len(), &COLUMNS)
             );
             let mut q = sqlx::query(&sql);
             for w in &chunk {
@@ -389,9 +427,14 @@ impl Store {
 mod tests {
     #[test]
     fn values_number_and_cast_every_placeholder() {
+        use crate::Backend;
         assert_eq!(
-            super::values(2, &["TEXT", "BIGINT"]),
+            super::values(Backend::Postgres, 2, &["TEXT", "BIGINT"]),
             "(CAST($1 AS TEXT),CAST($2 AS BIGINT)),(CAST($3 AS TEXT),CAST($4 AS BIGINT))"
+        );
+        assert_eq!(
+            super::values(Backend::Sqlite, 1, &["TEXT", "BIGINT"]),
+            "(CAST(? AS TEXT),CAST(? AS BIGINT))"
         );
     }
 }
