@@ -85,20 +85,30 @@ async fn a_refund_ticket_resolved_with_a_short_credit_is_credited_and_flagged() 
 
     // A credit on a ticket needs its amount and currency, and only a `done` carries one.
     let resolve = format!("/v1/tickets/{ticket}/resolve");
-    let (status, p) = app
-        .post(
-            &resolve,
-            &json!({"outcome": "done", "credited": {"reference": "CR-1"}}),
-        )
-        .await;
-    assert_eq!(status, 400, "{p}");
-    let fields: Vec<&str> = p["errors"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["field"].as_str().unwrap())
-        .collect();
-    assert_eq!(fields, ["credited.amount", "credited.currency"]);
+    for (credited, field) in [
+        (
+            json!({"reference": "CR-1", "currency": "USD"}),
+            "credited.amount",
+        ),
+        (json!({"amount": "1.00"}), "credited.currency"),
+        (
+            json!({"amount": "1.001", "currency": "USD"}),
+            "credited.amount",
+        ),
+        (
+            json!({"amount": "1.00", "currency": "USD", "reference": " "}),
+            "credited.reference",
+        ),
+    ] {
+        let (status, p) = app
+            .post(&resolve, &json!({"outcome": "done", "credited": credited}))
+            .await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (400, Some(field)),
+            "{p}"
+        );
+    }
     let (status, p) = app
         .post(
             &resolve,
@@ -227,17 +237,24 @@ async fn a_refund_not_credited_by_its_due_by_goes_overdue_once_then_is_reported(
 
     // What the CA did, reported: each field where it belongs.
     let report = format!("/v1/operations/{id}/refund");
-    let (status, p) = app.post(&report, &json!({"status": "credited"})).await;
-    assert_eq!(status, 400, "{p}");
-    assert_eq!(p["errors"][0]["field"], "amount");
-    assert_eq!(p["errors"][1]["field"], "currency");
-    let (status, p) = app
-        .post(&report, &json!({"status": "approved", "amount": "1.00"}))
-        .await;
-    assert_eq!(
-        (status, p["errors"][0]["field"].as_str()),
-        (400, Some("amount"))
-    );
+    for (body, field) in [
+        (json!({"status": "credited", "currency": "USD"}), "amount"),
+        (json!({"status": "credited", "amount": "1.00"}), "currency"),
+        (json!({"status": "approved", "amount": "1.00"}), "amount"),
+        (json!({"status": "refunded"}), "status"),
+        (
+            json!({"status": "credited", "amount": "1.00", "currency": "USD",
+                "at": "2999-01-01T00:00:00Z"}),
+            "at",
+        ),
+    ] {
+        let (status, p) = app.post(&report, &body).await;
+        assert_eq!(
+            (status, p["errors"][0]["field"].as_str()),
+            (400, Some(field)),
+            "{body}: {p}"
+        );
+    }
     let (status, p) = app
         .post(
             &report,

@@ -58,17 +58,53 @@ impl RefundStatus {
     }
 }
 
-/// Money that arrived.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+/// Money that arrived: `{"amount", "currency", "reference", "at"}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credit {
     #[serde(flatten)]
-    #[schema(inline)]
     pub money: Money,
     /// The CA's reference for the credit (a credit note, a transaction id).
     pub reference: Option<String>,
     #[serde(with = "instant")]
     pub at: DateTime<Utc>,
 }
+
+impl utoipa::PartialSchema for Credit {
+    /// Flat, as it is written (a flattened [`Money`] would carry its closed per-currency
+    /// shapes into the credit's).
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use crate::money::{amount_pattern, MAX_FRACTION_DIGITS};
+        use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
+        use utoipa::openapi::{KnownFormat, SchemaFormat};
+        ObjectBuilder::new()
+            .property(
+                "amount",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(amount_pattern(MAX_FRACTION_DIGITS))),
+            )
+            .property("currency", <Currency as utoipa::PartialSchema>::schema())
+            .property(
+                "reference",
+                ObjectBuilder::new()
+                    .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                    .description(Some("The CA's reference for the credit")),
+            )
+            .property(
+                "at",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .required("amount")
+            .required("currency")
+            .required("reference")
+            .required("at")
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Credit {}
 
 /// A refund's record, as an operation carries it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -283,30 +283,38 @@ impl utoipa::PartialSchema for Amount {
 }
 impl utoipa::ToSchema for Amount {}
 
+impl Money {
+    /// Money's shapes, one per minor-unit size: USD's amount has at most 2 decimal places,
+    /// JPY's none, KWD's 3. Open, so that an object carrying money and more can build on them.
+    pub fn shapes() -> impl Iterator<Item = ObjectBuilder> {
+        currencies_by_digits().into_iter().map(|(digits, codes)| {
+            let places = digits.unwrap_or(MAX_FRACTION_DIGITS);
+            ObjectBuilder::new()
+                .property(
+                    "amount",
+                    string(amount_pattern(places), "A decimal amount as a string"),
+                )
+                .required("amount")
+                .property(
+                    "currency",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .enum_values(Some(codes)),
+                )
+                .required("currency")
+        })
+    }
+}
+
 impl utoipa::PartialSchema for Money {
-    /// One alternative per minor-unit size: USD's amount has at most 2 decimal places, JPY's
-    /// none, KWD's 3.
+    /// One closed alternative per minor-unit size ([`Money::shapes`]).
     fn schema() -> RefOr<Schema> {
         let mut one_of = OneOfBuilder::new().description(Some(
             "An amount and its ISO 4217 currency; the amount has at most the currency's minor-unit decimal places",
         ));
-        for (digits, codes) in currencies_by_digits() {
-            let places = digits.unwrap_or(MAX_FRACTION_DIGITS);
+        for shape in Money::shapes() {
             one_of = one_of.item(
-                ObjectBuilder::new()
-                    .property(
-                        "amount",
-                        string(amount_pattern(places), "A decimal amount as a string"),
-                    )
-                    .required("amount")
-                    .property(
-                        "currency",
-                        ObjectBuilder::new()
-                            .schema_type(Type::String)
-                            .enum_values(Some(codes)),
-                    )
-                    .required("currency")
-                    .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+                shape.additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
             );
         }
         one_of.into()

@@ -178,13 +178,15 @@ fn encode_cursor(row: &WatchedRow) -> String {
     format!("{:016x}{}", row.submit_key, hex::encode(&row.id))
 }
 
+/// A cursor's position. Any well-formed one is a position in the list (an id that is not
+/// UTF-8 is read as well as it can be): only the shape is checked.
 fn decode_cursor(c: &str) -> Option<(i64, String)> {
     if !c.is_ascii() || c.len() < 18 || c.bytes().any(|b| b.is_ascii_uppercase()) {
         return None;
     }
     let (key, id) = c.split_at(16);
     let key = i64::from_str_radix(key, 16).ok()?;
-    let id = String::from_utf8(hex::decode(id).ok()?).ok()?;
+    let id = String::from_utf8_lossy(&hex::decode(id).ok()?).into_owned();
     Some((key, id))
 }
 
@@ -260,14 +262,19 @@ mod tests {
         let c = encode_cursor(&row);
         assert!(pattern.is_match(&c), "{c}");
         assert_eq!(decode_cursor(&c), Some((row.submit_key, row.id.clone())));
+        assert!(pattern.is_match("0000000000000000ff"));
+        assert_eq!(
+            decode_cursor("0000000000000000ff"),
+            Some((0, "\u{fffd}".into()))
+        );
         for bad in [
             "",
             "00",
             "0000000000000000",
             "000000000000000Z41",
             "ffffffffffffffff41",
-            "0000000000000000ff",
             "00000000000000AA41",
+            "000000000000000041f",
         ] {
             assert!(decode_cursor(bad).is_none(), "{bad}");
         }

@@ -17,15 +17,20 @@ use certgate_core::operation::Operation;
 use certgate_core::order::instant;
 use certgate_core::validation::Errors;
 use certgate_core::Currency;
+use certgate_core::InvalidInput;
 use certgate_store::RefundFilter;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::openapi::schema::{
+    AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, SchemaType, Type,
+};
+use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
 /// The longest a credit's reference may be.
 pub const MAX_REFERENCE: usize = 200;
 
 /// What the CA did with the money.
-#[derive(Debug, Clone, Copy, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reported {
     Approved,
@@ -33,49 +38,90 @@ pub enum Reported {
     Denied,
 }
 
-/// The body of `POST /v1/operations/{id}/refund`.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+/// The body of `POST /v1/operations/{id}/refund`. Read flat (each error names its field);
+/// documented as one shape per `status` (see [`report_schema`]).
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RefundReport {
     pub status: Reported,
-    /// What was credited (required with `credited`, refused otherwise).
     #[serde(default)]
-    #[schema(schema_with = amount_schema)]
     pub amount: Option<Amount>,
     #[serde(default)]
     pub currency: Option<Currency>,
-    /// The CA's reference for the credit.
     #[serde(default)]
-    #[schema(schema_with = reference_schema)]
     pub reference: Option<String>,
-    /// When the money arrived; now when absent. Not in the future.
     #[serde(default, with = "instant::option")]
     pub at: Option<DateTime<Utc>>,
     #[serde(default)]
-    #[schema(schema_with = certgate_core::validation::note_schema)]
     pub note: Option<String>,
 }
 
-/// An amount as [`Amount`] reads it (its currency's places are checked apart).
-pub fn amount_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    use certgate_core::money::{amount_pattern, MAX_FRACTION_DIGITS, MAX_INTEGER_DIGITS};
-    certgate_core::validation::string_schema(
-        amount_pattern(MAX_FRACTION_DIGITS),
-        (MAX_INTEGER_DIGITS + 1 + MAX_FRACTION_DIGITS) as usize,
-        true,
-    )
+/// One shape per `status`: `approved` and `denied` carry a note; `credited` the amount and
+/// currency (required; the amount with at most the currency's decimals), the CA's reference
+/// and when the money arrived (now when absent; not in the future).
+fn report_schema() -> RefOr<Schema> {
+    let closed = |o: ObjectBuilder| {
+        o.additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false)))
+    };
+    let shape = |o: ObjectBuilder, status: &str, description: &str| {
+        o.description(Some(description))
+            .property(
+                "status",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .enum_values(Some([status])),
+            )
+            .required("status")
+            .property("note", certgate_core::validation::note_schema())
+    };
+    let mut one_of = OneOfBuilder::new()
+        .item(closed(shape(
+            ObjectBuilder::new(),
+            "approved",
+            "The CA agreed to refund",
+        )))
+        .item(closed(shape(
+            ObjectBuilder::new(),
+            "denied",
+            "The CA refused",
+        )));
+    for money in Money::shapes() {
+        one_of = one_of.item(closed(
+            shape(money, "credited", "The money arrived")
+                .property("reference", reference_schema())
+                .property(
+                    "at",
+                    ObjectBuilder::new()
+                        .schema_type(SchemaType::from_iter([Type::String, Type::Null]))
+                        .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+                ),
+        ));
+    }
+    one_of.into()
 }
 
-fn reference_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    certgate_core::validation::optional_text_schema(MAX_REFERENCE)
+impl utoipa::PartialSchema for RefundReport {
+    fn schema() -> RefOr<Schema> {
+        report_schema()
+    }
+}
+
+impl utoipa::ToSchema for RefundReport {}
+
+/// A reference: null, or a line of text with something in it.
+pub fn reference_schema() -> ObjectBuilder {
+    certgate_core::validation::string_schema(
+        certgate_core::validation::id_pattern(),
+        MAX_REFERENCE,
+        true,
+    )
 }
 
 /// A credit as a ticket's resolution or a report gives it, checked: `field` names where it
 /// sits in the body (`credited`, or empty at the top).
 pub fn credit(
     field: &str,
-    amount: Option<Amount>,
-    currency: Option<Currency>,
+    money: Money,
     reference: Option<String>,
     at: Option<DateTime<Utc>>,
     now: DateTime<Utc>,
@@ -88,11 +134,8 @@ pub fn credit(
         }
     };
     let mut errors = Errors::default();
-    if amount.is_none() {
-        errors.push(name("amount"), "is required for a credited refund");
-    }
-    if currency.is_none() {
-        errors.push(name("currency"), "is required for a credited refund");
+    if let Err(e) = money.check_minor_units() {
+        errors.push(name("amount"), e);
     }
     if let Some(r) = &reference {
         if errors.text(&name("reference"), r, MAX_REFERENCE, false) && r.trim().is_empty() {
@@ -102,19 +145,9 @@ pub fn credit(
     if at.is_some_and(|at| at > now) {
         errors.push(name("at"), "is in the future");
     }
-    let money = match (amount, currency) {
-        (Some(amount), Some(currency)) => {
-            let money = Money::new(amount, currency);
-            if let Err(e) = money.check_minor_units() {
-                errors.push(name("amount"), e);
-            }
-            Some(money)
-        }
-        _ => None,
-    };
     errors.finish()?;
     Ok(Credit {
-        money: money.expect("checked above"),
+        money,
         reference,
         at: at.unwrap_or(now),
     })
@@ -137,16 +170,23 @@ pub async fn report(
 ) -> Result<Json<Operation>, ApiError> {
     certgate_core::validation::note("note", req.note.as_deref())?;
     let now = (state.clock)();
-    let report = match req.status {
-        Reported::Credited => Report::Credited(credit(
+    let report = match (req.status, req.amount, req.currency) {
+        (Reported::Credited, Some(amount), Some(currency)) => Report::Credited(credit(
             "",
-            req.amount,
-            req.currency,
-            req.reference.clone(),
+            Money::new(amount, currency),
+            req.reference,
             req.at,
             now,
         )?),
-        other => {
+        (Reported::Credited, amount, _) => {
+            let missing = if amount.is_none() {
+                "amount"
+            } else {
+                "currency"
+            };
+            return Err(InvalidInput::one(missing, "is required for a credited refund").into());
+        }
+        (other, ..) => {
             let mut errors = Errors::default();
             for (field, given) in [
                 ("amount", req.amount.is_some()),
@@ -165,9 +205,10 @@ pub async fn report(
             }
         }
     };
+    let note = req.note;
     let op = service::change(&state, &tenant.id, &id, |_| Event::RefundReported {
         report: report.clone(),
-        note: req.note.clone(),
+        note: note.clone(),
     })
     .await?;
     Ok(Json(op))

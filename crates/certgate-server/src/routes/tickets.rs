@@ -10,13 +10,14 @@ use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::lifecycle::{Event, TicketOutcome};
-use certgate_core::money::Amount;
+use certgate_core::money::{Amount, Money};
 use certgate_core::operation::Operation;
 use certgate_core::quote::Action;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::{Currency, InvalidInput};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
 
 fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError::Internal(e.to_string())
@@ -93,25 +94,31 @@ pub struct Resolve {
     /// For a refund ticket resolved `done`: the money that arrived (the refund ledger records
     /// it as credited).
     #[serde(default)]
+    #[schema(schema_with = credited_schema)]
     pub credited: Option<Credited>,
 }
 
 /// What a refund ticket's resolution says was credited.
-#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Credited {
+    pub amount: Amount,
+    pub currency: Currency,
     #[serde(default)]
-    #[schema(schema_with = super::refunds::amount_schema)]
-    pub amount: Option<Amount>,
-    #[serde(default)]
-    pub currency: Option<Currency>,
-    #[serde(default)]
-    #[schema(schema_with = reference_schema)]
     pub reference: Option<String>,
 }
 
-fn reference_schema() -> utoipa::openapi::schema::ObjectBuilder {
-    certgate_core::validation::optional_text_schema(super::refunds::MAX_REFERENCE)
+/// `credited`: null, or money (each currency with its decimals) with the CA's reference.
+fn credited_schema() -> OneOfBuilder {
+    let mut one_of = OneOfBuilder::new().item(ObjectBuilder::new().schema_type(Type::Null));
+    for money in Money::shapes() {
+        one_of = one_of.item(
+            money
+                .property("reference", super::refunds::reference_schema())
+                .additional_properties(Some(AdditionalProperties::<Schema>::FreeForm(false))),
+        );
+    }
+    one_of
 }
 
 /// A resolved ticket and its operation, moved on.
@@ -179,8 +186,7 @@ pub async fn resolve(
         }
         Some(c) => Some(super::refunds::credit(
             "credited",
-            c.amount,
-            c.currency,
+            Money::new(c.amount, c.currency),
             c.reference,
             None,
             (state.clock)(),
