@@ -312,15 +312,7 @@ fn sweep(
         stdout.write_all(b"\n")?;
     }
     stdout.flush()?;
-    for (line, message) in &out.errors {
-        eprintln!("line {line}: {message}");
-    }
-    if out.invalid > out.errors.len() as u64 {
-        eprintln!(
-            "... and {} more bad lines",
-            out.invalid - out.errors.len() as u64
-        );
-    }
+    report_bad_lines(&out.errors, out.invalid);
     if stats {
         let peak = certgate::sweep::peak_rss()
             .map_or("unknown".into(), |b| format!("{:.1} MB", b as f64 / 1e6));
@@ -375,15 +367,7 @@ fn import_orders(
         anyhow::Ok(out)
     })?;
     bar.finish_and_clear();
-    for (line, message) in &out.errors {
-        eprintln!("line {line}: {message}");
-    }
-    if out.invalid > out.errors.len() as u64 {
-        eprintln!(
-            "... and {} more bad lines",
-            out.invalid - out.errors.len() as u64
-        );
-    }
+    report_bad_lines(&out.errors, out.invalid);
     println!(
         "imported {} lines as watched orders of tenant {tenant} in {:.1}s ({} bad lines); the gateway's next pass checks them",
         out.imported,
@@ -394,6 +378,17 @@ fn import_orders(
         anyhow::bail!("{} lines were not imported", out.invalid);
     }
     Ok(())
+}
+
+/// The first bad lines of an input (line number, what is wrong), and how many more there were
+/// of the `invalid` ones.
+fn report_bad_lines(shown: &[(u64, String)], invalid: u64) {
+    for (line, message) in shown {
+        eprintln!("line {line}: {message}");
+    }
+    if invalid > shown.len() as u64 {
+        eprintln!("... and {} more bad lines", invalid - shown.len() as u64);
+    }
 }
 
 /// A progress bar over `size` bytes on a terminal; hidden otherwise.

@@ -26,17 +26,12 @@ impl Drop for Running {
     }
 }
 
-#[tokio::test]
-async fn serve_answers_quotes_on_the_port_it_prints() {
+/// `certgate serve` on a free port with `database` and the API key `key`: the running server
+/// and the base URL it printed.
+fn serve(database: &str, key: &str) -> (Running, String) {
     let child = certgate()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--database",
-            "sqlite::memory:",
-        ])
-        .env("CERTGATE_API_KEY", "cli-test-key")
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", database])
+        .env("CERTGATE_API_KEY", key)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -48,6 +43,12 @@ async fn serve_answers_quotes_on_the_port_it_prints() {
         .unwrap();
     let base = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
+    (server, base)
+}
+
+#[tokio::test]
+async fn serve_answers_quotes_on_the_port_it_prints() {
+    let (_server, base) = serve("sqlite::memory:", "cli-test-key");
 
     let body = json!({
         "provider": "geotrust", "intent": "refund", "as_of": "2026-06-15T08:30:00Z",
@@ -487,19 +488,7 @@ async fn refunds_report_sums_what_the_gateway_recorded() {
     assert!(report("table").contains("no refunds yet"));
 
     // A Sectigo refund (a manual ticket by default), run by the real gateway on that file.
-    let child = certgate()
-        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db])
-        .env("CERTGATE_API_KEY", "cli-report-key")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut server = Running(child);
-    let mut line = String::new();
-    BufReader::new(server.0.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let base = line.trim().rsplit(' ').next().unwrap().to_owned();
+    let (server, base) = serve(&db, "cli-report-key");
     let client = reqwest::Client::new();
     let issued = (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339();
     let line: Value = serde_json::from_str(&watched_line("o-9", &issued, "49.00")).unwrap();

@@ -7,7 +7,7 @@ mod common;
 
 use common::sim::{DigiCert, Sim};
 use common::{digicert_cancel, digicert_order, order, spawn, tenant, Setup, KEY};
-use serde_json::{json, Value};
+use serde_json::json;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::Duration;
 use wiremock::MockServer;
@@ -31,31 +31,6 @@ fn setup(mock: &MockServer, clock: certgate_server::Clock) -> Setup {
 static ADVANCE: AtomicI64 = AtomicI64::new(0);
 fn moved_clock() -> chrono::DateTime<chrono::Utc> {
     chrono::Utc::now() + chrono::Duration::milliseconds(ADVANCE.load(Ordering::SeqCst))
-}
-
-async fn events(app: &common::TestApp, key: &str, kind: &str) -> Vec<Value> {
-    let (status, page) = app
-        .get(&format!("/v1/events?type={kind}&limit=200"), Some(key))
-        .await;
-    assert_eq!(status, 200, "{page}");
-    page["events"].as_array().unwrap().clone()
-}
-
-/// Waits until the tenant's feed holds `n` events of `kind` (10 s at most).
-async fn wait_events(app: &common::TestApp, kind: &str, n: usize) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = events(app, KEY, kind).await;
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {n} {kind} events",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test]
@@ -137,10 +112,10 @@ async fn a_refund_ticket_resolved_with_a_short_credit_is_credited_and_flagged() 
     assert_eq!(refund["credited"]["reference"], "CR-1");
     assert!(refund["due_by"].is_string(), "{refund}");
     assert_eq!(refund["overdue"], false);
-    let credited = wait_events(&app, "refund.credited", 1).await;
+    let credited = app.wait_events(KEY, "refund.credited", 1).await;
     assert_eq!(credited[0]["data"]["refund"]["status"], "credited");
     assert_eq!(credited[0]["data"]["operation"]["id"], id.as_str());
-    assert_eq!(wait_events(&app, "refund.mismatch", 1).await.len(), 1);
+    assert_eq!(app.wait_events(KEY, "refund.mismatch", 1).await.len(), 1);
 
     // The ledger lists it, filters it, and sums it.
     let (_, list) = app.get("/v1/refunds", Some(KEY)).await;
@@ -221,14 +196,14 @@ async fn a_refund_not_credited_by_its_due_by_goes_overdue_once_then_is_reported(
     let due_by: chrono::DateTime<chrono::Utc> = refund["due_by"].as_str().unwrap().parse().unwrap();
     assert!(due_by > now + chrono::Duration::days(1), "{due_by}");
     assert!(due_by <= now + chrono::Duration::days(5), "{due_by}");
-    assert!(events(&app, KEY, "refund.overdue").await.is_empty());
+    assert!(app.events_of(KEY, "refund.overdue").await.is_empty());
 
     // The clock passes due_by: overdue, told once however many checks follow.
     ADVANCE.store((due_by - now).num_milliseconds() + 60_000, Ordering::SeqCst);
-    let overdue = wait_events(&app, "refund.overdue", 1).await;
+    let overdue = app.wait_events(KEY, "refund.overdue", 1).await;
     assert_eq!(overdue[0]["data"]["refund"]["overdue"], true);
     tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(events(&app, KEY, "refund.overdue").await.len(), 1);
+    assert_eq!(app.events_of(KEY, "refund.overdue").await.len(), 1);
     let (_, late) = app.get("/v1/refunds?overdue=true", Some(KEY)).await;
     assert_eq!(late["refunds"][0]["operation_id"], id.as_str());
     let (_, summary) = app.get("/v1/refunds/summary", Some(KEY)).await;
@@ -298,8 +273,8 @@ async fn a_refund_not_credited_by_its_due_by_goes_overdue_once_then_is_reported(
         refund["credited"],
         json!({"amount": "120.00", "currency": "USD", "reference": "GT-55", "at": "2026-01-01T00:00:00Z"})
     );
-    assert_eq!(wait_events(&app, "refund.approved", 1).await.len(), 1);
-    assert_eq!(wait_events(&app, "refund.credited", 1).await.len(), 1);
+    assert_eq!(app.wait_events(KEY, "refund.approved", 1).await.len(), 1);
+    assert_eq!(app.wait_events(KEY, "refund.credited", 1).await.len(), 1);
     let (_, summary) = app.get("/v1/refunds/summary", Some(KEY)).await;
     assert_eq!(summary["by_provider"][0]["outstanding"], "0.00");
     assert_eq!(summary["by_provider"][0]["overdue"], 0);

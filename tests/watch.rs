@@ -168,29 +168,6 @@ fn moved_clock() -> DateTime<Utc> {
     Utc::now() + Span::milliseconds(ADVANCE.load(Ordering::SeqCst))
 }
 
-async fn order_events(app: &common::TestApp, key: &str, kind: &str) -> Vec<Value> {
-    let (_, page) = app
-        .get(&format!("/v1/events?type={kind}&limit=200"), Some(key))
-        .await;
-    page["events"].as_array().unwrap().clone()
-}
-
-async fn wait_order_events(app: &common::TestApp, key: &str, kind: &str, n: usize) -> Vec<Value> {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let got = order_events(app, key, kind).await;
-        if got.len() >= n {
-            return got;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{} of {n} {kind}",
-            got.len()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 #[tokio::test]
 async fn a_window_is_told_closing_once_and_closed_once_as_the_clock_crosses_it() {
     const HOOKED: &str = "watch-hooked-key-0123";
@@ -216,7 +193,8 @@ async fn a_window_is_told_closing_once_and_closed_once_as_the_clock_crosses_it()
     let submit_by: DateTime<Utc> = w["watch"]["submit_by"].as_str().unwrap().parse().unwrap();
     let deadline: DateTime<Utc> = w["watch"]["deadline"].as_str().unwrap().parse().unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert!(order_events(&app, HOOKED, "order.refund_window_closing")
+    assert!(app
+        .events_of(HOOKED, "order.refund_window_closing")
         .await
         .is_empty());
 
@@ -225,19 +203,22 @@ async fn a_window_is_told_closing_once_and_closed_once_as_the_clock_crosses_it()
         (submit_by - now - Span::days(1)).num_milliseconds(),
         Ordering::SeqCst,
     );
-    let closing = wait_order_events(&app, HOOKED, "order.refund_window_closing", 1).await;
+    let closing = app
+        .wait_events(HOOKED, "order.refund_window_closing", 1)
+        .await;
     let told = &closing[0]["data"]["order"];
     assert_eq!(told["order"]["id"], "ord-w");
     assert_eq!(told["watch"]["notified"], json!(["closing"]));
     assert_eq!(told["watch"]["submit_by"], w["watch"]["submit_by"]);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        order_events(&app, HOOKED, "order.refund_window_closing")
+        app.events_of(HOOKED, "order.refund_window_closing")
             .await
             .len(),
         1
     );
-    assert!(order_events(&app, HOOKED, "order.refund_window_closed")
+    assert!(app
+        .events_of(HOOKED, "order.refund_window_closed")
         .await
         .is_empty());
 
@@ -246,14 +227,16 @@ async fn a_window_is_told_closing_once_and_closed_once_as_the_clock_crosses_it()
         (deadline - now + Span::hours(1)).num_milliseconds(),
         Ordering::SeqCst,
     );
-    let closed = wait_order_events(&app, HOOKED, "order.refund_window_closed", 1).await;
+    let closed = app
+        .wait_events(HOOKED, "order.refund_window_closed", 1)
+        .await;
     assert_eq!(
         closed[0]["data"]["order"]["watch"]["deadline"],
         w["watch"]["deadline"]
     );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
-        order_events(&app, HOOKED, "order.refund_window_closed")
+        app.events_of(HOOKED, "order.refund_window_closed")
             .await
             .len(),
         1
@@ -319,7 +302,7 @@ async fn a_refund_operation_links_to_its_watched_order_whose_facts_follow() {
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     for kind in ["order.refund_window_closing", "order.refund_window_closed"] {
-        assert!(order_events(&app, KEY, kind).await.is_empty(), "{kind}");
+        assert!(app.events_of(KEY, kind).await.is_empty(), "{kind}");
     }
     app.stop().await;
 }

@@ -364,6 +364,32 @@ impl TestApp {
         (status, res.json().await.unwrap_or(Value::Null))
     }
 
+    /// The events of `kind` in the feed of `key`'s tenant (the first 200).
+    pub async fn events_of(&self, key: &str, kind: &str) -> Vec<Value> {
+        let (status, page) = self
+            .get(&format!("/v1/events?type={kind}&limit=200"), Some(key))
+            .await;
+        assert_eq!(status, 200, "{page}");
+        page["events"].as_array().unwrap().clone()
+    }
+
+    /// Waits until the feed of `key`'s tenant holds `n` events of `kind` (10 s at most).
+    pub async fn wait_events(&self, key: &str, kind: &str, n: usize) -> Vec<Value> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let got = self.events_of(key, kind).await;
+            if got.len() >= n {
+                return got;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} of {n} {kind} events",
+                got.len()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// Polls `GET /v1/operations/{id}` until its status is one of `statuses` (30 s at most).
     pub async fn wait_for(&self, id: &str, statuses: &[&str]) -> Value {
         self.wait_for_as(KEY, id, statuses).await
