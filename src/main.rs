@@ -440,7 +440,7 @@ fn serve(
 }
 
 /// The config file read and checked: what a reload replaces (providers, tenants and their keys,
-/// the helpdesk), the rest of the file, and where it came from. Every problem at once.
+/// the helpdesk, the desk's users), the rest of the file, and where it came from. Every problem at once.
 fn live_config(
     config: Option<&std::path::Path>,
 ) -> anyhow::Result<(
@@ -492,11 +492,13 @@ fn live_config(
             }
         }
     }
+    let desk = certgate_server::desk::DeskUsers::from_config(&file.desk_users, &tenants)?;
     let live = Live {
         registry,
         tenants,
         keys,
         helpdesk,
+        desk,
     };
     Ok((live, file, source))
 }

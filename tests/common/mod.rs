@@ -189,6 +189,7 @@ pub struct Setup {
     /// The gateway's clock (a test may move it on).
     pub clock: certgate_server::Clock,
     pub watch: certgate_server::config::WatchConfig,
+    pub desk_users: Vec<certgate_server::config::DeskUserConfig>,
 }
 
 impl Default for Setup {
@@ -203,6 +204,7 @@ impl Default for Setup {
             webhooks: fast_webhooks(),
             clock: chrono::Utc::now,
             watch: certgate_server::config::WatchConfig::default(),
+            desk_users: Vec::new(),
         }
     }
 }
@@ -258,12 +260,14 @@ pub async fn spawn(setup: Setup) -> TestApp {
         .expect("a valid providers.toml");
     let (tenants, keys) =
         Tenants::from_config(&setup.tenants, Some(KEY), "default-reseller").unwrap();
+    let desk = certgate_server::desk::DeskUsers::from_config(&setup.desk_users, &tenants).unwrap();
     let store = Store::connect(&setup.database).await.unwrap();
     let live = certgate_server::Live {
         registry,
         tenants,
         keys,
         helpdesk: setup.helpdesk,
+        desk,
     };
     let mut state = AppState::new(live, store);
     state.executor = setup.executor;

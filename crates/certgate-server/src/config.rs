@@ -29,6 +29,21 @@ pub struct FileConfig {
     pub events: EventsConfig,
     #[serde(default)]
     pub watch: WatchConfig,
+    /// The support desk's users (`/desk`).
+    #[serde(default)]
+    pub desk_users: Vec<DeskUserConfig>,
+}
+
+/// A person who works the manual tickets of some tenants at `/desk`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeskUserConfig {
+    /// Shown on the desk and recorded in the audit log (`desk:<name>`).
+    pub name: String,
+    /// The tenants whose tickets this user sees and resolves.
+    pub tenants: Vec<String>,
+    /// The key the user logs in with, from the environment.
+    pub key: SecretRef,
 }
 
 /// Reads a config file.

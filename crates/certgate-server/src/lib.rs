@@ -4,6 +4,7 @@
 pub mod auth;
 pub mod body;
 pub mod config;
+pub mod desk;
 pub mod events;
 pub mod executor;
 mod ids;
@@ -49,13 +50,15 @@ impl std::fmt::Debug for Helpdesk {
 }
 
 /// What a config reload (SIGHUP) replaces: the providers, the tenants with their keys and
-/// webhooks, the helpdesk. A request or an operation run keeps the one it started with.
+/// webhooks, the helpdesk, the desk's users. A request or an operation run keeps the one it started with.
 #[derive(Debug)]
 pub struct Live {
     pub registry: Registry,
     pub tenants: Tenants,
     pub keys: ApiKeys,
     pub helpdesk: Option<Helpdesk>,
+    /// The support desk's users.
+    pub desk: desk::DeskUsers,
 }
 
 /// Everything a request handler and a worker need.

@@ -5,11 +5,12 @@
 
 use crate::problem::ApiError;
 use crate::{AppState, Live};
+use certgate_core::ledger::Credit;
 use certgate_core::lifecycle::{
-    self, Context, Emit, Event, Planner, Schedule, TicketChange, Transition,
+    self, Context, Emit, Event, Planner, Schedule, TicketChange, TicketOutcome, Transition,
 };
 use certgate_core::operation::Operation;
-use certgate_core::ticket::Ticket;
+use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_store::{
     AuditEntry, Effects, NewOperation, RefundWrite, SaveOperation, StoreError, TicketWrite,
     WatchLink,
@@ -46,18 +47,22 @@ impl Held {
     }
 }
 
-/// Who changes an operation: the executor (holding its lease) or a caller of the API.
+/// Who changes an operation: the executor (holding its lease), a caller of the API, or a
+/// person at the support desk.
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
     Executor { owner: &'a str },
     Api { tenant: &'a str },
+    Desk { tenant: &'a str, user: &'a str },
 }
 
 impl Actor<'_> {
-    fn name(&self) -> &str {
+    /// The audit log's actor.
+    fn name(&self) -> String {
         match self {
-            Actor::Executor { .. } => "executor",
-            Actor::Api { tenant } => tenant,
+            Actor::Executor { .. } => "executor".into(),
+            Actor::Api { tenant } => (*tenant).into(),
+            Actor::Desk { user, .. } => format!("desk:{user}"),
         }
     }
 }
@@ -149,7 +154,9 @@ async fn effects(
     if t.refund_changed {
         fx.refund = refund_write(tenant, op);
     }
-    if op.status != t.from {
+    // A watched order follows its operation's outcome (its status while under way is the
+    // one it was linked with).
+    if op.status != t.from && op.status.is_terminal() {
         fx.watch = Some(WatchLink::Follow {
             tenant: tenant.into(),
             operation_id: op.id.clone(),
@@ -193,7 +200,7 @@ pub async fn save(
 ) -> Result<bool, StoreError> {
     let merged = held.deferred.take().map(|d| d.then(t.clone()));
     let t = merged.as_ref().unwrap_or(t);
-    let fx = effects(state, &held.tenant, actor.name(), &held.op, t, now).await?;
+    let fx = effects(state, &held.tenant, &actor.name(), &held.op, t, now).await?;
     let next_run_at = match t.schedule {
         Schedule::Now => Some(now),
         Schedule::At(at) => Some(at),
@@ -201,7 +208,7 @@ pub async fn save(
     };
     let owner = match actor {
         Actor::Executor { owner } => Some(owner),
-        Actor::Api { .. } => None,
+        Actor::Api { .. } | Actor::Desk { .. } => None,
     };
     let save = SaveOperation {
         id: &held.op.id,
@@ -313,6 +320,17 @@ pub async fn change(
     id: &str,
     event: impl Fn(&Operation) -> Event,
 ) -> Result<Operation, ApiError> {
+    change_as(state, Actor::Api { tenant }, tenant, id, event).await
+}
+
+/// [`change`] by `actor` (the audit log says who).
+pub async fn change_as(
+    state: &AppState,
+    actor: Actor<'_>,
+    tenant: &str,
+    id: &str,
+    event: impl Fn(&Operation) -> Event,
+) -> Result<Operation, ApiError> {
     for _ in 0..WRITE_TRIES {
         let row = state
             .store
@@ -328,7 +346,7 @@ pub async fn change(
             message: r.0,
             quote: None,
         })?;
-        if save(state, &mut held, &t, Actor::Api { tenant }, now).await? {
+        if save(state, &mut held, &t, actor, now).await? {
             if t.schedule == Schedule::Now {
                 state.wake.notify_one();
             }
@@ -339,4 +357,47 @@ pub async fn change(
         message: "the operation changed while this request was applied; try again".into(),
         quote: None,
     })
+}
+
+/// Resolves the tenant's open ticket `id` (with what was credited, for a refund ticket): its
+/// step and operation move on. The ticket and the operation after it; 404 for a ticket the
+/// tenant does not have, 409 for one that is not open.
+pub async fn resolve_ticket(
+    state: &AppState,
+    actor: Actor<'_>,
+    tenant: &str,
+    id: &str,
+    outcome: TicketOutcome,
+    note: Option<String>,
+    credited: Option<Credit>,
+) -> Result<(Ticket, Operation), ApiError> {
+    let ticket = load_ticket(state, tenant, id).await?;
+    if ticket.status != TicketStatus::Open {
+        return Err(ApiError::Conflict {
+            message: format!("the ticket is already {}", ticket.status.as_str()),
+            quote: None,
+        });
+    }
+    let op = change_as(state, actor, tenant, &ticket.operation_id, |_| {
+        Event::TicketResolved {
+            ticket_id: id.to_owned(),
+            step: ticket.step,
+            outcome,
+            note: note.clone(),
+            credited: credited.clone(),
+        }
+    })
+    .await?;
+    Ok((load_ticket(state, tenant, id).await?, op))
+}
+
+/// The tenant's ticket `id`.
+pub async fn load_ticket(state: &AppState, tenant: &str, id: &str) -> Result<Ticket, ApiError> {
+    let row = state
+        .store
+        .get_ticket(tenant, id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no ticket `{id}`")))?;
+    serde_json::from_str(&row.body)
+        .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))
 }

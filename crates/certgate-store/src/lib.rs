@@ -1,6 +1,6 @@
 //! certgate's durable store: operations (with their idempotency keys and work leases), manual
 //! tickets, events with their webhook deliveries, the audit log, the shared pace, the refund
-//! ledger and the watched orders. SQLite is the embedded default (a file in WAL
+//! ledger, the watched orders and the support desk's sessions. SQLite is the embedded default (a file in WAL
 //! mode, or `sqlite::memory:`); a `postgres://` URL selects Postgres. One schema, migrated at
 //! start; queries are checked at run time, so no build step needs a database.
 //!
@@ -9,10 +9,12 @@
 //! (and, for the executor, its lease), and its side effects (tickets, events and deliveries, audit entries)
 //! commit in the same transaction.
 
+mod desk;
 mod ledger;
 mod rows;
 mod watch;
 
+pub use desk::*;
 pub use ledger::*;
 pub use rows::*;
 pub use watch::*;

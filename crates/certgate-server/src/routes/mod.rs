@@ -14,6 +14,7 @@ mod sweep;
 mod tickets;
 
 pub(crate) use query::sequence;
+pub(crate) use refunds::credit;
 
 use crate::auth::Tenant;
 use crate::problem::ApiError;
@@ -72,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     let (router, document) = api(&state).split_for_parts();
     router
         .layer(axum::Extension(crate::openapi::Document::new(document)))
+        .merge(crate::desk::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))

@@ -9,7 +9,7 @@ use crate::service;
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
-use certgate_core::lifecycle::{Event, TicketOutcome};
+use certgate_core::lifecycle::TicketOutcome;
 use certgate_core::money::{Amount, Money};
 use certgate_core::operation::Operation;
 use certgate_core::quote::Action;
@@ -143,24 +143,7 @@ pub async fn resolve(
     JsonBody(req): JsonBody<Resolve>,
 ) -> Result<Json<Resolution>, ApiError> {
     certgate_core::validation::note("note", req.note.as_deref())?;
-    let load = |state: &AppState| {
-        let (tenant, id) = (tenant.id.clone(), id.clone());
-        let store = state.store.clone();
-        async move {
-            let row = store
-                .get_ticket(&tenant, &id)
-                .await?
-                .ok_or_else(|| ApiError::NotFound(format!("no ticket `{id}`")))?;
-            serde_json::from_str::<Ticket>(&row.body).map_err(internal)
-        }
-    };
-    let ticket = load(&state).await?;
-    if ticket.status != TicketStatus::Open {
-        return Err(ApiError::Conflict {
-            message: format!("the ticket is already {}", ticket.status.as_str()),
-            quote: None,
-        });
-    }
+    let ticket = service::load_ticket(&state, &tenant.id, &id).await?;
     let outcome = match req.outcome {
         Outcome::Done => TicketOutcome::Done,
         Outcome::Rejected => TicketOutcome::Rejected,
@@ -192,19 +175,15 @@ pub async fn resolve(
             (state.clock)(),
         )?),
     };
-    let op = service::change(&state, &tenant.id, &ticket.operation_id, |_| {
-        Event::TicketResolved {
-            ticket_id: id.clone(),
-            step: ticket.step,
-            outcome,
-            note: req.note.clone(),
-            credited: credited.clone(),
-        }
-    })
+    let (ticket, operation) = service::resolve_ticket(
+        &state,
+        service::Actor::Api { tenant: &tenant.id },
+        &tenant.id,
+        &id,
+        outcome,
+        req.note,
+        credited,
+    )
     .await?;
-    let ticket = load(&state).await?;
-    Ok(Json(Resolution {
-        ticket,
-        operation: op,
-    }))
+    Ok(Json(Resolution { ticket, operation }))
 }

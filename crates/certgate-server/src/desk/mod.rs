@@ -1,0 +1,600 @@
+//! The support desk (`/desk`): server-rendered pages over the manual tickets for the people who
+//! work them. Desk users are configured like tenants (`[[desk_users]]`: a name, the tenants
+//! they serve, a key from the environment) and log in with their key; a session is a random
+//! cookie (HttpOnly, SameSite=Strict, Secure behind TLS) whose digest is stored with a form
+//! token that every POST must carry. A desk user sees and resolves only their tenants' tickets
+//! (another's is a 404) and can do nothing else: the API's keys are not theirs.
+
+mod pages;
+
+use crate::config::DeskUserConfig;
+use crate::problem::ApiError;
+use crate::service::{self, ms, Actor};
+use crate::AppState;
+use axum::extract::{Form, Path, Query, State};
+use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use certgate_core::config::{ConfigError, ConfigIssue};
+use certgate_core::lifecycle::TicketOutcome;
+use certgate_core::money::{Amount, Money};
+use certgate_core::ticket::{Ticket, TicketStatus};
+use certgate_core::Currency;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// The session cookie's name.
+const COOKIE_NAME: &str = "certgate_desk";
+/// How long a session lasts.
+const SESSION_HOURS: i64 = 12;
+
+/// A desk user, as configured.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeskUser {
+    pub name: String,
+    pub tenants: Vec<String>,
+}
+
+struct Entry {
+    digest: [u8; 32],
+    user: DeskUser,
+}
+
+/// The desk's users and their keys (kept only as digests).
+#[derive(Default)]
+pub struct DeskUsers {
+    users: Vec<Entry>,
+}
+
+impl std::fmt::Debug for DeskUsers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeskUsers")
+            .field(
+                "users",
+                &self.users.iter().map(|u| &u.user.name).collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl DeskUsers {
+    /// Builds the desk users; every tenant they name must exist (`tenants`). Every problem is
+    /// reported at once.
+    pub fn from_config(
+        configs: &[DeskUserConfig],
+        tenants: &crate::tenants::Tenants,
+    ) -> Result<DeskUsers, ConfigError> {
+        let mut issues = Vec::new();
+        let mut out = DeskUsers::default();
+        for (i, u) in configs.iter().enumerate() {
+            let mut issue = |key: &str, message: String| {
+                issues.push(ConfigIssue {
+                    key: format!("desk_users[{i}].{key}"),
+                    message,
+                })
+            };
+            if u.name.trim().is_empty() {
+                issue("name", "must not be empty".into());
+            } else if configs[..i].iter().any(|o| o.name == u.name) {
+                issue("name", format!("`{}` is used twice", u.name));
+            }
+            if u.tenants.is_empty() {
+                issue("tenants", "must name at least one tenant".into());
+            }
+            for t in &u.tenants {
+                if tenants.get(t).is_none() {
+                    issue("tenants", format!("no tenant `{t}` is configured"));
+                }
+            }
+            match u.key.resolve() {
+                Some(key) => out.users.push(Entry {
+                    digest: Sha256::digest(key.as_bytes()).into(),
+                    user: DeskUser {
+                        name: u.name.clone(),
+                        tenants: u.tenants.clone(),
+                    },
+                }),
+                None => issue(
+                    "key",
+                    format!("${{{}}} is not set in the environment", u.key.var),
+                ),
+            }
+        }
+        if issues.is_empty() {
+            Ok(out)
+        } else {
+            Err(ConfigError { issues })
+        }
+    }
+
+    /// The user whose key this is; every key is compared, in constant time.
+    fn by_key(&self, presented: &str) -> Option<&DeskUser> {
+        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut found = None;
+        for e in &self.users {
+            if bool::from(e.digest.ct_eq(&digest)) {
+                found = Some(&e.user);
+            }
+        }
+        found
+    }
+
+    fn by_name(&self, name: &str) -> Option<&DeskUser> {
+        self.users.iter().map(|e| &e.user).find(|u| u.name == name)
+    }
+}
+
+/// The desk's routes.
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/desk", get(queue))
+        .route("/desk/login", get(login_page).post(login))
+        .route("/desk/logout", post(logout))
+        .route("/desk/tickets/{id}", get(ticket))
+        .route("/desk/tickets/{id}/resolve", post(resolve))
+}
+
+/// A page answer, with no caching.
+fn page(status: StatusCode, body: String) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    r.headers_mut()
+        .insert("cache-control", HeaderValue::from_static("no-store"));
+    r
+}
+
+fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
+
+fn digest(cookie: &str) -> String {
+    hex::encode(Sha256::digest(cookie.as_bytes()))
+}
+
+/// The session cookie of the request, if any.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE_NAME)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A logged-in desk user and their session's form token.
+struct Session {
+    user: DeskUser,
+    csrf: String,
+    digest: String,
+}
+
+/// The request's session, or the login page to go to.
+async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
+    let Some(cookie) = session_cookie(headers) else {
+        return Err(redirect("/desk/login"));
+    };
+    let digest = digest(&cookie);
+    let now = ms((state.clock)());
+    let found = state
+        .store
+        .desk_session(&digest, now)
+        .await
+        .map_err(|e| ApiError::from(e).into_response())?;
+    let live = state.live();
+    match found.and_then(|s| live.desk.by_name(&s.desk_user).cloned().map(|u| (u, s))) {
+        Some((user, s)) => Ok(Session {
+            user,
+            csrf: s.csrf,
+            digest,
+        }),
+        None => Err(redirect("/desk/login")),
+    }
+}
+
+/// Whether `presented` is the session's form token (in constant time).
+fn csrf_ok(session: &Session, presented: &str) -> bool {
+    bool::from(session.csrf.as_bytes().ct_eq(presented.as_bytes()))
+}
+
+fn forbidden() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        pages::message(
+            "Form expired",
+            "This form is no longer valid: reload the page and try again.",
+        ),
+    )
+}
+
+async fn login_page() -> Response {
+    page(StatusCode::OK, pages::login(None))
+}
+
+#[derive(Debug, Deserialize)]
+struct LoginForm {
+    key: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let live = state.live();
+    let Some(user) = live.desk.by_key(form.key.trim()) else {
+        return page(
+            StatusCode::UNAUTHORIZED,
+            pages::login(Some("That key is not a desk user's key.")),
+        );
+    };
+    let cookie = hex::encode(rand::random::<[u8; 32]>());
+    let csrf = hex::encode(rand::random::<[u8; 16]>());
+    let now = (state.clock)();
+    let ends = now + chrono::Duration::hours(SESSION_HOURS);
+    if let Err(e) = state
+        .store
+        .start_desk_session(&digest(&cookie), &user.name, &csrf, ms(now), ms(ends))
+        .await
+    {
+        return ApiError::from(e).into_response();
+    }
+    tracing::info!(desk_user = %user.name, "desk user logged in");
+    let secure = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    let set = format!(
+        "{COOKIE_NAME}={cookie}; Path=/desk; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_HOURS * 3_600,
+        if secure { "; Secure" } else { "" }
+    );
+    let mut r = redirect("/desk");
+    if let Ok(v) = HeaderValue::from_str(&set) {
+        r.headers_mut().insert(SET_COOKIE, v);
+    }
+    r
+}
+
+#[derive(Debug, Deserialize)]
+struct TokenForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+async fn logout(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    let s = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&s, &form.csrf) {
+        return forbidden();
+    }
+    if let Err(e) = state.store.end_desk_session(&s.digest).await {
+        return ApiError::from(e).into_response();
+    }
+    let mut r = redirect("/desk/login");
+    r.headers_mut().insert(
+        SET_COOKIE,
+        HeaderValue::from_static(
+            "certgate_desk=; Path=/desk; HttpOnly; SameSite=Strict; Max-Age=0",
+        ),
+    );
+    r
+}
+
+/// The queue's filters.
+#[derive(Debug, Default, Deserialize)]
+struct QueueFilter {
+    #[serde(default)]
+    provider: Option<String>,
+    #[serde(default)]
+    status: Option<String>,
+}
+
+/// A ticket with its operation, as the pages show it.
+pub(crate) struct Item {
+    pub tenant: String,
+    pub ticket: Ticket,
+    pub operation: certgate_core::operation::Operation,
+}
+
+impl Item {
+    /// The date the request must go by: `submit_by`, else the deadline.
+    pub fn by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        let d = &self.operation.quote.decision;
+        d.submit_by.or(d.deadline)
+    }
+}
+
+/// Loads ticket `id` of `tenant` with its operation.
+async fn item(state: &AppState, tenant: &str, ticket: Ticket) -> Result<Item, ApiError> {
+    let row = state
+        .store
+        .get_operation(tenant, &ticket.operation_id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("no operation `{}`", ticket.operation_id)))?;
+    Ok(Item {
+        tenant: tenant.to_owned(),
+        ticket,
+        operation: service::parse(&row.body)?,
+    })
+}
+
+/// The page of tickets (at most this many per tenant).
+const QUEUE_LIMIT: i64 = 200;
+
+async fn queue(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(filter): Query<QueueFilter>,
+) -> Response {
+    let s = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let status = match filter.status.as_deref().unwrap_or("open") {
+        "" | "any" => None,
+        other => match other.parse::<TicketStatus>() {
+            Ok(st) => Some(st),
+            Err(_) => Some(TicketStatus::Open),
+        },
+    };
+    let provider = filter.provider.clone().filter(|p| !p.is_empty());
+    let mut items = Vec::new();
+    for tenant in &s.user.tenants {
+        let rows = match state
+            .store
+            .list_tickets(tenant, status, None, QUEUE_LIMIT)
+            .await
+        {
+            Ok(rows) => rows,
+            Err(e) => return ApiError::from(e).into_response(),
+        };
+        for row in rows {
+            let Ok(ticket) = serde_json::from_str::<Ticket>(&row.body) else {
+                continue;
+            };
+            if provider.as_ref().is_some_and(|p| *p != ticket.provider) {
+                continue;
+            }
+            match item(&state, tenant, ticket).await {
+                Ok(i) => items.push(i),
+                Err(e) => return e.into_response(),
+            }
+        }
+    }
+    // Oldest first.
+    items.sort_by(|a, b| {
+        (a.ticket.created_at, &a.ticket.id).cmp(&(b.ticket.created_at, &b.ticket.id))
+    });
+    let providers: Vec<String> = state.live().registry.names().map(str::to_owned).collect();
+    page(
+        StatusCode::OK,
+        pages::queue(&pages::QueuePage {
+            user: &s.user,
+            csrf: &s.csrf,
+            items: &items,
+            providers: &providers,
+            provider: provider.as_deref(),
+            status,
+            now: (state.clock)(),
+        }),
+    )
+}
+
+/// Ticket `id` if it belongs to one of the user's tenants.
+async fn find(state: &AppState, user: &DeskUser, id: &str) -> Result<Option<Item>, ApiError> {
+    for tenant in &user.tenants {
+        if let Some(row) = state.store.get_ticket(tenant, id).await? {
+            let ticket: Ticket = serde_json::from_str(&row.body)
+                .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))?;
+            return Ok(Some(item(state, tenant, ticket).await?));
+        }
+    }
+    Ok(None)
+}
+
+fn not_found() -> Response {
+    page(
+        StatusCode::NOT_FOUND,
+        pages::message("No such ticket", "There is no such ticket in your queue."),
+    )
+}
+
+async fn ticket(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let s = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    match find(&state, &s.user, &id).await {
+        Ok(Some(item)) => page(
+            StatusCode::OK,
+            pages::ticket(&s.user, &s.csrf, &item, None, (state.clock)()),
+        ),
+        Ok(None) => not_found(),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ResolveForm {
+    #[serde(default)]
+    csrf: String,
+    outcome: String,
+    #[serde(default)]
+    note: String,
+    #[serde(default)]
+    credited_amount: String,
+    #[serde(default)]
+    credited_currency: String,
+    #[serde(default)]
+    credited_reference: String,
+}
+
+/// A resolution as the form asks it, checked.
+struct Asked {
+    outcome: TicketOutcome,
+    note: Option<String>,
+    credited: Option<certgate_core::ledger::Credit>,
+}
+
+/// Reads the form: the outcome, the note and, for a refund ticket done, what was credited (its
+/// currency the quote's when left empty). What is wrong, in a sentence, otherwise.
+fn read_form(
+    form: &ResolveForm,
+    item: &Item,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Asked, String> {
+    let outcome = match form.outcome.as_str() {
+        "done" => TicketOutcome::Done,
+        "rejected" => TicketOutcome::Rejected,
+        _ => return Err("Choose Done or Rejected.".into()),
+    };
+    let note = Some(form.note.trim().to_owned()).filter(|n| !n.is_empty());
+    certgate_core::validation::note("note", note.as_deref()).map_err(|e| e.to_string())?;
+    let amount = form.credited_amount.trim();
+    if amount.is_empty() {
+        return Ok(Asked {
+            outcome,
+            note,
+            credited: None,
+        });
+    }
+    if outcome != TicketOutcome::Done
+        || item.ticket.action != certgate_core::quote::Action::RefundRequest
+    {
+        return Err("Only a refund request resolved Done says what was credited.".into());
+    }
+    let amount: Amount = amount
+        .parse()
+        .map_err(|e: String| format!("Credited amount: {e}"))?;
+    let currency = match form.credited_currency.trim() {
+        "" => item.operation.quote.decision.refund.currency,
+        code => code
+            .parse::<Currency>()
+            .map_err(|e| format!("Currency: {e}"))?,
+    };
+    let reference = Some(form.credited_reference.trim().to_owned()).filter(|r| !r.is_empty());
+    let credited = crate::routes::credit(
+        "credited",
+        Money::new(amount, currency),
+        reference,
+        None,
+        now,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(Asked {
+        outcome,
+        note,
+        credited: Some(credited),
+    })
+}
+
+async fn resolve(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    Form(form): Form<ResolveForm>,
+) -> Response {
+    let s = match session(&state, &headers).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&s, &form.csrf) {
+        return forbidden();
+    }
+    let item = match find(&state, &s.user, &id).await {
+        Ok(Some(item)) => item,
+        Ok(None) => return not_found(),
+        Err(e) => return e.into_response(),
+    };
+    let now = (state.clock)();
+    let problem = |message: String| {
+        page(
+            StatusCode::BAD_REQUEST,
+            pages::ticket(&s.user, &s.csrf, &item, Some(&message), now),
+        )
+    };
+    let asked = match read_form(&form, &item, now) {
+        Ok(asked) => asked,
+        Err(message) => return problem(message),
+    };
+    let actor = Actor::Desk {
+        tenant: &item.tenant,
+        user: &s.user.name,
+    };
+    let resolved = service::resolve_ticket(
+        &state,
+        actor,
+        &item.tenant,
+        &id,
+        asked.outcome,
+        asked.note,
+        asked.credited,
+    )
+    .await;
+    match resolved {
+        Ok(_) => redirect(&format!("/desk/tickets/{id}")),
+        Err(ApiError::Conflict { message, .. }) => problem(message),
+        Err(e) => e.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use certgate_core::config::SecretRef;
+
+    fn user(name: &str, tenants: &[&str], var: &str) -> DeskUserConfig {
+        DeskUserConfig {
+            name: name.into(),
+            tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+            key: SecretRef::parse(&format!("${{{var}}}")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn desk_users_are_checked_all_at_once_and_keys_never_print() {
+        std::env::set_var("CERTGATE_UNIT_DESK_KEY", "desk-secret-1");
+        let (tenants, _) = crate::tenants::Tenants::from_config(&[], Some("api-key"), "r").unwrap();
+        let users = DeskUsers::from_config(
+            &[user("ann", &["default"], "CERTGATE_UNIT_DESK_KEY")],
+            &tenants,
+        )
+        .unwrap();
+        assert_eq!(users.by_key("desk-secret-1").unwrap().name, "ann");
+        assert!(users.by_key("desk-secret-").is_none());
+        assert!(!format!("{users:?}").contains("desk-secret"));
+        let err = DeskUsers::from_config(
+            &[
+                user("ann", &["default"], "CERTGATE_UNIT_DESK_KEY"),
+                user("ann", &["nobody"], "CERTGATE_UNIT_DESK_UNSET"),
+                user(" ", &[], "CERTGATE_UNIT_DESK_KEY"),
+            ],
+            &tenants,
+        )
+        .unwrap_err();
+        let keys: Vec<&str> = err.issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "desk_users[1].name",
+                "desk_users[1].tenants",
+                "desk_users[1].key",
+                "desk_users[2].name",
+                "desk_users[2].tenants"
+            ]
+        );
+    }
+}

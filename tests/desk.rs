@@ -1,0 +1,237 @@
+//! End to end: the support desk over HTTP as a browser speaks it (forms, cookies, redirects):
+//! login, the session cookie's attributes, the form token on every POST, tenant isolation, a
+//! ticket resolved with a credit, and who did it in the audit log. The same in a real browser:
+//! `tests/desk_browser.rs`.
+
+mod common;
+
+use certgate_core::config::SecretRef;
+use certgate_server::config::DeskUserConfig;
+use common::{order, spawn, tenant, Setup, TestApp, KEY};
+use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::redirect::Policy;
+use serde_json::{json, Value};
+
+const OTHER: &str = "desk-other-tenant-key";
+const ALICE: &str = "alice-desk-key-0123456789";
+const BOB: &str = "bob-desk-key-0123456789";
+
+fn desk_user(name: &str, tenants: &[&str], key: &str) -> DeskUserConfig {
+    let var = format!("CERTGATE_TEST_DESK_{}", name.to_uppercase());
+    std::env::set_var(&var, key);
+    DeskUserConfig {
+        name: name.into(),
+        tenants: tenants.iter().map(|t| (*t).to_owned()).collect(),
+        key: SecretRef::parse(&format!("${{{var}}}")).unwrap(),
+    }
+}
+
+/// A DigiCert refund of an account-balance order, by hand: a Sectigo refund is a manual ticket
+/// from the start (its default mode), so no CA is needed.
+async fn refund_ticket(app: &TestApp, key: &str, idem: &str, order_id: &str) -> (String, String) {
+    let body = json!({"provider": "sectigo", "intent": "refund", "order": order(json!({
+        "id": order_id, "supplier_order_id": format!("SEC-{order_id}"),
+        "purchased_at": (chrono::Utc::now() - chrono::Duration::days(3)).to_rfc3339(),
+        "issued_at": (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339()}))});
+    let (status, op) = app.post_operation(key, idem, &body).await;
+    assert_eq!(status, 202, "{op}");
+    let id = op["id"].as_str().unwrap().to_owned();
+    let waiting = app.wait_for_as(key, &id, &["manual_ticket_open"]).await;
+    (
+        id,
+        waiting["steps"][0]["ticket_id"]
+            .as_str()
+            .unwrap()
+            .to_owned(),
+    )
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// Logs in with `key`: the session cookie (`name=value`) and the Set-Cookie line.
+async fn login(app: &TestApp, key: &str, https: bool) -> (u16, Option<(String, String)>) {
+    let mut req = browser()
+        .post(format!("{}/desk/login", app.base))
+        .form(&[("key", key)]);
+    if https {
+        req = req.header("x-forwarded-proto", "https");
+    }
+    let res = req.send().await.unwrap();
+    let status = res.status().as_u16();
+    let cookie = res
+        .headers()
+        .get(SET_COOKIE)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .map(|line| (line.split(';').next().unwrap().to_owned(), line));
+    (status, cookie)
+}
+
+async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
+    let res = browser()
+        .get(format!("{}{path}", app.base))
+        .header(COOKIE, cookie)
+        .send()
+        .await
+        .unwrap();
+    (res.status().as_u16(), res.text().await.unwrap())
+}
+
+/// The form token on a page.
+fn csrf(html: &str) -> String {
+    let at = html.find("name=\"csrf\" value=\"").expect("a form token") + 19;
+    html[at..at + 32].to_owned()
+}
+
+async fn post_form(
+    app: &TestApp,
+    cookie: &str,
+    path: &str,
+    form: &[(&str, &str)],
+) -> (u16, String, Option<String>) {
+    let res = browser()
+        .post(format!("{}{path}", app.base))
+        .header(COOKIE, cookie)
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = res.status().as_u16();
+    let location = res
+        .headers()
+        .get(LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, res.text().await.unwrap(), location)
+}
+
+#[tokio::test]
+async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_token() {
+    let app = spawn(Setup {
+        tenants: vec![tenant("desk-other", OTHER, None)],
+        desk_users: vec![
+            desk_user("alice", &["default"], ALICE),
+            desk_user("bob", &["desk-other"], BOB),
+        ],
+        ..Setup::default()
+    })
+    .await;
+    let (mine_op, mine) = refund_ticket(&app, KEY, "desk-1", "ord-mine").await;
+    let (_, theirs) = refund_ticket(&app, OTHER, "desk-2", "ord-theirs").await;
+
+    // Not logged in: to the login page. A wrong key is refused.
+    let res = browser()
+        .get(format!("{}/desk", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/desk/login");
+    let (status, cookie) = login(&app, "not-a-key", false).await;
+    assert_eq!((status, cookie), (401, None));
+    let (status, _) = login(&app, KEY, false).await;
+    assert_eq!(status, 401, "an API key is not a desk key");
+
+    // The session cookie: HttpOnly, SameSite=Strict, on /desk; Secure behind TLS.
+    let (status, cookie) = login(&app, ALICE, false).await;
+    assert_eq!(status, 303);
+    let (cookie, line) = cookie.unwrap();
+    for attribute in ["HttpOnly", "SameSite=Strict", "Path=/desk"] {
+        assert!(line.contains(attribute), "{line}");
+    }
+    assert!(!line.contains("Secure"), "{line}");
+    let (_, secure) = login(&app, ALICE, true).await;
+    assert!(secure.unwrap().1.contains("; Secure"));
+
+    // Alice's queue: her tenant's ticket, not the other's.
+    let (status, queue) = page(&app, &cookie, "/desk").await;
+    assert_eq!(status, 200);
+    assert!(queue.contains("ord-mine"), "{queue}");
+    assert!(!queue.contains("ord-theirs"));
+    assert!(queue.contains("Soonest deadline"));
+    let (status, _) = page(&app, &cookie, &format!("/desk/tickets/{theirs}")).await;
+    assert_eq!(status, 404);
+    let (status, ticket) = page(&app, &cookie, &format!("/desk/tickets/{mine}")).await;
+    assert_eq!(status, 200);
+    assert!(
+        ticket.contains("SEC-ord-mine") && ticket.contains("data-copy"),
+        "{ticket}"
+    );
+    assert!(ticket.contains("<label for=\"note\">"), "labelled fields");
+    let token = csrf(&ticket);
+
+    // Every POST carries the session's form token.
+    let resolve = format!("/desk/tickets/{mine}/resolve");
+    let (status, _, _) = post_form(&app, &cookie, &resolve, &[("outcome", "done")]).await;
+    assert_eq!(status, 403);
+    let (status, _, _) = post_form(
+        &app,
+        &cookie,
+        &resolve,
+        &[("outcome", "done"), ("csrf", "0000")],
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, _) = post_form(
+        &app,
+        &cookie,
+        &format!("/desk/tickets/{theirs}/resolve"),
+        &[("outcome", "done"), ("csrf", &token)],
+    )
+    .await;
+    assert_eq!(status, 404);
+    // A credit on a ticket that is not a refund request is refused, on the page.
+    let (status, body, _) = post_form(
+        &app,
+        &cookie,
+        &resolve,
+        &[
+            ("outcome", "done"),
+            ("csrf", &token),
+            ("credited_amount", "10.00"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 400);
+    assert!(body.contains("Only a refund request"), "{body}");
+    let (status, _, location) = post_form(
+        &app,
+        &cookie,
+        &resolve,
+        &[
+            ("outcome", "done"),
+            ("csrf", &token),
+            ("note", "done by phone, ref 88"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (status, location.as_deref()),
+        (303, Some(&*format!("/desk/tickets/{mine}")))
+    );
+    let done = app.wait_for(&mine_op, &["completed"]).await;
+    assert!(done["history"]
+        .to_string()
+        .contains("done by phone, ref 88"));
+    let (_, audit) = app.get("/v1/audit", Some(KEY)).await;
+    let entry = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "ticket.resolve")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(entry["actor"], "desk:alice", "{audit}");
+
+    // A desk key opens no API; logging out ends the session.
+    let (status, _) = app.get("/v1/operations", Some(ALICE)).await;
+    assert_eq!(status, 401);
+    let (status, _, location) = post_form(&app, &cookie, "/desk/logout", &[("csrf", &token)]).await;
+    assert_eq!((status, location.as_deref()), (303, Some("/desk/login")));
+    let (status, _) = page(&app, &cookie, "/desk").await;
+    assert_eq!(status, 303);
+    app.stop().await;
+}
