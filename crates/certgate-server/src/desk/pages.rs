@@ -28,6 +28,7 @@ input[type=text],input[type=password],textarea,select{width:100%;max-width:30rem
 fieldset{border:1px solid #ccc;border-radius:.4rem;margin:.75rem 0}
 .error{border-left:4px solid #b00020;padding:.25rem .75rem;background:#fff0f0}
 :focus-visible{outline:3px solid #ffbf47;outline-offset:2px}
+.visually-hidden{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}
 ";
 
 /// Copy buttons and countdowns (the page works without them).
@@ -266,7 +267,8 @@ pub fn ticket(
                         button type="button" data-copy=(value) hidden aria-label={ "Copy the " (label) } { "Copy" }
                     }
                 }
-                @if refund.kind != certgate_core::quote::RefundKind::None {
+                @if refund.kind != certgate_core::quote::RefundKind::None
+                    && !t.fields.contains_key(&certgate_core::quote::TicketField::Amount) {
                     dt { "amount" }
                     dd { (refund.amount) " " (refund.currency) }
                 }

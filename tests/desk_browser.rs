@@ -1,0 +1,279 @@
+//! The support desk in a real browser: headless Chromium driven through ChromeDriver
+//! (Debian's `chromium` and `chromium-driver`, which `.ci/run` installs). A desk user logs in,
+//! finds the ticket an API call just opened, copies a field, resolves it with the amount
+//! credited, and the operation completes through the API; a wrong key is refused and another
+//! tenant's ticket is not shown. Screenshots of the queue and of the ticket (also at 320 px)
+//! go to `target/desk-screenshots/`.
+
+mod common;
+
+use certgate_core::config::SecretRef;
+use certgate_server::config::DeskUserConfig;
+use common::{digicert_cancel, digicert_order, order, spawn, tenant, Setup, KEY};
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use thirtyfour::prelude::*;
+use wiremock::MockServer;
+
+const ALICE: &str = "alice-browser-key-0123456789";
+const OTHER: &str = "browser-other-tenant-key";
+
+/// ChromeDriver on a free port, stopped when dropped.
+struct Driver(Child, u16);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn find(candidates: &[&str]) -> Option<PathBuf> {
+    candidates.iter().map(PathBuf::from).find(|p| p.exists())
+}
+
+async fn start_driver(chromedriver: &Path) -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..100 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Driver(child, port)
+}
+
+fn screenshots() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/desk-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
+    let (Some(chromedriver), Some(chromium)) = (
+        find(&["/usr/bin/chromedriver"]),
+        find(&["/usr/bin/chromium", "/usr/bin/chromium-browser"]),
+    ) else {
+        eprintln!("SKIPPED: the desk's browser test needs chromium and chromium-driver (apt-get install chromium chromium-driver; .ci/run does)");
+        return;
+    };
+    // A DigiCert refund of an account-balance order: a cancel, then a refund ticket.
+    let mock = MockServer::start().await;
+    digicert_order(&mock, "DC-B1", "pending", 1).await;
+    digicert_cancel(&mock, "DC-B1", 1).await;
+    std::env::set_var("CERTGATE_TEST_DESK_BROWSER_ALICE", ALICE);
+    let app = spawn(Setup {
+        providers_toml: common::providers_toml_at(&mock.uri()),
+        tenants: vec![tenant("browser-other", OTHER, None)],
+        desk_users: vec![DeskUserConfig {
+            name: "alice".into(),
+            tenants: vec!["default".into()],
+            key: SecretRef::parse("${CERTGATE_TEST_DESK_BROWSER_ALICE}").unwrap(),
+        }],
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({
+        "provider": "digicert", "intent": "refund", "note": "customer asked",
+        "order": order(json!({"id": "ord-browser", "state": "pending", "issued_at": null,
+            "supplier_order_id": "DC-B1", "charged_to": "account_balance", "voucher": null}))
+    });
+    let (status, op) = app.post_operation(KEY, "browser-1", &body).await;
+    assert_eq!(status, 202, "{op}");
+    let op_id = op["id"].as_str().unwrap().to_owned();
+    let waiting = app.wait_for(&op_id, &["manual_ticket_open"]).await;
+    let ticket = waiting["steps"][1]["ticket_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Another tenant's ticket, which Alice must not see.
+    let theirs = json!({"provider": "trustwave", "intent": "cancel",
+        "order": order(json!({"id": "ord-theirs", "state": "pending", "issued_at": null}))});
+    let (_, other_op) = app.post_operation(OTHER, "browser-2", &theirs).await;
+    let other = app
+        .wait_for_as(
+            OTHER,
+            other_op["id"].as_str().unwrap(),
+            &["manual_ticket_open"],
+        )
+        .await;
+    let other_ticket = other["steps"][0]["ticket_id"].as_str().unwrap().to_owned();
+
+    let driver = start_driver(&chromedriver).await;
+    let mut caps = DesiredCapabilities::chrome();
+    caps.set_binary(chromium.to_str().unwrap()).unwrap();
+    for arg in [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+    ] {
+        caps.add_arg(arg).unwrap();
+    }
+    let browser = WebDriver::new(format!("http://127.0.0.1:{}", driver.1), caps)
+        .await
+        .unwrap();
+    browser.set_window_rect(0, 0, 1100, 1000).await.unwrap();
+    let shots = screenshots();
+
+    // A wrong key is refused.
+    browser.goto(format!("{}/desk", app.base)).await.unwrap();
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/desk/login"));
+    browser
+        .find(By::Id("key"))
+        .await
+        .unwrap()
+        .send_keys("wrong-key")
+        .await
+        .unwrap();
+    browser
+        .find(By::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let alert = browser.find(By::Css("[role=alert]")).await.unwrap();
+    assert!(alert.text().await.unwrap().contains("not a desk user"));
+
+    // Logged in: the queue shows the ticket the API call opened, and not the other tenant's.
+    browser
+        .find(By::Id("key"))
+        .await
+        .unwrap()
+        .send_keys(ALICE)
+        .await
+        .unwrap();
+    browser
+        .find(By::Css("button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let queue = browser.source().await.unwrap();
+    assert!(queue.contains("ord-browser"), "{queue}");
+    assert!(!queue.contains("ord-theirs"));
+    browser.screenshot(&shots.join("queue.png")).await.unwrap();
+    browser
+        .find(By::PartialLinkText("ord-browser"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(browser
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with(&format!("/desk/tickets/{ticket}")));
+
+    // Copy the supplier order id: the button says so and the page announces it.
+    let copy = browser
+        .find(By::Css("button[data-copy='DC-B1']"))
+        .await
+        .unwrap();
+    copy.click().await.unwrap();
+    assert_eq!(copy.text().await.unwrap(), "Copied");
+    let status = browser.find(By::Id("copied")).await.unwrap();
+    assert_eq!(status.text().await.unwrap(), "DC-B1 copied");
+    browser.screenshot(&shots.join("ticket.png")).await.unwrap();
+    browser.set_window_rect(0, 0, 320, 900).await.unwrap();
+    browser
+        .screenshot(&shots.join("ticket-320px.png"))
+        .await
+        .unwrap();
+    let overflow: bool = browser
+        .execute(
+            "return document.documentElement.scrollWidth > window.innerWidth + 1;",
+            vec![],
+        )
+        .await
+        .unwrap()
+        .convert()
+        .unwrap();
+    assert!(!overflow, "the ticket page scrolls sideways at 320 px");
+    browser.set_window_rect(0, 0, 1100, 1000).await.unwrap();
+
+    // Resolve it done, with what was credited.
+    browser
+        .find(By::Css("input[name=outcome][value=done]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    browser
+        .find(By::Id("note"))
+        .await
+        .unwrap()
+        .send_keys("credit note received")
+        .await
+        .unwrap();
+    browser
+        .find(By::Id("credited_amount"))
+        .await
+        .unwrap()
+        .send_keys("120.00")
+        .await
+        .unwrap();
+    browser
+        .find(By::Id("credited_reference"))
+        .await
+        .unwrap()
+        .send_keys("CR-77")
+        .await
+        .unwrap();
+    browser
+        .find(By::XPath("//button[text()='Resolve']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let resolved = browser.source().await.unwrap();
+    assert!(
+        resolved.contains("Resolved: credit note received"),
+        "{resolved}"
+    );
+
+    // The operation completed through the API, its refund credited.
+    let done = app.wait_for(&op_id, &["completed"]).await;
+    assert_eq!(done["refund"]["status"], "credited", "{done:#}");
+    assert_eq!(done["refund"]["credited"]["reference"], "CR-77");
+    assert_eq!(done["refund"]["mismatch"], false);
+
+    // Another tenant's ticket is not there for her.
+    browser
+        .goto(format!("{}/desk/tickets/{other_ticket}", app.base))
+        .await
+        .unwrap();
+    let h1 = browser.find(By::Tag("h1")).await.unwrap();
+    assert_eq!(h1.text().await.unwrap(), "No such ticket");
+    browser.quit().await.unwrap();
+    drop(driver);
+    app.stop().await;
+    mock.verify().await;
+}
