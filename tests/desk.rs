@@ -196,7 +196,7 @@ async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_to
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("Only a refund request"), "{body}");
+    assert!(body.contains("not a refund request"), "{body}");
     let (status, _, location) = post_form(
         &app,
         &cookie,

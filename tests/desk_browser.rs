@@ -58,6 +58,11 @@ async fn start_driver(chromedriver: &Path) -> Driver {
     Driver(child, port)
 }
 
+/// The first element `by` finds, waiting for it (a page that is still loading).
+async fn el(browser: &WebDriver, by: By) -> WebElement {
+    browser.query(by).first().await.unwrap()
+}
+
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/desk-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -154,7 +159,7 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    let alert = browser.find(By::Css("[role=alert]")).await.unwrap();
+    let alert = el(&browser, By::Css("[role=alert]")).await;
     assert!(alert.text().await.unwrap().contains("not a desk user"));
 
     // Logged in: the queue shows the ticket the API call opened, and not the other tenant's.
@@ -172,17 +177,21 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .click()
         .await
         .unwrap();
+    el(&browser, By::XPath("//h1[text()='Tickets']")).await;
     let queue = browser.source().await.unwrap();
     assert!(queue.contains("ord-browser"), "{queue}");
     assert!(!queue.contains("ord-theirs"));
     browser.screenshot(&shots.join("queue.png")).await.unwrap();
-    browser
-        .find(By::PartialLinkText("ord-browser"))
+    el(&browser, By::PartialLinkText("ord-browser"))
         .await
-        .unwrap()
         .click()
         .await
         .unwrap();
+    el(
+        &browser,
+        By::XPath("//h1[starts-with(., 'Refund request')]"),
+    )
+    .await;
     assert!(browser
         .current_url()
         .await
@@ -196,9 +205,14 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .await
         .unwrap();
     copy.click().await.unwrap();
-    assert_eq!(copy.text().await.unwrap(), "Copied");
     let status = browser.find(By::Id("copied")).await.unwrap();
     assert_eq!(status.text().await.unwrap(), "DC-B1 copied");
+    // The button says so once the clipboard answered (for a moment).
+    el(
+        &browser,
+        By::XPath("//button[@data-copy='DC-B1' and text()='Copied']"),
+    )
+    .await;
     browser.screenshot(&shots.join("ticket.png")).await.unwrap();
     browser.set_window_rect(0, 0, 320, 900).await.unwrap();
     browser
@@ -253,10 +267,10 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .click()
         .await
         .unwrap();
-    let resolved = browser.source().await.unwrap();
-    assert!(
-        resolved.contains("Resolved: credit note received"),
-        "{resolved}"
+    let resolved = el(&browser, By::XPath("//p[starts-with(., 'Resolved:')]")).await;
+    assert_eq!(
+        resolved.text().await.unwrap(),
+        "Resolved: credit note received"
     );
 
     // The operation completed through the API, its refund credited.
@@ -270,8 +284,7 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .goto(format!("{}/desk/tickets/{other_ticket}", app.base))
         .await
         .unwrap();
-    let h1 = browser.find(By::Tag("h1")).await.unwrap();
-    assert_eq!(h1.text().await.unwrap(), "No such ticket");
+    el(&browser, By::XPath("//h1[text()='No such ticket']")).await;
     browser.quit().await.unwrap();
     drop(driver);
     app.stop().await;

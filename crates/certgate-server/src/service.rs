@@ -10,7 +10,9 @@ use certgate_core::lifecycle::{
     self, Context, Emit, Event, Planner, Schedule, TicketChange, TicketOutcome, Transition,
 };
 use certgate_core::operation::Operation;
+use certgate_core::quote::Action;
 use certgate_core::ticket::{Ticket, TicketStatus};
+use certgate_core::InvalidInput;
 use certgate_store::{
     AuditEntry, Effects, NewOperation, RefundWrite, SaveOperation, StoreError, TicketWrite,
     WatchLink,
@@ -359,9 +361,10 @@ pub async fn change_as(
     })
 }
 
-/// Resolves the tenant's open ticket `id` (with what was credited, for a refund ticket): its
-/// step and operation move on. The ticket and the operation after it; 404 for a ticket the
-/// tenant does not have, 409 for one that is not open.
+/// Resolves the tenant's open ticket `id` (with what was credited, for a refund request done):
+/// its step and operation move on. The ticket and the operation after it; 404 for a ticket the
+/// tenant does not have, 400 naming `credited` for a credit on any other resolution, 409 for a
+/// ticket that is not open.
 pub async fn resolve_ticket(
     state: &AppState,
     actor: Actor<'_>,
@@ -372,6 +375,21 @@ pub async fn resolve_ticket(
     credited: Option<Credit>,
 ) -> Result<(Ticket, Operation), ApiError> {
     let ticket = load_ticket(state, tenant, id).await?;
+    if credited.is_some() {
+        let why = if outcome != TicketOutcome::Done {
+            Some("only a ticket resolved `done` says what was credited".to_owned())
+        } else if ticket.action != Action::RefundRequest {
+            Some(format!(
+                "this ticket is a {}, not a refund request: nothing is credited by it",
+                ticket.action.as_str()
+            ))
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(InvalidInput::one("credited", why).into());
+        }
+    }
     if ticket.status != TicketStatus::Open {
         return Err(ApiError::Conflict {
             message: format!("the ticket is already {}", ticket.status.as_str()),

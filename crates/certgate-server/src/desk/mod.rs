@@ -449,8 +449,9 @@ struct Asked {
     credited: Option<certgate_core::ledger::Credit>,
 }
 
-/// Reads the form: the outcome, the note and, for a refund ticket done, what was credited (its
-/// currency the quote's when left empty). What is wrong, in a sentence, otherwise.
+/// Reads the form: the outcome, the note and what was credited (its currency the quote's when
+/// left empty; whether this resolution may carry one is the service's rule). What is wrong, in
+/// a sentence, otherwise.
 fn read_form(
     form: &ResolveForm,
     item: &Item,
@@ -470,11 +471,6 @@ fn read_form(
             note,
             credited: None,
         });
-    }
-    if outcome != TicketOutcome::Done
-        || item.ticket.action != certgate_core::quote::Action::RefundRequest
-    {
-        return Err("Only a refund request resolved Done says what was credited.".into());
     }
     let amount: Amount = amount
         .parse()
@@ -547,6 +543,7 @@ async fn resolve(
     match resolved {
         Ok(_) => redirect(&format!("/desk/tickets/{id}")),
         Err(ApiError::Conflict { message, .. }) => problem(message),
+        Err(ApiError::Invalid(e)) => problem(e.to_string()),
         Err(e) => e.into_response(),
     }
 }

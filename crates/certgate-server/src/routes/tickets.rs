@@ -12,9 +12,8 @@ use axum::{Extension, Json};
 use certgate_core::lifecycle::TicketOutcome;
 use certgate_core::money::{Amount, Money};
 use certgate_core::operation::Operation;
-use certgate_core::quote::Action;
 use certgate_core::ticket::{Ticket, TicketStatus};
-use certgate_core::{Currency, InvalidInput};
+use certgate_core::Currency;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, OneOfBuilder, Schema, Type};
@@ -143,30 +142,12 @@ pub async fn resolve(
     JsonBody(req): JsonBody<Resolve>,
 ) -> Result<Json<Resolution>, ApiError> {
     certgate_core::validation::note("note", req.note.as_deref())?;
-    let ticket = service::load_ticket(&state, &tenant.id, &id).await?;
     let outcome = match req.outcome {
         Outcome::Done => TicketOutcome::Done,
         Outcome::Rejected => TicketOutcome::Rejected,
     };
     let credited = match req.credited {
         None => None,
-        Some(_) if outcome != TicketOutcome::Done => {
-            return Err(InvalidInput::one(
-                "credited",
-                "only a ticket resolved `done` says what was credited",
-            )
-            .into())
-        }
-        Some(_) if ticket.action != Action::RefundRequest => {
-            return Err(InvalidInput::one(
-                "credited",
-                format!(
-                    "this ticket is a {}, not a refund request: nothing is credited by it",
-                    ticket.action.as_str()
-                ),
-            )
-            .into())
-        }
         Some(c) => Some(super::refunds::credit(
             "credited",
             Money::new(c.amount, c.currency),
