@@ -89,6 +89,27 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for IdempotencyKey {
     }
 }
 
+/// `value` written with every object's keys sorted, whatever order they came in (and whether
+/// or not serde_json keeps insertion order, a feature another crate may turn on).
+fn canonical(value: &Value) -> String {
+    fn sorted(v: &Value) -> Value {
+        match v {
+            Value::Object(map) => {
+                let mut keys: Vec<&String> = map.keys().collect();
+                keys.sort();
+                Value::Object(
+                    keys.into_iter()
+                        .map(|k| (k.clone(), sorted(&map[k])))
+                        .collect(),
+                )
+            }
+            Value::Array(items) => Value::Array(items.iter().map(sorted).collect()),
+            other => other.clone(),
+        }
+    }
+    sorted(value).to_string()
+}
+
 /// The operation as JSON, from its stored body.
 fn stored(body: &str) -> Result<Value, ApiError> {
     serde_json::from_str(body)
@@ -119,9 +140,9 @@ pub async fn create(
     let req: OperationRequest = body::parse_object(&bytes)?;
     certgate_core::validation::note("note", req.note.as_deref())?;
     // The same request is the same JSON, whatever its key order or spacing.
-    let canonical: Value =
+    let parsed: Value =
         serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))?;
-    let hash = hex::encode(Sha256::digest(canonical.to_string().as_bytes()));
+    let hash = hex::encode(Sha256::digest(canonical(&parsed).as_bytes()));
 
     let live = state.live();
     let entry = live.registry.get(&req.provider).ok_or_else(|| {
@@ -283,6 +304,25 @@ pub async fn retry(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_json_in_another_key_order_is_the_same_request() {
+        let a: Value =
+            serde_json::from_str(r#"{"b": 1, "a": {"y": [1, {"q": 2, "p": 3}], "x": null}}"#)
+                .unwrap();
+        let b: Value =
+            serde_json::from_str(r#"{"a": {"x": null, "y": [1, {"p": 3, "q": 2}]}, "b": 1}"#)
+                .unwrap();
+        assert_eq!(canonical(&a), canonical(&b));
+        assert_eq!(
+            canonical(&a),
+            r#"{"a":{"x":null,"y":[1,{"p":3,"q":2}]},"b":1}"#
+        );
+        let c: Value =
+            serde_json::from_str(r#"{"a": {"y": [{"p": 3, "q": 2}, 1], "x": null}, "b": 1}"#)
+                .unwrap();
+        assert_ne!(canonical(&a), canonical(&c), "arrays keep their order");
+    }
 
     #[test]
     fn idempotency_keys_agree_with_their_pattern() {
