@@ -78,6 +78,11 @@ async fn page(app: &TestApp, cookie: &str, path: &str) -> (u16, String) {
         .send()
         .await
         .unwrap();
+    if res.status() == 200 {
+        for (name, value) in [("x-frame-options", "DENY"), ("cache-control", "no-store")] {
+            assert_eq!(res.headers()[name], value, "{path}");
+        }
+    }
     (res.status().as_u16(), res.text().await.unwrap())
 }
 

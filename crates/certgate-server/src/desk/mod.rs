@@ -137,11 +137,17 @@ pub fn router() -> Router<AppState> {
         .route("/desk/tickets/{id}/resolve", post(resolve))
 }
 
-/// A page answer, with no caching.
+/// A page answer: never cached, never framed (no clickjacking), no referrer sent on.
 fn page(status: StatusCode, body: String) -> Response {
     let mut r = (status, Html(body)).into_response();
-    r.headers_mut()
-        .insert("cache-control", HeaderValue::from_static("no-store"));
+    let headers = r.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
     r
 }
 
