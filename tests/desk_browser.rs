@@ -63,6 +63,16 @@ async fn el(browser: &WebDriver, by: By) -> WebElement {
     browser.query(by).first().await.unwrap()
 }
 
+/// Clicks the first element `by` finds.
+async fn click(browser: &WebDriver, by: By) {
+    el(browser, by).await.click().await.unwrap();
+}
+
+/// Types `text` into the first element `by` finds.
+async fn type_into(browser: &WebDriver, by: By, text: &str) {
+    el(browser, by).await.send_keys(text).await.unwrap();
+}
+
 fn screenshots() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/desk-screenshots");
     std::fs::create_dir_all(&dir).unwrap();
@@ -145,48 +155,20 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
         .unwrap()
         .path()
         .ends_with("/desk/login"));
-    browser
-        .find(By::Id("key"))
-        .await
-        .unwrap()
-        .send_keys("wrong-key")
-        .await
-        .unwrap();
-    browser
-        .find(By::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, By::Id("key"), "wrong-key").await;
+    click(&browser, By::Css("button[type=submit]")).await;
     let alert = el(&browser, By::Css("[role=alert]")).await;
     assert!(alert.text().await.unwrap().contains("not a desk user"));
 
     // Logged in: the queue shows the ticket the API call opened, and not the other tenant's.
-    browser
-        .find(By::Id("key"))
-        .await
-        .unwrap()
-        .send_keys(ALICE)
-        .await
-        .unwrap();
-    browser
-        .find(By::Css("button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_into(&browser, By::Id("key"), ALICE).await;
+    click(&browser, By::Css("button[type=submit]")).await;
     el(&browser, By::XPath("//h1[text()='Tickets']")).await;
     let queue = browser.source().await.unwrap();
     assert!(queue.contains("ord-browser"), "{queue}");
     assert!(!queue.contains("ord-theirs"));
     browser.screenshot(&shots.join("queue.png")).await.unwrap();
-    el(&browser, By::PartialLinkText("ord-browser"))
-        .await
-        .click()
-        .await
-        .unwrap();
+    click(&browser, By::PartialLinkText("ord-browser")).await;
     el(
         &browser,
         By::XPath("//h1[starts-with(., 'Refund request')]"),
@@ -232,41 +214,11 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
     browser.set_window_rect(0, 0, 1100, 1000).await.unwrap();
 
     // Resolve it done, with what was credited.
-    browser
-        .find(By::Css("input[name=outcome][value=done]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    browser
-        .find(By::Id("note"))
-        .await
-        .unwrap()
-        .send_keys("credit note received")
-        .await
-        .unwrap();
-    browser
-        .find(By::Id("credited_amount"))
-        .await
-        .unwrap()
-        .send_keys("120.00")
-        .await
-        .unwrap();
-    browser
-        .find(By::Id("credited_reference"))
-        .await
-        .unwrap()
-        .send_keys("CR-77")
-        .await
-        .unwrap();
-    browser
-        .find(By::XPath("//button[text()='Resolve']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&browser, By::Css("input[name=outcome][value=done]")).await;
+    type_into(&browser, By::Id("note"), "credit note received").await;
+    type_into(&browser, By::Id("credited_amount"), "120.00").await;
+    type_into(&browser, By::Id("credited_reference"), "CR-77").await;
+    click(&browser, By::XPath("//button[text()='Resolve']")).await;
     let resolved = el(&browser, By::XPath("//p[starts-with(., 'Resolved:')]")).await;
     assert_eq!(
         resolved.text().await.unwrap(),

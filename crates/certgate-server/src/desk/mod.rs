@@ -178,6 +178,18 @@ struct Session {
     digest: String,
 }
 
+/// A handler's session: the request's, or the login page to go to.
+impl axum::extract::FromRequestParts<AppState> for Session {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &AppState,
+    ) -> Result<Session, Response> {
+        session(state, &parts.headers).await
+    }
+}
+
 /// The request's session, or the login page to go to.
 async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
     let Some(cookie) = session_cookie(headers) else {
@@ -272,13 +284,9 @@ struct TokenForm {
 
 async fn logout(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Form(form): Form<TokenForm>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !csrf_ok(&s, &form.csrf) {
         return forbidden();
     }
@@ -338,13 +346,9 @@ const QUEUE_LIMIT: i64 = 200;
 
 async fn queue(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Query(filter): Query<QueueFilter>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let status = match filter.status.as_deref().unwrap_or("open") {
         "" | "any" => None,
         other => match other.parse::<TicketStatus>() {
@@ -414,15 +418,7 @@ fn not_found() -> Response {
     )
 }
 
-async fn ticket(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+async fn ticket(State(state): State<AppState>, s: Session, Path(id): Path<String>) -> Response {
     match find(&state, &s.user, &id).await {
         Ok(Some(item)) => page(
             StatusCode::OK,
@@ -505,14 +501,10 @@ fn read_form(
 
 async fn resolve(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    s: Session,
     Path(id): Path<String>,
     Form(form): Form<ResolveForm>,
 ) -> Response {
-    let s = match session(&state, &headers).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !csrf_ok(&s, &form.csrf) {
         return forbidden();
     }
