@@ -7,6 +7,7 @@
 
 mod pages;
 
+use crate::auth::KeyRing;
 use crate::config::DeskUserConfig;
 use crate::problem::ApiError;
 use crate::service::{self, ms, Actor};
@@ -38,23 +39,16 @@ pub struct DeskUser {
     pub tenants: Vec<String>,
 }
 
-struct Entry {
-    digest: [u8; 32],
-    user: DeskUser,
-}
-
 /// The desk's users and their keys (kept only as digests).
 #[derive(Default)]
-pub struct DeskUsers {
-    users: Vec<Entry>,
-}
+pub struct DeskUsers(KeyRing<DeskUser>);
 
 impl std::fmt::Debug for DeskUsers {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("DeskUsers")
             .field(
                 "users",
-                &self.users.iter().map(|u| &u.user.name).collect::<Vec<_>>(),
+                &self.0.values().map(|u| &u.name).collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
     }
@@ -90,13 +84,13 @@ impl DeskUsers {
                 }
             }
             match u.key.resolve() {
-                Some(key) => out.users.push(Entry {
-                    digest: Sha256::digest(key.as_bytes()).into(),
-                    user: DeskUser {
+                Some(key) => out.0.add(
+                    DeskUser {
                         name: u.name.clone(),
                         tenants: u.tenants.clone(),
                     },
-                }),
+                    &key,
+                ),
                 None => issue(
                     "key",
                     format!("${{{}}} is not set in the environment", u.key.var),
@@ -110,20 +104,13 @@ impl DeskUsers {
         }
     }
 
-    /// The user whose key this is; every key is compared, in constant time.
+    /// The user whose key this is (compared in constant time).
     fn by_key(&self, presented: &str) -> Option<&DeskUser> {
-        let digest: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
-        let mut found = None;
-        for e in &self.users {
-            if bool::from(e.digest.ct_eq(&digest)) {
-                found = Some(&e.user);
-            }
-        }
-        found
+        self.0.find(presented)
     }
 
     fn by_name(&self, name: &str) -> Option<&DeskUser> {
-        self.users.iter().map(|e| &e.user).find(|u| u.name == name)
+        self.0.values().find(|u| u.name == name)
     }
 }
 
