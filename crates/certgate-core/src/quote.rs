@@ -365,6 +365,11 @@ impl Decision {
         self.eta = eta;
         self
     }
+
+    /// When a request must go by: `submit_by`, else the deadline.
+    pub fn send_by(&self) -> Option<DateTime<Utc>> {
+        self.submit_by.or(self.deadline)
+    }
 }
 
 /// The full answer of `POST /v1/quotes`.

@@ -87,7 +87,7 @@ fn default_instructions(
             refund.amount, refund.currency
         ));
     }
-    if let Some(by) = op.quote.decision.submit_by.or(op.quote.decision.deadline) {
+    if let Some(by) = op.quote.decision.send_by() {
         lines.push(format!(
             "Send the request by {}: the refund window closes then.",
             instant::format(&by)

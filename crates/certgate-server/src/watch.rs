@@ -126,8 +126,19 @@ pub fn check(
 ) -> WatchedCheck {
     let settings = state.watch.settings();
     let entry = live.registry.get(&w.provider);
-    let quoted = entry.map(|e| (e, e.quote(&w.order, Intent::Refund, now)));
-    let checked = match quoted {
+    // Kept as it was, checked again after the recheck period.
+    let set_aside = |why: String| {
+        tracing::warn!(tenant, order = %w.order.id, provider = %w.provider, %why,
+            "a watched order cannot be quoted");
+        watch::Checked {
+            window: w.window.clone(),
+            notices: Vec::new(),
+            next_check: now + chrono::Duration::from_std(settings.recheck).unwrap_or_default(),
+        }
+    };
+    let checked = match entry.map(|e| (e, e.quote(&w.order, Intent::Refund, now))) {
+        None => set_aside("its provider is no longer configured".to_owned()),
+        Some((_, Err(e))) => set_aside(format!("it no longer validates: {e}")),
         Some((entry, Ok(quote))) => {
             let asked = w.operation_status.is_some_and(watch::asks_refund);
             let checked = watch::check(&w.window, &quote, now, &settings, entry.calendar(), asked);
@@ -151,20 +162,6 @@ pub fn check(
                 );
             }
             checked
-        }
-        other => {
-            let why = match other {
-                None => "its provider is no longer configured".to_owned(),
-                Some((_, Err(e))) => format!("it no longer validates: {e}"),
-                Some((_, Ok(_))) => unreachable!("handled above"),
-            };
-            tracing::warn!(tenant, order = %w.order.id, provider = %w.provider, %why,
-                "a watched order cannot be quoted");
-            watch::Checked {
-                window: w.window.clone(),
-                notices: Vec::new(),
-                next_check: now + chrono::Duration::from_std(settings.recheck).unwrap_or_default(),
-            }
         }
     };
     WatchedCheck {

@@ -307,10 +307,9 @@ pub(crate) struct Item {
 }
 
 impl Item {
-    /// The date the request must go by: `submit_by`, else the deadline.
+    /// The date the request must go by.
     pub fn by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        let d = &self.operation.quote.decision;
-        d.submit_by.or(d.deadline)
+        self.operation.quote.decision.send_by()
     }
 }
 
