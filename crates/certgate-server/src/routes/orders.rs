@@ -50,8 +50,8 @@ pub async fn put(
         ApiError::UnknownProvider(unknown_provider(&live.registry, &req.provider))
     })?;
     let now = (state.clock)();
-    // Validates the order against its provider (a 400 naming the field).
-    entry.quote(&req.order, Intent::Refund, now)?;
+    // Validates the order against its provider (a 400 naming the field); the answer shows it.
+    let quote = entry.quote(&req.order, Intent::Refund, now)?;
     let body = serde_json::to_string(&req.order).expect("an order serializes");
     let mut kept = None;
     let mut unreadable = None;
@@ -97,7 +97,8 @@ pub async fn put(
     } else {
         StatusCode::OK
     };
-    Ok((status, Json(WatchedOrder::at(&live, &w, now))).into_response())
+    let answer = WatchedOrder::new(&w, Some(quote), w.window.clone());
+    Ok((status, Json(answer)).into_response())
 }
 
 async fn load(state: &AppState, tenant: &str, id: &str) -> Result<WatchedRow, ApiError> {
