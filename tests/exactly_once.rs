@@ -65,7 +65,16 @@ async fn an_answer_lost_after_the_ca_acted_is_confirmed_by_reading_the_ca() {
                 .contains("confirmed by reading the CA: the answer to attempt 1 was lost"),
             "{done:#}"
         );
+        // The money follows the confirmed outcome: asked for, and due from the completion.
+        assert_eq!(done["refund"]["status"], "requested", "{done:#}");
+        assert!(done["refund"]["due_by"].is_string(), "{done:#}");
     }
+    let (_, ledger) = app.get("/v1/refunds?status=requested", Some(KEY)).await;
+    assert_eq!(
+        ledger["refunds"].as_array().unwrap().len(),
+        5,
+        "one record each: {ledger}"
+    );
     app.stop().await;
 }
 
@@ -88,6 +97,8 @@ async fn a_repeat_answered_already_done_is_confirmed_by_a_read_and_counts_as_suc
     let h = history(&done);
     assert!(h.contains("already done"), "{h}");
     assert!(h.contains("reports the order Canceled"), "{h}");
+    assert_eq!(done["refund"]["status"], "requested", "{done:#}");
+    assert!(done["refund"]["due_by"].is_string(), "{done:#}");
     app.stop().await;
 }
 
@@ -171,6 +182,14 @@ async fn a_sectigo_refund_in_api_mode_asks_for_the_money_then_revokes() {
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(sectigo.sim.applied("SEC-1"), ["refund", "revoke"]);
     assert_eq!(sectigo.sim.state("SEC-1"), "revoked");
+    // Sectigo's !AutoRefund said yes: approved, by the CA's own answer.
+    assert_eq!(done["refund"]["status"], "approved", "{done:#}");
+    let (_, approved) = app.get("/v1/events?type=refund.approved", Some(KEY)).await;
+    assert_eq!(
+        approved["events"].as_array().unwrap().len(),
+        1,
+        "{approved}"
+    );
     app.stop().await;
 }
 
