@@ -6,7 +6,7 @@ use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
 use certgate_server::tenants::Tenants;
-use certgate_server::{AppState, Background, Helpdesk, Live};
+use certgate_server::{AppState, Background, Helpdesk, Live, Shared};
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -419,11 +419,12 @@ fn serve(
     runtime.block_on(async move {
         let store = database.connect().await?;
         let database = url;
-        let mut state = AppState::new(live, store);
-        state.executor = file.executor;
-        state.webhooks = file.webhooks;
-        state.events = file.events;
-        state.watch = file.watch;
+        let mut shared = Shared::new(live, store);
+        shared.executor = file.executor;
+        shared.webhooks = file.webhooks;
+        shared.events = file.events;
+        shared.watch = file.watch;
+        let state = AppState::from(shared);
         tokio::spawn(reload_on_hangup(state.clone(), config.clone(), file));
         let listener = tokio::net::TcpListener::bind(listen)
             .await

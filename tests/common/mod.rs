@@ -269,11 +269,12 @@ pub async fn spawn(setup: Setup) -> TestApp {
         helpdesk: setup.helpdesk,
         desk,
     };
-    let mut state = AppState::new(live, store);
-    state.executor = setup.executor;
-    state.webhooks = setup.webhooks;
-    state.clock = setup.clock;
-    state.watch = setup.watch;
+    let mut shared = certgate_server::Shared::new(live, store);
+    shared.executor = setup.executor;
+    shared.webhooks = setup.webhooks;
+    shared.clock = setup.clock;
+    shared.watch = setup.watch;
+    let state = AppState::from(shared);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(certgate_server::serve(

@@ -13,14 +13,25 @@ use serde::de::DeserializeOwned;
 pub struct JsonBody<T>(pub T);
 
 /// Reads `bytes` as a `T`, naming the offending field on error.
+///
+/// A well-formed body is read once, by serde_json alone; only a body that fails is read again
+/// with its path tracked (serde_path_to_error), to name the field: tracking every field of
+/// every good body would cost more than the rest of reading it.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(bytes).map_err(|first| explain::<T>(bytes, first))
+}
+
+/// Why `bytes` is not a `T`: the same error read again with the field's path (`first`, without
+/// one, should the second reading disagree).
+fn explain<T: DeserializeOwned>(bytes: &[u8], first: serde_json::Error) -> ApiError {
     let mut de = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        classify(e.into_inner(), &path, bytes)
-    })?;
-    de.end().map_err(|e| classify(e, "", bytes))?;
-    Ok(value)
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Err(e) => {
+            let path = e.path().to_string();
+            classify(e.into_inner(), &path, bytes)
+        }
+        Ok(_) => classify(de.end().err().unwrap_or(first), "", bytes),
+    }
 }
 
 /// A data error is about one field; so is a "syntax" error in JSON that is well formed (serde

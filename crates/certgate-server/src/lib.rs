@@ -61,41 +61,69 @@ pub struct Live {
     pub desk: desk::DeskUsers,
 }
 
-/// Everything a request handler and a worker need.
+/// Everything a request handler and a worker need: one [`Shared`] behind one `Arc`, so that
+/// the several clones every request takes (middleware, extractors) are one count each.
 #[derive(Debug, Clone)]
-pub struct AppState {
-    live: Arc<ArcSwap<Live>>,
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    pub fn new(live: Live, store: Store) -> Self {
+        Shared::new(live, store).into()
+    }
+}
+
+impl From<Shared> for AppState {
+    fn from(shared: Shared) -> Self {
+        AppState(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares; its settings are set before it is shared.
+#[derive(Debug)]
+pub struct Shared {
+    live: ArcSwap<Live>,
     pub store: Store,
     pub executor: ExecutorConfig,
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
     pub watch: WatchConfig,
-    pub pacing: Arc<pacing::Pacing>,
+    pub pacing: pacing::Pacing,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
-    pub wake: Arc<tokio::sync::Notify>,
+    pub wake: tokio::sync::Notify,
     /// Tells webhook delivery that deliveries were queued.
-    pub deliver: Arc<tokio::sync::Notify>,
-    pub metrics: Arc<metrics::Metrics>,
+    pub deliver: tokio::sync::Notify,
+    pub metrics: metrics::Metrics,
     pub clock: Clock,
+    /// The OpenAPI document, set by [`app`] from the routes it builds.
+    openapi: std::sync::OnceLock<openapi::Document>,
 }
 
-impl AppState {
+impl Shared {
     pub fn new(live: Live, store: Store) -> Self {
-        AppState {
-            pacing: Arc::new(pacing::Pacing::new(
+        Shared {
+            pacing: pacing::Pacing::new(
                 &live.registry,
                 (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
-            )),
-            wake: Arc::new(tokio::sync::Notify::new()),
-            deliver: Arc::new(tokio::sync::Notify::new()),
-            metrics: Arc::default(),
-            live: Arc::new(ArcSwap::from_pointee(live)),
+            ),
+            wake: tokio::sync::Notify::new(),
+            deliver: tokio::sync::Notify::new(),
+            metrics: metrics::Metrics::default(),
+            live: ArcSwap::from_pointee(live),
             store,
             executor: ExecutorConfig::default(),
             webhooks: WebhooksConfig::default(),
             events: EventsConfig::default(),
             watch: WatchConfig::default(),
             clock: Utc::now,
+            openapi: std::sync::OnceLock::new(),
         }
     }
 

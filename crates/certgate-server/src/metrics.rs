@@ -13,6 +13,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The methods that get their own label value; any other is `other`, so that clients cannot
@@ -30,8 +31,8 @@ pub fn method_label(method: &str) -> &'static str {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RouteLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Arc<str>,
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -56,8 +57,8 @@ fn latency() -> Histogram {
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct HttpLabels {
-    method: String,
-    route: String,
+    method: &'static str,
+    route: Arc<str>,
     status: u16,
 }
 
@@ -268,20 +269,20 @@ impl Default for Metrics {
 
 impl Metrics {
     /// A request answered: `method` is a label value from [`method_label`].
-    pub fn http(&self, method: &str, route: &str, status: u16, took: Duration) {
+    pub fn http(&self, method: &'static str, route: Arc<str>, status: u16, took: Duration) {
+        self.http_latency
+            .get_or_create(&RouteLabels {
+                method,
+                route: route.clone(),
+            })
+            .observe(took.as_secs_f64());
         self.http
             .get_or_create(&HttpLabels {
-                method: method.into(),
-                route: route.into(),
+                method,
+                route,
                 status,
             })
             .inc();
-        self.http_latency
-            .get_or_create(&RouteLabels {
-                method: method.into(),
-                route: route.into(),
-            })
-            .observe(took.as_secs_f64());
     }
 
     /// A CA call made, how it ended (`ok` or the failure's kind) and how long it took.
@@ -441,8 +442,8 @@ mod tests {
     fn counters_render_as_openmetrics_text() {
         let m = Metrics::default();
         let ms = Duration::from_millis(3);
-        m.http("POST", "/v1/quotes", 200, ms);
-        m.http("POST", "/v1/quotes", 200, ms);
+        m.http("POST", "/v1/quotes".into(), 200, ms);
+        m.http("POST", "/v1/quotes".into(), 200, ms);
         m.ca_call("digicert", "cancel", "ok", ms);
         m.stored(&[(certgate_core::operation::Status::Completed, 5)], 2);
         m.quote("alibaba", true);

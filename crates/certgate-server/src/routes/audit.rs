@@ -44,7 +44,7 @@ pub struct AuditPage {
 }
 
 /// Who did what, newest first.
-#[utoipa::path(get, path = "/audit", tag = "audit", params(ListParams),
+#[utoipa::path(get, path = "/v1/audit", tag = "audit", params(ListParams),
     responses((status = 200, description = "A page of the audit log", body = AuditPage)))]
 pub async fn list(
     State(state): State<AppState>,

@@ -94,7 +94,7 @@ pub struct DeliveryPage {
 }
 
 /// The tenant's webhook deliveries, oldest first.
-#[utoipa::path(get, path = "/webhook-deliveries", tag = "webhooks", params(ListParams),
+#[utoipa::path(get, path = "/v1/webhook-deliveries", tag = "webhooks", params(ListParams),
     responses((status = 200, description = "A page of deliveries", body = DeliveryPage)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -119,7 +119,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// One delivery.
-#[utoipa::path(get, path = "/webhook-deliveries/{id}", tag = "webhooks",
+#[utoipa::path(get, path = "/v1/webhook-deliveries/{id}", tag = "webhooks",
     params(("id" = String, Path, description = "The delivery's id")),
     responses((status = 200, description = "The delivery", body = Delivery)))]
 pub async fn get(
@@ -137,7 +137,7 @@ pub async fn get(
 }
 
 /// Queues one delivery again (whatever its status), due now, for another `max_age`.
-#[utoipa::path(post, path = "/webhook-deliveries/{id}/redeliver", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhook-deliveries/{id}/redeliver", tag = "webhooks",
     params(("id" = String, Path, description = "The delivery's id")),
     responses((status = 202, description = "The delivery, queued", body = Delivery)))]
 pub async fn redeliver(
@@ -180,7 +180,7 @@ pub struct Requeued {
 }
 
 /// Queues every dead delivery of the tenant again; they go out in their original order.
-#[utoipa::path(post, path = "/webhook-deliveries/redeliver", tag = "webhooks",
+#[utoipa::path(post, path = "/v1/webhook-deliveries/redeliver", tag = "webhooks",
     request_body = RedeliverAll,
     responses((status = 202, description = "The dead deliveries, queued", body = Requeued)))]
 pub async fn redeliver_all(

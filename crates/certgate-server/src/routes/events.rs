@@ -55,7 +55,7 @@ fn not_found(id: &str) -> ApiError {
 }
 
 /// The tenant's events, oldest first.
-#[utoipa::path(get, path = "/events", tag = "events", params(ListParams),
+#[utoipa::path(get, path = "/v1/events", tag = "events", params(ListParams),
     responses(
         (status = 200, description = "A page of events", body = EventPage),
         (status = 404, description = "`after` is not one of the tenant's events", body = Problem, content_type = "application/problem+json"),
@@ -90,7 +90,7 @@ pub async fn list(
 }
 
 /// One event.
-#[utoipa::path(get, path = "/events/{id}", tag = "events",
+#[utoipa::path(get, path = "/v1/events/{id}", tag = "events",
     params(("id" = String, Path, description = "The event's id")),
     responses((status = 200, description = "The event", body = Event)))]
 pub async fn get(

@@ -96,11 +96,13 @@ pub async fn metrics(
 #[utoipa::path(get, path = "/openapi.json", tag = "health", responses(
     (status = 200, description = "The OpenAPI document", body = Object),
 ))]
-pub async fn openapi(
-    axum::Extension(document): axum::Extension<crate::openapi::Document>,
-) -> impl axum::response::IntoResponse {
+pub async fn openapi(State(state): State<AppState>) -> impl axum::response::IntoResponse {
     (
         [(axum::http::header::CONTENT_TYPE, "application/json")],
-        document.json(),
+        state
+            .openapi
+            .get()
+            .expect("the router sets the document it serves")
+            .json(),
     )
 }

@@ -66,13 +66,14 @@ fn api(state: &AppState) -> OpenApiRouter<AppState> {
         .routes(routes!(health::readyz))
         .routes(routes!(health::metrics))
         .routes(routes!(health::openapi))
-        .nest("/v1", v1)
+        .merge(v1)
 }
 
 pub fn router(state: AppState) -> Router {
     let (router, document) = api(&state).split_for_parts();
+    // The same routes make the same document: a second router keeps the first one's.
+    let _ = state.openapi.set(crate::openapi::Document::new(document));
     router
-        .layer(axum::Extension(crate::openapi::Document::new(document)))
         .merge(crate::desk::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -117,14 +118,11 @@ async fn count(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()
-        .map_or("unmatched".to_owned(), |p| p.as_str().to_owned());
+        .map_or("unmatched".into(), |p| p.as_str().into());
     let response = next.run(req).await;
-    state.metrics.http(
-        method,
-        &route,
-        response.status().as_u16(),
-        started.elapsed(),
-    );
+    state
+        .metrics
+        .http(method, route, response.status().as_u16(), started.elapsed());
     response
 }
 

@@ -119,7 +119,7 @@ fn stored(body: &str) -> Result<Value, ApiError> {
 /// Starts an operation: its quote must allow it. Idempotent by `Idempotency-Key`.
 #[utoipa::path(
     post,
-    path = "/operations",
+    path = "/v1/operations",
     tag = "operations",
     params(IdempotencyKey),
     request_body = OperationRequest,
@@ -196,7 +196,7 @@ pub async fn create(
 }
 
 /// One operation, as it stands.
-#[utoipa::path(get, path = "/operations/{id}", tag = "operations",
+#[utoipa::path(get, path = "/v1/operations/{id}", tag = "operations",
     params(("id" = String, Path, description = "The operation's id")),
     responses((status = 200, description = "The operation", body = Operation)))]
 pub async fn get(
@@ -242,7 +242,7 @@ pub struct OperationList {
 }
 
 /// The tenant's operations, newest first.
-#[utoipa::path(get, path = "/operations", tag = "operations", params(ListParams),
+#[utoipa::path(get, path = "/v1/operations", tag = "operations", params(ListParams),
     responses((status = 200, description = "A page of operations", body = OperationList)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -269,7 +269,7 @@ pub async fn list(
 }
 
 /// Withdraws a refund request still under review (ALI-CANCEL-REFUND); 409 once past that.
-#[utoipa::path(post, path = "/operations/{id}/withdraw", tag = "operations",
+#[utoipa::path(post, path = "/v1/operations/{id}/withdraw", tag = "operations",
     params(("id" = String, Path, description = "The operation's id")),
     responses(
         (status = 200, description = "The operation, withdrawn", body = Operation),
@@ -286,7 +286,7 @@ pub async fn withdraw(
 
 /// Runs a failed operation again from the CA's current state (read first); 409 for any other
 /// status.
-#[utoipa::path(post, path = "/operations/{id}/retry", tag = "operations",
+#[utoipa::path(post, path = "/v1/operations/{id}/retry", tag = "operations",
     params(("id" = String, Path, description = "The operation's id")),
     responses(
         (status = 202, description = "The operation, running again", body = Operation),

@@ -26,7 +26,7 @@ const MAX_DAYS: u32 = 3_650;
 
 /// Keeps the order and watches its refund window: it is quoted for a refund now and again on
 /// the watch's schedule. The path's id is the order's `id`.
-#[utoipa::path(put, path = "/orders/{id}", tag = "orders",
+#[utoipa::path(put, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "The order's id (`order.id`)")),
     request_body = SweepItem,
     responses(
@@ -110,7 +110,7 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> Result<WatchedRow, Ap
 }
 
 /// A watched order, its refund quote as of now, and its window.
-#[utoipa::path(get, path = "/orders/{id}", tag = "orders",
+#[utoipa::path(get, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "The order's id")),
     responses((status = 200, description = "The watched order", body = WatchedOrder)))]
 pub async fn get(
@@ -124,7 +124,7 @@ pub async fn get(
 }
 
 /// Stops watching an order.
-#[utoipa::path(delete, path = "/orders/{id}", tag = "orders",
+#[utoipa::path(delete, path = "/v1/orders/{id}", tag = "orders",
     params(("id" = String, Path, description = "The order's id")),
     responses((status = 204, description = "No longer watched")))]
 pub async fn delete(
@@ -201,7 +201,7 @@ pub struct OrderList {
 
 /// The tenant's watched orders, soonest `submit_by` first (orders without a refund window
 /// last), each with its refund quote as of now.
-#[utoipa::path(get, path = "/orders", tag = "orders", params(ListParams),
+#[utoipa::path(get, path = "/v1/orders", tag = "orders", params(ListParams),
     responses((status = 200, description = "A page of watched orders", body = OrderList)))]
 pub async fn list(
     State(state): State<AppState>,

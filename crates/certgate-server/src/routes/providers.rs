@@ -13,7 +13,7 @@ pub struct Providers<'a> {
 }
 
 /// The providers this gateway serves, with their rules, windows and holidays.
-#[utoipa::path(get, path = "/providers", tag = "providers", responses(
+#[utoipa::path(get, path = "/v1/providers", tag = "providers", responses(
     (status = 200, description = "Every configured provider", body = Providers),
 ))]
 pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {

@@ -28,7 +28,7 @@ pub struct QuoteRequest {
 /// refund, the deadline, and the rules that decided it. No side effects.
 #[utoipa::path(
     post,
-    path = "/quotes",
+    path = "/v1/quotes",
     tag = "quotes",
     request_body = QuoteRequest,
     responses(

@@ -155,7 +155,7 @@ pub fn credit(
 
 /// Records what the CA did with the refund an operation promises; its record moves on
 /// (a credit other than the one expected sets `mismatch`).
-#[utoipa::path(post, path = "/operations/{id}/refund", tag = "refunds",
+#[utoipa::path(post, path = "/v1/operations/{id}/refund", tag = "refunds",
     params(("id" = String, Path, description = "The operation's id")),
     request_body = RefundReport,
     responses(
@@ -258,7 +258,7 @@ pub struct RefundList {
 }
 
 /// The tenant's refunds, newest operation first.
-#[utoipa::path(get, path = "/refunds", tag = "refunds", params(ListParams),
+#[utoipa::path(get, path = "/v1/refunds", tag = "refunds", params(ListParams),
     responses((status = 200, description = "A page of refunds", body = RefundList)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -302,7 +302,7 @@ pub struct Summary {
 
 /// The tenant's ledger summed by provider and currency: what a finance team reconciles
 /// against the CA's statements.
-#[utoipa::path(get, path = "/refunds/summary", tag = "refunds",
+#[utoipa::path(get, path = "/v1/refunds/summary", tag = "refunds",
     responses((status = 200, description = "The sums", body = Summary)))]
 pub async fn summary(
     State(state): State<AppState>,

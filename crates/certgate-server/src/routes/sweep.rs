@@ -50,7 +50,7 @@ pub struct SweepResult {
 
 /// Of the orders given, those whose refund deadline falls within `within_days`, soonest
 /// first, each with its quote.
-#[utoipa::path(post, path = "/sweep", tag = "sweep", request_body = SweepRequest,
+#[utoipa::path(post, path = "/v1/sweep", tag = "sweep", request_body = SweepRequest,
     responses(
         (status = 200, description = "The orders whose window closes soon", body = SweepResult),
         (status = 404, description = "An order names no known provider", body = Problem, content_type = "application/problem+json"),

@@ -50,7 +50,7 @@ pub struct TicketList {
 }
 
 /// The tenant's manual tickets, newest first.
-#[utoipa::path(get, path = "/tickets", tag = "tickets", params(ListParams),
+#[utoipa::path(get, path = "/v1/tickets", tag = "tickets", params(ListParams),
     responses((status = 200, description = "A page of tickets", body = TicketList)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -128,7 +128,7 @@ pub struct Resolution {
 }
 
 /// Records how an open ticket ended; its step and operation move on.
-#[utoipa::path(post, path = "/tickets/{id}/resolve", tag = "tickets",
+#[utoipa::path(post, path = "/v1/tickets/{id}/resolve", tag = "tickets",
     params(("id" = String, Path, description = "The ticket's id")),
     request_body = Resolve,
     responses(
