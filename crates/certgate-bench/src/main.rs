@@ -127,7 +127,7 @@ const ROUNDS: usize = 3;
 
 async fn http(report: &mut Report, dir: &Path, wrk: &wrk::Wrk) -> anyhow::Result<()> {
     let (mock, _counters) = mockca::start(Duration::ZERO, &[]).await?;
-    let cfg = config(dir, "http.toml", Some(&mock), "", "poll_ms = 5")?;
+    let cfg = config(dir, "http.toml", Some(&mock), "", "")?;
     let database = format!("sqlite://{}", dir.join("http.db").display());
     let gw = Gateway::start(&cfg, &database)?;
     // One operation run to its end against the mock CA, for the store read.

@@ -90,7 +90,7 @@ impl Wrk {
         let version = text
             .lines()
             .find(|l| l.starts_with("wrk "))
-            .and_then(|l| l.split(" Copyright").next())
+            .map(|l| l.split("Copyright").next().unwrap_or(l))
             .unwrap_or("wrk (version unknown)")
             .trim()
             .to_owned();

@@ -18,6 +18,7 @@ use certgate_core::registry::unknown_provider;
 use certgate_core::InvalidInput;
 use certgate_store::{Inserted, OperationFilter};
 use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -110,9 +111,9 @@ fn canonical(value: &Value) -> String {
     sorted(value).to_string()
 }
 
-/// The operation as JSON, from its stored body.
-fn stored(body: &str) -> Result<Value, ApiError> {
-    serde_json::from_str(body)
+/// The operation as JSON: its stored body as it is, checked to be JSON but not rebuilt.
+fn stored(body: String) -> Result<Box<RawValue>, ApiError> {
+    RawValue::from_string(body)
         .map_err(|e| ApiError::Internal(format!("stored operation unreadable: {e}")))
 }
 
@@ -187,7 +188,7 @@ pub async fn create(
             Ok((StatusCode::ACCEPTED, Json(op)).into_response())
         }
         Inserted::Existing(row) if row.request_hash == hash => {
-            Ok((StatusCode::OK, Json(stored(&row.body)?)).into_response())
+            Ok((StatusCode::OK, Json(stored(row.body)?)).into_response())
         }
         Inserted::Existing(row) => Err(ApiError::IdempotencyMismatch {
             operation_id: row.id,
@@ -203,13 +204,13 @@ pub async fn get(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
     Id(id): Id,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Box<RawValue>>, ApiError> {
     let row = state
         .store
         .get_operation(&tenant.id, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
-    Ok(Json(stored(&row.body)?))
+    Ok(Json(stored(row.body)?))
 }
 
 /// The parameters of `GET /v1/operations`.
@@ -236,7 +237,7 @@ fn op_cursor() -> utoipa::openapi::schema::ObjectBuilder {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct OperationList {
     #[schema(value_type = Vec<Operation>)]
-    operations: Vec<Value>,
+    operations: Vec<Box<RawValue>>,
     /// The `cursor` of the next page; null on the last.
     next_cursor: Option<String>,
 }
@@ -259,8 +260,8 @@ pub async fn list(
     let rows = state.store.list_operations(&tenant.id, &filter).await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
     let operations = rows
-        .iter()
-        .map(|r| stored(&r.body))
+        .into_iter()
+        .map(|r| stored(r.body))
         .collect::<Result<Vec<_>, _>>()?;
     Ok(Json(OperationList {
         operations,
