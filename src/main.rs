@@ -285,19 +285,16 @@ fn sweep(
     config: Option<&std::path::Path>,
     stats: bool,
 ) -> anyhow::Result<()> {
-    use std::io::{BufRead, BufReader, Write};
     let started = std::time::Instant::now();
     let registry = load(config)?.registry;
-    let (reader, size): (Box<dyn BufRead>, Option<u64>) = if input.as_os_str() == "-" {
-        (
-            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin())),
-            None,
-        )
+    // Read in large blocks by the sweep itself: no buffering in between.
+    let (reader, size): (Box<dyn std::io::Read>, Option<u64>) = if input.as_os_str() == "-" {
+        (Box::new(std::io::stdin().lock()), None)
     } else {
         let file = std::fs::File::open(input)
             .with_context(|| format!("cannot read {}", input.display()))?;
         let size = file.metadata().ok().map(|m| m.len());
-        (Box::new(BufReader::with_capacity(1 << 20, file)), size)
+        (Box::new(file), size)
     };
     let bar = progress_bar(size);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
@@ -306,12 +303,7 @@ fn sweep(
         bar.inc(n)
     })?;
     bar.finish_and_clear();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
-    for hit in &out.hits {
-        serde_json::to_writer(&mut stdout, hit)?;
-        stdout.write_all(b"\n")?;
-    }
-    stdout.flush()?;
+    certgate::sweep::write_hits(&out.hits, threads, std::io::stdout().lock())?;
     report_bad_lines(&out.errors, out.invalid);
     if stats {
         let peak = certgate::sweep::peak_rss()

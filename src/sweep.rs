@@ -1,17 +1,19 @@
 //! `certgate sweep`: streams a JSON-lines file of orders (`{"provider", "order"}` per line)
 //! through the policy on every core, keeping only the orders whose refund deadline is near.
-//! Memory grows with the number of hits, never with the size of the input.
+//! One thread reads blocks of whole lines; the workers split, parse and quote them. Memory
+//! grows with the number of hits, never with the size of the input.
 
 use certgate_core::registry::QuoteError;
 use certgate_core::sweep::{self, SweepHit, SweepItem};
 use certgate_core::Registry;
 use chrono::{DateTime, Utc};
-use std::io::BufRead;
+use std::io::{Read, Write};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Mutex;
 
-/// Lines handed to a worker at once.
-const BATCH: usize = 4_096;
+/// Bytes read at once. A block is cut after its last newline (the rest begins the next one),
+/// so workers get whole lines and the reader never looks at a line on its own.
+const BLOCK: usize = 4 << 20;
 /// At most this many bad lines are reported one by one.
 pub const SHOWN_ERRORS: usize = 20;
 
@@ -26,6 +28,12 @@ pub struct Outcome {
     pub errors: Vec<(u64, String)>,
 }
 
+/// Whole lines, the first of them line `first` of the input.
+struct Block {
+    first: u64,
+    bytes: Vec<u8>,
+}
+
 /// One worker's share.
 #[derive(Default)]
 struct Part {
@@ -37,59 +45,28 @@ struct Part {
 /// Sweeps `input` on `threads` workers; `progress` is told how many bytes were read.
 pub fn run(
     registry: &Registry,
-    input: impl BufRead,
+    input: impl Read,
     as_of: DateTime<Utc>,
     within_days: u32,
     threads: usize,
     progress: &(dyn Fn(u64) + Sync),
 ) -> std::io::Result<Outcome> {
-    let (tx, rx) = sync_channel::<Vec<(u64, String)>>(threads * 2);
+    let (tx, rx) = sync_channel::<Block>(threads * 2);
     let rx = Mutex::new(rx);
     std::thread::scope(|scope| {
         let workers: Vec<_> = (0..threads.max(1))
             .map(|_| scope.spawn(|| work(registry, &rx, as_of, within_days)))
             .collect();
-        let mut lines = 0u64;
-        let mut batch = Vec::with_capacity(BATCH);
-        let mut read_error = None;
-        for line in input.lines() {
-            match line {
-                Ok(line) => {
-                    lines += 1;
-                    progress(line.len() as u64 + 1);
-                    if !line.trim().is_empty() {
-                        batch.push((lines, line));
-                    }
-                    if batch.len() == BATCH {
-                        let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
-                        if tx.send(full).is_err() {
-                            break;
-                        }
-                    }
-                }
-                Err(e) => {
-                    read_error = Some(e);
-                    break;
-                }
-            }
-        }
-        if !batch.is_empty() {
-            let _ = tx.send(batch);
-        }
+        let read = read_blocks(input, BLOCK, progress, |block| tx.send(block).is_ok());
         drop(tx);
-        let mut out = Outcome {
-            lines,
-            ..Outcome::default()
-        };
+        let mut out = Outcome::default();
         for w in workers {
             let part = w.join().expect("a sweep worker panicked");
             out.hits.extend(part.hits);
             out.invalid += part.invalid;
             out.errors.extend(part.errors);
         }
-        if let Some(e) = read_error {
-            return Err(e);
-        }
+        out.lines = read?;
         sweep::sort(&mut out.hits);
         out.errors.sort();
         out.errors.truncate(SHOWN_ERRORS);
@@ -97,20 +74,79 @@ pub fn run(
     })
 }
 
+/// Reads `input` in blocks of whole lines (`size` bytes read at a time) and hands each to
+/// `send` (which says whether to go on); returns how many lines there were.
+fn read_blocks(
+    mut input: impl Read,
+    size: usize,
+    progress: &(dyn Fn(u64) + Sync),
+    send: impl Fn(Block) -> bool,
+) -> std::io::Result<u64> {
+    let mut lines = 0u64;
+    let mut carry = Vec::new();
+    loop {
+        let mut buf = std::mem::take(&mut carry);
+        let start = buf.len();
+        buf.resize(start + size, 0);
+        let n = fill(&mut input, &mut buf[start..])?;
+        buf.truncate(start + n);
+        progress(n as u64);
+        if n == 0 {
+            // The last line, without a newline after it.
+            if !buf.is_empty() {
+                lines += 1;
+                send(Block {
+                    first: lines,
+                    bytes: buf,
+                });
+            }
+            return Ok(lines);
+        }
+        let Some(end) = memchr::memrchr(b'\n', &buf) else {
+            carry = buf; // a line longer than a block so far
+            continue;
+        };
+        carry = buf[end + 1..].to_vec();
+        buf.truncate(end + 1);
+        let first = lines + 1;
+        lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
+        if !send(Block { first, bytes: buf }) {
+            return Ok(lines);
+        }
+    }
+}
+
+/// Reads until `buf` is full or the input ends; how many bytes were read.
+fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match input.read(&mut buf[filled..]) {
+            Ok(0) => break,
+            Ok(n) => filled += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(filled)
+}
+
 fn work(
     registry: &Registry,
-    rx: &Mutex<Receiver<Vec<(u64, String)>>>,
+    rx: &Mutex<Receiver<Block>>,
     as_of: DateTime<Utc>,
     within_days: u32,
 ) -> Part {
     let mut part = Part::default();
     loop {
-        let batch = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
-            Ok(batch) => batch,
+        let block = match rx.lock().unwrap_or_else(|e| e.into_inner()).recv() {
+            Ok(block) => block,
             Err(_) => return part,
         };
-        for (n, line) in batch {
-            let result = serde_json::from_str::<SweepItem>(&line)
+        for (n, line) in (block.first..).zip(block.bytes.split(|b| *b == b'\n')) {
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let result = serde_json::from_slice::<SweepItem>(line)
                 .map_err(|e| e.to_string())
                 .and_then(|item| {
                     sweep::check(registry, &item, as_of, within_days).map_err(|e| match e {
@@ -129,6 +165,38 @@ fn work(
             }
         }
     }
+}
+
+/// Hits written at once: rendered as JSON lines on every thread, then written in order.
+const WRITE_BATCH: usize = 8_192;
+
+/// Writes `hits` as JSON lines, in their order, rendering each batch on `threads` threads.
+pub fn write_hits(hits: &[SweepHit], threads: usize, mut out: impl Write) -> std::io::Result<()> {
+    for batch in hits.chunks(WRITE_BATCH) {
+        let rendered: Vec<Vec<u8>> = std::thread::scope(|scope| {
+            let parts: Vec<_> = batch
+                .chunks(batch.len().div_ceil(threads.max(1)))
+                .map(|part| scope.spawn(move || render(part)))
+                .collect();
+            parts
+                .into_iter()
+                .map(|p| p.join().expect("a render thread panicked"))
+                .collect()
+        });
+        for part in rendered {
+            out.write_all(&part)?;
+        }
+    }
+    out.flush()
+}
+
+fn render(hits: &[SweepHit]) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(hits.len() * 1024);
+    for hit in hits {
+        serde_json::to_writer(&mut buf, hit).expect("a hit serializes to memory");
+        buf.push(b'\n');
+    }
+    buf
 }
 
 /// This process's peak resident memory in bytes (Linux), for `--stats`.
@@ -154,6 +222,32 @@ mod tests {
         order["purchased_at"] = json!(issued);
         order["issued_at"] = json!(issued);
         json!({"provider": provider, "order": order}).to_string()
+    }
+
+    #[test]
+    fn blocks_hold_whole_lines_numbered_from_one() {
+        let input = "a\nbb\n\nlonger than a block\nlast without newline";
+        for size in [1, 3, 7, 64] {
+            let blocks = std::sync::Mutex::new(Vec::new());
+            let lines = read_blocks(input.as_bytes(), size, &|_| {}, |b| {
+                blocks.lock().unwrap().push(b);
+                true
+            })
+            .unwrap();
+            assert_eq!(lines, 5, "block size {size}");
+            let mut seen = Vec::new();
+            for b in blocks.into_inner().unwrap() {
+                let text = String::from_utf8(b.bytes).unwrap();
+                let parts: Vec<_> = text.split('\n').collect();
+                for (n, line) in
+                    (b.first..).zip(&parts[..parts.len() - usize::from(text.ends_with('\n'))])
+                {
+                    seen.push((n, line.to_string()));
+                }
+            }
+            let expected: Vec<_> = (1..).zip(input.split('\n').map(String::from)).collect();
+            assert_eq!(seen, expected, "block size {size}");
+        }
     }
 
     #[test]

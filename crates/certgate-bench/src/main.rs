@@ -563,6 +563,10 @@ fn sweep(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
         .arg(&file)
         .stdout(std::process::Stdio::null())
         .output()?;
+    let (ceiling, validate) = (
+        parse_ceiling::<Value>(&file)?,
+        parse_ceiling::<serde::de::IgnoredAny>(&file)?,
+    );
     let _ = std::fs::remove_file(&file);
     anyhow::ensure!(
         out.status.success(),
@@ -598,6 +602,37 @@ fn sweep(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
         "< 3 s",
         Some(secs < 3.0),
     );
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mb_s = |secs: f64| size as f64 / 1e6 / secs;
+    report.add(
+        "sweep",
+        format!("sweep throughput, {threads} threads"),
+        format!("{:.0} MB/s", mb_s(secs)),
+        "",
+        None,
+    );
+    report.add(
+        "sweep",
+        "the ceiling: every line parsed by serde_json into a Value, same cores, file in memory",
+        format!("{:.0} MB/s", mb_s(ceiling)),
+        "",
+        None,
+    );
+    let ratio = ceiling / secs;
+    report.add(
+        "sweep",
+        "sweep throughput / the ceiling",
+        format!("{:.0}%", ratio * 100.0),
+        ">= 80%",
+        Some(ratio >= 0.8),
+    );
+    report.add(
+        "sweep",
+        "for scale: every line only checked as JSON (serde IgnoredAny), same cores",
+        format!("{:.0} MB/s", mb_s(validate)),
+        "",
+        None,
+    );
     report.add(
         "sweep",
         "sweep peak RSS",
@@ -613,6 +648,42 @@ fn sweep(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
         None,
     );
     Ok(())
+}
+
+/// Seconds to parse every line of `file` as a `T` with serde_json on every core, the file
+/// already in memory (reading it is not counted): what any sweep of it must at least do.
+fn parse_ceiling<T: serde::de::DeserializeOwned>(file: &Path) -> anyhow::Result<f64> {
+    let bytes = std::fs::read(file)?;
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut parts = Vec::new();
+    let mut start = 0;
+    for i in 1..=threads {
+        let mut end = (bytes.len() * i / threads).max(start);
+        while end < bytes.len() && bytes[end] != b'\n' {
+            end += 1;
+        }
+        parts.push(&bytes[start..end]);
+        start = end;
+    }
+    let started = Instant::now();
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = parts
+            .into_iter()
+            .map(|part| {
+                scope.spawn(move || {
+                    part.split(|b| *b == b'\n')
+                        .filter(|line| !line.is_empty())
+                        .try_for_each(|line| {
+                            serde_json::from_slice::<T>(line).map(|v| drop(black_box(v)))
+                        })
+                })
+            })
+            .collect();
+        workers
+            .into_iter()
+            .try_for_each(|w| w.join().expect("a parse thread"))
+    })?;
+    Ok(started.elapsed().as_secs_f64())
 }
 
 /// The least time `calls` calls can take under `limits` (`(requests, per_ms)`), first to last.

@@ -25,10 +25,31 @@ impl Currency {
     /// How many decimal places its minor unit has (2 for USD, 0 for JPY, 3 for KWD); `None`
     /// for a currency without one (gold, special drawing rights).
     pub fn minor_digits(&self) -> Option<u32> {
-        iso_currency::Currency::from_code(self.as_str())
-            .and_then(|c| c.exponent())
-            .map(u32::from)
+        lookup(&self.0).flatten()
     }
+}
+
+/// Every ISO 4217 code with its minor unit's digits, sorted by code: found by a binary search
+/// (iso_currency's `from_code` compares the code with each in turn, and every amount read or
+/// written asks).
+static CODES: LazyLock<Vec<([u8; 3], Option<u32>)>> = LazyLock::new(|| {
+    use iso_currency::IntoEnumIterator;
+    let mut codes: Vec<_> = iso_currency::Currency::iter()
+        .filter_map(|c| {
+            let code = <[u8; 3]>::try_from(c.code().as_bytes()).ok()?;
+            Some((code, c.exponent().map(u32::from)))
+        })
+        .collect();
+    codes.sort_unstable();
+    codes
+});
+
+/// `Some(minor digits)` for an ISO 4217 code, `None` for anything else.
+fn lookup(code: &[u8]) -> Option<Option<u32>> {
+    CODES
+        .binary_search_by(|(c, _)| c.as_slice().cmp(code))
+        .ok()
+        .map(|i| CODES[i].1)
 }
 
 impl FromStr for Currency {
@@ -36,9 +57,7 @@ impl FromStr for Currency {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s.as_bytes() {
-            [a, b, c] if iso_currency::Currency::from_code(s).is_some() => {
-                Ok(Currency([*a, *b, *c]))
-            }
+            [a, b, c] if lookup(s.as_bytes()).is_some() => Ok(Currency([*a, *b, *c])),
             _ => Err(format!(
                 "`{s}` is not an ISO 4217 currency code (three upper-case letters such as USD)"
             )),
@@ -325,6 +344,27 @@ impl utoipa::ToSchema for Money {}
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_code_table_agrees_with_iso_currency() {
+        use iso_currency::IntoEnumIterator;
+        for c in iso_currency::Currency::iter() {
+            let ours: Currency = c.code().parse().unwrap();
+            assert_eq!(
+                ours.minor_digits(),
+                c.exponent().map(u32::from),
+                "{}",
+                c.code()
+            );
+        }
+        for bad in ["usd", "XXY", "US", "USDD", "ZZZ"] {
+            assert_eq!(
+                bad.parse::<Currency>().is_ok(),
+                iso_currency::Currency::from_code(bad).is_some(),
+                "{bad}"
+            );
+        }
+    }
 
     #[test]
     fn amounts_are_decimal_strings() {
