@@ -11,6 +11,7 @@
 
 mod desk;
 mod ledger;
+mod readers;
 mod rows;
 mod watch;
 
@@ -31,6 +32,8 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Reader(#[from] rusqlite::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("stored data unreadable: {0}")]
@@ -55,6 +58,9 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pool: AnyPool,
+    /// A SQLite file's point reads in the caller's thread ([`readers`]); none on Postgres or
+    /// in memory.
+    readers: Option<std::sync::Arc<readers::Readers>>,
     backend: Backend,
 }
 
@@ -155,11 +161,26 @@ impl Store {
             }
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Store { pool, backend })
+        // The writer has made the file and its WAL by now.
+        let readers = match url.strip_prefix("sqlite://") {
+            Some(file) => {
+                let path = file.split('?').next().unwrap_or(file);
+                Some(std::sync::Arc::new(readers::Readers::open(path.into())?))
+            }
+            None => None,
+        };
+        Ok(Store {
+            pool,
+            readers,
+            backend,
+        })
     }
 
     /// Closes every connection (a SQLite file is free for another gateway afterwards).
     pub async fn close(&self) {
+        if let Some(readers) = &self.readers {
+            readers.close();
+        }
         self.pool.close().await;
     }
 
@@ -217,6 +238,9 @@ impl Store {
     }
 
     pub async fn get_operation(&self, tenant: &str, id: &str) -> Result<Option<OperationRow>> {
+        if let Some(readers) = &self.readers {
+            return readers.operation(tenant, id);
+        }
         let row = sqlx::query_as::<_, OperationRow>(&format!(
             "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND id = $2"
         ))

@@ -817,3 +817,70 @@ async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest
         assert!(!store.delete_watched(&t2, "o-005").await.unwrap());
     }
 }
+
+#[tokio::test]
+async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
+    for (name, store) in stores().await {
+        let t = format!("r{}", unique());
+        let id = format!("op_read_{}", unique());
+        store
+            .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default())
+            .await
+            .unwrap();
+        let first = store.get_operation(&t, &id).await.unwrap().unwrap();
+        // A reader polls while the writer saves 50 versions; each read is at least as new as
+        // the last save that had returned before it began, and never goes back.
+        let committed = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(first.version));
+        let reader = {
+            let (store, t, id, committed) =
+                (store.clone(), t.clone(), id.clone(), committed.clone());
+            tokio::spawn(async move {
+                let mut last = 0;
+                let mut reads = 0;
+                while committed.load(std::sync::atomic::Ordering::Acquire) < first.version + 50 {
+                    let floor = committed.load(std::sync::atomic::Ordering::Acquire);
+                    let row = store.get_operation(&t, &id).await.unwrap().unwrap();
+                    assert!(row.version >= floor && row.version >= last);
+                    if row.version > first.version {
+                        assert_eq!(row.body, format!("{{\"v\":{}}}", row.version));
+                    }
+                    last = row.version;
+                    reads += 1;
+                    tokio::task::yield_now().await;
+                }
+                reads
+            })
+        };
+        for v in first.version..first.version + 50 {
+            let saved = store
+                .save_operation(
+                    &SaveOperation {
+                        id: &id,
+                        expected_version: v,
+                        owner: None,
+                        keep_lease: false,
+                        status: Status::Running,
+                        now: 2,
+                        next_run_at: None,
+                        body: format!("{{\"v\":{}}}", v + 1),
+                    },
+                    &Effects::default(),
+                )
+                .await
+                .unwrap();
+            assert!(saved, "{name}");
+            committed.store(v + 1, std::sync::atomic::Ordering::Release);
+        }
+        assert!(reader.await.unwrap() > 0, "{name}");
+        let last = store.get_operation(&t, &id).await.unwrap().unwrap();
+        assert_eq!(
+            (last.version, last.status),
+            (first.version + 50, Status::Running),
+            "{name}"
+        );
+        assert!(
+            store.get_operation("other", &id).await.unwrap().is_none(),
+            "{name}"
+        );
+    }
+}
