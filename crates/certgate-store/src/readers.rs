@@ -1,6 +1,6 @@
-//! Point reads of a SQLite file in the caller's own thread, on a few read-only rusqlite
-//! connections beside sqlx's one writer (WAL lets them read while it writes, and each read
-//! sees every transaction committed before it began).
+//! Point reads of a SQLite file in the caller's own thread, on a few rusqlite connections kept
+//! read-only (`query_only`) beside sqlx's one writer. WAL lets them read while it writes, and
+//! each read sees every transaction committed before it began.
 //!
 //! sqlx runs every SQLite connection on a thread of its own, so each query there costs two
 //! cross-thread wake-ups: about 60% of the CPU of `GET /v1/operations/{id}` (BENCHMARKS.md).
