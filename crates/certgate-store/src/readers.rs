@@ -5,8 +5,10 @@
 //! sqlx runs every SQLite connection on a thread of its own, so each query there costs two
 //! cross-thread wake-ups: about 60% of the CPU of `GET /v1/operations/{id}` (BENCHMARKS.md).
 //! A primary-key lookup in the page cache takes a few microseconds, less than those hand-offs,
-//! so it runs where it is asked, briefly holding the async worker it runs on. Only reads by
-//! key go here; everything that writes, or reads for a write, stays on sqlx.
+//! so it runs where it is asked, briefly holding the async worker it runs on. Only the read of
+//! an operation by its id goes here. A change made from such a read is saved with its version
+//! checked, so a read taken before another save is refused there, as it is on sqlx. Writes and
+//! the executor's claims stay on sqlx.
 
 use crate::rows::{OperationRow, OPERATION_COLUMNS};
 use crate::Result;
