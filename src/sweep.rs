@@ -86,10 +86,8 @@ fn read_blocks(
     let mut carry = Vec::new();
     loop {
         let mut buf = std::mem::take(&mut carry);
-        let start = buf.len();
-        buf.resize(start + size, 0);
-        let n = fill(&mut input, &mut buf[start..])?;
-        buf.truncate(start + n);
+        buf.reserve(size);
+        let n = (&mut input).take(size as u64).read_to_end(&mut buf)?;
         progress(n as u64);
         if n == 0 {
             // The last line, without a newline after it.
@@ -114,20 +112,6 @@ fn read_blocks(
             return Ok(lines);
         }
     }
-}
-
-/// Reads until `buf` is full or the input ends; how many bytes were read.
-fn fill(input: &mut impl Read, buf: &mut [u8]) -> std::io::Result<usize> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match input.read(&mut buf[filled..]) {
-            Ok(0) => break,
-            Ok(n) => filled += n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(filled)
 }
 
 fn work(
