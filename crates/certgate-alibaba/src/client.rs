@@ -8,7 +8,7 @@ use certgate_core::config::{ApiConfig, ProviderContext};
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Confirmation};
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_core::{CaClient, CaMessage, CallFailure, Observation, StepCall, StepOutcome};
 use certgate_http::{Secret, SendError, Timeouts};
 use chrono::Utc;
 use hmac::{Hmac, Mac};
@@ -45,14 +45,20 @@ pub struct SignInput<'a> {
     pub body_sha256: &'a str,
 }
 
-/// ACS3-HMAC-SHA256: returns (signed header names, hex signature).
-pub fn sign(input: &SignInput<'_>, secret: &str) -> (String, String) {
-    let query = input
-        .query
+/// The canonical query: keys sorted, each key and value percent-encoded keeping only
+/// `A-Za-z0-9-_.~`, joined by `&`. The request's query string is this same text, so what is
+/// signed is exactly what is sent.
+pub fn canonical_query(query: &BTreeMap<String, String>) -> String {
+    query
         .iter()
         .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
         .collect::<Vec<_>>()
-        .join("&");
+        .join("&")
+}
+
+/// ACS3-HMAC-SHA256: returns (signed header names, hex signature).
+pub fn sign(input: &SignInput<'_>, secret: &str) -> (String, String) {
+    let query = canonical_query(input.query);
     let signed: Vec<(&String, &String)> = input
         .headers
         .iter()
@@ -212,7 +218,7 @@ impl AlibabaClient {
             &secret,
         );
         let mut url = self.base.clone();
-        url.query_pairs_mut().extend_pairs(&query);
+        url.set_query(Some(&canonical_query(&query)));
         let authorization = certgate_http::sensitive(&format!(
             "ACS3-HMAC-SHA256 Credential={key_id},SignedHeaders={signed},Signature={signature}"
         ))?;
@@ -298,8 +304,10 @@ impl CaClient for AlibabaClient {
         }
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
-        Ok(order_state(&self.describe(order_id(order)?).await?))
+    /// DescribeCertificateState's `Type` only: it shows no common name to compare.
+    async fn observe(&self, order: &Order) -> Result<Observation, CallFailure> {
+        let state = self.describe(order_id(order)?).await?;
+        Ok(Observation::state(order_state(&state)))
     }
 }
 

@@ -199,7 +199,7 @@ async fn describe_certificate_state_reads_the_order() {
             1,
         )
         .await;
-        assert_eq!(c.observe(&o).await.unwrap(), state, "{kind}");
+        assert_eq!(c.observe(&o).await.unwrap().state, state, "{kind}");
     }
 }
 
@@ -298,4 +298,40 @@ async fn there_is_no_refund_action() {
         .await
         .unwrap_err();
     assert!(matches!(e, CallFailure::NotSent(_)), "{e:?}");
+}
+
+#[tokio::test]
+async fn every_order_id_is_one_signed_query_value_whatever_it_holds() {
+    let mock = MockServer::start().await;
+    let c = client(&mock.uri());
+    for hostile in certgate_core::testing::HOSTILE_IDS {
+        mock.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"RequestId": "r"})))
+            .mount(&mock)
+            .await;
+        let mut o = order_with("pending");
+        o.supplier_order_id = Some((*hostile).to_owned());
+        c.execute(&step(&o, Action::Cancel, None)).await.unwrap();
+        let requests = mock.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 1);
+        let r = &requests[0];
+        assert_eq!(r.url.path(), "/", "{hostile}");
+        let query: Vec<(String, String)> = r
+            .url
+            .query_pairs()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        assert_eq!(
+            query,
+            [("OrderId".to_owned(), (*hostile).to_owned())],
+            "{}",
+            r.url
+        );
+        // What was signed is what was sent.
+        assert_signed(r);
+    }
+    let bad = order(json!({"supplier_order_id": "CAS-99231"}));
+    let err = certgate_core::client::check_ids(&c, &bad).unwrap_err();
+    assert_eq!(err.errors[0].field, "order.supplier_order_id");
 }

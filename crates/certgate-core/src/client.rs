@@ -13,6 +13,161 @@ use serde::{Deserialize, Serialize};
 use std::fmt::Debug;
 use std::time::Duration;
 
+/// An order fact that a CA call carries or a read of the order at the CA shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderField {
+    SupplierOrderId,
+    CertificateId,
+    PlatformOrderId,
+    CommonName,
+}
+
+impl OrderField {
+    /// Its name under `order` (API.md).
+    pub fn name(self) -> &'static str {
+        match self {
+            OrderField::SupplierOrderId => "supplier_order_id",
+            OrderField::CertificateId => "certificate_id",
+            OrderField::PlatformOrderId => "platform_order_id",
+            OrderField::CommonName => "common_name",
+        }
+    }
+
+    /// Its value in `order`, if given and not empty.
+    pub fn of(self, order: &Order) -> Option<&str> {
+        match self {
+            OrderField::SupplierOrderId => order.supplier_order_id.as_deref(),
+            OrderField::CertificateId => order.certificate_id.as_deref(),
+            OrderField::PlatformOrderId => order.platform_order_id.as_deref(),
+            OrderField::CommonName => order.common_name.as_deref(),
+        }
+        .filter(|v| !v.is_empty())
+    }
+
+    /// Whether the CA's `shown` value and the reseller's `sent` one name the same thing: a
+    /// common name without regard to letter case or a trailing dot, an id as digits without
+    /// leading zeros where both are digits, else exactly.
+    fn same(self, shown: &str, sent: &str) -> bool {
+        fn digits(v: &str) -> Option<&str> {
+            IdShape::Digits
+                .accepts(v)
+                .then(|| v.trim_start_matches('0'))
+        }
+        match self {
+            OrderField::CommonName => shown
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(sent.trim_end_matches('.')),
+            _ => match (digits(shown), digits(sent)) {
+                (Some(a), Some(b)) => a == b,
+                _ => shown == sent,
+            },
+        }
+    }
+}
+
+/// The shape a CA gives its ids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdShape {
+    /// Decimal digits (`1234567`), at most 20 of them.
+    Digits,
+}
+
+impl IdShape {
+    pub fn accepts(self, value: &str) -> bool {
+        match self {
+            IdShape::Digits => {
+                (1..=20).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_digit())
+            }
+        }
+    }
+
+    /// What a value of this shape looks like, for an error message.
+    pub fn describe(self) -> &'static str {
+        match self {
+            IdShape::Digits => "digits only (1 to 20)",
+        }
+    }
+}
+
+/// An order field that a client places in its calls, and the shape the CA's values have.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdSpec {
+    pub field: OrderField,
+    pub shape: IdShape,
+}
+
+/// The ids most clients send: the CA's order id (`supplier_order_id`), digits.
+pub const SUPPLIER_ORDER_DIGITS: &[IdSpec] = &[IdSpec {
+    field: OrderField::SupplierOrderId,
+    shape: IdShape::Digits,
+}];
+
+/// Every id of `order` that `client` would place in a call and that has another shape than
+/// the CA's: the request is refused before anything is stored or sent, naming each field.
+pub fn check_ids(client: &dyn CaClient, order: &Order) -> Result<(), crate::InvalidInput> {
+    let mut errors = crate::validation::Errors::default();
+    for spec in client.ids() {
+        if let Some(value) = spec.field.of(order) {
+            if !spec.shape.accepts(value) {
+                errors.push(
+                    format!("order.{}", spec.field.name()),
+                    format!(
+                        "is not an id this CA gives: {} (it is placed in the CA's requests)",
+                        spec.shape.describe()
+                    ),
+                );
+            }
+        }
+    }
+    errors.finish()
+}
+
+/// What a read of the order at the CA shows: its state, and the facts about it that certgate
+/// compares with the reseller's before acting (the common name, ids).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Observation {
+    /// `None`: the API cannot read a state, or the CA's answer names none certgate knows.
+    pub state: Option<OrderState>,
+    pub shown: Vec<(OrderField, String)>,
+}
+
+impl Observation {
+    /// A read that shows only a state.
+    pub fn state(state: Option<OrderState>) -> Self {
+        Observation {
+            state,
+            shown: Vec::new(),
+        }
+    }
+
+    /// This read, also showing `field` as `value` (if the CA gave one).
+    pub fn showing(mut self, field: OrderField, value: Option<impl Into<String>>) -> Self {
+        if let Some(v) = value.map(Into::into).filter(|v| !v.is_empty()) {
+            self.shown.push((field, v));
+        }
+        self
+    }
+
+    /// The fields whose value the CA shows differently from `order`'s (a field the reseller
+    /// did not send is not compared).
+    pub fn mismatches(&self, order: &Order) -> Vec<OrderField> {
+        self.shown
+            .iter()
+            .filter(|(field, shown)| field.of(order).is_some_and(|sent| !field.same(shown, sent)))
+            .map(|(field, _)| *field)
+            .collect()
+    }
+
+    /// The fields compared with `order` (shown by the CA and sent by the reseller).
+    pub fn compared(&self, order: &Order) -> Vec<OrderField> {
+        self.shown
+            .iter()
+            .filter(|(field, _)| field.of(order).is_some())
+            .map(|(field, _)| *field)
+            .collect()
+    }
+}
+
 /// One automated step to perform at the CA.
 #[derive(Debug, Clone, Copy)]
 pub struct StepCall<'a> {
@@ -143,14 +298,23 @@ pub trait CaClient: Send + Sync + Debug {
         1
     }
 
-    /// The order field this API finds the order by (`supplier_order_id`, the CA's own id), if
-    /// `order` does not give it.
+    /// The order field this API finds the order by: the CA's own order id
+    /// (`supplier_order_id`) unless the channel says otherwise.
+    fn reference(&self) -> OrderField {
+        OrderField::SupplierOrderId
+    }
+
+    /// Every order field this client places in a request (a URL, a form, a query, an XML
+    /// body), with the shape the CA's values have: an automated operation whose id has another
+    /// shape is refused ([`check_ids`]).
+    fn ids(&self) -> &'static [IdSpec] {
+        SUPPLIER_ORDER_DIGITS
+    }
+
+    /// The order field this API finds the order by, if `order` does not give it.
     fn missing_reference(&self, order: &Order) -> Option<&'static str> {
-        order
-            .supplier_order_id
-            .as_deref()
-            .is_none_or(str::is_empty)
-            .then_some("supplier_order_id")
+        let field = self.reference();
+        field.of(order).is_none().then_some(field.name())
     }
 
     /// Whether a request can be made at all (its credentials are set): the reason if not.
@@ -160,9 +324,51 @@ pub trait CaClient: Send + Sync + Debug {
     /// Performs one automated step. `Ok` only when the CA accepted it.
     async fn execute(&self, call: &StepCall<'_>) -> Result<StepOutcome, CallFailure>;
 
-    /// The order's state as the CA reports it; `None` where the API cannot read it or the
-    /// CA's answer names no state certgate knows.
-    async fn observe(&self, _order: &Order) -> Result<Option<OrderState>, CallFailure> {
-        Ok(None)
+    /// The order as the CA reports it: its state (`None` where the API cannot read it or the
+    /// CA's answer names no state certgate knows) and what it shows of the order.
+    async fn observe(&self, _order: &Order) -> Result<Observation, CallFailure> {
+        Ok(Observation::default())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_digits_are_digits_and_nothing_else() {
+        for ok in ["1", "1001", "00012", "12345678901234567890"] {
+            assert!(IdShape::Digits.accepts(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "DC-1",
+            "1 2",
+            "１２",
+            "1/2",
+            "123456789012345678901",
+            "+1",
+            "-1",
+        ] {
+            assert!(!IdShape::Digits.accepts(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn what_a_ca_shows_is_compared_only_with_what_was_sent() {
+        let mut order: Order = serde_json::from_value(crate::testing::sample()).unwrap();
+        order.supplier_order_id = Some("1001".into());
+        order.certificate_id = None;
+        let seen = Observation::state(None)
+            .showing(OrderField::SupplierOrderId, Some("01001"))
+            .showing(OrderField::CertificateId, Some("9"))
+            .showing(OrderField::CommonName, Some("Shop.Example.COM"));
+        assert!(seen.mismatches(&order).is_empty());
+        assert_eq!(
+            seen.compared(&order),
+            [OrderField::SupplierOrderId, OrderField::CommonName]
+        );
+        order.common_name = Some("*.example.com".into());
+        assert_eq!(seen.mismatches(&order), [OrderField::CommonName]);
     }
 }

@@ -29,7 +29,9 @@ pub mod validation;
 pub mod watch;
 
 pub use calendar::Calendar;
-pub use client::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+pub use client::{
+    CaClient, CaMessage, CallFailure, Observation, OrderField, StepCall, StepOutcome,
+};
 pub use money::{Currency, Money};
 pub use order::{Order, OrderState};
 pub use provider::{PolicyInput, Provider};

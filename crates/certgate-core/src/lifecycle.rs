@@ -15,7 +15,7 @@
 //! answer is likewise confirmed by a read. Throttling never counts as a try.
 
 use crate::calendar::Calendar;
-use crate::client::{CaMessage, CallFailure, StepOutcome};
+use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
 use crate::event::{Backoff, EventType};
 use crate::ledger::{Credit, RefundEvent, RefundRecord, Report};
 use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
@@ -124,8 +124,8 @@ pub enum Event {
     Sending,
     /// The CA answered the action.
     Answered(StepOutcome),
-    /// The CA reports the order in this state (`None`: its API cannot say).
-    Observed(Option<OrderState>),
+    /// The CA reports the order so (its state `None`: its API cannot say).
+    Observed(Observation),
     /// A read or a send failed (throttling aside).
     CallFailed { call: Call, failure: CallFailure },
     /// The CA throttled the call; the CA account's pace lets it go again at `until`.
@@ -386,7 +386,7 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
         }
         Event::Sending => sending(op, current(op)?, ctx, &mut t),
         Event::Answered(outcome) => answered(op, current(op)?, outcome, ctx, &mut t),
-        Event::Observed(state) => observed(op, current(op)?, state, ctx, &mut t),
+        Event::Observed(seen) => observed(op, current(op)?, seen, ctx, &mut t),
         Event::CallFailed { call, failure } => {
             call_failed(op, current(op)?, call, failure, ctx, &mut t)
         }
@@ -632,10 +632,11 @@ fn answered(
 fn observed(
     op: &mut Operation,
     i: usize,
-    state: Option<OrderState>,
+    observation: Observation,
     ctx: &Context<'_>,
     t: &mut Transition,
 ) {
+    let state = observation.state;
     let (action, status) = (op.steps[i].action, op.steps[i].status);
     let seen = progress(action, state);
     let shown = state_name(state);
@@ -713,19 +714,60 @@ fn observed(
                 fail(op, i, FailureKind::CaRefused, answer, detail, ctx, t);
             }
         },
-        None => verify(op, i, state, seen, ctx, t),
+        None => verify(op, i, &observation, seen, ctx, t),
     }
 }
 
-/// The first read before acting: does the CA agree with the reseller's facts?
+/// The first read before acting: is the CA's order the one the reseller described (its
+/// common name, its ids, where the read shows them), and does the CA agree with its state? A
+/// mismatch stops here, saying nothing of what the CA shows: the order may be someone else's.
 fn verify(
     op: &mut Operation,
     i: usize,
-    state: Option<OrderState>,
+    observation: &Observation,
     seen: Progress,
     ctx: &Context<'_>,
     t: &mut Transition,
 ) {
+    let differ = observation.mismatches(&op.order);
+    if !differ.is_empty() {
+        let names: Vec<&str> = differ.iter().map(|f| f.name()).collect();
+        let m = format!(
+            "the order at the CA is not the order sent: its {} differ{}; nothing was sent",
+            names.join(" and "),
+            if differ.len() == 1 { "s" } else { "" }
+        );
+        fail(
+            op,
+            i,
+            FailureKind::CaMismatch,
+            CaMessage::text(m.clone()),
+            m,
+            ctx,
+            t,
+        );
+        return;
+    }
+    let compared = observation.compared(&op.order);
+    if !compared.is_empty() {
+        let names: Vec<&str> = compared.iter().map(|f| f.name()).collect();
+        op.record(
+            None,
+            format!(
+                "the CA's order matches the order sent ({})",
+                names.join(", ")
+            ),
+            ctx.now,
+        );
+    }
+    if OrderField::CommonName.of(&op.order).is_none() {
+        op.record(
+            None,
+            "the order was sent without a common name: the CA's order was not compared by it",
+            ctx.now,
+        );
+    }
+    let state = observation.state;
     t.schedule = Schedule::Now;
     match state {
         None => op.verified = true,

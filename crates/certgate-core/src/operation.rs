@@ -228,6 +228,9 @@ pub enum FailureKind {
     CaUnreachable,
     /// Every try failed (timeouts, lost answers, CA errors).
     GaveUp,
+    /// The CA's read of the order does not match the order sent (its common name, its ids):
+    /// it is not the order the reseller described, and nothing was sent.
+    CaMismatch,
 }
 
 impl StepState {

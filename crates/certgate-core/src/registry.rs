@@ -227,7 +227,12 @@ fn validate_api(ctx: &ProviderContext<'_>) -> Vec<ConfigIssue> {
                 }
             }
             match url::Url::parse(&api.base_url) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
+                Ok(u) if u.scheme() == "http" => issues.push(ctx.issue(
+                    "api.base_url",
+                    "http:// is accepted only for a loopback address (127.0.0.1, [::1], localhost): the CA's credentials travel in the clear otherwise; use https://",
+                )),
                 Ok(u) => issues.push(ctx.issue(
                     "api.base_url",
                     format!("scheme `{}` is not http or https", u.scheme()),
@@ -237,6 +242,16 @@ fn validate_api(ctx: &ProviderContext<'_>) -> Vec<ConfigIssue> {
         }
     }
     issues
+}
+
+/// Whether `url`'s host is this machine (a test CA, a local simulator).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 /// One configured provider: its common settings and its plugin.
@@ -526,6 +541,28 @@ mod tests {
         );
         let err = build(&text).unwrap_err();
         assert_eq!(err.issues[0].key, "providers.acme.api.base_url");
+        let at = |url: &str| {
+            build(&ACME.replace(
+                "mode = \"manual\"",
+                &format!("mode = \"manual\"\napi = {{ base_url = \"{url}\" }}"),
+            ))
+        };
+        for plain in [
+            "http://ca.example/v2",
+            "http://10.0.0.1/",
+            "http://localhost.evil.example/",
+        ] {
+            let err = at(plain).unwrap_err();
+            assert!(err.issues[0].message.contains("loopback"), "{plain}: {err}");
+        }
+        for fine in [
+            "https://ca.example/v2",
+            "http://127.0.0.1:9/",
+            "http://[::1]:9/",
+            "http://localhost:9/",
+        ] {
+            assert!(at(fine).is_ok(), "{fine}");
+        }
     }
 
     #[test]

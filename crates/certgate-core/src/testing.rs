@@ -15,6 +15,24 @@ pub fn at(s: &str) -> DateTime<Utc> {
     s.parse().expect("an RFC 3339 instant")
 }
 
+/// Ids a hostile tenant may send: path separators, a query, a fragment, percent signs (also
+/// encoded dots), dot segments, spaces, non-ASCII, markup. A CA client must carry each as one
+/// value (one path segment, one form field, one XML value) or refuse before sending.
+pub const HOSTILE_IDS: &[&str] = &[
+    "../../../../admin/users/export?all=1#",
+    "a/b",
+    "1001?status=revoked",
+    "1001#x",
+    "50%off",
+    "%2e%2e",
+    "..",
+    ".",
+    "10 01",
+    "ünïcødé-１２",
+    "<x>&amp;\"'",
+    "a+b=c&d",
+];
+
 /// API.md's example order: an issued OV SSL certificate, paid 120.00 USD with a 20.00 voucher.
 pub fn sample() -> Value {
     json!({

@@ -1,16 +1,20 @@
 //! DigiCert CertCentral Services API v2 (CONTRACTS.md): cancel a pending order, revoke an
 //! order or one certificate, reject a pending approval request, read an order. Auth is the
-//! `X-DC-DEVKEY` header; errors are `{"errors": [{"code", "message"}]}`.
+//! `X-DC-DEVKEY` header; errors are `{"errors": [{"code", "message"}]}`. Every id goes into
+//! the URL as one percent-encoded path segment.
 
 use async_trait::async_trait;
+use certgate_core::client::{IdShape, IdSpec};
 use certgate_core::config::{ApiConfig, ProviderContext};
 use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_core::{
+    CaClient, CaMessage, CallFailure, Observation, OrderField, StepCall, StepOutcome,
+};
 use certgate_http::{Secret, SendError, Timeouts};
-use reqwest::{Method, StatusCode};
+use reqwest::{Method, StatusCode, Url};
 use serde::Deserialize;
 use serde_json::json;
 use std::sync::Arc;
@@ -22,15 +26,17 @@ pub const CLIENT: &str = "digicert";
 #[derive(Debug, Clone)]
 pub struct DigicertClient {
     http: reqwest::Client,
-    base: String,
+    base: Url,
     key: Secret,
 }
 
 /// The client factory: `[api]` needs `base_url` and `credentials.api_key`.
 pub fn build(ctx: &ProviderContext<'_>, api: &ApiConfig) -> ClientResult {
     let [key] = ctx.credentials(api, ["api_key"])?;
+    let base = Url::parse(&api.base_url)
+        .map_err(|e| vec![ctx.issue("api.base_url", format!("not a URL: {e}"))])?;
     Ok(Arc::new(DigicertClient::new(
-        &api.base_url,
+        base,
         Secret::new(key),
         Timeouts::for_api(api),
     )))
@@ -69,6 +75,15 @@ pub struct RequestInfo {
     #[serde(default, rename = "type")]
     pub kind: Option<String>,
     pub status: String,
+}
+
+/// What a revocation revokes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Revoke<'a> {
+    /// Every certificate of the order with this id (refunded if eligible).
+    Order(&'a str),
+    /// The certificate with this id alone.
+    Certificate(&'a str),
 }
 
 /// What a revocation answered.
@@ -148,24 +163,26 @@ fn id_text(v: &serde_json::Value) -> String {
 }
 
 impl DigicertClient {
-    pub fn new(base_url: &str, key: Secret, timeouts: Timeouts) -> Self {
+    pub fn new(base: Url, key: Secret, timeouts: Timeouts) -> Self {
         DigicertClient {
             http: certgate_http::client(timeouts),
-            base: base_url.trim_end_matches('/').to_owned(),
+            base,
             key,
         }
     }
 
+    /// One request to the API path of `segments` (each one path segment, encoded).
     async fn call(
         &self,
         method: Method,
-        path: &str,
+        segments: &[&str],
         body: Option<serde_json::Value>,
     ) -> Result<reqwest::Response, CallFailure> {
+        let url = certgate_http::url_with(&self.base, segments)?;
         let key = self.key.expose()?;
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method, url)
             .header("X-DC-DEVKEY", certgate_http::sensitive(&key)?)
             .header("Accept", "application/json");
         if let Some(body) = body {
@@ -176,7 +193,7 @@ impl DigicertClient {
 
     pub async fn order_info(&self, order_id: &str) -> Result<OrderInfo, CallFailure> {
         let res = self
-            .call(Method::GET, &format!("/order/certificate/{order_id}"), None)
+            .call(Method::GET, &["order", "certificate", order_id], None)
             .await?;
         certgate_http::json(res).await
     }
@@ -186,23 +203,27 @@ impl DigicertClient {
         let body = json!({"status": "canceled", "note": note, "send_emails": false});
         self.call(
             Method::PUT,
-            &format!("/order/certificate/{order_id}/status"),
+            &["order", "certificate", order_id, "status"],
             Some(body),
         )
         .await?;
         Ok(())
     }
 
-    /// Revokes every certificate of an order (`/order/certificate/{id}/revoke`), or one
-    /// certificate (`/certificate/{id}/revoke`).
+    /// Revokes what `target` names: every certificate of an order
+    /// (`/order/certificate/{id}/revoke`), or one certificate (`/certificate/{id}/revoke`).
     pub async fn revoke(
         &self,
-        path: &str,
+        target: Revoke<'_>,
         reason: Option<RevocationReason>,
         comments: &str,
     ) -> Result<Revocation, CallFailure> {
         let body = json!({"comments": comments, "skip_approval": true, "revocation_reason": reason_name(reason)});
-        let res = self.call(Method::PUT, path, Some(body)).await?;
+        let segments: &[&str] = match target {
+            Revoke::Order(id) => &["order", "certificate", id, "revoke"],
+            Revoke::Certificate(id) => &["certificate", id, "revoke"],
+        };
+        let res = self.call(Method::PUT, segments, Some(body)).await?;
         if res.status() == StatusCode::CREATED {
             let req: RequestInfo = certgate_http::json(res).await?;
             if req.status != "approved" {
@@ -215,12 +236,8 @@ impl DigicertClient {
     /// `PUT /request/{id}/status` to `rejected` (204).
     pub async fn reject_request(&self, request_id: &str, comment: &str) -> Result<(), CallFailure> {
         let body = json!({"status": "rejected", "processor_comment": comment});
-        self.call(
-            Method::PUT,
-            &format!("/request/{request_id}/status"),
-            Some(body),
-        )
-        .await?;
+        self.call(Method::PUT, &["request", request_id, "status"], Some(body))
+            .await?;
         Ok(())
     }
 }
@@ -242,6 +259,20 @@ pub fn order_state(info: &OrderInfo) -> Option<OrderState> {
         "expired" => OrderState::Expired,
         _ => return None,
     })
+}
+
+/// What an order read shows.
+pub fn observation(info: &OrderInfo) -> Observation {
+    let certificate = info.certificate.as_ref();
+    Observation::state(order_state(info))
+        .showing(
+            OrderField::CertificateId,
+            certificate.and_then(|c| c.id.as_ref()).map(id_text),
+        )
+        .showing(
+            OrderField::CommonName,
+            certificate.and_then(|c| c.common_name.clone()),
+        )
 }
 
 fn supplier_order_id(order: &Order) -> Result<&str, CallFailure> {
@@ -295,13 +326,11 @@ impl CaClient for DigicertClient {
             Action::Revoke => {
                 // A refund revokes the whole order (DigiCert refunds it if eligible); a revoke of
                 // a known certificate revokes that certificate alone.
-                let path = match (call.intent, call.order.certificate_id.as_deref()) {
-                    (Intent::Revoke, Some(cert)) if !cert.is_empty() => {
-                        format!("/certificate/{cert}/revoke")
-                    }
-                    _ => format!("/order/certificate/{order_id}/revoke"),
+                let target = match (call.intent, call.order.certificate_id.as_deref()) {
+                    (Intent::Revoke, Some(cert)) if !cert.is_empty() => Revoke::Certificate(cert),
+                    _ => Revoke::Order(order_id),
                 };
-                match self.revoke(&path, call.reason, &note).await? {
+                match self.revoke(target, call.reason, &note).await? {
                     Revocation::Done => Ok(StepOutcome::Completed { upstream_ref: Some(order_id.to_owned()) }),
                     Revocation::Pending(request) => Ok(StepOutcome::AwaitingCa { upstream_ref: Some(request) }),
                 }
@@ -312,8 +341,25 @@ impl CaClient for DigicertClient {
         }
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
+    /// Order ids and certificate ids both go into URLs.
+    fn ids(&self) -> &'static [IdSpec] {
+        const IDS: &[IdSpec] = &[
+            IdSpec {
+                field: OrderField::SupplierOrderId,
+                shape: IdShape::Digits,
+            },
+            IdSpec {
+                field: OrderField::CertificateId,
+                shape: IdShape::Digits,
+            },
+        ];
+        IDS
+    }
+
+    /// The order's status, and its certificate's id and common name to compare with the order
+    /// sent.
+    async fn observe(&self, order: &Order) -> Result<Observation, CallFailure> {
         let info = self.order_info(supplier_order_id(order)?).await?;
-        Ok(order_state(&info))
+        Ok(observation(&info))
     }
 }

@@ -20,7 +20,7 @@ fn client(base: &str) -> DigicertClient {
     std::env::set_var("DC_CONTRACT_KEY", KEY);
     let key = Secret::new(SecretRef::parse("${DC_CONTRACT_KEY}").unwrap());
     DigicertClient::new(
-        base,
+        reqwest::Url::parse(base).unwrap(),
         key,
         Timeouts {
             connect: Duration::from_millis(500),
@@ -162,8 +162,11 @@ async fn a_revocation_needing_approval_waits_until_digicert_reports_it_revoked()
         }
     );
     // The executor checks the order until DigiCert reports it revoked.
-    assert_eq!(c.observe(&o).await.unwrap(), Some(OrderState::Issued));
-    assert_eq!(c.observe(&o).await.unwrap(), Some(OrderState::Revoked));
+    assert_eq!(c.observe(&o).await.unwrap().state, Some(OrderState::Issued));
+    assert_eq!(
+        c.observe(&o).await.unwrap().state,
+        Some(OrderState::Revoked)
+    );
 }
 
 #[tokio::test]
@@ -226,7 +229,7 @@ async fn order_info_maps_digicert_statuses() {
             .expect(1)
             .mount(&mock)
             .await;
-        assert_eq!(c.observe(&o).await.unwrap(), Some(state), "{status}");
+        assert_eq!(c.observe(&o).await.unwrap().state, Some(state), "{status}");
     }
 }
 
@@ -337,4 +340,151 @@ async fn no_order_id_no_call() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("DigiCert Support"));
+}
+
+/// The path segments of the one request `mock` received, decoded (none if it received none).
+async fn segments_received(mock: &MockServer) -> Vec<Vec<String>> {
+    mock.received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            assert_eq!(r.url.query(), None, "{}", r.url);
+            r.url
+                .path_segments()
+                .unwrap()
+                .map(|s| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn every_id_reaches_digicert_as_one_path_segment_or_not_at_all() {
+    let mock = MockServer::start().await;
+    let c = client(&format!("{}/services/v2", mock.uri()));
+    for hostile in certgate_core::testing::HOSTILE_IDS {
+        // The order id in a cancel, and the certificate id in a revoke.
+        let cancel =
+            order(json!({"state": "pending", "issued_at": null, "supplier_order_id": hostile}));
+        let revoke = order(json!({"supplier_order_id": "1001", "certificate_id": hostile}));
+        for (o, intent, action, expected) in [
+            (
+                &cancel,
+                Intent::Cancel,
+                Action::Cancel,
+                vec!["services", "v2", "order", "certificate", hostile, "status"],
+            ),
+            (
+                &revoke,
+                Intent::Revoke,
+                Action::Revoke,
+                vec!["services", "v2", "certificate", hostile, "revoke"],
+            ),
+        ] {
+            mock.reset().await;
+            Mock::given(method("PUT"))
+                .respond_with(ResponseTemplate::new(204))
+                .mount(&mock)
+                .await;
+            let sent = c.execute(&call(o, intent, action)).await;
+            let seen = segments_received(&mock).await;
+            match sent {
+                Ok(_) => assert_eq!(seen, [expected], "{hostile}"),
+                Err(e) => {
+                    assert!(matches!(e, CallFailure::NotSent(_)), "{hostile}: {e:?}");
+                    assert!(seen.is_empty(), "{hostile}: {seen:?}");
+                }
+            }
+        }
+        // A request id DigiCert itself answers goes back the same way.
+        mock.reset().await;
+        let mut info = order_info("needs_approval");
+        info["requests"][0]["id"] = json!(hostile);
+        Mock::given(method("GET"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(info))
+            .mount(&mock)
+            .await;
+        Mock::given(method("PUT"))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&mock)
+            .await;
+        let o = order(
+            json!({"state": "awaiting_approval", "issued_at": null, "supplier_order_id": "1001"}),
+        );
+        let sent = c
+            .execute(&call(&o, Intent::Cancel, Action::RejectApproval))
+            .await;
+        let seen = segments_received(&mock).await;
+        match sent {
+            Ok(_) => assert_eq!(
+                seen[1],
+                ["services", "v2", "request", hostile, "status"],
+                "{hostile}"
+            ),
+            Err(e) => {
+                assert!(matches!(e, CallFailure::NotSent(_)), "{hostile}: {e:?}");
+                assert_eq!(seen.len(), 1, "only the read went: {seen:?}");
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn digicert_ids_are_digits_and_a_read_shows_what_to_compare() {
+    let c = client("http://127.0.0.1:9");
+    let bad = order(json!({"supplier_order_id": "../admin", "certificate_id": "cert-77"}));
+    let err = certgate_core::client::check_ids(&c, &bad).unwrap_err();
+    let fields: Vec<_> = err.errors.iter().map(|e| e.field.as_str()).collect();
+    assert_eq!(fields, ["order.supplier_order_id", "order.certificate_id"]);
+    let good = order(json!({"supplier_order_id": "1001", "certificate_id": "77"}));
+    assert!(certgate_core::client::check_ids(&c, &good).is_ok());
+
+    let mock = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/order/certificate/1001"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(order_info("issued")))
+        .mount(&mock)
+        .await;
+    let seen = client(&mock.uri()).observe(&good).await.unwrap();
+    assert!(seen.mismatches(&good).is_empty());
+    let other = order(
+        json!({"supplier_order_id": "1001", "certificate_id": "78", "common_name": "victim.example"}),
+    );
+    assert_eq!(
+        seen.mismatches(&other),
+        [
+            certgate_core::OrderField::CertificateId,
+            certgate_core::OrderField::CommonName
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_redirect_is_not_followed_and_the_key_goes_nowhere_else() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(204))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let mock = MockServer::start().await;
+    Mock::given(method("PUT"))
+        .respond_with(
+            ResponseTemplate::new(307).insert_header("location", format!("{}/x", elsewhere.uri())),
+        )
+        .expect(1)
+        .mount(&mock)
+        .await;
+    let e = client(&mock.uri())
+        .execute(&call(&pending(), Intent::Cancel, Action::Cancel))
+        .await
+        .unwrap_err();
+    assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
+    assert!(e.to_string().contains("307"), "{e}");
 }

@@ -1,13 +1,20 @@
-//! The HTTP layer every CA client uses: one reqwest client builder with timeouts, what a
-//! failure means for a step ([`CallFailure`]: whether the request went out, whether the CA may
-//! have acted), Retry-After, and [`Secret`], which never prints its value.
+//! The HTTP layer every CA client uses: one reqwest client builder with timeouts that never
+//! follows a redirect, what a failure means for a step ([`CallFailure`]: whether the request
+//! went out, whether the CA may have acted), Retry-After, answer bodies read up to
+//! [`MAX_BODY`], URLs whose variable parts are single percent-encoded path segments
+//! ([`url_with`]), and [`Secret`], which never prints its value.
 
 use certgate_core::config::SecretRef;
 use certgate_core::{CaMessage, CallFailure};
-use reqwest::header::{HeaderMap, RETRY_AFTER};
-use reqwest::StatusCode;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use reqwest::header::{HeaderMap, LOCATION, RETRY_AFTER};
+use reqwest::{StatusCode, Url};
 use std::fmt;
 use std::time::{Duration, SystemTime};
+
+/// The most of a CA's answer certgate reads: a longer success answer is unreadable (the CA may
+/// have acted), a longer error answer is cut.
+pub const MAX_BODY: usize = 1 << 20;
 
 /// Timeouts for calls to a CA.
 #[derive(Debug, Clone, Copy)]
@@ -37,11 +44,14 @@ impl Timeouts {
     }
 }
 
-/// The reqwest client every CA client is built on.
+/// The reqwest client every CA client is built on. It never follows a redirect: a CA's
+/// credentials go to the CA's configured address and nowhere else ([`send`] turns a 3xx into
+/// an unreachable CA).
 pub fn client(timeouts: Timeouts) -> reqwest::Client {
     reqwest::Client::builder()
         .connect_timeout(timeouts.connect)
         .timeout(timeouts.request)
+        .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("certgate/", env!("CARGO_PKG_VERSION")))
         .build()
         .expect("a TLS backend is compiled in")
@@ -93,6 +103,35 @@ pub fn sensitive(value: &str) -> Result<reqwest::header::HeaderValue, CallFailur
         .map_err(|_| CallFailure::NotSent("a credential is not a valid header value".into()))?;
     v.set_sensitive(true);
     Ok(v)
+}
+
+/// What stays as it is in a path segment: letters, digits and `-._~`; everything else
+/// (`/ ? # %`, spaces, non-ASCII) is percent-encoded.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
+/// `base` with `segments` appended to its path, each one percent-encoded path segment whatever
+/// it holds. An empty, `.` or `..` segment (which a URL would fold into its neighbours) is
+/// refused before anything is sent.
+pub fn url_with(base: &Url, segments: &[&str]) -> Result<Url, CallFailure> {
+    let mut path = base.path().trim_end_matches('/').to_owned();
+    for segment in segments {
+        if matches!(*segment, "" | "." | "..") {
+            return Err(CallFailure::NotSent(format!(
+                "`{segment}` cannot be one segment of a URL path"
+            )));
+        }
+        path.push('/');
+        path.extend(utf8_percent_encode(segment, SEGMENT));
+    }
+    let mut url = base.clone();
+    url.set_path(&path);
+    url.set_query(None);
+    url.set_fragment(None);
+    Ok(url)
 }
 
 /// A CA's answer with a failure status, before its client says what it means.
@@ -213,8 +252,14 @@ pub async fn send(
     if status.is_success() {
         return Ok(response);
     }
+    if status.is_redirection() {
+        return Err(SendError::Failed(redirected(status, response.headers())));
+    }
     let retry_after = retry_after(response.headers());
-    let body = response.text().await.unwrap_or_default();
+    let body = match read_capped(response).await {
+        Ok((bytes, _)) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(_) => String::new(),
+    };
     let answer = read_error(&body).unwrap_or_else(|| CaMessage::text(summary(&body, status)));
     Err(SendError::Answered(ErrorAnswer {
         status,
@@ -223,11 +268,59 @@ pub async fn send(
     }))
 }
 
+/// A 3xx: never followed (the credentials would go along), so the CA counts as unreachable.
+fn redirected(status: StatusCode, headers: &HeaderMap) -> CallFailure {
+    let to: String = headers
+        .get(LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| "nowhere".to_owned(), |l| l.chars().take(200).collect());
+    CallFailure::Unreachable(format!(
+        "the CA answered {} redirecting to {to}: certgate never follows a redirect (the CA's credentials go to its configured address only)",
+        status.as_u16()
+    ))
+}
+
+/// Up to [`MAX_BODY`] bytes of a body, and whether there was more.
+async fn read_capped(mut response: reqwest::Response) -> Result<(Vec<u8>, bool), CallFailure> {
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(transport)? {
+        let room = MAX_BODY - body.len();
+        if chunk.len() > room {
+            body.extend_from_slice(&chunk[..room]);
+            return Ok((body, true));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok((body, false))
+}
+
+/// A success body, at most [`MAX_BODY`]: a longer one cannot be read, and the CA may have
+/// acted on the request.
+pub async fn body(response: reqwest::Response) -> Result<Vec<u8>, CallFailure> {
+    match read_capped(response).await? {
+        (body, false) => Ok(body),
+        (_, true) => Err(CallFailure::NoAnswer {
+            message: format!("the CA's answer is longer than {MAX_BODY} bytes: not read"),
+            retry_after: None,
+        }),
+    }
+}
+
+/// A success body as text (see [`body`]).
+pub async fn text(response: reqwest::Response) -> Result<String, CallFailure> {
+    let bytes = body(response).await?;
+    Ok(String::from_utf8_lossy(&bytes).into_owned())
+}
+
 /// Reads a success body as JSON; an unreadable one leaves the outcome unknown.
 pub async fn json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, CallFailure> {
-    response.json().await.map_err(transport)
+    let bytes = body(response).await?;
+    serde_json::from_slice(&bytes).map_err(|e| CallFailure::NoAnswer {
+        message: format!("the CA's answer could not be read: {e}"),
+        retry_after: None,
+    })
 }
 
 /// The start of a body, or the status's reason when it is empty.
@@ -338,5 +431,96 @@ mod tests {
                 .unwrap_err(),
         );
         assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
+    }
+
+    #[test]
+    fn every_value_is_one_path_segment() {
+        let base = Url::parse("https://ca.example/services/v2/").unwrap();
+        for hostile in [
+            "../../admin/users/export?all=1#",
+            "a/b",
+            "50%off",
+            "a b",
+            "ünï",
+            "x?y#z",
+            "...",
+        ] {
+            let url = url_with(&base, &["order", hostile, "status"]).unwrap();
+            assert_eq!(url.host_str(), Some("ca.example"), "{hostile}");
+            assert_eq!(url.query(), None, "{hostile}");
+            assert_eq!(url.fragment(), None, "{hostile}");
+            let segments: Vec<String> = url
+                .path_segments()
+                .unwrap()
+                .map(|s| {
+                    percent_encoding::percent_decode_str(s)
+                        .decode_utf8()
+                        .unwrap()
+                        .into_owned()
+                })
+                .collect();
+            assert_eq!(
+                segments,
+                ["services", "v2", "order", hostile, "status"],
+                "{url}"
+            );
+        }
+        for folded in ["", ".", ".."] {
+            assert!(matches!(
+                url_with(&base, &["order", folded]),
+                Err(CallFailure::NotSent(_))
+            ));
+        }
+    }
+
+    #[tokio::test]
+    async fn redirects_are_never_followed_and_bodies_are_capped() {
+        use wiremock::matchers::{any, path};
+        use wiremock::{Mock, MockServer, ResponseTemplate};
+        let elsewhere = MockServer::start().await;
+        Mock::given(any())
+            .respond_with(ResponseTemplate::new(200))
+            .expect(0)
+            .mount(&elsewhere)
+            .await;
+        let ca = MockServer::start().await;
+        Mock::given(path("/moved"))
+            .respond_with(
+                ResponseTemplate::new(302)
+                    .insert_header("location", format!("{}/steal", elsewhere.uri())),
+            )
+            .mount(&ca)
+            .await;
+        Mock::given(path("/big"))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; MAX_BODY + 1]))
+            .mount(&ca)
+            .await;
+        Mock::given(path("/big-error"))
+            .respond_with(ResponseTemplate::new(400).set_body_bytes(vec![b'e'; MAX_BODY * 3]))
+            .mount(&ca)
+            .await;
+        let c = client(Timeouts::default());
+        let secret = sensitive("dc-key").unwrap();
+        let e = send(
+            c.get(format!("{}/moved", ca.uri()))
+                .header("X-DC-DEVKEY", secret),
+            |_| None,
+        )
+        .await
+        .unwrap_err();
+        match CallFailure::from(e) {
+            CallFailure::Unreachable(m) => {
+                assert!(m.contains("302") && m.contains("/steal"), "{m}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let res = send(c.get(format!("{}/big", ca.uri())), |_| None)
+            .await
+            .unwrap();
+        assert!(matches!(body(res).await, Err(CallFailure::NoAnswer { .. })));
+        let e = send(c.get(format!("{}/big-error", ca.uri())), |_| None)
+            .await
+            .unwrap_err();
+        assert!(matches!(CallFailure::from(e), CallFailure::Refused(_)));
     }
 }

@@ -7,11 +7,14 @@
 
 use crate::envelope::{self, Reply};
 use async_trait::async_trait;
+use certgate_core::client::{IdShape, IdSpec};
 use certgate_core::config::{ApiConfig, ProviderContext};
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::Action;
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_core::{
+    CaClient, CaMessage, CallFailure, Observation, OrderField, StepCall, StepOutcome,
+};
 use certgate_http::{ErrorAnswer, Secret, Timeouts};
 use md5::{Digest, Md5};
 use reqwest::StatusCode;
@@ -127,7 +130,7 @@ impl OpensrsClient {
             .header("X-Signature", signature(&xml, &key))
             .body(xml);
         let response = certgate_http::send(req, read_error).await?;
-        let body = response.text().await.map_err(certgate_http::transport)?;
+        let body = certgate_http::text(response).await?;
         let reply = envelope::reply(&body).ok_or_else(|| CallFailure::NoAnswer {
             message: format!(
                 "the platform's answer is not an OPS envelope: {}",
@@ -155,10 +158,17 @@ impl OpensrsClient {
 
 #[async_trait]
 impl CaClient for OpensrsClient {
-    fn missing_reference(&self, order: &Order) -> Option<&'static str> {
-        platform_order_id(order)
-            .is_err()
-            .then_some("platform_order_id")
+    /// The platform finds an order by its own id.
+    fn reference(&self) -> OrderField {
+        OrderField::PlatformOrderId
+    }
+
+    fn ids(&self) -> &'static [IdSpec] {
+        const IDS: &[IdSpec] = &[IdSpec {
+            field: OrderField::PlatformOrderId,
+            shape: IdShape::Digits,
+        }];
+        IDS
     }
 
     fn ready(&self) -> Result<(), String> {
@@ -184,9 +194,20 @@ impl CaClient for OpensrsClient {
         }
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
+    /// The order's state, and its common name (`domain`), its id at the CA
+    /// (`supplier_order_id`) and on the platform (`order_id`) where the reply shows them.
+    async fn observe(&self, order: &Order) -> Result<Observation, CallFailure> {
         let reply = self.order_info(platform_order_id(order)?).await?;
-        Ok(reply.get("attributes.state").and_then(order_state))
+        let shown = |key: &str| reply.get(key).map(str::to_owned);
+        Ok(
+            Observation::state(reply.get("attributes.state").and_then(order_state))
+                .showing(OrderField::CommonName, shown("attributes.domain"))
+                .showing(
+                    OrderField::SupplierOrderId,
+                    shown("attributes.supplier_order_id"),
+                )
+                .showing(OrderField::PlatformOrderId, shown("attributes.order_id")),
+        )
     }
 }
 

@@ -139,7 +139,7 @@ async fn get_order_info_reads_the_platform_state() {
     ] {
         let mock = platform(reply(true, 200, "Query successful", Some(state))).await;
         let seen = client(&mock.uri()).observe(&pending()).await.unwrap();
-        assert_eq!(seen, expected, "{state}");
+        assert_eq!(seen.state, expected, "{state}");
         assert_requests(&mock, &["GET_ORDER_INFO"]).await;
     }
 }
@@ -234,4 +234,63 @@ async fn issued_orders_and_missing_ids_send_nothing() {
     let sent = client(&mock.uri()).execute(&revoke).await;
     assert!(matches!(sent, Err(CallFailure::NotSent(_))), "{sent:?}");
     assert_requests(&mock, &[]).await;
+}
+
+#[tokio::test]
+async fn every_order_id_is_one_xml_value_whatever_it_holds() {
+    let mock = platform(reply(true, 200, "ok", Some("cancelled"))).await;
+    let c = client(&mock.uri());
+    for hostile in certgate_core::testing::HOSTILE_IDS {
+        mock.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(Signed(reply(true, 200, "ok", Some("cancelled"))))
+            .mount(&mock)
+            .await;
+        let o = order(json!({"state": "pending", "issued_at": null, "platform_order_id": hostile}));
+        c.execute(&cancel(&o)).await.unwrap();
+        let requests = mock.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 1);
+        let xml = String::from_utf8_lossy(&requests[0].body);
+        let sent = envelope::reply(&xml).unwrap();
+        assert_eq!(sent.get("attributes.order_id"), Some(*hostile), "{xml}");
+        assert_eq!(sent.get("action"), Some("CANCEL_ORDER"), "{xml}");
+    }
+    let bad = order(json!({"platform_order_id": "4411907/../1"}));
+    let err = certgate_core::client::check_ids(&c, &bad).unwrap_err();
+    assert_eq!(err.errors[0].field, "order.platform_order_id");
+}
+
+#[tokio::test]
+async fn a_read_shows_the_platform_s_common_name_and_ids_and_a_redirect_is_not_followed() {
+    let elsewhere = MockServer::start().await;
+    Mock::given(wiremock::matchers::any())
+        .respond_with(ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&elsewhere)
+        .await;
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", elsewhere.uri()))
+        .mount(&mock)
+        .await;
+    let e = client(&mock.uri()).observe(&pending()).await.unwrap_err();
+    assert!(matches!(e, CallFailure::Unreachable(_)), "{e:?}");
+
+    let mock = platform(reply(true, 200, "ok", Some("pending"))).await;
+    let seen = client(&mock.uri()).observe(&pending()).await.unwrap();
+    assert_eq!(
+        seen.shown,
+        [(
+            certgate_core::OrderField::CommonName,
+            "shop.example.com".to_owned()
+        )]
+    );
+    let elsewhere = order(
+        json!({"state": "pending", "issued_at": null, "platform_order_id": "4411907", "common_name": "victim.example"}),
+    );
+    assert_eq!(
+        seen.mismatches(&elsewhere),
+        [certgate_core::OrderField::CommonName]
+    );
+    assert!(seen.mismatches(&pending()).is_empty());
 }

@@ -10,7 +10,7 @@ use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::Action;
 use certgate_core::registry::ClientResult;
-use certgate_core::{CaClient, CaMessage, CallFailure, StepCall, StepOutcome};
+use certgate_core::{CaClient, CaMessage, CallFailure, Observation, StepCall, StepOutcome};
 use certgate_http::{Secret, Timeouts};
 use std::sync::Arc;
 
@@ -196,7 +196,7 @@ impl SectigoClient {
         )
         .await?;
         let status = res.status();
-        let body = res.text().await.map_err(certgate_http::transport)?;
+        let body = certgate_http::text(res).await?;
         parse_answer(&body).ok_or_else(|| CallFailure::NoAnswer {
             message: format!(
                 "unreadable Sectigo answer: {}",
@@ -268,7 +268,8 @@ impl CaClient for SectigoClient {
         })
     }
 
-    async fn observe(&self, order: &Order) -> Result<Option<OrderState>, CallFailure> {
+    /// CollectSSL's status only: it shows no common name to compare.
+    async fn observe(&self, order: &Order) -> Result<Observation, CallFailure> {
         let number = order_number(order)?;
         let _one_at_a_time = self.reading.lock().await;
         let answer = self
@@ -281,7 +282,7 @@ impl CaClient for SectigoClient {
                 ],
             )
             .await?;
-        collected_state(&answer)
+        collected_state(&answer).map(Observation::state)
     }
 }
 

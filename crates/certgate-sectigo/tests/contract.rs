@@ -206,7 +206,7 @@ async fn collect_ssl_reads_the_orders_state_one_read_at_a_time() {
             .expect(1)
             .mount(&mock)
             .await;
-        assert_eq!(c.observe(&o).await.unwrap(), state, "{body}");
+        assert_eq!(c.observe(&o).await.unwrap().state, state, "{body}");
     }
     // Concurrent reads of one account reach Sectigo one after the other.
     mock.reset().await;
@@ -280,4 +280,40 @@ async fn http_failures_timeouts_and_refused_connections() {
             .unwrap_err(),
         CallFailure::Unreachable(_)
     ));
+}
+
+#[tokio::test]
+async fn every_order_number_is_one_form_field_whatever_it_holds() {
+    let mock = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("0\nOK"))
+        .mount(&mock)
+        .await;
+    let c = client(&mock.uri());
+    for hostile in certgate_core::testing::HOSTILE_IDS {
+        mock.reset().await;
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200).set_body_string("0\nOK"))
+            .mount(&mock)
+            .await;
+        let o = order(json!({"supplier_order_id": hostile}));
+        c.execute(&step(&o, Action::Revoke)).await.unwrap();
+        let requests = mock.received_requests().await.unwrap();
+        assert_eq!(requests.len(), 1);
+        let r = &requests[0];
+        assert_eq!(r.url.path(), "/products/!AutoRevokeSSL", "{hostile}");
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(&r.body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect();
+        let numbers: Vec<&str> = form
+            .iter()
+            .filter(|(k, _)| k == "orderNumber")
+            .map(|(_, v)| v.as_str())
+            .collect();
+        assert_eq!(numbers, [*hostile], "{form:?}");
+        assert_eq!(form.len(), 5, "no field was added: {form:?}");
+    }
+    let bad = order(json!({"supplier_order_id": "SEC-1"}));
+    let err = certgate_core::client::check_ids(c.as_ref(), &bad).unwrap_err();
+    assert_eq!(err.errors[0].field, "order.supplier_order_id");
 }

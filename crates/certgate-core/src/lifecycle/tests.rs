@@ -200,7 +200,11 @@ fn a_lost_answer_is_confirmed_by_reading_the_ca_never_sent_again() {
         .reason
         .contains("reading the order first"));
     assert_eq!(next_work(&op), Work::Read { step: 0 });
-    let t = run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    let t = run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Canceled))),
+        &p,
+    );
     assert_eq!(op.status, Status::Completed);
     assert_eq!(op.steps[0].attempts, 1);
     assert_eq!(t.schedule, Schedule::Never);
@@ -217,7 +221,11 @@ fn a_lost_answer_before_the_ca_acted_is_sent_again() {
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &p,
+    );
     assert_eq!(op.steps[0].reconcile, None);
     assert_eq!(next_work(&op), Work::Send { step: 0 });
     assert!(history(&op).contains("still reports the order Pending: sending again"));
@@ -229,7 +237,7 @@ fn a_lost_answer_on_an_unreadable_order_is_sent_again_and_the_repeat_is_confirme
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    run(&mut op, Event::Observed(None), &p);
+    run(&mut op, Event::Observed(Observation::state(None)), &p);
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 }
 
@@ -239,7 +247,11 @@ fn the_order_moved_on_while_the_answer_was_lost_plans_again() {
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    let t = run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    let t = run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Issued))),
+        &p,
+    );
     assert_eq!(op.status, Status::Rejected);
     assert_eq!(t.schedule, Schedule::Never);
     assert!(history(&op).contains("alternative: revoke; nothing was sent"));
@@ -254,14 +266,22 @@ fn already_done_counts_only_when_a_read_confirms_it() {
     let t = send_failing(&mut op, CallFailure::AlreadyDone(answer.clone()), &p);
     assert_eq!(t.schedule, Schedule::Now);
     assert_eq!(next_work(&op), Work::Read { step: 0 });
-    run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Canceled))),
+        &p,
+    );
     assert_eq!(op.status, Status::Completed);
     assert!(history(&op).contains("already done (already canceled)"));
 
     // The CA says done but still shows the order pending: a refusal, with the CA's code.
     let mut op = cancel();
     send_failing(&mut op, CallFailure::AlreadyDone(answer), &p);
-    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &p,
+    );
     assert_eq!(op.status, Status::Failed);
     let error = op.steps[0].error.clone().unwrap();
     assert_eq!(error.kind, FailureKind::CaRefused);
@@ -280,7 +300,11 @@ fn already_refunded_is_taken_at_the_cas_word_when_no_read_shows_refunds() {
         )),
         &p,
     );
-    run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Issued))),
+        &p,
+    );
     assert_eq!(op.status, Status::Completed);
     assert!(history(&op).contains("the CA's answer is taken"));
 }
@@ -359,7 +383,11 @@ fn giving_up_on_lost_answers_keeps_the_doubt_and_a_retry_reads_first() {
         run(&mut op, Event::Sending, &p);
         run(&mut op, lost("the CA did not answer in time"), &p);
         if op.status != Status::Failed {
-            run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+            run(
+                &mut op,
+                Event::Observed(Observation::state(Some(OrderState::Pending))),
+                &p,
+            );
         }
     }
     assert_eq!(op.status, Status::Failed);
@@ -377,7 +405,11 @@ fn giving_up_on_lost_answers_keeps_the_doubt_and_a_retry_reads_first() {
     assert_eq!((op.status, t.schedule), (Status::Queued, Schedule::Now));
     assert_eq!(op.steps[0].error, None);
     assert_eq!(next_work(&op), Work::Read { step: 0 });
-    run(&mut op, Event::Observed(Some(OrderState::Canceled)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Canceled))),
+        &p,
+    );
     assert_eq!(op.status, Status::Completed);
     assert_eq!(op.steps[0].attempts, 3);
 }
@@ -410,7 +442,11 @@ fn nothing_sendable_fails_as_not_sent_and_a_retry_runs_it_from_the_cas_state() {
     );
     run(&mut op, Event::Retry, &p);
     assert_eq!(next_work(&op), Work::Read { step: 0 });
-    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &p,
+    );
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 }
 
@@ -525,17 +561,25 @@ fn the_first_read_confirms_the_resellers_facts_or_plans_again() {
     };
     let mut op = fresh();
     assert_eq!(next_work(&op), Work::Read { step: 0 });
-    run(&mut op, Event::Observed(Some(OrderState::Pending)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &p,
+    );
     assert!(op.verified);
     assert!(history(&op).contains("the CA confirms the order is Pending"));
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 
     let mut op = fresh();
-    run(&mut op, Event::Observed(None), &p);
+    run(&mut op, Event::Observed(Observation::state(None)), &p);
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 
     let mut op = fresh();
-    let t = run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    let t = run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Issued))),
+        &p,
+    );
     assert_eq!(op.status, Status::Rejected);
     assert_eq!(t.audit[0].action, "operation.verify");
     assert!(history(&op).contains("the reseller reported Pending, the CA reports Issued"));
@@ -546,7 +590,12 @@ fn the_first_read_confirms_the_resellers_facts_or_plans_again() {
         planner: None,
         ..ctx(NOW, &p)
     };
-    apply(&mut op, Event::Observed(Some(OrderState::Issued)), &gone).unwrap();
+    apply(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Issued))),
+        &gone,
+    )
+    .unwrap();
     assert_eq!(
         op.steps[0].error.clone().unwrap().kind,
         FailureKind::NotSent
@@ -582,9 +631,17 @@ fn a_waiting_step_is_checked_until_done_and_failed_checks_are_no_tries() {
         assert_eq!(t.schedule, Schedule::At(at("2026-06-15T08:31:00Z")));
     }
     assert_eq!((op.status, op.steps[0].tries), (Status::AwaitingCa, 0));
-    run(&mut op, Event::Observed(Some(OrderState::Issued)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Issued))),
+        &p,
+    );
     assert_eq!(op.status, Status::AwaitingCa);
-    run(&mut op, Event::Observed(Some(OrderState::Revoked)), &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Revoked))),
+        &p,
+    );
     assert_eq!(op.status, Status::Completed);
 }
 
@@ -606,7 +663,12 @@ fn an_unconfirmed_revocation_raises_attention_once_when_submit_by_nears() {
         &p,
     );
     let check = |op: &mut Operation, now: &str| {
-        apply(op, Event::Observed(Some(OrderState::Issued)), &ctx(now, &p)).unwrap()
+        apply(
+            op,
+            Event::Observed(Observation::state(Some(OrderState::Issued))),
+            &ctx(now, &p),
+        )
+        .unwrap()
     };
     assert!(check(&mut op, "2026-06-18T08:29:59Z").emit.is_empty());
     let t = check(&mut op, "2026-06-18T08:30:00Z");
@@ -920,4 +982,73 @@ fn an_operation_without_money_takes_no_refund_report() {
         &ctx(NOW, &p),
     );
     assert!(r.unwrap_err().0.contains("promises no money"));
+}
+
+/// A cancel of a pending order that the CA has not been read for yet.
+fn unverified_cancel(order_patch: serde_json::Value) -> Operation {
+    let mut patch = json!({"state": "pending", "issued_at": null, "certificate_id": "77"});
+    for (k, v) in order_patch.as_object().unwrap() {
+        patch[k] = v.clone();
+    }
+    op_with(Intent::Cancel, patch, vec![Step::automated(Action::Cancel)])
+}
+
+#[test]
+fn an_order_the_ca_shows_otherwise_fails_as_a_mismatch_and_nothing_is_sent() {
+    let p = stub();
+    for shown in [
+        Observation::state(Some(OrderState::Pending))
+            .showing(OrderField::CommonName, Some("victim.example.org")),
+        Observation::state(Some(OrderState::Issued))
+            .showing(OrderField::CommonName, Some("shop.example.com"))
+            .showing(OrderField::CertificateId, Some("78")),
+    ] {
+        let mut op = unverified_cancel(json!({}));
+        assert_eq!(next_work(&op), Work::Read { step: 0 });
+        let t = run(&mut op, Event::Observed(shown.clone()), &p);
+        assert_eq!(op.status, Status::Failed, "{}", history(&op));
+        let error = op.steps[0].error.as_ref().unwrap();
+        assert_eq!(error.kind, FailureKind::CaMismatch);
+        assert_eq!(next_work(&op), Work::Idle);
+        assert_eq!(t.schedule, Schedule::Never);
+        assert_eq!(op.steps[0].attempts, 0);
+        // Nothing the CA showed of someone else's order is told to the caller.
+        let told = format!("{} {}", history(&op), error.message);
+        for secret in ["victim", "78", "Issued", "Pending"] {
+            assert!(!told.contains(secret), "{secret} in {told}");
+        }
+    }
+}
+
+#[test]
+fn a_common_name_matches_without_regard_to_case_or_a_trailing_dot() {
+    let p = stub();
+    let mut op = unverified_cancel(json!({}));
+    let shown = Observation::state(Some(OrderState::Pending))
+        .showing(OrderField::CommonName, Some("SHOP.Example.com."))
+        .showing(OrderField::CertificateId, Some("077"))
+        .showing(OrderField::SupplierOrderId, None::<String>);
+    run(&mut op, Event::Observed(shown), &p);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+    assert!(
+        history(&op)
+            .contains("the CA's order matches the order sent (common_name, certificate_id)"),
+        "{}",
+        history(&op)
+    );
+}
+
+#[test]
+fn an_order_sent_without_a_common_name_is_not_compared_and_the_history_says_so() {
+    let p = stub();
+    let mut op = unverified_cancel(json!({"common_name": null}));
+    let shown = Observation::state(Some(OrderState::Pending))
+        .showing(OrderField::CommonName, Some("anything.example"));
+    run(&mut op, Event::Observed(shown), &p);
+    assert_eq!(next_work(&op), Work::Send { step: 0 });
+    assert!(
+        history(&op).contains("sent without a common name"),
+        "{}",
+        history(&op)
+    );
 }
