@@ -1,11 +1,10 @@
-//! The `certgate` command line: `serve`, `check-config`, `quote`, `sweep`, `orders import`
-//! and `refunds report`.
+//! The `certgate` command line: `serve`, `check-config`, `quote`, `sweep`, `orders import`,
+//! `orders assign` and `refunds report`.
 
 use anyhow::Context;
 use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
-use certgate_server::tenants::Tenants;
 use certgate_server::{AppState, Background, Helpdesk, Live, Shared};
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
@@ -137,6 +136,25 @@ impl DatabaseArgs {
 
 #[derive(Debug, Subcommand)]
 enum OrdersCommand {
+    /// Give CA orders of a provider's shared CA account to a tenant (claimed, or moved from
+    /// the tenant that had them), with an audit entry for each tenant concerned. Operations
+    /// and watches on them by any other tenant are refused from then on.
+    Assign {
+        /// The tenant the orders belong to from now on (`default`: the CERTGATE_API_KEY tenant).
+        #[arg(long)]
+        tenant: String,
+        /// The provider whose shared CA account holds the orders.
+        #[arg(long)]
+        provider: String,
+        /// The orders' ids at the CA (`supplier_order_id`, or `platform_order_id` on the
+        /// platform channel).
+        #[arg(required = true)]
+        orders: Vec<String>,
+        #[arg(long)]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Watch many orders at once: JSON lines, one `{"provider", "order"}` each (what
     /// `PUT /v1/orders/{id}` takes). Bad lines are reported and skipped (exit status 1);
     /// shows progress on a terminal.
@@ -213,6 +231,16 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => serve(config, listen, &database),
         Command::Orders {
             command:
+                OrdersCommand::Assign {
+                    tenant,
+                    provider,
+                    orders,
+                    config,
+                    database,
+                },
+        } => assign_orders(&tenant, &provider, &orders, config.as_deref(), &database),
+        Command::Orders {
+            command:
                 OrdersCommand::Import {
                     file,
                     tenant,
@@ -241,6 +269,19 @@ fn run(command: Command) -> anyhow::Result<()> {
         }
         Command::CheckConfig { config } => {
             let loaded = load(config.as_deref())?;
+            // The tenants, their keys (read from the environment) and CA accounts, and the
+            // desk's users, checked as `serve` checks them.
+            let default_key = default_key();
+            let file = &loaded.file;
+            if default_key.is_some() || !file.tenants.is_empty() || !file.desk_users.is_empty() {
+                Live::build(
+                    loaded.registry.clone(),
+                    &file.tenants,
+                    &file.desk_users,
+                    default_key.as_deref(),
+                    "default",
+                )?;
+            }
             println!("{}: ok", loaded.source);
             for p in loaded.registry.iter() {
                 println!("  {:<10} kind={:<9} mode={}", p.name, p.kind, p.mode);
@@ -327,16 +368,7 @@ fn import_orders(
 ) -> anyhow::Result<()> {
     use std::io::BufReader;
     let loaded = load(config)?;
-    let known = tenant == "default" || loaded.file.tenants.iter().any(|t| t.id == tenant);
-    if !known {
-        let ids: Vec<&str> = loaded.file.tenants.iter().map(|t| t.id.as_str()).collect();
-        anyhow::bail!(
-            "--tenant: no tenant `{tenant}` in {}; tenants: default{}{}",
-            loaded.source,
-            if ids.is_empty() { "" } else { ", " },
-            ids.join(", ")
-        );
-    }
+    known_tenant(&loaded, tenant)?;
     let (reader, size): (Box<dyn std::io::BufRead>, Option<u64>) = if file.as_os_str() == "-" {
         (Box::new(BufReader::new(std::io::stdin())), None)
     } else {
@@ -368,6 +400,55 @@ fn import_orders(
     );
     if out.invalid > 0 {
         anyhow::bail!("{} lines were not imported", out.invalid);
+    }
+    Ok(())
+}
+
+fn assign_orders(
+    tenant: &str,
+    provider: &str,
+    orders: &[String],
+    config: Option<&std::path::Path>,
+    database: &DatabaseArgs,
+) -> anyhow::Result<()> {
+    let loaded = load(config)?;
+    known_tenant(&loaded, tenant)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let moves = runtime.block_on(async {
+        let store = database.connect().await?;
+        let moves = certgate::orders::assign(
+            &store,
+            &loaded.registry,
+            tenant,
+            provider,
+            orders,
+            Utc::now(),
+        )
+        .await;
+        store.close().await;
+        moves
+    })?;
+    for (order, before) in orders.iter().zip(&moves) {
+        match before.as_deref() {
+            None => println!("{provider} {order}: now tenant {tenant}'s (it was unbound)"),
+            Some(t) if t == tenant => println!("{provider} {order}: already tenant {tenant}'s"),
+            Some(t) => println!("{provider} {order}: moved from tenant {t} to tenant {tenant}"),
+        }
+    }
+    Ok(())
+}
+
+/// `tenant` is `default` or one of the config's tenants.
+fn known_tenant(loaded: &certgate::Loaded, tenant: &str) -> anyhow::Result<()> {
+    let known = tenant == "default" || loaded.file.tenants.iter().any(|t| t.id == tenant);
+    if !known {
+        let ids: Vec<&str> = loaded.file.tenants.iter().map(|t| t.id.as_str()).collect();
+        anyhow::bail!(
+            "--tenant: no tenant `{tenant}` in {}; tenants: default{}{}",
+            loaded.source,
+            if ids.is_empty() { "" } else { ", " },
+            ids.join(", ")
+        );
     }
     Ok(())
 }
@@ -432,6 +513,14 @@ fn serve(
     })
 }
 
+/// `CERTGATE_API_KEY`, the key of tenant `default`, if set.
+fn default_key() -> Option<String> {
+    std::env::var("CERTGATE_API_KEY")
+        .ok()
+        .map(|k| k.trim().to_owned())
+        .filter(|k| !k.is_empty())
+}
+
 /// The config file read and checked: what a reload replaces (providers, tenants and their keys,
 /// the helpdesk, the desk's users), the rest of the file, and where it came from. Every problem at once.
 fn live_config(
@@ -446,9 +535,7 @@ fn live_config(
         file,
         source,
     } = load(config)?;
-    let default_key = std::env::var("CERTGATE_API_KEY")
-        .ok()
-        .filter(|k| !k.trim().is_empty());
+    let default_key = default_key();
     if default_key.is_none() && file.tenants.is_empty() {
         anyhow::bail!(
             "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
@@ -457,11 +544,6 @@ fn live_config(
         );
     }
     let username = std::env::var("CERTGATE_RESELLER_USERNAME").unwrap_or_else(|_| "default".into());
-    let (tenants, keys) = Tenants::from_config(
-        &file.tenants,
-        default_key.as_deref().map(str::trim),
-        &username,
-    )?;
     let helpdesk = match &file.helpdesk {
         None => None,
         Some(h) => Some(Helpdesk {
@@ -485,14 +567,14 @@ fn live_config(
             }
         }
     }
-    let desk = certgate_server::desk::DeskUsers::from_config(&file.desk_users, &tenants)?;
-    let live = Live {
+    let mut live = Live::build(
         registry,
-        tenants,
-        keys,
-        helpdesk,
-        desk,
-    };
+        &file.tenants,
+        &file.desk_users,
+        default_key.as_deref(),
+        &username,
+    )?;
+    live.helpdesk = helpdesk;
     Ok((live, file, source))
 }
 

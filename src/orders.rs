@@ -1,3 +1,5 @@
+//! `certgate orders assign`: the operator gives CA orders of a shared CA account to a tenant.
+//!
 //! `certgate orders import`: loads a JSON-lines file of orders (`{"provider", "order"}` per
 //! line, as `PUT /v1/orders/{id}` takes them) into the tenant's watched orders, a thousand per
 //! statement. Each line is checked as the API checks it (a quote for a refund); a bad line is
@@ -9,7 +11,7 @@ use certgate_core::registry::QuoteError;
 use certgate_core::sweep::SweepItem;
 use certgate_core::watch::Window;
 use certgate_core::Registry;
-use certgate_store::{Store, StoreError, WatchedCheck, WatchedWrite};
+use certgate_store::{Assignment, Store, StoreError, WatchedCheck, WatchedWrite};
 use chrono::{DateTime, Utc};
 use std::io::BufRead;
 
@@ -100,6 +102,58 @@ pub async fn import(
     store.import_watched(&batch).await?;
     out.imported += batch.len() as u64;
     Ok(out)
+}
+
+/// Gives `orders` (ids at the CA) of `provider`'s shared CA account to `tenant`, audited;
+/// each order's previous owner.
+pub async fn assign(
+    store: &Store,
+    registry: &Registry,
+    tenant: &str,
+    provider: &str,
+    orders: &[String],
+    now: DateTime<Utc>,
+) -> anyhow::Result<Vec<Option<String>>> {
+    let accounts = certgate_server::accounts::Accounts::build(registry, &[])
+        .map_err(|issues| certgate_core::config::ConfigError { issues })?;
+    let Some(account) = accounts.shared(provider) else {
+        let with_api: Vec<&str> = registry
+            .iter()
+            .filter(|e| e.client.is_some())
+            .map(|e| e.name.as_str())
+            .collect();
+        anyhow::bail!(
+            "--provider: `{provider}` has no shared CA account (it is not configured, or not in mode = \"api\"); providers with one: {}",
+            with_api.join(", ")
+        );
+    };
+    let field = account.client.reference();
+    let shape = account
+        .client
+        .ids()
+        .iter()
+        .find(|spec| spec.field == field)
+        .map(|spec| spec.shape);
+    let mut refs = Vec::with_capacity(orders.len());
+    for id in orders {
+        if let Some(shape) = shape.filter(|s| !s.accepts(id)) {
+            anyhow::bail!(
+                "`{id}` is not a {provider} {}: {}",
+                field.name(),
+                shape.describe()
+            );
+        }
+        refs.push(account.shared_ref(id));
+    }
+    let ids: Vec<&str> = refs.iter().map(|r| r.order.as_str()).collect();
+    let to = Assignment {
+        account: &account.pace.id,
+        tenant,
+        provider,
+        now: now.timestamp_millis(),
+        actor: "operator",
+    };
+    Ok(store.assign_orders(&ids, &to).await?)
 }
 
 /// Why an import stopped.

@@ -11,7 +11,7 @@ use std::time::Duration;
 use wiremock::matchers::{header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-/// How one CA's mock answers the cancel of pending order `CA-1`.
+/// How one CA's mock answers the cancel of pending order `1001`.
 #[async_trait]
 trait CaMock: Sync {
     /// The provider to send the operation to.
@@ -36,17 +36,17 @@ impl CaMock for DigiCertFamily {
     }
     async fn mount_observe(&self, mock: &MockServer) {
         Mock::given(method("GET"))
-            .and(path("/services/v2/order/certificate/CA-1"))
+            .and(path("/services/v2/order/certificate/1001"))
             .respond_with(
                 ResponseTemplate::new(200)
-                    .set_body_json(json!({"id": "CA-1", "status": "pending", "requests": []})),
+                    .set_body_json(json!({"id": "1001", "status": "pending", "requests": []})),
             )
             .mount(mock)
             .await;
     }
     fn cancel(&self) -> wiremock::MockBuilder {
         Mock::given(method("PUT"))
-            .and(path("/services/v2/order/certificate/CA-1/status"))
+            .and(path("/services/v2/order/certificate/1001/status"))
             .and(header("X-DC-DEVKEY", common::DIGICERT_KEY))
     }
     fn ok(&self) -> ResponseTemplate {
@@ -139,7 +139,7 @@ fn config(base: &str) -> String {
     )
 }
 
-/// Cancels pending order CA-1 at `ca` through the gateway (with the CA at `base`) and returns
+/// Cancels pending order 1001 at `ca` through the gateway (with the CA at `base`) and returns
 /// the finished operation.
 async fn cancel_through(ca: &dyn CaMock, base: &str) -> Value {
     let app = spawn(Setup {
@@ -148,7 +148,7 @@ async fn cancel_through(ca: &dyn CaMock, base: &str) -> Value {
     })
     .await;
     let body = json!({"provider": ca.provider(), "intent": "cancel", "note": "behaviour suite",
-                      "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "CA-1"}))});
+                      "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "1001"}))});
     let (status, op) = app.post_operation(KEY, "behaviour", &body).await;
     assert_eq!(status, 202, "{}: {op}", ca.provider());
     assert_eq!(

@@ -90,8 +90,8 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
     };
     // A DigiCert refund of an account-balance order: a cancel, then a refund ticket.
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-B1", "pending", 1).await;
-    digicert_cancel(&mock, "DC-B1", 1).await;
+    digicert_order(&mock, "1101", "pending", 1).await;
+    digicert_cancel(&mock, "1101", 1).await;
     std::env::set_var("CERTGATE_TEST_DESK_BROWSER_ALICE", ALICE);
     let app = spawn(Setup {
         providers_toml: common::providers_toml_at(&mock.uri()),
@@ -107,7 +107,7 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
     let body = json!({
         "provider": "digicert", "intent": "refund", "note": "customer asked",
         "order": order(json!({"id": "ord-browser", "state": "pending", "issued_at": null,
-            "supplier_order_id": "DC-B1", "charged_to": "account_balance", "voucher": null}))
+            "supplier_order_id": "1101", "charged_to": "account_balance", "voucher": null}))
     });
     let (status, op) = app.post_operation(KEY, "browser-1", &body).await;
     assert_eq!(status, 202, "{op}");
@@ -183,16 +183,16 @@ async fn a_desk_user_resolves_a_refund_ticket_in_a_real_browser() {
 
     // Copy the supplier order id: the button says so and the page announces it.
     let copy = browser
-        .find(By::Css("button[data-copy='DC-B1']"))
+        .find(By::Css("button[data-copy='1101']"))
         .await
         .unwrap();
     copy.click().await.unwrap();
     let status = browser.find(By::Id("copied")).await.unwrap();
-    assert_eq!(status.text().await.unwrap(), "DC-B1 copied");
+    assert_eq!(status.text().await.unwrap(), "1101 copied");
     // The button says so once the clipboard answered (for a moment).
     el(
         &browser,
-        By::XPath("//button[@data-copy='DC-B1' and text()='Copied']"),
+        By::XPath("//button[@data-copy='1101' and text()='Copied']"),
     )
     .await;
     browser.screenshot(&shots.join("ticket.png")).await.unwrap();

@@ -103,7 +103,7 @@ async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) ->
     let first = Gateway::start(&config, &database, None);
     let mut ids = Vec::new();
     for i in 0..n {
-        let order_id = format!("{provider}-K{i}");
+        let order_id = format!("{}{i:04}", provider.len());
         sim.order(&order_id, "issued");
         let body = json!({"provider": provider, "intent": "revoke", "note": "crash test",
                           "order": order(json!({"supplier_order_id": order_id, "certificate_id": null}))});
@@ -228,7 +228,7 @@ async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
         .and(path_regex(r"^/services/v2/order/certificate/[^/]+$"))
         .respond_with(
             ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "x", "status": "pending", "requests": []})),
+                .set_body_json(json!({"id": 1, "status": "pending", "requests": []})),
         )
         .mount(&mock)
         .await;
@@ -237,7 +237,7 @@ async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
         .respond_with(ResponseTemplate::new(204))
         .mount(&mock)
         .await;
-    let run = common::run_id();
+    let run = common::run_digits();
     let tenant_id = format!("pg-{run}");
     let key = format!("key-{run}");
     // Unpaced: this is about exclusivity, not about DigiCert's rate limits.
@@ -253,7 +253,7 @@ async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
     for i in 0..n {
         let app = if i % 2 == 0 { &a } else { &b };
         let body = json!({"provider": "digicert", "intent": "cancel",
-                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("{run}-{i}")}))});
+                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("{run}{i:04}")}))});
         let (status, _) = app.post_operation(&key, &format!("op-{i}"), &body).await;
         assert_eq!(status, 202);
     }

@@ -26,7 +26,7 @@ async fn cancels(
 ) -> Vec<String> {
     let mut ids = Vec::new();
     for i in 0..n {
-        let order = format!("DC-{prefix}-{i}");
+        let order = format!("{prefix}{i:03}");
         sim.order(&order, "pending");
         let (status, op) = app.post_operation(key, &order, &cancel(&order)).await;
         assert_eq!(status, 202, "{op}");
@@ -93,7 +93,7 @@ async fn a_receiver_down_past_the_old_give_up_gets_every_event_once_in_order_and
         ..Setup::default()
     })
     .await;
-    let ops = cancels(&app, &sim, "acme-key", "DOWN", 6).await;
+    let ops = cancels(&app, &sim, "acme-key", "11", 6).await;
     let events = feed(&app, "acme-key").await;
     assert_eq!(
         events.len(),
@@ -177,7 +177,7 @@ async fn a_receiver_that_never_comes_back_leaves_dead_deliveries_that_replay_in_
         ..Setup::default()
     })
     .await;
-    let ops = cancels(&app, &sim, "gone-key", "DEAD", 3).await;
+    let ops = cancels(&app, &sim, "gone-key", "12", 3).await;
     let events = feed(&app, "gone-key").await;
     assert_eq!(events.len(), 9);
     // Failing, but not given up before max_age.
@@ -283,10 +283,10 @@ async fn tenants_see_only_their_own_events_and_deliveries() {
         ..Setup::default()
     })
     .await;
-    cancels(&app, &sim, "iso-a-key", "ISO-A", 1).await;
-    cancels(&app, &sim, "iso-b-key", "ISO-B", 1).await;
+    cancels(&app, &sim, "iso-a-key", "13", 1).await;
+    cancels(&app, &sim, "iso-b-key", "14", 1).await;
     // The default tenant has no webhook: its events are in its feed all the same.
-    cancels(&app, &sim, KEY, "ISO-D", 1).await;
+    cancels(&app, &sim, KEY, "15", 1).await;
     let a = feed(&app, "iso-a-key").await;
     let b = feed(&app, "iso-b-key").await;
     assert_eq!((a.len(), b.len(), feed(&app, KEY).await.len()), (3, 3, 3));
@@ -409,10 +409,10 @@ async fn a_slow_receiver_holds_back_only_its_own_tenant_and_redirects_are_not_fo
         ..Setup::default()
     };
     let app = spawn(setup).await;
-    cancels(&app, &sim, "slow-key", "SLOW", 8).await;
+    cancels(&app, &sim, "slow-key", "16", 8).await;
     let started = std::time::Instant::now();
-    cancels(&app, &sim, "fast-key", "FAST", 4).await;
-    cancels(&app, &sim, "moved-key", "MOVED", 1).await;
+    cancels(&app, &sim, "fast-key", "17", 4).await;
+    cancels(&app, &sim, "moved-key", "18", 1).await;
     fast.wait_for(12, Duration::from_secs(5)).await;
     assert!(
         started.elapsed() < Duration::from_secs(3),

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 use wiremock::MockServer;
 
-/// A gateway whose CA calls time out after 300 ms, against the CAs at `mock`.
+/// A gateway whose CA calls time out after 300 ms, against the CAs at `mock`, on a clock that
+/// starts on 2026-06-15.
 async fn gateway(mock: &MockServer, edit: impl Fn(String) -> String) -> common::TestApp {
     let text = common::with_timeouts(
         &common::sectigo_api(&common::providers_toml_at(&mock.uri()), &mock.uri()),
@@ -19,6 +20,8 @@ async fn gateway(mock: &MockServer, edit: impl Fn(String) -> String) -> common::
     );
     spawn(Setup {
         providers_toml: edit(text),
+        // The day the Sectigo refunds below are decided on.
+        clock: || common::clock_from("2026-06-15T08:30:00Z"),
         ..Setup::default()
     })
     .await
@@ -53,7 +56,7 @@ async fn an_answer_lost_after_the_ca_acted_is_confirmed_by_reading_the_ca() {
     DigiCert(sim.clone()).mount(&mock).await;
     let app = gateway(&mock, |t| t).await;
     for i in 0..5 {
-        let id = format!("DC-LOST-{i}");
+        let id = format!("13{i:02}");
         sim.order(&id, "pending");
         let done = run(&app, &id, &digicert_cancel(&id)).await;
         assert_eq!(done["status"], "completed", "{done:#}");
@@ -89,11 +92,11 @@ async fn a_repeat_answered_already_done_is_confirmed_by_a_read_and_counts_as_suc
     });
     DigiCert(sim.clone()).mount(&mock).await;
     let app = gateway(&mock, |t| t).await;
-    sim.order("DC-REPEAT", "pending");
-    let done = run(&app, "repeat", &digicert_cancel("DC-REPEAT")).await;
+    sim.order("1201", "pending");
+    let done = run(&app, "repeat", &digicert_cancel("1201")).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(sim.actions("DC-REPEAT"), ["cancel", "cancel"]);
-    assert_eq!(sim.applied("DC-REPEAT"), ["cancel"], "applied once");
+    assert_eq!(sim.actions("1201"), ["cancel", "cancel"]);
+    assert_eq!(sim.applied("1201"), ["cancel"], "applied once");
     let h = history(&done);
     assert!(h.contains("already done"), "{h}");
     assert!(h.contains("reports the order Canceled"), "{h}");
@@ -125,7 +128,7 @@ async fn throttled_burst(retry_after: Option<u64>) {
     let n = 40;
     let mut ids = Vec::new();
     for i in 0..n {
-        let id = format!("DC-BURST-{i}");
+        let id = format!("14{i:02}");
         sim.order(&id, "issued");
         let body = json!({"provider": "digicert", "intent": "revoke", "reason": "keyCompromise",
                           "order": order(json!({"supplier_order_id": id, "certificate_id": null}))});
@@ -169,7 +172,7 @@ async fn a_sectigo_refund_in_api_mode_asks_for_the_money_then_revokes() {
     let sectigo = Sectigo::new(Sim::new(Behaviour::default()));
     sectigo.mount(&mock).await;
     let app = gateway(&mock, |t| t).await;
-    let mut quote = sectigo_refund("SEC-1");
+    let mut quote = sectigo_refund("5001");
     quote.as_object_mut().unwrap().remove("note");
     let (status, q) = app.post("/v1/quotes", &quote).await;
     assert_eq!(status, 200, "{q}");
@@ -177,11 +180,11 @@ async fn a_sectigo_refund_in_api_mode_asks_for_the_money_then_revokes() {
         common::steps(&q),
         ["refund_request/automated", "revoke/automated"]
     );
-    sectigo.sim.order("SEC-1", "issued");
-    let done = run(&app, "sec-1", &sectigo_refund("SEC-1")).await;
+    sectigo.sim.order("5001", "issued");
+    let done = run(&app, "sec-1", &sectigo_refund("5001")).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(sectigo.sim.applied("SEC-1"), ["refund", "revoke"]);
-    assert_eq!(sectigo.sim.state("SEC-1"), "revoked");
+    assert_eq!(sectigo.sim.applied("5001"), ["refund", "revoke"]);
+    assert_eq!(sectigo.sim.state("5001"), "revoked");
     // Sectigo's !AutoRefund said yes: approved, by the CA's own answer.
     assert_eq!(done["refund"]["status"], "approved", "{done:#}");
     let (_, approved) = app.get("/v1/events?type=refund.approved", Some(KEY)).await;
@@ -198,15 +201,15 @@ async fn a_refund_sectigos_api_cannot_do_becomes_a_support_ticket() {
     let mock = MockServer::start().await;
     let sectigo = Sectigo::new(Sim::new(Behaviour::default()));
     sectigo.mount(&mock).await;
-    sectigo.multi_domain.lock().unwrap().push("SEC-SAN".into());
+    sectigo.multi_domain.lock().unwrap().push("5002".into());
     let app = gateway(&mock, |t| t).await;
-    sectigo.sim.order("SEC-SAN", "issued");
-    let waiting = run(&app, "sec-san", &sectigo_refund("SEC-SAN")).await;
+    sectigo.sim.order("5002", "issued");
+    let waiting = run(&app, "sec-san", &sectigo_refund("5002")).await;
     assert_eq!(waiting["status"], "manual_ticket_open", "{waiting:#}");
     assert_eq!(waiting["steps"][0]["procedure"], "manual_ticket");
     assert!(history(&waiting).contains("a manual ticket takes over"));
     assert!(
-        sectigo.sim.applied("SEC-SAN").is_empty(),
+        sectigo.sim.applied("5002").is_empty(),
         "nothing revoked before the refund"
     );
     let (_, tickets) = app.get("/v1/tickets?status=open", Some(KEY)).await;
@@ -214,7 +217,7 @@ async fn a_refund_sectigos_api_cannot_do_becomes_a_support_ticket() {
     assert_eq!(ticket["action"], "refund_request");
     assert_eq!(
         ticket["fields"],
-        json!({"reseller_username": "default-reseller", "supplier_order_id": "SEC-SAN", "common_name": "shop.example.com"})
+        json!({"reseller_username": "default-reseller", "supplier_order_id": "5002", "common_name": "shop.example.com"})
     );
     let (status, _) = app
         .post(
@@ -227,7 +230,7 @@ async fn a_refund_sectigos_api_cannot_do_becomes_a_support_ticket() {
         .wait_for(waiting["id"].as_str().unwrap(), &["completed", "failed"])
         .await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(sectigo.sim.state("SEC-SAN"), "revoked");
+    assert_eq!(sectigo.sim.state("5002"), "revoked");
     app.stop().await;
 }
 
@@ -242,8 +245,8 @@ async fn a_step_that_could_not_be_sent_says_so_and_a_retry_runs_it_from_the_cas_
         t.replacen("${DIGICERT_API_KEY}", &format!("${{{var}}}"), 1)
     })
     .await;
-    sim.order("DC-UNSENT", "pending");
-    let failed = run(&app, "unsent", &digicert_cancel("DC-UNSENT")).await;
+    sim.order("1202", "pending");
+    let failed = run(&app, "unsent", &digicert_cancel("1202")).await;
     assert_eq!(failed["status"], "failed", "{failed:#}");
     let error = &failed["steps"][0]["error"];
     assert_eq!(error["kind"], "not_sent");
@@ -269,7 +272,7 @@ async fn a_step_that_could_not_be_sent_says_so_and_a_retry_runs_it_from_the_cas_
     assert_eq!(retried["status"], "queued");
     let done = app.wait_for(id, &["completed", "failed"]).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(sim.applied("DC-UNSENT"), ["cancel"]);
+    assert_eq!(sim.applied("1202"), ["cancel"]);
     assert!(history(&done).contains("retry asked by the reseller"));
     let (status, p) = app
         .post(&format!("/v1/operations/{id}/retry"), &json!({}))
@@ -316,7 +319,7 @@ async fn an_unconfirmed_revocation_near_submit_by_raises_attention_once() {
     let at =
         |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let body = json!({"provider": "alibaba", "intent": "refund",
-        "order": order(json!({"supplier_order_id": "CAS-OV", "purchased_at": at(issued - chrono::Duration::days(1)),
+        "order": order(json!({"supplier_order_id": "8003", "purchased_at": at(issued - chrono::Duration::days(1)),
                                "issued_at": at(issued), "expires_at": at(issued + chrono::Duration::days(365))}))});
     let (status, op) = app.post_operation("watched-key", "ov-1", &body).await;
     assert_eq!(status, 202, "{op}");

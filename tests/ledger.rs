@@ -36,12 +36,12 @@ fn moved_clock() -> chrono::DateTime<chrono::Utc> {
 #[tokio::test]
 async fn a_refund_ticket_resolved_with_a_short_credit_is_credited_and_flagged() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-2", "pending", 1).await;
-    digicert_cancel(&mock, "DC-2", 1).await;
+    digicert_order(&mock, "1002", "pending", 1).await;
+    digicert_cancel(&mock, "1002", 1).await;
     let app = spawn(setup(&mock, chrono::Utc::now)).await;
     let body = json!({
         "provider": "digicert", "intent": "refund", "note": "customer asked",
-        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "DC-2", "charged_to": "account_balance", "voucher": null}))
+        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "1002", "charged_to": "account_balance", "voucher": null}))
     });
     let (status, op) = app.post_operation(KEY, "ledger-1", &body).await;
     assert_eq!(status, 202, "{op}");
@@ -175,13 +175,13 @@ async fn a_refund_not_credited_by_its_due_by_goes_overdue_once_then_is_reported(
     let mock = MockServer::start().await;
     let sim = Sim::new(Default::default());
     DigiCert(sim.clone()).mount(&mock).await;
-    sim.order("DC-7", "issued");
+    sim.order("1007", "issued");
     let app = spawn(setup(&mock, moved_clock)).await;
     let now = moved_clock();
     let issued = (now - chrono::Duration::days(10)).to_rfc3339();
     let body = json!({
         "provider": "geotrust", "intent": "refund",
-        "order": order(json!({"supplier_order_id": "DC-7", "certificate_id": null,
+        "order": order(json!({"supplier_order_id": "1007", "certificate_id": null,
                               "purchased_at": issued, "issued_at": issued}))
     });
     let (status, op) = app.post_operation(KEY, "ledger-2", &body).await;
@@ -189,7 +189,7 @@ async fn a_refund_not_credited_by_its_due_by_goes_overdue_once_then_is_reported(
     let id = op["id"].as_str().unwrap().to_owned();
     let done = app.wait_for(&id, &["completed", "failed"]).await;
     assert_eq!(done["status"], "completed", "{done:#}");
-    assert_eq!(sim.state("DC-7"), "revoked");
+    assert_eq!(sim.state("1007"), "revoked");
     // GeoTrust's quote: 2 business days at most, from the revocation.
     let refund = &done["refund"];
     assert_eq!(refund["status"], "requested", "{refund}");
@@ -288,10 +288,10 @@ async fn an_operation_that_promises_no_money_has_no_refund_record() {
     let mock = MockServer::start().await;
     let sim = Sim::new(Default::default());
     DigiCert(sim.clone()).mount(&mock).await;
-    sim.order("DC-8", "issued");
+    sim.order("1008", "issued");
     let app = spawn(setup(&mock, chrono::Utc::now)).await;
     let body = json!({"provider": "geotrust", "intent": "revoke",
-                      "order": order(json!({"supplier_order_id": "DC-8", "certificate_id": null}))});
+                      "order": order(json!({"supplier_order_id": "1008", "certificate_id": null}))});
     let (status, op) = app.post_operation(KEY, "ledger-3", &body).await;
     assert_eq!(status, 202, "{op}");
     assert!(op.get("refund").is_none(), "{op}");

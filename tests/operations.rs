@@ -14,11 +14,11 @@ fn setup_at(mock: &MockServer) -> Setup {
     }
 }
 
-/// A pending GeoTrust order at DigiCert (order id DC-1).
+/// A pending GeoTrust order at DigiCert (order id 1001).
 fn pending_geotrust() -> Value {
     json!({
         "provider": "geotrust", "intent": "refund",
-        "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "DC-1"})),
+        "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "1001"})),
         "note": "customer asked"
     })
 }
@@ -35,8 +35,8 @@ fn statuses(op: &Value) -> Vec<String> {
 #[tokio::test]
 async fn a_pending_geotrust_refund_runs_to_completed_with_the_exact_calls() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-1", "pending", 1).await;
-    digicert_cancel(&mock, "DC-1", 1).await;
+    digicert_order(&mock, "1001", "pending", 1).await;
+    digicert_cancel(&mock, "1001", 1).await;
     let app = spawn(setup_at(&mock)).await;
 
     let (status, op) = app.post_operation(KEY, "k-1", &pending_geotrust()).await;
@@ -48,7 +48,7 @@ async fn a_pending_geotrust_refund_runs_to_completed_with_the_exact_calls() {
     assert_eq!(done["status"], "completed", "{done:#}");
     assert_eq!(done["steps"][0]["status"], "completed");
     assert_eq!(done["steps"][0]["attempts"], 1);
-    assert_eq!(done["steps"][0]["upstream_ref"], "DC-1");
+    assert_eq!(done["steps"][0]["upstream_ref"], "1001");
     assert_eq!(statuses(&done).first().map(String::as_str), Some("queued"));
     assert_eq!(
         statuses(&done).last().map(String::as_str),
@@ -67,8 +67,8 @@ async fn a_pending_geotrust_refund_runs_to_completed_with_the_exact_calls() {
 #[tokio::test]
 async fn the_same_operation_sent_100_times_at_once_is_one_operation_and_one_upstream_call() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-1", "pending", 1).await;
-    digicert_cancel(&mock, "DC-1", 1).await;
+    digicert_order(&mock, "1001", "pending", 1).await;
+    digicert_cancel(&mock, "1001", 1).await;
     let app = spawn(setup_at(&mock)).await;
     let body = pending_geotrust();
     let sends = (0..100).map(|_| app.post_operation(KEY, "same-key", &body));
@@ -160,7 +160,7 @@ async fn idempotency_keys_and_refusals() {
         (400, Some("Idempotency-Key"))
     );
     // A refused quote: 409 with the quote inside, nothing created.
-    let refused = json!({"provider": "digicert", "intent": "cancel", "order": order(json!({"supplier_order_id": "DC-9"}))});
+    let refused = json!({"provider": "digicert", "intent": "cancel", "order": order(json!({"supplier_order_id": "1009"}))});
     let (status, p) = app.post_operation(KEY, "k-3", &refused).await;
     assert_eq!((status, p["code"].as_str()), (409, Some("refused")), "{p}");
     assert_eq!(p["quote"]["allowed"], false);
@@ -187,7 +187,11 @@ async fn idempotency_keys_and_refusals() {
 
 #[tokio::test]
 async fn a_sectigo_refund_is_a_ticket_with_the_fields_support_needs() {
-    let app = spawn(Setup::default()).await;
+    let app = spawn(Setup {
+        clock: || common::clock_from("2026-06-15T08:30:00Z"),
+        ..Setup::default()
+    })
+    .await;
     let body = json!({
         "provider": "sectigo", "intent": "refund", "as_of": "2026-06-15T08:30:00Z",
         "order": order(json!({"supplier_order_id": "SEC-77", "purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"}))
@@ -264,12 +268,12 @@ async fn a_rejected_ticket_rejects_the_operation() {
 #[tokio::test]
 async fn digicert_refund_of_an_account_balance_order_cancels_then_opens_a_support_ticket() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-2", "pending", 1).await;
-    digicert_cancel(&mock, "DC-2", 1).await;
+    digicert_order(&mock, "1002", "pending", 1).await;
+    digicert_cancel(&mock, "1002", 1).await;
     let app = spawn(setup_at(&mock)).await;
     let body = json!({
         "provider": "digicert", "intent": "refund", "note": "customer asked",
-        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "DC-2", "charged_to": "account_balance", "voucher": null}))
+        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "1002", "charged_to": "account_balance", "voucher": null}))
     });
     let (_, op) = app.post_operation(KEY, "dc-1", &body).await;
     let id = op["id"].as_str().unwrap();
@@ -278,7 +282,7 @@ async fn digicert_refund_of_an_account_balance_order_cancels_then_opens_a_suppor
     let (_, tickets) = app.get("/v1/tickets?status=open", Some(KEY)).await;
     assert_eq!(
         tickets["tickets"][0]["fields"],
-        json!({"supplier_order_id": "DC-2", "amount": "120.00 USD"})
+        json!({"supplier_order_id": "1002", "amount": "120.00 USD"})
     );
     app.stop().await;
     mock.verify().await;
@@ -323,11 +327,15 @@ async fn a_tenant_sees_only_its_own_operations_and_tickets() {
 
 #[tokio::test]
 async fn an_alibaba_refund_under_review_can_be_withdrawn_once() {
-    let app = spawn(Setup::default()).await;
+    let app = spawn(Setup {
+        clock: || common::clock_from("2026-06-15T08:30:00Z"),
+        ..Setup::default()
+    })
+    .await;
     let body = json!({
         "provider": "alibaba", "intent": "refund", "as_of": "2026-06-15T08:30:00Z",
         "order": order(json!({"state": "pending", "issued_at": null, "validation_status": "submitted",
-                               "purchased_at": "2026-06-12T00:00:00Z", "expires_at": "2027-06-12T00:00:00Z", "supplier_order_id": "CAS-1"}))
+                               "purchased_at": "2026-06-12T00:00:00Z", "expires_at": "2027-06-12T00:00:00Z", "supplier_order_id": "8001"}))
     });
     let (_, op) = app.post_operation(KEY, "w-1", &body).await;
     let id = op["id"].as_str().unwrap();
@@ -361,7 +369,7 @@ async fn alibaba_ov_revocations_wait_for_the_applicants_confirmation() {
         .and(path("/"))
         .and(header("x-acs-action", "DescribeCertificateState"))
         .and(header("x-acs-version", "2020-04-07"))
-        .and(query_param("OrderId", "CAS-2"))
+        .and(query_param("OrderId", "8002"))
         .respond_with(
             ResponseTemplate::new(200)
                 .set_body_json(json!({"Type": "certificate", "RequestId": "r-1"})),
@@ -371,7 +379,7 @@ async fn alibaba_ov_revocations_wait_for_the_applicants_confirmation() {
     Mock::given(method("POST"))
         .and(path("/"))
         .and(header("x-acs-action", "CancelCertificateForPackageRequest"))
-        .and(query_param("OrderId", "CAS-2"))
+        .and(query_param("OrderId", "8002"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"RequestId": "r-2"})))
         .expect(1)
         .mount(&mock)
@@ -379,7 +387,7 @@ async fn alibaba_ov_revocations_wait_for_the_applicants_confirmation() {
     let app = spawn(setup_at(&mock)).await;
     let body = json!({
         "provider": "alibaba", "intent": "revoke", "reason": "keyCompromise",
-        "order": order(json!({"supplier_order_id": "CAS-2", "purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-02T00:00:00Z"}))
+        "order": order(json!({"supplier_order_id": "8002", "purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-02T00:00:00Z"}))
     });
     let (status, op) = app.post_operation(KEY, "ali-1", &body).await;
     assert_eq!(status, 202, "{op}");
@@ -408,12 +416,12 @@ async fn alibaba_ov_revocations_wait_for_the_applicants_confirmation() {
 #[tokio::test]
 async fn a_cancel_of_what_the_ca_reports_issued_is_refused_and_never_sent() {
     let mock = MockServer::start().await;
-    digicert_order(&mock, "DC-3", "issued", 1).await;
-    digicert_cancel(&mock, "DC-3", 0).await;
+    digicert_order(&mock, "1003", "issued", 1).await;
+    digicert_cancel(&mock, "1003", 0).await;
     let app = spawn(setup_at(&mock)).await;
     let body = json!({
         "provider": "digicert", "intent": "cancel", "note": "customer asked",
-        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "DC-3"}))
+        "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "1003"}))
     });
     let (_, op) = app.post_operation(KEY, "v-1", &body).await;
     let done = app
@@ -437,25 +445,25 @@ async fn a_cancel_of_what_the_ca_reports_issued_is_refused_and_never_sent() {
 async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_message() {
     let mock = MockServer::start().await;
     // Read before acting, and again after the 503 (the CA may have acted before failing).
-    digicert_order(&mock, "DC-4", "pending", 2).await;
+    digicert_order(&mock, "1004", "pending", 2).await;
     Mock::given(method("PUT"))
-        .and(path("/services/v2/order/certificate/DC-4/status"))
+        .and(path("/services/v2/order/certificate/1004/status"))
         .respond_with(ResponseTemplate::new(503))
         .up_to_n_times(1)
         .expect(1)
         .mount(&mock)
         .await;
     Mock::given(method("PUT"))
-        .and(path("/services/v2/order/certificate/DC-4/status"))
+        .and(path("/services/v2/order/certificate/1004/status"))
         .respond_with(ResponseTemplate::new(429).insert_header("Retry-After", "0"))
         .up_to_n_times(1)
         .expect(1)
         .mount(&mock)
         .await;
-    digicert_cancel(&mock, "DC-4", 1).await;
-    digicert_order(&mock, "DC-5", "pending", 1).await;
+    digicert_cancel(&mock, "1004", 1).await;
+    digicert_order(&mock, "1005", "pending", 1).await;
     Mock::given(method("PUT"))
-        .and(path("/services/v2/order/certificate/DC-5/status"))
+        .and(path("/services/v2/order/certificate/1005/status"))
         .respond_with(ResponseTemplate::new(404).set_body_json(
             json!({"errors": [{"code": "not_found|order", "message": "Order not found"}]}),
         ))
@@ -467,8 +475,8 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
         json!({"provider": "digicert", "intent": "cancel", "note": "customer asked",
                "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": id}))})
     };
-    let (_, a) = app.post_operation(KEY, "r-1", &mk("DC-4")).await;
-    let (_, b) = app.post_operation(KEY, "r-2", &mk("DC-5")).await;
+    let (_, a) = app.post_operation(KEY, "r-1", &mk("1004")).await;
+    let (_, b) = app.post_operation(KEY, "r-2", &mk("1005")).await;
     let a = app
         .wait_for(a["id"].as_str().unwrap(), &["completed", "failed"])
         .await;
@@ -497,8 +505,8 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
 #[tokio::test]
 async fn webhooks_are_signed_and_carry_every_transition_in_order() {
     let ca = MockServer::start().await;
-    digicert_order(&ca, "DC-6", "pending", 1).await;
-    digicert_cancel(&ca, "DC-6", 1).await;
+    digicert_order(&ca, "1006", "pending", 1).await;
+    digicert_cancel(&ca, "1006", 1).await;
     let receiver = common::Receiver::default();
     let (_server, hook_url) = receiver.serve().await;
     let app = spawn(Setup {
@@ -511,7 +519,7 @@ async fn webhooks_are_signed_and_carry_every_transition_in_order() {
     })
     .await;
     let body = json!({"provider": "digicert", "intent": "cancel", "note": "customer asked",
-                      "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "DC-6"}))});
+                      "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": "1006"}))});
     let (status, op) = app.post_operation("hooked-key", "h-1", &body).await;
     assert_eq!(status, 202);
     let id = op["id"].as_str().unwrap().to_owned();

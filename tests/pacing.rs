@@ -131,7 +131,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
         // digicert and geotrust share the key, so they share the pace.
         let provider = if i % 2 == 0 { "digicert" } else { "geotrust" };
         let body = json!({"provider": provider, "intent": "cancel",
-                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("B-{i}")}))});
+                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("2{i:04}")}))});
         let (status, op) = app.post_operation(KEY, &format!("burst-{i}"), &body).await;
         assert_eq!(status, 202);
         ids.push(op["id"].as_str().unwrap().to_owned());
@@ -141,7 +141,7 @@ async fn a_burst_on_one_digicert_key_gets_no_429_and_other_providers_go_on() {
     let mut alibaba = Vec::new();
     for i in 0..10 {
         let body = json!({"provider": "alibaba", "intent": "cancel",
-                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("A-{i}")}))});
+                          "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": format!("3{i:04}")}))});
         let (_, op) = app.post_operation(KEY, &format!("ali-{i}"), &body).await;
         alibaba.push(op["id"].as_str().unwrap().to_owned());
     }
@@ -190,7 +190,7 @@ async fn two_gateways_on_one_postgres_share_one_pace() {
         ..Behaviour::default()
     });
     DigiCert(sim.clone()).mount(&mock).await;
-    let run = common::run_id();
+    let run = common::run_digits();
     // A key of this run only: other runs on the same database keep their own pace.
     let var = format!("CERTGATE_TEST_PACE_KEY_{run}");
     std::env::set_var(&var, "k");
@@ -214,7 +214,7 @@ async fn two_gateways_on_one_postgres_share_one_pace() {
     let n = 120;
     let mut ids = Vec::new();
     for i in 0..n {
-        let order_id = format!("{run}-{i}");
+        let order_id = format!("{run}{i:04}");
         sim.order(&order_id, "issued");
         let app = if i % 2 == 0 { &a } else { &b };
         let body = json!({"provider": "digicert", "intent": "revoke",

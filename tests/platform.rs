@@ -145,6 +145,7 @@ async fn a_pending_geotrust_order_is_cancelled_through_the_platforms_api() {
     let (mock, platform) = platform(&[("4411907", "pending")]).await;
     let app = spawn(Setup {
         providers_toml: platform_toml(&mock.uri()),
+        clock: || common::clock_from("2026-06-02T00:00:00Z"),
         ..Setup::default()
     })
     .await;
@@ -186,6 +187,7 @@ async fn an_issued_thawte_order_gets_the_portal_steps_and_sectigo_a_support_tick
     let (mock, platform) = platform(&[]).await;
     let app = spawn(Setup {
         providers_toml: platform_toml(&mock.uri()),
+        clock: || common::clock_from("2026-06-10T00:00:00Z"),
         ..Setup::default()
     })
     .await;
@@ -281,6 +283,7 @@ async fn a_cancel_whose_answer_is_lost_is_settled_by_reading_the_order_not_sent_
     );
     let app = spawn(Setup {
         providers_toml: toml,
+        clock: || common::clock_from("2026-06-02T00:00:00Z"),
         ..Setup::default()
     })
     .await;
@@ -317,7 +320,11 @@ async fn a_cancel_whose_answer_is_lost_is_settled_by_reading_the_order_not_sent_
 /// still says what to ask, with which values, for how much and by when.
 #[tokio::test]
 async fn every_ticket_says_what_to_ask_for_how_much_and_by_when() {
-    let app = spawn(Setup::default()).await;
+    let app = spawn(Setup {
+        clock: || common::clock_from("2026-06-10T00:00:00Z"),
+        ..Setup::default()
+    })
+    .await;
     let body = json!({"provider": "sectigo", "intent": "refund", "as_of": "2026-06-10T00:00:00Z",
                       "order": order(json!({"issued_at": "2026-06-01T00:00:00Z", "supplier_order_id": "SEC-42"}))});
     let (status, op) = app.post_operation(KEY, "manual-sectigo-1", &body).await;

@@ -85,7 +85,7 @@ async fn no_secret_reaches_the_logs() {
     })
     .await;
     let pending = order(
-        json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "X-1"}),
+        json!({"state": "pending", "issued_at": null, "validation_status": "submitted", "supplier_order_id": "1001"}),
     );
     for (i, provider) in ["digicert", "alibaba", "sectigo", "geotrust"]
         .iter()

@@ -23,12 +23,20 @@ fn fast_watch() -> certgate_server::config::WatchConfig {
     }
 }
 
+/// The DigiCert order id (digits) of the reseller's order `id`.
+fn digicert_id(id: &str) -> String {
+    let h = id
+        .bytes()
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    (h % 1_000_000_000).to_string()
+}
+
 /// A GeoTrust order issued `days_ago` days before `now`: its refund window closes 30 days
 /// after issue.
 fn geotrust(id: &str, now: DateTime<Utc>, days_ago: i64) -> Value {
     let issued = (now - Span::days(days_ago)).to_rfc3339();
     json!({"provider": "geotrust", "order": order(json!({
-        "id": id, "supplier_order_id": format!("DC-{id}"), "certificate_id": null,
+        "id": id, "supplier_order_id": digicert_id(id), "certificate_id": null,
         "purchased_at": issued, "issued_at": issued}))})
 }
 
@@ -138,15 +146,16 @@ async fn watched_orders_are_kept_listed_soonest_first_and_isolated() {
         .request(Method::DELETE, OTHER, "/v1/orders/ord-a", None)
         .await;
     assert_eq!(status, 404);
-    let (status, _) = app
-        .request(
-            Method::PUT,
-            OTHER,
-            "/v1/orders/ord-a",
-            Some(&geotrust("ord-a", now, 3)),
-        )
-        .await;
-    assert_eq!(status, 201);
+    // The same CA order, in the shared DigiCert account, is the first watcher's.
+    let theirs = geotrust("ord-a", now, 3);
+    let other_put = || app.request(Method::PUT, OTHER, "/v1/orders/ord-a", Some(&theirs));
+    let (status, problem) = other_put().await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("order_owned_elsewhere")),
+        "{problem}"
+    );
+    assert!(!problem.to_string().contains("default"), "{problem}");
 
     let (status, got) = app.get("/v1/orders/ord-a", Some(KEY)).await;
     assert_eq!((status, &got["order"]["id"]), (200, &json!("ord-a")));
@@ -154,6 +163,9 @@ async fn watched_orders_are_kept_listed_soonest_first_and_isolated() {
         .request(Method::DELETE, KEY, "/v1/orders/ord-a", None)
         .await;
     assert_eq!(status, 204);
+    // Watched only, never operated on: the delete let go of it.
+    let (status, _) = other_put().await;
+    assert_eq!(status, 201);
     assert_eq!(app.get("/v1/orders/ord-a", Some(KEY)).await.0, 404);
     let (status, _) = app
         .request(Method::DELETE, KEY, "/v1/orders/ord-a", None)
@@ -268,7 +280,7 @@ async fn a_refund_operation_links_to_its_watched_order_whose_facts_follow() {
     let mock = MockServer::start().await;
     let sim = Sim::new(Default::default());
     DigiCert(sim.clone()).mount(&mock).await;
-    sim.order("DC-ord-l", "issued");
+    sim.order(&digicert_id("ord-l"), "issued");
     let app = spawn(Setup {
         providers_toml: common::providers_toml_at(&mock.uri()),
         watch: fast_watch(),

@@ -7,7 +7,6 @@ pub mod sim;
 
 use certgate_core::config::SecretRef;
 use certgate_server::config::{ExecutorConfig, TenantConfig, WebhooksConfig};
-use certgate_server::tenants::Tenants;
 use certgate_server::{AppState, Background};
 use certgate_store::Store;
 use serde_json::Value;
@@ -67,6 +66,16 @@ pub fn with_timeouts(text: &str, ms: u64) -> String {
 pub const DIGICERT_LIMITS: &str =
     "rate_limits = [{ requests = 100, per_ms = 5000 }, { requests = 1000, per_ms = 300000 }]";
 
+/// A test clock: `start` when this test binary first asked, running at real speed from there
+/// (an operation's `as_of` must be within 5 minutes of the gateway's clock, and its retries
+/// fall due as time passes). Use as `clock: || common::clock_from("2026-06-15T08:30:00Z")`.
+pub fn clock_from(start: &str) -> chrono::DateTime<chrono::Utc> {
+    static FIRST: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    let elapsed = FIRST.get_or_init(std::time::Instant::now).elapsed();
+    start.parse::<chrono::DateTime<chrono::Utc>>().unwrap()
+        + chrono::Duration::from_std(elapsed).unwrap()
+}
+
 /// Fast executor timings for tests.
 pub fn fast_executor() -> ExecutorConfig {
     ExecutorConfig {
@@ -90,6 +99,12 @@ pub fn run_id() -> String {
             .unwrap()
             .as_nanos()
     )
+}
+
+/// Digits unique to this run, for CA order ids (which are digits) that other runs sharing a
+/// Postgres database must not reuse.
+pub fn run_digits() -> String {
+    (u128::from_str_radix(&run_id(), 16).unwrap() % 1_000_000_000_000).to_string()
 }
 
 /// DigiCert's order `id` in `status`, read `expect` times.
@@ -230,10 +245,12 @@ pub fn tenant(id: &str, key: &str, webhook: Option<(&str, &str)>) -> TenantConfi
     };
     TenantConfig {
         id: id.into(),
-        api_key: SecretRef::parse(&format!("${{{}}}", var("KEY"))).unwrap(),
+        api_key: Some(SecretRef::parse(&format!("${{{}}}", var("KEY"))).unwrap()),
+        api_keys: Vec::new(),
         reseller_username: format!("{id}-reseller"),
         webhook_url: url,
         webhook_secret: secret,
+        credentials: Default::default(),
     }
 }
 
@@ -258,17 +275,16 @@ pub async fn spawn(setup: Setup) -> TestApp {
     let registry = certgate::registry_builder()
         .build(&file.providers)
         .expect("a valid providers.toml");
-    let (tenants, keys) =
-        Tenants::from_config(&setup.tenants, Some(KEY), "default-reseller").unwrap();
-    let desk = certgate_server::desk::DeskUsers::from_config(&setup.desk_users, &tenants).unwrap();
-    let store = Store::connect(&setup.database).await.unwrap();
-    let live = certgate_server::Live {
+    let mut live = certgate_server::Live::build(
         registry,
-        tenants,
-        keys,
-        helpdesk: setup.helpdesk,
-        desk,
-    };
+        &setup.tenants,
+        &setup.desk_users,
+        Some(KEY),
+        "default-reseller",
+    )
+    .unwrap();
+    live.helpdesk = setup.helpdesk;
+    let store = Store::connect(&setup.database).await.unwrap();
     let mut shared = certgate_server::Shared::new(live, store);
     shared.executor = setup.executor;
     shared.webhooks = setup.webhooks;

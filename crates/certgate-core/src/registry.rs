@@ -154,7 +154,7 @@ impl RegistryBuilder {
         let client = match (ctx.mode, ctx.api) {
             (Mode::Api, Some(api)) if issues.is_empty() => {
                 match self.client_for(&ctx, &envelope.kind, api) {
-                    Ok(c) => Some(c),
+                    Ok(built) => Some(built),
                     Err(mut more) => {
                         issues.append(&mut more);
                         None
@@ -184,7 +184,13 @@ impl RegistryBuilder {
         }
     }
 
-    fn client_for(&self, ctx: &ProviderContext<'_>, kind: &str, api: &ApiConfig) -> ClientResult {
+    /// The client of `api` and the factory that built it (for the tenants' own accounts).
+    fn client_for(
+        &self,
+        ctx: &ProviderContext<'_>,
+        kind: &str,
+        api: &ApiConfig,
+    ) -> Result<(Arc<dyn CaClient>, ClientFactory), Vec<ConfigIssue>> {
         let known = || self.clients.keys().copied().collect::<Vec<_>>().join(", ");
         let name = match (&api.client, kind) {
             (Some(name), _) => name.as_str(),
@@ -205,7 +211,7 @@ impl RegistryBuilder {
                 ),
             )]
         })?;
-        factory(ctx, api)
+        Ok((factory(ctx, api)?, factory.clone()))
     }
 }
 
@@ -266,15 +272,37 @@ pub struct ProviderEntry {
     /// `sha256:` of the effective policy (kind, mode, holidays, settings after defaults).
     pub policy_version: String,
     provider: Arc<dyn Provider>,
-    /// The CA's API client (mode = "api").
+    /// The CA's API client (mode = "api"), on the provider's own (shared) account.
     pub client: Option<Arc<dyn CaClient>>,
+    /// Builds the same client on other credentials (a tenant's own account).
+    factory: Option<FactoryHandle>,
     /// Whether certgate has a client for this CA's API at all (Trustwave: no).
     pub api_available: bool,
+}
+
+/// A client factory kept by its provider (a closure prints as its name).
+#[derive(Clone)]
+struct FactoryHandle(ClientFactory);
+
+impl std::fmt::Debug for FactoryHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientFactory")
+    }
 }
 
 /// The client that speaks a provider's API: `api.client`, else the plugin of its own kind.
 fn client_name<'a>(api: Option<&'a ApiConfig>, kind: &'a str) -> &'a str {
     api.and_then(|a| a.client.as_deref()).unwrap_or(kind)
+}
+
+/// Whose CA account a tenant's calls to a provider go through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountUse {
+    /// The provider's account, shared by the tenants without their own.
+    Shared,
+    /// The tenant's own account (`[tenants.credentials.<provider>]`).
+    Own,
 }
 
 /// A provider as `GET /v1/providers` lists it.
@@ -286,9 +314,11 @@ pub struct ProviderDescription<'a> {
     pub plugin: &'a str,
     pub mode: Mode,
     pub holidays: &'a [NaiveDate],
-    pub api_base_url: Option<&'a str>,
     /// The channel its API steps take: the client's name (`digicert`, `opensrs`, ...).
     pub channel: Option<&'a str>,
+    /// Whose CA account the caller's automated steps go through: the provider's `shared` one,
+    /// or the tenant's `own`; null without an API client.
+    pub account: Option<AccountUse>,
     pub rules: Vec<RuleInfo>,
     pub settings: serde_json::Value,
     pub policy_version: &'a str,
@@ -303,8 +333,12 @@ impl ProviderEntry {
         name: &str,
         envelope: ProviderConfig,
         provider: Arc<dyn Provider>,
-        client: Option<Arc<dyn CaClient>>,
+        client: Option<(Arc<dyn CaClient>, ClientFactory)>,
     ) -> Self {
+        let (client, factory) = match client {
+            Some((c, f)) => (Some(c), Some(FactoryHandle(f))),
+            None => (None, None),
+        };
         let ProviderConfig {
             kind,
             display_name,
@@ -334,8 +368,39 @@ impl ProviderEntry {
             policy_version,
             provider,
             client,
+            factory,
             api_available: false,
         }
+    }
+
+    /// The client that speaks this provider's API (`digicert`, `opensrs`...), if it has one.
+    pub fn client_name(&self) -> Option<&str> {
+        self.client
+            .as_ref()
+            .map(|_| client_name(self.api.as_ref(), &self.kind))
+    }
+
+    /// This provider's API on another account: its `[api]` with `credentials` instead of its
+    /// own (a tenant's CA account); `None` if the provider has no client. Problems are keyed
+    /// under the provider's `api.credentials`.
+    pub fn api_with(
+        &self,
+        credentials: &BTreeMap<String, crate::config::SecretRef>,
+    ) -> Option<(ApiConfig, ClientResult)> {
+        let (Some(factory), Some(api)) = (&self.factory, &self.api) else {
+            return None;
+        };
+        let api = ApiConfig {
+            credentials: credentials.clone(),
+            ..api.clone()
+        };
+        let ctx = ProviderContext {
+            name: &self.name,
+            mode: self.mode,
+            api: Some(&api),
+        };
+        let client = (factory.0)(&ctx, &api);
+        Some((api, client))
     }
 
     /// The answer of `POST /v1/quotes`: validates the order, runs the policy, and makes every
@@ -373,11 +438,8 @@ impl ProviderEntry {
             plugin: &self.kind,
             mode: self.mode,
             holidays: self.calendar.holidays(),
-            api_base_url: self.api.as_ref().map(|a| a.base_url.as_str()),
-            channel: self
-                .client
-                .as_ref()
-                .map(|_| client_name(self.api.as_ref(), &self.kind)),
+            account: self.client.as_ref().map(|_| AccountUse::Shared),
+            channel: self.client_name(),
             rules: self.provider.rules(),
             settings: self.provider.settings(),
             policy_version: &self.policy_version,

@@ -33,12 +33,13 @@ pub const HOSTILE_IDS: &[&str] = &[
     "a+b=c&d",
 ];
 
-/// API.md's example order: an issued OV SSL certificate, paid 120.00 USD with a 20.00 voucher.
+/// API.md's example order: an issued OV SSL certificate, paid 120.00 USD with a 20.00 voucher;
+/// its CA ids are digits, as the CAs give them (API.md writes `DC-99231` and `cert-77`).
 pub fn sample() -> Value {
     json!({
         "id": "ord-1001",
-        "supplier_order_id": "DC-99231",
-        "certificate_id": "cert-77",
+        "supplier_order_id": "99231",
+        "certificate_id": "77",
         "common_name": "shop.example.com",
         "technical_email": "ops@example.com",
         "product": {"validation": "ov", "kind": "ssl", "free": false},

@@ -6,6 +6,7 @@ use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
 use certgate_core::event::{Backoff, DeliveryPolicy};
 use certgate_core::lifecycle::RetryPolicy;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -62,9 +63,18 @@ pub fn parse_toml(text: &str) -> Result<FileConfig, ConfigError> {
 pub struct TenantConfig {
     pub id: String,
     /// The tenant's API key, from the environment.
-    pub api_key: SecretRef,
+    #[serde(default)]
+    pub api_key: Option<SecretRef>,
+    /// More keys of the tenant, all valid at once (rotation with overlap).
+    #[serde(default)]
+    pub api_keys: Vec<SecretRef>,
     /// The reseller's username at the platforms (manual tickets carry it, RSL-MANUAL).
     pub reseller_username: String,
+    /// The tenant's own CA accounts: `[tenants.credentials.<provider>]` with the keys of that
+    /// provider's `[api] credentials` (or of the provider whose API a brand calls through,
+    /// `digicert` for geotrust, thawte and symantec).
+    #[serde(default)]
+    pub credentials: BTreeMap<String, BTreeMap<String, SecretRef>>,
     /// Where every event of the tenant's operations is POSTed.
     #[serde(default)]
     pub webhook_url: Option<String>,
@@ -252,7 +262,18 @@ mod tests {
         .unwrap();
         assert_eq!(cfg.executor.max_attempts, 3);
         assert_eq!(cfg.executor.lease_ms, 30_000);
-        assert_eq!(cfg.tenants[0].api_key.var, "A_KEY");
+        assert_eq!(cfg.tenants[0].api_key.as_ref().unwrap().var, "A_KEY");
+        let cfg = parse_toml(
+            "[[tenants]]\nid = \"a\"\napi_keys = [\"${A1}\", \"${A2}\"]\nreseller_username = \"a-r\"\n[tenants.credentials.digicert]\napi_key = \"${A_DC}\"\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.tenants[0].api_keys.len(), 2);
+        assert_eq!(
+            cfg.tenants[0].credentials["digicert"]["api_key"].var,
+            "A_DC"
+        );
+        let err = parse_toml("[[tenants]]\nid = \"a\"\nreseller_username = \"r\"\n[tenants.credentials.digicert]\napi_key = \"inline-secret\"\n").unwrap_err();
+        assert!(err.to_string().contains("ENV_VAR"), "{err}");
         let err = parse_toml("[executor]\nthreads = 3\n").unwrap_err();
         assert!(err.to_string().contains("threads"), "{err}");
         assert_eq!(cfg.webhooks, WebhooksConfig::default());

@@ -4,13 +4,13 @@
 //! account's pace, and feeds what happened back through the operation service. What any
 //! answer, timeout or throttle means for the operation is decided in core, not here.
 
-use crate::pacing::{Admission, MAX_HOLD, PACE_LEAD};
+use crate::accounts::CaAccount;
+use crate::pacing::{Admission, PaceKey, MAX_HOLD, PACE_LEAD};
 use crate::service::{self, Actor, Held};
-use crate::AppState;
+use crate::{AppState, Live};
 use certgate_core::lifecycle::{self, Call, Event, Schedule, Transition, Work};
 use certgate_core::operation::Operation;
-use certgate_core::registry::ProviderEntry;
-use certgate_core::{CaClient, CallFailure, StepCall};
+use certgate_core::{CallFailure, StepCall};
 use certgate_store::OperationRow;
 use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::Arc;
@@ -165,7 +165,6 @@ impl Worker {
     /// Does the operation's next piece of work and saves what came of it; true to go on now.
     async fn advance(&self, held: &mut Held, slot: &mut Slot) -> Result<bool, RunError> {
         let live = self.state.live();
-        let entry = live.registry.get(&held.op.provider).cloned();
         let called = match lifecycle::next_work(&held.op) {
             Work::Idle => {
                 self.save(held, Transition::idle(held.op.status, Schedule::Never))
@@ -182,19 +181,19 @@ impl Worker {
                     reseller_username: username,
                 })
             }
-            Work::Read { step } => match client(entry.as_deref(), &held.op) {
+            Work::Read { step } => match account(&live, held) {
                 Err(failure) => Called::Event(Event::CallFailed {
                     call: Call::Read,
                     failure,
                 }),
-                Ok(client) => self.read(held, step, client, slot).await?,
+                Ok(account) => self.read(held, step, &account, slot).await?,
             },
-            Work::Send { step } => match client(entry.as_deref(), &held.op) {
+            Work::Send { step } => match account(&live, held) {
                 Err(failure) => Called::Event(Event::CallFailed {
                     call: Call::Send,
                     failure,
                 }),
-                Ok(client) => self.send(held, step, client, slot).await?,
+                Ok(account) => self.send(held, step, &account, slot).await?,
             },
         };
         let event = match called {
@@ -253,17 +252,13 @@ impl Worker {
     async fn paced(
         &self,
         op: &Operation,
+        pace: &PaceKey,
         n: u32,
         slot: &mut Slot,
         replacing: Option<i64>,
     ) -> Result<Paced, RunError> {
         loop {
-            match self
-                .state
-                .pacing
-                .admit(&op.id, &op.provider, n, replacing)
-                .await?
-            {
+            match self.state.pacing.admit(&op.id, pace, n, replacing).await? {
                 Admission::Now(at) => return Ok(Paced::Now(at)),
                 Admission::Later(wait) if wait <= MAX_HOLD => slot.sleep(wait).await,
                 // Back a little early, to wait the rest here and go at the exact instant.
@@ -281,18 +276,18 @@ impl Worker {
         &self,
         held: &Held,
         step: usize,
-        client: Arc<dyn CaClient>,
+        account: &CaAccount,
         slot: &mut Slot,
     ) -> Result<Called, RunError> {
         let op = &held.op;
-        if let Paced::Later(at) = self.paced(op, 1, slot, None).await? {
+        if let Paced::Later(at) = self.paced(op, &account.pace, 1, slot, None).await? {
             return Ok(Called::Later(at));
         }
-        let ca = CaCall::new(held, "read", op.steps[step].attempts);
-        let result = ca.run(self, client.observe(&op.order)).await;
+        let ca = CaCall::new(held, account, "read", op.steps[step].attempts);
+        let result = ca.run(self, account.client.observe(&op.order)).await;
         Ok(match result {
-            Ok(state) => Called::Event(Event::Observed(state)),
-            Err(failure) => self.failed(held, Call::Read, failure),
+            Ok(seen) => Called::Event(Event::Observed(seen)),
+            Err(failure) => self.failed(&account.pace, Call::Read, failure),
         })
     }
 
@@ -302,12 +297,12 @@ impl Worker {
         &self,
         held: &mut Held,
         step: usize,
-        client: Arc<dyn CaClient>,
+        account: &CaAccount,
         slot: &mut Slot,
     ) -> Result<Called, RunError> {
         let action = held.op.steps[step].action;
-        let n = client.requests(action);
-        let admitted = match self.paced(&held.op, n, slot, None).await? {
+        let n = account.client.requests(action);
+        let admitted = match self.paced(&held.op, &account.pace, n, slot, None).await? {
             Paced::Now(at) => at,
             Paced::Later(at) => return Ok(Called::Later(at)),
         };
@@ -320,7 +315,9 @@ impl Worker {
             let op = &held.op;
             let again = async {
                 let mut replacing = Some(admitted);
-                while let Paced::Later(at) = self.paced(op, n, slot, replacing).await? {
+                while let Paced::Later(at) =
+                    self.paced(op, &account.pace, n, slot, replacing).await?
+                {
                     replacing = None;
                     let wait = (at - self.now()).to_std().unwrap_or_default() + PACE_LEAD;
                     slot.sleep(wait).await;
@@ -331,22 +328,22 @@ impl Worker {
         }
         let op = &held.op;
         let call = step_call(op, step);
-        let ca = CaCall::new(held, action.as_str(), op.steps[step].attempts);
-        let result = ca.run(self, client.execute(&call)).await;
+        let ca = CaCall::new(held, account, action.as_str(), op.steps[step].attempts);
+        let result = ca.run(self, account.client.execute(&call)).await;
         Ok(match result {
             Ok(outcome) => Called::Event(Event::Answered(outcome)),
-            Err(failure) => self.failed(held, Call::Send, failure),
+            Err(failure) => self.failed(&account.pace, Call::Send, failure),
         })
     }
 
     /// The event of a failed call; a throttle slows the CA account down.
-    fn failed(&self, held: &Held, call: Call, failure: CallFailure) -> Called {
+    fn failed(&self, pace: &PaceKey, call: Call, failure: CallFailure) -> Called {
         Called::Event(match failure {
             CallFailure::Throttled {
                 answer,
                 retry_after,
             } => {
-                let wait = self.state.pacing.throttled(&held.op.provider, retry_after);
+                let wait = self.state.pacing.throttled(pace, retry_after);
                 Event::Throttled {
                     call,
                     answer,
@@ -381,23 +378,25 @@ impl Worker {
     }
 }
 
-/// One call at a CA: its span (provider, action, operation, tenant, attempt and the HTTP
-/// status the HTTP layer records) and its one log line.
-struct CaCall {
+/// One call at a CA: its span (provider, CA account, action, operation, tenant, attempt and
+/// the HTTP status the HTTP layer records) and its one log line.
+struct CaCall<'a> {
     span: tracing::Span,
     operation: String,
     provider: String,
+    pace: &'a PaceKey,
     action: String,
 }
 
-impl CaCall {
-    fn new(held: &Held, action: &str, attempt: u32) -> Self {
+impl<'a> CaCall<'a> {
+    fn new(held: &Held, account: &'a CaAccount, action: &str, attempt: u32) -> Self {
         CaCall {
-            span: tracing::info_span!("ca_call", provider = %held.op.provider, action,
-                operation = %held.op.id, tenant = %held.tenant, attempt,
-                http_status = tracing::field::Empty),
+            span: tracing::info_span!("ca_call", provider = %held.op.provider,
+                account = %account.pace.name, action, operation = %held.op.id,
+                tenant = %held.tenant, attempt, http_status = tracing::field::Empty),
             operation: held.op.id.clone(),
             provider: held.op.provider.clone(),
+            pace: &account.pace,
             action: action.to_owned(),
         }
     }
@@ -420,7 +419,7 @@ impl CaCall {
             .metrics
             .ca_call(&self.provider, &self.action, outcome, took);
         if !matches!(result, Err(CallFailure::Throttled { .. })) {
-            worker.state.pacing.answered(&self.provider);
+            worker.state.pacing.answered(self.pace);
         }
         self.span.in_scope(|| match &result {
             Ok(_) => tracing::info!(outcome = "ok", duration_ms, "CA call"),
@@ -430,22 +429,32 @@ impl CaCall {
     }
 }
 
-/// The client of `op`'s provider, or why nothing can be sent.
-fn client(entry: Option<&ProviderEntry>, op: &Operation) -> Result<Arc<dyn CaClient>, CallFailure> {
-    let entry = entry.ok_or_else(|| {
+/// The CA account `held`'s calls go through (the tenant's own, else the provider's shared
+/// one), or why nothing can be sent: no provider, no API, a credential not set, or an id
+/// this CA does not give (checked when the operation was made too; here again for every call).
+fn account(live: &Live, held: &Held) -> Result<Arc<CaAccount>, CallFailure> {
+    let op = &held.op;
+    let entry = live.registry.get(&op.provider).ok_or_else(|| {
         CallFailure::NotSent(format!(
             "provider `{}` is no longer configured",
             op.provider
         ))
     })?;
-    let client = entry.client.clone().ok_or_else(|| {
-        CallFailure::NotSent(format!(
-            "provider `{}` has no API client (mode = \"{}\"): its automated steps cannot be sent",
-            op.provider, entry.mode
-        ))
-    })?;
-    client.ready().map_err(CallFailure::NotSent)?;
-    Ok(client)
+    let account = live
+        .accounts
+        .get(&held.tenant, &op.provider)
+        .filter(|_| entry.client.is_some())
+        .cloned()
+        .ok_or_else(|| {
+            CallFailure::NotSent(format!(
+                "provider `{}` has no API client (mode = \"{}\"): its automated steps cannot be sent",
+                op.provider, entry.mode
+            ))
+        })?;
+    account.client.ready().map_err(CallFailure::NotSent)?;
+    certgate_core::client::check_ids(account.client.as_ref(), &op.order)
+        .map_err(|e| CallFailure::NotSent(e.to_string()))?;
+    Ok(account)
 }
 
 /// What the CA client needs to carry out step `i` of `op`.

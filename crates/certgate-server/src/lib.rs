@@ -1,6 +1,7 @@
 //! certgate's HTTP API (API.md): the axum router, bearer-key authentication and problem+json
 //! errors. `app()` builds the router so most tests need no socket; `serve()` runs it.
 
+pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod config;
@@ -49,16 +50,70 @@ impl std::fmt::Debug for Helpdesk {
     }
 }
 
-/// What a config reload (SIGHUP) replaces: the providers, the tenants with their keys and
-/// webhooks, the helpdesk, the desk's users. A request or an operation run keeps the one it started with.
+/// What a config reload (SIGHUP) replaces: the providers, the tenants with their keys,
+/// webhooks and CA accounts, the helpdesk, the desk's users. A request or an operation run
+/// keeps the one it started with.
 #[derive(Debug)]
 pub struct Live {
     pub registry: Registry,
     pub tenants: Tenants,
     pub keys: ApiKeys,
+    /// The CA account each tenant's calls to each provider go through.
+    pub accounts: accounts::Accounts,
     pub helpdesk: Option<Helpdesk>,
     /// The support desk's users.
     pub desk: desk::DeskUsers,
+}
+
+impl Live {
+    /// The tenants (with `CERTGATE_API_KEY`'s `default_key` as tenant `default`, whose
+    /// reseller username is `default_username`), their keys and CA accounts, and the desk's
+    /// users, from the config file's sections; every problem of all of them at once. No
+    /// helpdesk.
+    pub fn build(
+        registry: Registry,
+        tenants: &[config::TenantConfig],
+        desk_users: &[config::DeskUserConfig],
+        default_key: Option<&str>,
+        default_username: &str,
+    ) -> Result<Live, certgate_core::config::ConfigError> {
+        let mut issues = Vec::new();
+        let built = Tenants::from_config(tenants, default_key, default_username)
+            .map_err(|e| issues.extend(e.issues))
+            .ok();
+        let accounts = accounts::Accounts::build(&registry, tenants)
+            .map_err(|e| issues.extend(e))
+            .ok();
+        let desk = built.as_ref().and_then(|(t, _)| {
+            desk::DeskUsers::from_config(desk_users, t)
+                .map_err(|e| issues.extend(e.issues))
+                .ok()
+        });
+        match (built, accounts, desk) {
+            (Some((tenants, keys)), Some(accounts), Some(desk)) if issues.is_empty() => Ok(Live {
+                registry,
+                tenants,
+                keys,
+                accounts,
+                helpdesk: None,
+                desk,
+            }),
+            _ => Err(certgate_core::config::ConfigError { issues }),
+        }
+    }
+
+    /// The CA order `order` names when `tenant`'s calls to `provider` go through a shared CA
+    /// account: bound to the first tenant acting on it. `None` in the tenant's own account, for
+    /// a provider without an API, or an order without the id the CA knows it by.
+    pub fn shared_order(
+        &self,
+        tenant: &str,
+        provider: &str,
+        order: &certgate_core::Order,
+    ) -> Option<accounts::SharedOrder> {
+        self.registry.get(provider)?.client.as_ref()?;
+        self.accounts.get(tenant, provider)?.shared_order(order)
+    }
 }
 
 /// Everything a request handler and a worker need: one [`Shared`] behind one `Arc`, so that
@@ -110,7 +165,6 @@ impl Shared {
     pub fn new(live: Live, store: Store) -> Self {
         Shared {
             pacing: pacing::Pacing::new(
-                &live.registry,
                 (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
             ),
             wake: tokio::sync::Notify::new(),

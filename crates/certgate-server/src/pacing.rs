@@ -16,7 +16,6 @@
 
 use certgate_core::config::RateLimit;
 use certgate_core::pace::{self, Admit, Window};
-use certgate_core::Registry;
 use certgate_store::Store;
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -126,10 +125,24 @@ impl Account {
     }
 }
 
-/// Every account's pace, by provider.
+/// A CA account as its pace knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaceKey {
+    /// What identifies the account (its client, base URL and credentials' variables), here
+    /// and in the shared store.
+    pub id: String,
+    /// A readable name for metrics: the providers on it (`digicert+geotrust`), after the
+    /// tenant for a tenant's own account (`acme:digicert`).
+    pub name: String,
+    /// The CA's limits for this account, as declared (`api.rate_limits`).
+    pub limits: Vec<RateLimit>,
+}
+
+/// Every account's pace, by account; one is made at its first call. A reloaded config keeps
+/// the paces of the accounts it still has.
 #[derive(Debug, Default)]
 pub struct Pacing {
-    by_provider: HashMap<String, Arc<Account>>,
+    accounts: Mutex<HashMap<String, Arc<Account>>>,
     /// The store that keeps the sends when gateways share it (Postgres).
     shared: Option<Store>,
 }
@@ -143,73 +156,42 @@ fn ms(d: i64) -> Duration {
 }
 
 impl Pacing {
-    /// One pace per CA account, shared by the providers using it. `shared`: the store whose
-    /// record of sends every gateway shares (Postgres), if any.
-    pub fn new(registry: &Registry, shared: Option<Store>) -> Self {
-        let providers = registry
-            .iter()
-            .filter(|e| e.client.is_some())
-            .filter_map(|e| {
-                let api = e.api.as_ref()?;
-                Some((
-                    e.name.clone(),
-                    api.account(&e.kind),
-                    api.rate_limits.clone(),
-                ))
-            });
-        Pacing::of(providers, shared)
-    }
-
-    /// The paces of `(provider, account, limits)`.
-    fn of(
-        providers: impl Iterator<Item = (String, String, Vec<RateLimit>)>,
-        shared: Option<Store>,
-    ) -> Self {
-        let mut accounts: HashMap<String, (Vec<String>, Vec<Window>)> = HashMap::new();
-        let mut provider_account = Vec::new();
-        for (provider, key, limits) in providers {
-            let a = accounts
-                .entry(key.clone())
-                .or_insert_with(|| (Vec::new(), limits.iter().map(pace::padded).collect()));
-            a.0.push(provider.clone());
-            provider_account.push((provider, key));
-        }
-        let built: HashMap<String, Arc<Account>> = accounts
-            .into_iter()
-            .map(|(key, (mut names, declared))| {
-                names.sort();
-                let account = Account {
-                    name: names.join("+"),
-                    key: key.clone(),
-                    declared,
-                    state: Mutex::new(State::default()),
-                    asking: tokio::sync::Mutex::new(()),
-                };
-                (key, Arc::new(account))
-            })
-            .collect();
+    /// `shared`: the store whose record of sends every gateway shares (Postgres), if any.
+    pub fn new(shared: Option<Store>) -> Self {
         Pacing {
-            by_provider: provider_account
-                .into_iter()
-                .map(|(p, key)| (p, built[&key].clone()))
-                .collect(),
+            accounts: Mutex::new(HashMap::new()),
             shared,
         }
     }
 
-    /// May `op` send `n` calls to `provider`'s CA account now? `replacing`: the instant of an
+    /// The pace of `key`'s account.
+    fn account(&self, key: &PaceKey) -> Arc<Account> {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        accounts
+            .entry(key.id.clone())
+            .or_insert_with(|| {
+                Arc::new(Account {
+                    name: key.name.clone(),
+                    key: key.id.clone(),
+                    declared: key.limits.iter().map(pace::padded).collect(),
+                    state: Mutex::new(State::default()),
+                    asking: tokio::sync::Mutex::new(()),
+                })
+            })
+            .clone()
+    }
+
+    /// May `op` send `n` calls to the CA account of `key` now? `replacing`: the instant of an
     /// earlier admission of these calls that was not used in time (they are recorded anew).
     pub async fn admit(
         &self,
         op: &str,
-        provider: &str,
+        key: &PaceKey,
         n: u32,
         replacing: Option<i64>,
     ) -> Result<Admission, certgate_store::StoreError> {
         let now = now_ms();
-        let Some(account) = self.by_provider.get(provider) else {
-            return Ok(Admission::Now(now));
-        };
+        let account = self.account(key);
         let (windows, ahead) = {
             let mut st = account.lock();
             if let Some(earlier) = replacing {
@@ -274,12 +256,10 @@ impl Pacing {
         Ok(settle(&mut st, op, seq, n, db_now, decision))
     }
 
-    /// The CA throttled a call of `provider`: the account slows down. Returns how long until
-    /// the call may be tried again.
-    pub fn throttled(&self, provider: &str, retry_after: Option<Duration>) -> Duration {
-        let Some(account) = self.by_provider.get(provider) else {
-            return retry_after.unwrap_or(Duration::from_millis(PROBE_START_MS as u64));
-        };
+    /// The CA throttled a call on `key`'s account: the account slows down. Returns how long
+    /// until the call may be tried again.
+    pub fn throttled(&self, key: &PaceKey, retry_after: Option<Duration>) -> Duration {
+        let account = self.account(key);
         let now = now_ms();
         let mut st = account.lock();
         st.throttled += 1;
@@ -311,12 +291,10 @@ impl Pacing {
         ms(st.paused_until - now)
     }
 
-    /// The CA answered a call of `provider` without throttling: a spell ends, and the learnt
-    /// limit grows by one call per limit's worth of accepted answers.
-    pub fn answered(&self, provider: &str) {
-        let Some(account) = self.by_provider.get(provider) else {
-            return;
-        };
+    /// The CA answered a call on `key`'s account without throttling: a spell ends, and the
+    /// learnt limit grows by one call per limit's worth of accepted answers.
+    pub fn answered(&self, key: &PaceKey) {
+        let account = self.account(key);
         let mut st = account.lock();
         st.spell = None;
         if let Some(limit) = &mut st.learnt {
@@ -328,7 +306,14 @@ impl Pacing {
     pub fn stats(&self) -> Vec<AccountStats> {
         let now = now_ms();
         let mut seen = std::collections::BTreeMap::new();
-        for account in self.by_provider.values() {
+        let accounts: Vec<Arc<Account>> = self
+            .accounts
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
+        for account in &accounts {
             let st = account.lock();
             let oldest = st.waiters.values().map(|w| w.since).min().unwrap_or(now);
             seen.insert(
@@ -393,26 +378,26 @@ fn settle(st: &mut State, op: &str, seq: u64, n: u32, now: i64, decision: Admit)
 mod tests {
     use super::*;
 
-    fn pacing(limits: &[(u32, u64)]) -> Pacing {
-        let limits = limits
-            .iter()
-            .map(|(requests, per_ms)| RateLimit {
-                requests: *requests,
-                per_ms: *per_ms,
-            })
-            .collect::<Vec<_>>();
-        Pacing::of(
-            [
-                ("b".to_owned(), "acct".to_owned(), limits.clone()),
-                ("a".to_owned(), "acct".to_owned(), limits),
-            ]
-            .into_iter(),
-            None,
-        )
+    fn key(id: &str, limits: &[(u32, u64)]) -> PaceKey {
+        PaceKey {
+            id: id.into(),
+            name: "a+b".into(),
+            limits: limits
+                .iter()
+                .map(|(requests, per_ms)| RateLimit {
+                    requests: *requests,
+                    per_ms: *per_ms,
+                })
+                .collect(),
+        }
     }
 
-    async fn admit(p: &Pacing, op: &str) -> Admission {
-        p.admit(op, "a", 1, None).await.unwrap()
+    fn pacing(limits: &[(u32, u64)]) -> (Pacing, PaceKey) {
+        (Pacing::new(None), key("acct", limits))
+    }
+
+    async fn admit(p: &(Pacing, PaceKey), op: &str) -> Admission {
+        p.0.admit(op, &p.1, 1, None).await.unwrap()
     }
 
     fn now(a: Admission) -> bool {
@@ -430,9 +415,13 @@ mod tests {
     async fn calls_go_at_the_limit_and_the_waiting_are_told_their_turn() {
         let p = pacing(&[(2, 60_000)]);
         assert!(now(admit(&p, "op1").await));
-        // Both providers of the account share its pace.
+        // Every provider on the account shares its pace (the key is the account's).
+        let same = PaceKey {
+            name: "another name".into(),
+            ..p.1.clone()
+        };
         assert!(matches!(
-            p.admit("op2", "b", 1, None).await.unwrap(),
+            p.0.admit("op2", &same, 1, None).await.unwrap(),
             Admission::Now(_)
         ));
         let first = later(admit(&p, "op3").await);
@@ -445,12 +434,13 @@ mod tests {
             "{first:?} {second:?}"
         );
         assert!(third > first + Duration::from_secs(59), "{third:?}");
-        let stats = &p.stats()[0];
+        let stats = &p.0.stats()[0];
         assert_eq!(stats.account, "a+b");
         assert_eq!((stats.sent, stats.waiting), (2, 3));
-        // An unknown provider is not paced.
+        // Another account (another tenant's key) has its own pace.
+        let other = key("tenant-acct", &[(2, 60_000)]);
         assert!(matches!(
-            p.admit("x", "nope", 1, None).await.unwrap(),
+            p.0.admit("x", &other, 1, None).await.unwrap(),
             Admission::Now(_)
         ));
     }
@@ -462,29 +452,29 @@ mod tests {
             assert!(now(admit(&p, &format!("burst{i}")).await));
         }
         // Retry-After pauses every call of the account.
-        let wait = p.throttled("a", Some(Duration::from_millis(300)));
+        let wait = p.0.throttled(&p.1, Some(Duration::from_millis(300)));
         assert!(wait > Duration::from_millis(250) && wait <= Duration::from_millis(300));
         assert!(later(admit(&p, "op2").await) > Duration::from_millis(200));
         // Half the last second's calls: 4 a second.
-        assert_eq!(p.stats()[0].learnt, Some(4.0));
+        assert_eq!(p.0.stats()[0].learnt, Some(4.0));
         tokio::time::sleep(Duration::from_millis(1_100)).await;
         // One probe goes; the others wait for its answer.
         assert!(now(admit(&p, "op2").await));
         later(admit(&p, "op3").await);
         // The probe is throttled too: the spell goes on, the limit is not halved again.
-        p.throttled("a", None);
-        assert_eq!(p.stats()[0].learnt, Some(4.0));
+        p.0.throttled(&p.1, None);
+        assert_eq!(p.0.stats()[0].learnt, Some(4.0));
         tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(now(admit(&p, "op3").await));
-        p.answered("a");
+        p.0.answered(&p.1);
         // The spell is over: calls go again within the learnt limit, which grows back.
         assert!(now(admit(&p, "op4").await));
         for _ in 0..4 {
-            p.answered("a");
+            p.0.answered(&p.1);
         }
-        let grown = p.stats()[0].learnt.unwrap();
+        let grown = p.0.stats()[0].learnt.unwrap();
         assert!(grown > 5.0 && grown < 5.2, "{grown}");
-        assert_eq!(p.stats()[0].throttled, 2);
+        assert_eq!(p.0.stats()[0].throttled, 2);
     }
 
     #[tokio::test]
@@ -493,7 +483,7 @@ mod tests {
         for i in 0..3 {
             assert!(now(admit(&p, &format!("op{i}")).await));
         }
-        assert_eq!(p.throttled("a", Some(Duration::ZERO)), Duration::ZERO);
+        assert_eq!(p.0.throttled(&p.1, Some(Duration::ZERO)), Duration::ZERO);
         // Learnt: 3 calls in the last second, halved: the next call waits for the second to
         // pass.
         assert!(later(admit(&p, "next").await) > Duration::from_millis(900));

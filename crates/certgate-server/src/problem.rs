@@ -33,6 +33,9 @@ pub enum ApiError {
     },
     #[error("this Idempotency-Key was used with another request body")]
     IdempotencyMismatch { operation_id: String },
+    /// The CA order, in a CA account shared by several tenants, belongs to another tenant.
+    #[error("this CA order belongs to another tenant of the gateway's shared CA account: nothing was done. If it is yours, ask the gateway's operator to assign it to you (certgate orders assign)")]
+    OrderOwnedElsewhere,
     #[error("the store is unavailable")]
     Unavailable(String),
     #[error("internal error")]
@@ -48,7 +51,8 @@ pub struct Problem<'a> {
     title: &'a str,
     status: u16,
     /// A stable code: `invalid_request`, `malformed_json`, `unknown_provider`, `not_found`,
-    /// `refused`, `conflict`, `idempotency_key_reused`, `payload_too_large`, `unauthorized`...
+    /// `refused`, `conflict`, `order_owned_elsewhere`, `idempotency_key_reused`,
+    /// `payload_too_large`, `unauthorized`...
     code: &'a str,
     detail: String,
     /// Each field that is wrong (for `invalid_request`).
@@ -96,6 +100,11 @@ impl ApiError {
                 (StatusCode::CONFLICT, "refused", "Refused by policy")
             }
             ApiError::Conflict { .. } => (StatusCode::CONFLICT, "conflict", "Conflict"),
+            ApiError::OrderOwnedElsewhere => (
+                StatusCode::CONFLICT,
+                "order_owned_elsewhere",
+                "Order owned by another tenant",
+            ),
             ApiError::IdempotencyMismatch { .. } => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "idempotency_key_reused",

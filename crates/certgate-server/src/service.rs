@@ -262,11 +262,14 @@ fn log(state: &AppState, held: &Held, t: &Transition) {
 
 /// Stores a new operation under the tenant's idempotency key, with its `queued` event, audit
 /// entry, refund record and the link from the watched order it is about (if watched); the
-/// existing operation if the key was used before.
+/// existing operation if the key was used before. In a shared CA account its CA order
+/// (`order`) is claimed for the tenant in the same transaction: nothing is stored if it is
+/// another tenant's.
 pub async fn insert(
     state: &AppState,
     tenant: &str,
     op: &Operation,
+    order: Option<&crate::accounts::SharedOrder>,
     idempotency_key: &str,
     request_hash: &str,
 ) -> Result<certgate_store::Inserted, StoreError> {
@@ -300,7 +303,17 @@ pub async fn insert(
         next_run_at: Some(ms(now)),
         body: serde_json::to_string(op).expect("an operation serializes"),
     };
-    let inserted = state.store.insert_operation(&new, &fx).await?;
+    let claim = order.map(|o| certgate_store::Claim {
+        order: o.as_ref(),
+        tenant,
+        provider: &op.provider,
+        sticky: true,
+        now: ms(now),
+    });
+    let inserted = state
+        .store
+        .insert_operation(&new, &fx, claim.as_ref())
+        .await?;
     if matches!(inserted, certgate_store::Inserted::New) && !fx.deliveries.is_empty() {
         state.deliver.notify_one();
     }

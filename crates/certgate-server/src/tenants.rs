@@ -5,8 +5,12 @@
 use crate::auth::ApiKeys;
 use crate::config::TenantConfig;
 use certgate_core::config::{ConfigError, ConfigIssue};
+use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fmt;
+
+/// Keys shorter than this are logged as a warning at start.
+pub const SHORT_KEY: usize = 16;
 
 /// Where a tenant's operation events go, and the key that signs them.
 #[derive(Clone)]
@@ -51,7 +55,9 @@ impl Tenants {
     }
 
     /// Builds the tenants and their keys. `default_key` (from `CERTGATE_API_KEY`) makes the
-    /// tenant `default`, whose reseller username is `default_username`.
+    /// tenant `default`, whose reseller username is `default_username`. A key that two tenants
+    /// share is refused, naming both; a key shorter than [`SHORT_KEY`] characters is logged as
+    /// a warning.
     pub fn from_config(
         configs: &[TenantConfig],
         default_key: Option<&str>,
@@ -63,8 +69,29 @@ impl Tenants {
         let issue = |issues: &mut Vec<ConfigIssue>, key: String, message: String| {
             issues.push(ConfigIssue { key, message })
         };
+        // Every key seen: its digest, the tenant it names, where it was configured.
+        let mut seen: Vec<([u8; 32], String, String)> = Vec::new();
+        let mut accept = |issues: &mut Vec<ConfigIssue>, tenant: &str, at: String, key: &str| {
+            let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
+            if let Some((_, other, other_at)) =
+                seen.iter().find(|(d, t, _)| *d == digest && t != tenant)
+            {
+                issues.push(ConfigIssue {
+                    key: at,
+                    message: format!(
+                        "is the same key as tenant `{other}`'s ({other_at}): tenants `{tenant}` and `{other}` would act as each other; give each tenant its own key"
+                    ),
+                });
+                return;
+            }
+            if key.chars().count() < SHORT_KEY {
+                tracing::warn!(tenant, key = %at, "an API key shorter than {SHORT_KEY} characters is easy to guess: use e.g. openssl rand -hex 32");
+            }
+            seen.push((digest, tenant.to_owned(), at));
+            keys.add(tenant, key);
+        };
         if let Some(key) = default_key {
-            keys.add("default", key);
+            accept(&mut issues, "default", "CERTGATE_API_KEY".into(), key);
             tenants.insert(Tenant {
                 id: "default".into(),
                 reseller_username: default_username.into(),
@@ -78,13 +105,30 @@ impl Tenants {
             } else if tenants.get(&t.id).is_some() {
                 issue(&mut issues, at("id"), format!("`{}` is used twice", t.id));
             }
-            match t.api_key.resolve() {
-                Some(key) => keys.add(t.id.clone(), &key),
-                None => issue(
+            let configured = t.api_key.iter().map(|k| (at("api_key"), k)).chain(
+                t.api_keys
+                    .iter()
+                    .enumerate()
+                    .map(|(j, k)| (at(&format!("api_keys[{j}]")), k)),
+            );
+            let mut any = false;
+            for (key_at, secret) in configured {
+                any = true;
+                match secret.resolve() {
+                    Some(key) => accept(&mut issues, &t.id, key_at, &key),
+                    None => issue(
+                        &mut issues,
+                        key_at,
+                        format!("${{{}}} is not set in the environment", secret.var),
+                    ),
+                }
+            }
+            if !any {
+                issue(
                     &mut issues,
-                    at("api_key"),
-                    format!("${{{}}} is not set in the environment", t.api_key.var),
-                ),
+                    at("api_keys"),
+                    "is required: the tenant's API key (`api_key = \"${VAR}\"`, or several in `api_keys`)".into(),
+                );
             }
             let webhook = match (&t.webhook_url, &t.webhook_secret) {
                 (None, None) => None,

@@ -11,12 +11,14 @@
 
 mod desk;
 mod ledger;
+mod owners;
 mod readers;
 mod rows;
 mod watch;
 
 pub use desk::*;
 pub use ledger::*;
+pub use owners::*;
 pub use rows::*;
 pub use watch::*;
 
@@ -195,11 +197,13 @@ impl Store {
     }
 
     /// Inserts a new operation unless the tenant already used its idempotency key, in which
-    /// case the existing one comes back. The audit entry is written only for a new one.
+    /// case the existing one comes back, or `claim` finds the CA order another tenant's
+    /// (nothing is written then). The audit entry is written only for a new one.
     pub async fn insert_operation(
         &self,
         op: &NewOperation<'_>,
         effects: &Effects,
+        claim: Option<&Claim<'_>>,
     ) -> Result<Inserted> {
         let mut tx = self.pool.begin().await?;
         let inserted = sqlx::query(
@@ -231,6 +235,12 @@ impl Store {
             .await?;
             tx.commit().await?;
             return Ok(Inserted::Existing(row));
+        }
+        if let Some(claim) = claim {
+            if claim.apply(&mut tx).await? == Claimed::Elsewhere {
+                tx.rollback().await?;
+                return Ok(Inserted::OwnedElsewhere);
+            }
         }
         effects.write(&mut tx, self.backend).await?;
         tx.commit().await?;

@@ -46,6 +46,8 @@ pub enum Inserted {
     New,
     /// The key was used before: this is that operation.
     Existing(OperationRow),
+    /// The CA order belongs to another tenant: nothing was written.
+    OwnedElsewhere,
 }
 
 /// A guarded write of an operation.

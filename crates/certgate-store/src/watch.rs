@@ -3,12 +3,21 @@
 //! LOCKED` (the executor's claim) lets several gateways share a pass without checking an order
 //! twice.
 
-use crate::{Backend, Effects, Result, Store, StoreError};
+use crate::{Backend, Claim, Claimed, Effects, OrderRef, Result, Store, StoreError};
 use certgate_core::operation::Status;
 use sqlx::{Any, Transaction};
 
 /// `submit_key` of an order without a window: it sorts last.
 pub const NO_WINDOW: i64 = i64::MAX;
+
+/// What `put_watched` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Put {
+    Created,
+    Updated,
+    /// The CA order belongs to another tenant: nothing was written.
+    OwnedElsewhere,
+}
 
 /// A watched order as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -207,13 +216,30 @@ impl Store {
     }
 
     /// Writes the tenant's watched order `id`: `decide` sees the stored one (if any, held for
-    /// the transaction) and returns the order to write with the effects of its check. True if
-    /// it was new.
-    pub async fn put_watched<F>(&self, tenant: &str, id: &str, decide: F) -> Result<bool>
+    /// the transaction) and returns the order to write with the effects of its check. `claim`
+    /// binds its CA order to the tenant (nothing is written if it is another's); `release`
+    /// lets go of the order it was about before, if only its watch held it.
+    pub async fn put_watched<F>(
+        &self,
+        tenant: &str,
+        id: &str,
+        claim: Option<&Claim<'_>>,
+        release: Option<OrderRef<'_>>,
+        decide: F,
+    ) -> Result<Put>
     where
         F: FnOnce(Option<&WatchedRow>) -> (WatchedWrite, Effects),
     {
         let mut tx = self.pool.begin().await?;
+        if let Some(claim) = claim {
+            if claim.apply(&mut tx).await? == Claimed::Elsewhere {
+                tx.rollback().await?;
+                return Ok(Put::OwnedElsewhere);
+            }
+        }
+        if let Some(order) = release.filter(|r| claim.is_none_or(|c| c.order != *r)) {
+            crate::owners::release_watch(&mut tx, order, tenant).await?;
+        }
         let lock = match self.backend {
             Backend::Postgres => " FOR UPDATE",
             Backend::Sqlite => "",
@@ -251,17 +277,32 @@ impl Store {
         .await?;
         fx.write(&mut tx, self.backend).await?;
         tx.commit().await?;
-        Ok(old.is_none())
+        Ok(if old.is_none() {
+            Put::Created
+        } else {
+            Put::Updated
+        })
     }
 
-    /// Stops watching the tenant's order `id`; false if it was not watched.
-    pub async fn delete_watched(&self, tenant: &str, id: &str) -> Result<bool> {
+    /// Stops watching the tenant's order `id`, releasing its CA order `release` if only the
+    /// watch held it; false if it was not watched.
+    pub async fn delete_watched(
+        &self,
+        tenant: &str,
+        id: &str,
+        release: Option<OrderRef<'_>>,
+    ) -> Result<bool> {
+        let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM watched_orders WHERE tenant = $1 AND id = $2")
             .bind(tenant)
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?
             .rows_affected();
+        if let Some(order) = release.filter(|_| n == 1) {
+            crate::owners::release_watch(&mut tx, order, tenant).await?;
+        }
+        tx.commit().await?;
         Ok(n == 1)
     }
 

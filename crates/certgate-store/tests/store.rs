@@ -85,7 +85,7 @@ async fn idempotency_keys_return_the_first_operation() {
         assert!(
             matches!(
                 store
-                    .insert_operation(&new_op(&id, &t, "k1", "h1"), &effects)
+                    .insert_operation(&new_op(&id, &t, "k1", "h1"), &effects, None)
                     .await
                     .unwrap(),
                 Inserted::New
@@ -94,7 +94,7 @@ async fn idempotency_keys_return_the_first_operation() {
         );
         let other = format!("op_{}", unique());
         match store
-            .insert_operation(&new_op(&other, &t, "k1", "h2"), &effects)
+            .insert_operation(&new_op(&other, &t, "k1", "h2"), &effects, None)
             .await
             .unwrap()
         {
@@ -102,13 +102,13 @@ async fn idempotency_keys_return_the_first_operation() {
                 assert_eq!(row.id, id, "{name}");
                 assert_eq!(row.request_hash, "h1");
             }
-            Inserted::New => panic!("{name}: a key was used twice"),
+            other => panic!("{name}: a key was used twice: {other:?}"),
         }
         // Another tenant may use the same key.
         let t2 = unique();
         assert!(matches!(
             store
-                .insert_operation(&new_op(&other, &t2, "k1", "h1"), &Effects::default())
+                .insert_operation(&new_op(&other, &t2, "k1", "h1"), &Effects::default(), None)
                 .await
                 .unwrap(),
             Inserted::New
@@ -134,7 +134,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
         op.now = -10;
         op.next_run_at = Some(-10); // due before any other test's operations
         store
-            .insert_operation(&op, &Effects::default())
+            .insert_operation(&op, &Effects::default(), None)
             .await
             .unwrap();
         let claimed = store
@@ -194,7 +194,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
         let mut op = new_op(&parked, &t, "k-parked", "h");
         op.next_run_at = Some(-20);
         store
-            .insert_operation(&op, &Effects::default())
+            .insert_operation(&op, &Effects::default(), None)
             .await
             .unwrap();
         let claimed = store
@@ -224,7 +224,7 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
         let t = unique();
         let id = format!("op_{}", unique());
         store
-            .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default())
+            .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default(), None)
             .await
             .unwrap();
         let row = store.get_operation(&t, &id).await.unwrap().unwrap();
@@ -361,7 +361,7 @@ async fn queue(store: &Store, t: &str, streams: &[&str], per_stream: u32) {
         ..Default::default()
     };
     store
-        .insert_operation(&new_op(&id, t, &id, "h"), &fx)
+        .insert_operation(&new_op(&id, t, &id, "h"), &fx, None)
         .await
         .unwrap();
 }
@@ -585,7 +585,7 @@ async fn old_events_and_finished_deliveries_are_pruned_but_pending_ones_kept() {
             ..Default::default()
         };
         store
-            .insert_operation(&new_op(&id, &t, "k", "h"), &fx)
+            .insert_operation(&new_op(&id, &t, "k", "h"), &fx, None)
             .await
             .unwrap();
         let d1 = store
@@ -637,7 +637,7 @@ async fn lists_are_paged_newest_first() {
         for (i, id) in ids.iter().enumerate() {
             let key = format!("k{i}");
             store
-                .insert_operation(&new_op(id, &t, &key, "h"), &Effects::default())
+                .insert_operation(&new_op(id, &t, &key, "h"), &Effects::default(), None)
                 .await
                 .unwrap();
         }
@@ -692,7 +692,7 @@ async fn a_sqlite_file_reopened_after_a_crash_releases_its_leases_at_once() {
     let mut op = new_op("op_crashed", "t", "k", "h");
     op.next_run_at = Some(1_000);
     first
-        .insert_operation(&op, &Effects::default())
+        .insert_operation(&op, &Effects::default(), None)
         .await
         .unwrap();
     let claimed = first
@@ -813,8 +813,8 @@ async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest
         let rows = store.list_watched(&t2, &closing).await.unwrap();
         let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
         assert_eq!(ids, ["o-005", "o-004", "o-002"], "{name}");
-        assert!(store.delete_watched(&t2, "o-005").await.unwrap());
-        assert!(!store.delete_watched(&t2, "o-005").await.unwrap());
+        assert!(store.delete_watched(&t2, "o-005", None).await.unwrap());
+        assert!(!store.delete_watched(&t2, "o-005", None).await.unwrap());
     }
 }
 
@@ -824,7 +824,7 @@ async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
         let t = format!("r{}", unique());
         let id = format!("op_read_{}", unique());
         store
-            .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default())
+            .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default(), None)
             .await
             .unwrap();
         let first = store.get_operation(&t, &id).await.unwrap().unwrap();
@@ -882,5 +882,110 @@ async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
             store.get_operation("other", &id).await.unwrap().is_none(),
             "{name}"
         );
+    }
+}
+
+#[tokio::test]
+async fn a_ca_order_is_one_tenants_whoever_races_for_it() {
+    for (name, store) in stores().await {
+        let account = format!("digicert|test|{}", unique());
+        let order = OrderRef {
+            account: &account,
+            order: "4242",
+        };
+        let (a, b) = (format!("a{}", unique()), format!("b{}", unique()));
+        let claim = |tenant: &'static str| Claim {
+            order,
+            tenant,
+            provider: "digicert",
+            sticky: true,
+            now: 1_000,
+        };
+        let (a, b): (&'static str, &'static str) = (a.leak(), b.leak());
+        // Both tenants at once, many times over: exactly one operation is stored.
+        let ids: Vec<String> = (0..2).map(|_| format!("op_{}", unique())).collect();
+        let (ca, cb) = (claim(a), claim(b));
+        let (opa, opb, fx) = (
+            new_op(&ids[0], a, "k", "h"),
+            new_op(&ids[1], b, "k", "h"),
+            Effects::default(),
+        );
+        let (ra, rb) = tokio::join!(
+            store.insert_operation(&opa, &fx, Some(&ca)),
+            store.insert_operation(&opb, &fx, Some(&cb)),
+        );
+        let outcomes = [ra.unwrap(), rb.unwrap()];
+        let won: Vec<bool> = outcomes
+            .iter()
+            .map(|o| matches!(o, Inserted::New))
+            .collect();
+        assert_eq!(
+            won.iter().filter(|w| **w).count(),
+            1,
+            "{name}: {outcomes:?}"
+        );
+        let (winner, loser, lost_id) = if won[0] {
+            (a, b, &ids[1])
+        } else {
+            (b, a, &ids[0])
+        };
+        assert!(matches!(
+            outcomes[usize::from(won[0])],
+            Inserted::OwnedElsewhere
+        ));
+        assert!(
+            store.get_operation(loser, lost_id).await.unwrap().is_none(),
+            "{name}: nothing of the loser's was stored"
+        );
+        assert_eq!(
+            store.order_owner(order).await.unwrap().unwrap().tenant,
+            winner
+        );
+        // The winner acts on it again; the loser's watch is refused too.
+        let again = format!("op_{}", unique());
+        assert!(matches!(
+            store
+                .insert_operation(
+                    &new_op(&again, winner, "k2", "h"),
+                    &Effects::default(),
+                    Some(&claim(winner))
+                )
+                .await
+                .unwrap(),
+            Inserted::New
+        ));
+        // The operator moves it: the loser may act now, and both audit logs say so.
+        let to = Assignment {
+            account: &account,
+            tenant: loser,
+            provider: "digicert",
+            now: 2_000,
+            actor: "operator",
+        };
+        let before = store.assign_orders(&["4242"], &to).await.unwrap();
+        assert_eq!(before, [Some(winner.to_owned())], "{name}");
+        assert_eq!(
+            store.order_owner(order).await.unwrap().unwrap().tenant,
+            loser
+        );
+        for t in [winner, loser] {
+            let log = store.list_audit(t, None, 10).await.unwrap();
+            assert!(
+                log.iter().any(|e| e.action == "order.assign"),
+                "{name}: {t}"
+            );
+        }
+        let moved = format!("op_{}", unique());
+        assert!(matches!(
+            store
+                .insert_operation(
+                    &new_op(&moved, loser, "k3", "h"),
+                    &Effects::default(),
+                    Some(&claim(loser))
+                )
+                .await
+                .unwrap(),
+            Inserted::New
+        ));
     }
 }

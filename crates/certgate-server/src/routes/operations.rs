@@ -22,6 +22,9 @@ use serde_json::value::RawValue;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
+/// How far `as_of` of an operation may lie from the server's clock, either way.
+const AS_OF_SLACK_SECONDS: i64 = 300;
+
 /// The longest an `Idempotency-Key` may be.
 const MAX_KEY: usize = 255;
 /// Visible ASCII, inner spaces allowed, 1 to [`MAX_KEY`] characters.
@@ -128,7 +131,8 @@ fn stored(body: String) -> Result<Box<RawValue>, ApiError> {
         (status = 202, description = "A new operation, running", body = Operation),
         (status = 200, description = "The operation this key and body started before", body = Operation),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Refused by policy; the quote says why", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "A field is wrong (named in `errors`): an id of another shape than the CA's, an `as_of` more than 5 minutes from now...", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Refused by policy (`refused`; the quote says why), or the CA order belongs to another tenant of a shared CA account (`order_owned_elsewhere`)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "The key was used with another body", body = Problem, content_type = "application/problem+json"),
     )
 )]
@@ -150,6 +154,20 @@ pub async fn create(
         ApiError::UnknownProvider(unknown_provider(&live.registry, &req.provider))
     })?;
     let now = (state.clock)();
+    // An irreversible action is decided on today's rules, not on a date the caller picks.
+    if let Some(as_of) = req.as_of {
+        if (as_of - now).abs() > chrono::Duration::seconds(AS_OF_SLACK_SECONDS) {
+            return Err(InvalidInput::one(
+                "as_of",
+                format!(
+                    "must be within {} minutes of the server's clock ({}): an operation is decided now; quotes take any as_of",
+                    AS_OF_SLACK_SECONDS / 60,
+                    certgate_core::order::instant::format(&now)
+                ),
+            )
+            .into());
+        }
+    }
     let quote = entry.quote(&req.order, req.intent, req.as_of.unwrap_or(now))?;
     if !quote.decision.allowed {
         let rules: Vec<_> = quote.decision.rules.iter().map(|r| r.as_str()).collect();
@@ -179,9 +197,16 @@ pub async fn create(
         )
         .into());
     }
+    // The ids an automated step puts in the CA's requests have the CA's shape, or nothing is
+    // made of the request.
+    let account = live.accounts.get(&tenant.id, &req.provider);
+    if let Some(account) = account.filter(|_| automated && entry.client.is_some()) {
+        certgate_core::client::check_ids(account.client.as_ref(), &req.order)?;
+    }
+    let order = live.shared_order(&tenant.id, &req.provider, &req.order);
 
     let op = Operation::new(crate::ids::new("op"), req, quote, now);
-    match service::insert(&state, &tenant.id, &op, &key, &hash).await? {
+    match service::insert(&state, &tenant.id, &op, order.as_ref(), &key, &hash).await? {
         Inserted::New => {
             state.metrics.operation_created(&op.provider);
             state.wake.notify_one();
@@ -193,6 +218,7 @@ pub async fn create(
         Inserted::Existing(row) => Err(ApiError::IdempotencyMismatch {
             operation_id: row.id,
         }),
+        Inserted::OwnedElsewhere => Err(ApiError::OrderOwnedElsewhere),
     }
 }
 

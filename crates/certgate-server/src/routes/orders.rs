@@ -17,7 +17,7 @@ use certgate_core::quote::Intent;
 use certgate_core::registry::unknown_provider;
 use certgate_core::sweep::SweepItem;
 use certgate_core::InvalidInput;
-use certgate_store::{WatchedFilter, WatchedRow, WatchedWrite};
+use certgate_store::{Put, WatchedFilter, WatchedRow, WatchedWrite};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +33,7 @@ const MAX_DAYS: u32 = 3_650;
         (status = 201, description = "Watched from now on", body = WatchedOrder),
         (status = 200, description = "Its facts updated", body = WatchedOrder),
         (status = 404, description = "No such provider", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The CA order belongs to another tenant of a shared CA account (`order_owned_elsewhere`)", body = Problem, content_type = "application/problem+json"),
     ))]
 pub async fn put(
     State(state): State<AppState>,
@@ -53,50 +54,72 @@ pub async fn put(
     // Validates the order against its provider (a 400 naming the field); the answer shows it.
     let quote = entry.quote(&req.order, Intent::Refund, now)?;
     let body = serde_json::to_string(&req.order).expect("an order serializes");
+    // Watching binds the CA order to the tenant (in a shared CA account), and lets go of the
+    // one the watch was about before if only the watch held it.
+    let claimed = live.shared_order(&tenant.id, &req.provider, &req.order);
+    let before = match state.store.get_watched(&tenant.id, &id).await? {
+        Some(row) => Watched::read(&row)
+            .ok()
+            .and_then(|w| live.shared_order(&tenant.id, &w.provider, &w.order)),
+        None => None,
+    };
+    let claim = claimed.as_ref().map(|o| certgate_store::Claim {
+        order: o.as_ref(),
+        tenant: &tenant.id,
+        provider: &req.provider,
+        sticky: false,
+        now: ms(now),
+    });
     let mut kept = None;
     let mut unreadable = None;
-    let created = state
+    let put = state
         .store
-        .put_watched(&tenant.id, &id, |old| {
-            let mut fx = certgate_store::Effects::default();
-            let old = old.map(Watched::read).transpose().unwrap_or_else(|e| {
-                unreadable = Some(e);
-                None
-            });
-            let w = Watched {
-                provider: req.provider.clone(),
-                order: req.order.clone(),
-                window: old.as_ref().map(|o| o.window.clone()).unwrap_or_default(),
-                operation_id: old.as_ref().and_then(|o| o.operation_id.clone()),
-                operation_status: old.as_ref().and_then(|o| o.operation_status),
-                next_check_at: now,
-                created_at: old.as_ref().map_or(now, |o| o.created_at),
-                updated_at: now,
-            };
-            let check = crate::watch::check(&state, &live, &tenant.id, &w, now, &mut fx);
-            kept = Some((w, check.clone()));
-            let write = WatchedWrite {
-                tenant: tenant.id.clone(),
-                id: id.clone(),
-                provider: req.provider.clone(),
-                body,
-                check,
-                now: ms(now),
-            };
-            (write, fx)
-        })
+        .put_watched(
+            &tenant.id,
+            &id,
+            claim.as_ref(),
+            before.as_ref().map(|o| o.as_ref()),
+            |old| {
+                let mut fx = certgate_store::Effects::default();
+                let old = old.map(Watched::read).transpose().unwrap_or_else(|e| {
+                    unreadable = Some(e);
+                    None
+                });
+                let w = Watched {
+                    provider: req.provider.clone(),
+                    order: req.order.clone(),
+                    window: old.as_ref().map(|o| o.window.clone()).unwrap_or_default(),
+                    operation_id: old.as_ref().and_then(|o| o.operation_id.clone()),
+                    operation_status: old.as_ref().and_then(|o| o.operation_status),
+                    next_check_at: now,
+                    created_at: old.as_ref().map_or(now, |o| o.created_at),
+                    updated_at: now,
+                };
+                let check = crate::watch::check(&state, &live, &tenant.id, &w, now, &mut fx);
+                kept = Some((w, check.clone()));
+                let write = WatchedWrite {
+                    tenant: tenant.id.clone(),
+                    id: id.clone(),
+                    provider: req.provider.clone(),
+                    body,
+                    check,
+                    now: ms(now),
+                };
+                (write, fx)
+            },
+        )
         .await?;
+    let status = match put {
+        Put::Created => StatusCode::CREATED,
+        Put::Updated => StatusCode::OK,
+        Put::OwnedElsewhere => return Err(ApiError::OrderOwnedElsewhere),
+    };
     if let Some(e) = unreadable {
         tracing::warn!(error = %e, order = %id, "a watched order was unreadable: replaced");
     }
     let (mut w, check) = kept.expect("the write decided");
     w.window = serde_json::from_str(&check.window_state).unwrap_or_default();
     w.next_check_at = chrono::DateTime::from_timestamp_millis(check.next_check_at).unwrap_or(now);
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
     let answer = WatchedOrder::new(&w, Some(quote), w.window.clone());
     Ok((status, Json(answer)).into_response())
 }
@@ -132,7 +155,19 @@ pub async fn delete(
     Extension(tenant): Extension<Tenant>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
-    if state.store.delete_watched(&tenant.id, &id).await? {
+    // The CA order is let go of if only this watch held it (an operation's binding stays).
+    let live = state.live();
+    let release = match state.store.get_watched(&tenant.id, &id).await? {
+        Some(row) => Watched::read(&row)
+            .ok()
+            .and_then(|w| live.shared_order(&tenant.id, &w.provider, &w.order)),
+        None => None,
+    };
+    if state
+        .store
+        .delete_watched(&tenant.id, &id, release.as_ref().map(|o| o.as_ref()))
+        .await?
+    {
         Ok(StatusCode::NO_CONTENT)
     } else {
         Err(ApiError::NotFound(format!("no watched order `{id}`")))

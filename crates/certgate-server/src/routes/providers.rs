@@ -1,8 +1,10 @@
-//! `GET /v1/providers`: each provider, its plugin or `config`, its rules and windows.
+//! `GET /v1/providers`: each provider, its plugin or `config`, its rules and windows, and
+//! whose CA account the caller's calls go through (never a credential or the CA's address).
 
+use crate::auth::Tenant;
 use crate::AppState;
 use axum::extract::State;
-use axum::Json;
+use axum::{Extension, Json};
 use certgate_core::registry::ProviderDescription;
 use serde::Serialize;
 
@@ -16,10 +18,25 @@ pub struct Providers<'a> {
 #[utoipa::path(get, path = "/v1/providers", tag = "providers", responses(
     (status = 200, description = "Every configured provider", body = Providers),
 ))]
-pub async fn list(State(state): State<AppState>) -> Json<serde_json::Value> {
+pub async fn list(
+    State(state): State<AppState>,
+    Extension(tenant): Extension<Tenant>,
+) -> Json<serde_json::Value> {
     let live = state.live();
     let providers = Providers {
-        providers: live.registry.iter().map(|p| p.describe()).collect(),
+        providers: live
+            .registry
+            .iter()
+            .map(|p| {
+                let mut d = p.describe();
+                d.account = live
+                    .accounts
+                    .get(&tenant.id, &p.name)
+                    .filter(|_| p.client.is_some())
+                    .map(|a| a.usage());
+                d
+            })
+            .collect(),
     };
     Json(serde_json::to_value(providers).unwrap_or_default())
 }

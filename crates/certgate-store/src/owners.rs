@@ -1,0 +1,195 @@
+//! Who owns a CA order in a shared CA account (`order_owners`): claimed in the transaction
+//! that creates an operation or writes a watched order, so that two tenants racing for one
+//! order get one winner (the table's primary key decides, on every gateway sharing the
+//! database); released with a watch that was the only claim; moved by the operator (audited).
+
+use crate::{AuditEntry, Result, Store};
+use sqlx::{Any, Transaction};
+
+/// A CA order in a shared account: the account's identity and the order's id at the CA.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OrderRef<'a> {
+    pub account: &'a str,
+    pub order: &'a str,
+}
+
+/// A tenant's claim on a CA order.
+#[derive(Debug, Clone, Copy)]
+pub struct Claim<'a> {
+    pub order: OrderRef<'a>,
+    pub tenant: &'a str,
+    /// The provider it is claimed through (shown to the operator).
+    pub provider: &'a str,
+    /// An operation's claim (or the operator's) outlives the watch of the order.
+    pub sticky: bool,
+    pub now: i64,
+}
+
+/// Whose the order is after a claim.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claimed {
+    /// The claiming tenant's (now or already).
+    Ours,
+    /// Another tenant's: nothing may be done on it.
+    Elsewhere,
+}
+
+impl Claim<'_> {
+    /// Claims the order in `tx` (the caller's transaction, rolled back on `Elsewhere`).
+    pub(crate) async fn apply(&self, tx: &mut Transaction<'_, Any>) -> Result<Claimed> {
+        sqlx::query(
+            "INSERT INTO order_owners (account, order_ref, tenant, provider, sticky, bound_at) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (account, order_ref) DO NOTHING",
+        )
+        .bind(self.order.account)
+        .bind(self.order.order)
+        .bind(self.tenant)
+        .bind(self.provider)
+        .bind(i64::from(self.sticky))
+        .bind(self.now)
+        .execute(&mut **tx)
+        .await?;
+        let owner: String = sqlx::query_scalar(
+            "SELECT tenant FROM order_owners WHERE account = $1 AND order_ref = $2",
+        )
+        .bind(self.order.account)
+        .bind(self.order.order)
+        .fetch_one(&mut **tx)
+        .await?;
+        if owner != self.tenant {
+            return Ok(Claimed::Elsewhere);
+        }
+        if self.sticky {
+            sqlx::query(
+                "UPDATE order_owners SET sticky = 1 WHERE account = $1 AND order_ref = $2 AND sticky = 0",
+            )
+            .bind(self.order.account)
+            .bind(self.order.order)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(Claimed::Ours)
+    }
+}
+
+/// Releases `tenant`'s claim on `order` if only a watch made it.
+pub(crate) async fn release_watch(
+    tx: &mut Transaction<'_, Any>,
+    order: OrderRef<'_>,
+    tenant: &str,
+) -> Result<()> {
+    sqlx::query(
+        "DELETE FROM order_owners WHERE account = $1 AND order_ref = $2 AND tenant = $3 AND sticky = 0",
+    )
+    .bind(order.account)
+    .bind(order.order)
+    .bind(tenant)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// Who the operator gives orders of a shared account to.
+#[derive(Debug, Clone, Copy)]
+pub struct Assignment<'a> {
+    /// The shared account's identity.
+    pub account: &'a str,
+    pub tenant: &'a str,
+    pub provider: &'a str,
+    pub now: i64,
+    /// Who did it, for the audit log.
+    pub actor: &'a str,
+}
+
+/// An order's owner as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct OwnerRow {
+    pub tenant: String,
+    pub provider: String,
+    pub sticky: i64,
+    pub bound_at: i64,
+}
+
+impl Store {
+    /// Who owns `order`, if anyone.
+    pub async fn order_owner(&self, order: OrderRef<'_>) -> Result<Option<OwnerRow>> {
+        let row = sqlx::query_as::<_, OwnerRow>(
+            "SELECT tenant, provider, sticky, bound_at FROM order_owners WHERE account = $1 AND order_ref = $2",
+        )
+        .bind(order.account)
+        .bind(order.order)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row)
+    }
+
+    /// The operator gives `orders` of one account to `to.tenant` (claimed or moved), each with
+    /// an audit entry for the new owner and one for the previous owner. The previous owner of
+    /// each order, in order.
+    pub async fn assign_orders(
+        &self,
+        orders: &[&str],
+        to: &Assignment<'_>,
+    ) -> Result<Vec<Option<String>>> {
+        let (account, actor) = (to.account, to.actor);
+        let mut tx = self.pool.begin().await?;
+        let mut before = Vec::with_capacity(orders.len());
+        for order in orders {
+            let old: Option<String> = sqlx::query_scalar(
+                "SELECT tenant FROM order_owners WHERE account = $1 AND order_ref = $2",
+            )
+            .bind(account)
+            .bind(*order)
+            .fetch_optional(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO order_owners (account, order_ref, tenant, provider, sticky, bound_at) \
+                 VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (account, order_ref) DO UPDATE \
+                 SET tenant = excluded.tenant, provider = excluded.provider, sticky = 1, \
+                 bound_at = excluded.bound_at",
+            )
+            .bind(account)
+            .bind(*order)
+            .bind(to.tenant)
+            .bind(to.provider)
+            .bind(to.now)
+            .execute(&mut *tx)
+            .await?;
+            let target = format!("{}:{order}", to.provider);
+            let moved = old.as_deref().filter(|o| *o != to.tenant);
+            AuditEntry {
+                tenant: to.tenant.to_owned(),
+                at: to.now,
+                actor: actor.to_owned(),
+                action: "order.assign".into(),
+                target: target.clone(),
+                outcome: "assigned".into(),
+                detail: match (&old, moved) {
+                    (None, _) => "the CA order was unbound: it is this tenant's now".into(),
+                    (Some(_), None) => "the CA order was already this tenant's".into(),
+                    (Some(_), Some(_)) => {
+                        "the operator moved the CA order here from another tenant".into()
+                    }
+                },
+            }
+            .write(&mut tx)
+            .await?;
+            if let Some(previous) = moved {
+                AuditEntry {
+                    tenant: previous.to_owned(),
+                    at: to.now,
+                    actor: actor.to_owned(),
+                    action: "order.assign".into(),
+                    target,
+                    outcome: "moved_away".into(),
+                    detail: "the operator moved the CA order to another tenant".into(),
+                }
+                .write(&mut tx)
+                .await?;
+            }
+            before.push(old);
+        }
+        tx.commit().await?;
+        Ok(before)
+    }
+}
