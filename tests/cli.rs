@@ -1,5 +1,6 @@
 //! The `certgate` binary as a user runs it: `serve` (with and without an API key),
-//! `check-config`, `quote`, `sweep`, `orders import` and `refunds report`.
+//! `check-config` (tenants' keys included), `quote`, `sweep`, `orders import`, `orders assign` and
+//! `refunds report`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -540,5 +541,168 @@ async fn refunds_report_sums_what_the_gateway_recorded() {
     let json: Value = serde_json::from_str(&report("json")).unwrap();
     assert_eq!(json["by_provider"][0]["outstanding"], "49.00");
     assert!(report("table").contains("sectigo"));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A config file of the repository's providers and two tenants, each key from `vars`.
+fn two_tenants(dir: &std::path::Path, vars: [&str; 2]) -> std::path::PathBuf {
+    let providers =
+        std::fs::read_to_string(std::path::Path::new(REPO).join("providers.toml")).unwrap();
+    let file = dir.join("tenants.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "{providers}\n[[tenants]]\nid = \"acme\"\napi_key = \"${{{}}}\"\nreseller_username = \"acme-r\"\n\
+             [[tenants]]\nid = \"globex\"\napi_keys = [\"${{{}}}\"]\nreseller_username = \"globex-r\"\n",
+            vars[0], vars[1]
+        ),
+    )
+    .unwrap();
+    file
+}
+
+#[test]
+fn check_config_and_serve_refuse_a_key_two_tenants_share_naming_both() {
+    let dir = scratch("dupkeys");
+    let file = two_tenants(&dir, ["ACME_KEY", "GLOBEX_KEY"]);
+    for args in [
+        vec!["check-config", "--config"],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            "sqlite::memory:",
+            "--config",
+        ],
+    ] {
+        let out = certgate()
+            .args(&args)
+            .arg(&file)
+            .env("ACME_KEY", "the-same-key-0123456789")
+            .env("GLOBEX_KEY", "the-same-key-0123456789")
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("tenants[1].api_keys[0]"), "{stderr}");
+        assert!(
+            stderr.contains("acme") && stderr.contains("globex"),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("the-same-key"),
+            "a key is never printed: {stderr}"
+        );
+    }
+    let out = certgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env("ACME_KEY", "acme-key-0123456789")
+        .env("GLOBEX_KEY", "globex-key-0123456789")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[tokio::test]
+async fn orders_assign_moves_a_shared_order_to_a_tenant_and_audits_it() {
+    let dir = scratch("assign");
+    let file = two_tenants(&dir, ["ACME_KEY", "GLOBEX_KEY"]);
+    let db = format!("sqlite://{}", dir.join("certgate.db").display());
+    let assign = |tenant: &str, ids: &[&str]| {
+        certgate()
+            .args([
+                "orders",
+                "assign",
+                "--tenant",
+                tenant,
+                "--provider",
+                "geotrust",
+                "--database",
+                &db,
+                "--config",
+            ])
+            .arg(&file)
+            .args(ids)
+            .output()
+            .unwrap()
+    };
+    let out = assign("acme", &["1001", "1002"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("geotrust 1001: now tenant acme's"),
+        "{stdout}"
+    );
+    let out = assign("globex", &["1001"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("moved from tenant acme to tenant globex"),
+        "{stdout}"
+    );
+    // Not a DigiCert order id, an unknown tenant, a provider without an API: refused.
+    for (tenant, ids, expected) in [
+        ("acme", vec!["../1"], "not a geotrust supplier_order_id"),
+        ("nobody", vec!["1003"], "no tenant `nobody`"),
+    ] {
+        let out = assign(tenant, &ids);
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    let out = certgate()
+        .args([
+            "orders",
+            "assign",
+            "--tenant",
+            "acme",
+            "--provider",
+            "trustwave",
+            "--database",
+            &db,
+            "--config",
+        ])
+        .arg(&file)
+        .arg("1")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no shared CA account"));
+
+    // The store shows the owners; DigiCert and its brands share one account, so the brand's
+    // order is the DigiCert provider's too. Both tenants' audit logs tell the move.
+    let store = certgate_store::Store::connect(&db).await.unwrap();
+    let account = "digicert|https://www.digicert.com/services/v2|DIGICERT_API_KEY";
+    let owner = |order: &'static str| {
+        let store = store.clone();
+        async move {
+            store
+                .order_owner(certgate_store::OrderRef { account, order })
+                .await
+                .unwrap()
+                .map(|o| o.tenant)
+        }
+    };
+    assert_eq!(owner("1001").await.as_deref(), Some("globex"));
+    assert_eq!(owner("1002").await.as_deref(), Some("acme"));
+    for (tenant, outcome) in [("acme", "moved_away"), ("globex", "assigned")] {
+        let log = store.list_audit(tenant, None, 10).await.unwrap();
+        assert!(
+            log.iter().any(|e| e.action == "order.assign"
+                && e.outcome == outcome
+                && e.actor == "operator"),
+            "{tenant}: {log:?}"
+        );
+    }
+    store.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }

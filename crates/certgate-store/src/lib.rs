@@ -1,6 +1,7 @@
 //! certgate's durable store: operations (with their idempotency keys and work leases), manual
 //! tickets, events with their webhook deliveries, the audit log, the shared pace, the refund
-//! ledger, the watched orders and the support desk's sessions. SQLite is the embedded default (a file in WAL
+//! ledger, the watched orders, the owners of CA orders in shared accounts and the support desk's
+//! sessions. SQLite is the embedded default (a file in WAL
 //! mode, or `sqlite::memory:`); a `postgres://` URL selects Postgres. One schema, migrated at
 //! start; queries are checked at run time, so no build step needs a database.
 //!
