@@ -550,3 +550,54 @@ async fn two_gateways_on_one_postgres_give_a_raced_order_to_one_tenant() {
     one.stop().await;
     two.stop().await;
 }
+
+#[tokio::test]
+async fn an_order_the_operator_moved_away_gets_nothing_from_the_operation_made_before() {
+    let mock = digicert("shop.example.com").await;
+    let app = spawn(Setup {
+        providers_toml: common::providers_toml_at(&mock.uri()),
+        tenants: vec![tenant("mover-b", "mover-b-api-key-01", None)],
+        background: false,
+        ..Setup::default()
+    })
+    .await;
+    let (status, op) = app
+        .post_operation(KEY, "moved", &cancel("digicert", "5150"))
+        .await;
+    assert_eq!(status, 202, "{op}");
+    // Before it runs, the operator gives the order to another tenant.
+    let live = app.state.live();
+    let account = live.accounts.shared("digicert").unwrap();
+    let to = certgate_store::Assignment {
+        account: &account.pace.id,
+        tenant: "mover-b",
+        provider: "digicert",
+        now: 0,
+        actor: "operator",
+    };
+    app.state.store.assign_orders(&["5150"], &to).await.unwrap();
+    let background = certgate_server::Background::start(&app.state);
+    let done = app
+        .wait_for(op["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(done["status"], "failed", "{done:#}");
+    assert_eq!(done["steps"][0]["error"]["kind"], "not_sent", "{done:#}");
+    assert!(
+        mock.received_requests().await.unwrap().is_empty(),
+        "nothing reached the CA"
+    );
+    // The new owner acts on it.
+    let (status, op) = app
+        .post_operation("mover-b-api-key-01", "moved-b", &cancel("digicert", "5150"))
+        .await;
+    assert_eq!(status, 202, "{op}");
+    let done = app
+        .wait_for_as(
+            "mover-b-api-key-01",
+            op["id"].as_str().unwrap(),
+            &["completed", "failed"],
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
+    background.stop().await;
+}

@@ -287,6 +287,11 @@ impl Accounts {
         Ok(accounts)
     }
 
+    /// Every account, shared and own.
+    pub fn iter(&self) -> impl Iterator<Item = &Arc<CaAccount>> {
+        self.shared.values().chain(self.own.values())
+    }
+
     /// The shared account of `provider`, if it has an API client.
     pub fn shared(&self, provider: &str) -> Option<&Arc<CaAccount>> {
         self.shared.get(provider)

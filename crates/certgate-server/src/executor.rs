@@ -181,14 +181,14 @@ impl Worker {
                     reseller_username: username,
                 })
             }
-            Work::Read { step } => match account(&live, held) {
+            Work::Read { step } => match self.account(&live, held).await? {
                 Err(failure) => Called::Event(Event::CallFailed {
                     call: Call::Read,
                     failure,
                 }),
                 Ok(account) => self.read(held, step, &account, slot).await?,
             },
-            Work::Send { step } => match account(&live, held) {
+            Work::Send { step } => match self.account(&live, held).await? {
                 Err(failure) => Called::Event(Event::CallFailed {
                     call: Call::Send,
                     failure,
@@ -220,6 +220,37 @@ impl Worker {
         }
         self.save(held, t).await?;
         Ok(go_on)
+    }
+
+    /// The CA account of `held`'s calls ([`account`]), and in a shared account the order
+    /// still the tenant's: an operation made before its order was bound is claimed now, and
+    /// one whose order the operator has since given to another tenant sends nothing.
+    async fn account(
+        &self,
+        live: &Live,
+        held: &Held,
+    ) -> Result<Result<Arc<CaAccount>, CallFailure>, RunError> {
+        let account = match account(live, held) {
+            Ok(a) => a,
+            Err(failure) => return Ok(Err(failure)),
+        };
+        let Some(order) = account.shared_order(&held.op.order) else {
+            return Ok(Ok(account));
+        };
+        let claim = certgate_store::Claim {
+            order: order.as_ref(),
+            tenant: &held.tenant,
+            provider: &held.op.provider,
+            sticky: true,
+            now: service::ms(self.now()),
+        };
+        Ok(match self.state.store.claim_order(&claim).await? {
+            certgate_store::Claimed::Ours => Ok(account),
+            certgate_store::Claimed::Elsewhere => Err(CallFailure::NotSent(
+                "the CA order belongs to another tenant of the shared CA account (assigned by the operator): nothing is sent for this operation"
+                    .into(),
+            )),
+        })
     }
 
     fn apply(&self, held: &mut Held, event: Event) -> Result<Transition, RunError> {

@@ -163,10 +163,14 @@ pub struct Shared {
 
 impl Shared {
     pub fn new(live: Live, store: Store) -> Self {
+        let pacing = pacing::Pacing::new(
+            (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
+        );
+        for account in live.accounts.iter() {
+            pacing.register(&account.pace);
+        }
         Shared {
-            pacing: pacing::Pacing::new(
-                (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
-            ),
+            pacing,
             wake: tokio::sync::Notify::new(),
             deliver: tokio::sync::Notify::new(),
             metrics: metrics::Metrics::default(),
@@ -187,8 +191,12 @@ impl Shared {
     }
 
     /// Puts a reloaded config in place: new requests and operation runs use it; those under
-    /// way finish with the one they started with. (A CA account's pace is kept as it is.)
+    /// way finish with the one they started with. (A CA account's pace is kept as it is; a new
+    /// account gets one.)
     pub fn reload(&self, live: Live) {
+        for account in live.accounts.iter() {
+            self.pacing.register(&account.pace);
+        }
         self.live.store(Arc::new(live));
     }
 }

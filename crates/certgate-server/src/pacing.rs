@@ -164,6 +164,12 @@ impl Pacing {
         }
     }
 
+    /// Makes the pace of `key`'s account if it has none yet (so that `/metrics` shows every
+    /// configured account from the start).
+    pub fn register(&self, key: &PaceKey) {
+        self.account(key);
+    }
+
     /// The pace of `key`'s account.
     fn account(&self, key: &PaceKey) -> Arc<Account> {
         let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());

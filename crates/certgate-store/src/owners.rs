@@ -111,6 +111,24 @@ pub struct OwnerRow {
 }
 
 impl Store {
+    /// Claims `claim.order` for `claim.tenant` on its own (the executor, before each call of
+    /// an operation made before the order was bound, or since moved by the operator). A read
+    /// first: an order already the tenant's costs no write.
+    pub async fn claim_order(&self, claim: &Claim<'_>) -> Result<Claimed> {
+        if let Some(owner) = self.order_owner(claim.order).await? {
+            if owner.tenant != claim.tenant {
+                return Ok(Claimed::Elsewhere);
+            }
+            if owner.sticky == 1 || !claim.sticky {
+                return Ok(Claimed::Ours);
+            }
+        }
+        let mut tx = self.pool.begin().await?;
+        let claimed = claim.apply(&mut tx).await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
     /// Who owns `order`, if anyone.
     pub async fn order_owner(&self, order: OrderRef<'_>) -> Result<Option<OwnerRow>> {
         let row = sqlx::query_as::<_, OwnerRow>(
