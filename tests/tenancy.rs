@@ -293,12 +293,7 @@ async fn an_order_whose_common_name_at_the_ca_differs_fails_as_ca_mismatch_and_n
 
 #[tokio::test]
 async fn ids_that_would_steer_a_call_are_refused_before_anything_is_stored_or_sent() {
-    let mock = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&mock)
-        .await;
+    let mock = common::untouchable().await;
     let app = spawn(Setup {
         providers_toml: common::providers_toml_at(&mock.uri()),
         ..Setup::default()
@@ -336,12 +331,7 @@ async fn ids_that_would_steer_a_call_are_refused_before_anything_is_stored_or_se
 
 #[tokio::test]
 async fn a_ca_that_redirects_gets_no_second_request_and_no_credential_leaves() {
-    let elsewhere = MockServer::start().await;
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200))
-        .expect(0)
-        .mount(&elsewhere)
-        .await;
+    let elsewhere = common::untouchable().await;
     let mock = MockServer::start().await;
     Mock::given(method("GET"))
         .respond_with(

@@ -140,6 +140,18 @@ pub async fn digicert_cancel(mock: &wiremock::MockServer, id: &str, expect: u64)
         .await;
 }
 
+/// A server that must receive nothing (`verify` fails if it did): where a redirect points, or
+/// a CA no request may reach.
+pub async fn untouchable() -> wiremock::MockServer {
+    let server = wiremock::MockServer::start().await;
+    wiremock::Mock::given(wiremock::matchers::any())
+        .respond_with(wiremock::ResponseTemplate::new(200))
+        .expect(0)
+        .mount(&server)
+        .await;
+    server
+}
+
 /// A Postgres database of this test alone, on the server `CERTGATE_TEST_POSTGRES_URL` names
 /// (`None`, saying so, when it is not set): gateways claim any due operation of their
 /// database, so a test that shares one with another run (CI beside a developer's run, or rows
