@@ -9,6 +9,9 @@ pub mod sweep;
 use certgate_core::config::ConfigError;
 use certgate_core::{Registry, RegistryBuilder};
 use certgate_server::config::{self, FileConfig};
+use certgate_server::desk::DeskUsers;
+use certgate_server::tenants::Tenants;
+use certgate_server::Live;
 use std::path::{Path, PathBuf};
 
 /// The providers.toml shipped in the repository, compiled in as the default.
@@ -57,11 +60,11 @@ pub struct Loaded {
     pub source: ConfigSource,
 }
 
-/// Loads the config and builds the providers: `path` if given, else `./providers.toml` if
-/// present, else the built-in default.
-pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+/// Reads the config file: `path` if given, else `./providers.toml` if present, else the
+/// built-in default.
+fn read(path: Option<&Path>) -> Result<(FileConfig, ConfigSource), ConfigError> {
     let default = Path::new("providers.toml");
-    let (file, source) = match path {
+    Ok(match path {
         Some(p) => (config::load_file(p)?, ConfigSource::File(p.to_owned())),
         None if default.exists() => (
             config::load_file(default)?,
@@ -71,13 +74,51 @@ pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
             config::parse_toml(DEFAULT_PROVIDERS_TOML)?,
             ConfigSource::Embedded,
         ),
-    };
+    })
+}
+
+/// Loads the config (see [`read`]) and builds the providers.
+pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
+    let (file, source) = read(path)?;
     let registry = registry_builder().build(&file.providers)?;
     Ok(Loaded {
         registry,
         file,
         source,
     })
+}
+
+/// What `serve` runs on: the config read and everything in it checked together (providers,
+/// tenants with their keys and CA accounts, the desk's users), every problem of all of them at
+/// once. `default_key` is `CERTGATE_API_KEY` (tenant `default`, reseller `username`).
+pub fn load_live(
+    path: Option<&Path>,
+    default_key: Option<&str>,
+    username: &str,
+) -> Result<(Live, FileConfig, ConfigSource), ConfigError> {
+    let (file, source) = read(path)?;
+    let live = match registry_builder().build(&file.providers) {
+        Ok(registry) => Live::build(
+            registry,
+            &file.tenants,
+            &file.desk_users,
+            default_key,
+            username,
+        )?,
+        // The tenants' own problems too (their accounts need the providers).
+        Err(mut e) => {
+            match Tenants::from_config(&file.tenants, default_key, username) {
+                Err(more) => e.issues.extend(more.issues),
+                Ok((tenants, _)) => {
+                    if let Err(more) = DeskUsers::from_config(&file.desk_users, &tenants) {
+                        e.issues.extend(more.issues);
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
+    Ok((live, file, source))
 }
 
 /// The store `--database` names: SQLite (a file, or `sqlite::memory:`) or Postgres.

@@ -268,22 +268,15 @@ fn run(command: Command) -> anyhow::Result<()> {
             Ok(())
         }
         Command::CheckConfig { config } => {
-            let loaded = load(config.as_deref())?;
-            // The tenants, their keys (read from the environment) and CA accounts, and the
-            // desk's users, checked as `serve` checks them.
+            // The providers, the tenants with their keys (read from the environment) and CA
+            // accounts, and the desk's users, checked together as `serve` checks them (a
+            // providers file alone needs no key).
             let default_key = default_key();
-            let file = &loaded.file;
-            if default_key.is_some() || !file.tenants.is_empty() || !file.desk_users.is_empty() {
-                Live::build(
-                    loaded.registry.clone(),
-                    &file.tenants,
-                    &file.desk_users,
-                    default_key.as_deref(),
-                    "default",
-                )?;
-            }
-            println!("{}: ok", loaded.source);
-            for p in loaded.registry.iter() {
+            let (live, _, source) =
+                certgate::load_live(config.as_deref(), default_key.as_deref(), "default")?;
+            let registry = live.registry;
+            println!("{source}: ok");
+            for p in registry.iter() {
                 println!("  {:<10} kind={:<9} mode={}", p.name, p.kind, p.mode);
             }
             Ok(())
@@ -428,6 +421,21 @@ fn assign_orders(
         store.close().await;
         moves
     })?;
+    let own = loaded
+        .file
+        .tenants
+        .iter()
+        .find(|t| t.id == tenant)
+        .is_some_and(|t| {
+            let channel = loaded.registry.get(provider).and_then(|e| e.client_name());
+            t.credentials.contains_key(provider)
+                || channel.is_some_and(|c| t.credentials.contains_key(c))
+        });
+    if own {
+        eprintln!(
+            "note: tenant {tenant} calls {provider} through its own CA account, not the shared one: these orders are now kept from the other tenants, but {tenant}'s own calls never reach them in the shared account"
+        );
+    }
     for (order, before) in orders.iter().zip(&moves) {
         match before.as_deref() {
             None => println!("{provider} {order}: now tenant {tenant}'s (it was unbound)"),
@@ -530,20 +538,16 @@ fn live_config(
     certgate_server::config::FileConfig,
     certgate::ConfigSource,
 )> {
-    let certgate::Loaded {
-        registry,
-        file,
-        source,
-    } = load(config)?;
-    let default_key = default_key();
-    if default_key.is_none() && file.tenants.is_empty() {
+    let username = std::env::var("CERTGATE_RESELLER_USERNAME").unwrap_or_else(|_| "default".into());
+    let (mut live, file, source) =
+        certgate::load_live(config, default_key().as_deref(), &username)?;
+    if live.tenants.is_empty() {
         anyhow::bail!(
             "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
              Set one, e.g.  export CERTGATE_API_KEY=$(openssl rand -hex 32)\n\
              and send it as `Authorization: Bearer <key>` (or configure [[tenants]])."
         );
     }
-    let username = std::env::var("CERTGATE_RESELLER_USERNAME").unwrap_or_else(|_| "default".into());
     let helpdesk = match &file.helpdesk {
         None => None,
         Some(h) => Some(Helpdesk {
@@ -559,7 +563,7 @@ fn live_config(
             },
         }),
     };
-    for p in registry.iter().filter(|p| p.client.is_some()) {
+    for p in live.registry.iter().filter(|p| p.client.is_some()) {
         for (name, secret) in p.api.iter().flat_map(|a| a.credentials.iter()) {
             if secret.resolve().is_none() {
                 tracing::warn!(provider = %p.name, credential = %name, variable = %secret.var,
@@ -567,13 +571,6 @@ fn live_config(
             }
         }
     }
-    let mut live = Live::build(
-        registry,
-        &file.tenants,
-        &file.desk_users,
-        default_key.as_deref(),
-        &username,
-    )?;
     live.helpdesk = helpdesk;
     Ok((live, file, source))
 }

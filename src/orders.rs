@@ -147,7 +147,7 @@ pub async fn assign(
     }
     let ids: Vec<&str> = refs.iter().map(|r| r.order.as_str()).collect();
     let to = Assignment {
-        account: &account.pace.id,
+        account: &account.service,
         tenant,
         provider,
         now: now.timestamp_millis(),

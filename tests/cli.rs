@@ -595,6 +595,36 @@ fn check_config_and_serve_refuse_a_key_two_tenants_share_naming_both() {
             "a key is never printed: {stderr}"
         );
     }
+    // Whitespace around a key is not another key (a bearer key is read without it).
+    let out = certgate()
+        .args(["check-config", "--config"])
+        .arg(&file)
+        .env("ACME_KEY", "the-same-key-0123456789")
+        .env("GLOBEX_KEY", " the-same-key-0123456789\t")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // A provider's problem and the tenants' are reported together.
+    let broken = dir.join("broken.toml");
+    let text = std::fs::read_to_string(&file).unwrap().replacen(
+        "base_url = \"https://www.digicert.com/services/v2\"",
+        "base_url = \"http://www.digicert.com/services/v2\"",
+        1,
+    );
+    std::fs::write(&broken, text).unwrap();
+    let out = certgate()
+        .args(["check-config", "--config"])
+        .arg(&broken)
+        .env("ACME_KEY", "the-same-key-0123456789")
+        .env("GLOBEX_KEY", "the-same-key-0123456789")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("providers.digicert.api.base_url"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tenants[1].api_keys[0]"), "{stderr}");
     let out = certgate()
         .args(["check-config", "--config"])
         .arg(&file)
@@ -681,7 +711,7 @@ async fn orders_assign_moves_a_shared_order_to_a_tenant_and_audits_it() {
     // The store shows the owners; DigiCert and its brands share one account, so the brand's
     // order is the DigiCert provider's too. Both tenants' audit logs tell the move.
     let store = certgate_store::Store::connect(&db).await.unwrap();
-    let account = "digicert|https://www.digicert.com/services/v2|DIGICERT_API_KEY";
+    let account = "digicert|https://www.digicert.com/services/v2";
     let owner = |order: &'static str| {
         let store = store.clone();
         async move {

@@ -17,24 +17,26 @@ use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 /// A DigiCert CA that knows every order as pending with `common_name`, echoing its id, and
 /// accepts cancels.
 async fn digicert(common_name: &str) -> MockServer {
+    digicert_showing("pending", json!({"common_name": common_name})).await
+}
+
+/// A DigiCert CA that knows every order in `status` with `certificate`, and accepts every
+/// action.
+async fn digicert_showing(status: &str, certificate: Value) -> MockServer {
     let mock = MockServer::start().await;
-    let cn = common_name.to_owned();
+    let status = status.to_owned();
     Mock::given(method("GET"))
         .and(path_regex(r"^/services/v2/order/certificate/[0-9]+$"))
         .respond_with(move |r: &Request| {
             let id: u64 = r.url.path().rsplit('/').next().unwrap().parse().unwrap();
             ResponseTemplate::new(200).set_body_json(json!({
-                "id": id, "status": "pending",
-                "certificate": {"common_name": cn},
+                "id": id, "status": status, "certificate": certificate,
                 "product": {"name_id": "ssl_basic", "type": "ssl_certificate"}, "requests": []
             }))
         })
         .mount(&mock)
         .await;
     Mock::given(method("PUT"))
-        .and(path_regex(
-            r"^/services/v2/order/certificate/[0-9]+/status$",
-        ))
         .respond_with(ResponseTemplate::new(204))
         .mount(&mock)
         .await;
@@ -255,6 +257,7 @@ async fn an_order_whose_common_name_at_the_ca_differs_fails_as_ca_mismatch_and_n
     let mock = digicert("victim.example.org").await;
     let app = spawn(Setup {
         providers_toml: common::providers_toml_at(&mock.uri()),
+        tenants: vec![tenant("mm-owner", "mm-owner-api-key-1", None)],
         ..Setup::default()
     })
     .await;
@@ -274,6 +277,21 @@ async fn an_order_whose_common_name_at_the_ca_differs_fails_as_ca_mismatch_and_n
     let seen = keys_seen(&mock).await;
     assert_eq!(seen.len(), 1, "only the read: {seen:?}");
     assert_eq!(seen[0].0, "GET");
+    // The failed claim keeps the order from no one: its owner acts on it.
+    let mut owners = cancel("digicert", "9001");
+    owners["order"]["common_name"] = json!("victim.example.org");
+    let (status, op) = app
+        .post_operation("mm-owner-api-key-1", "owner", &owners)
+        .await;
+    assert_eq!(status, 202, "{op}");
+    let done = app
+        .wait_for_as(
+            "mm-owner-api-key-1",
+            op["id"].as_str().unwrap(),
+            &["completed", "failed"],
+        )
+        .await;
+    assert_eq!(done["status"], "completed", "{done:#}");
     // Sent without a common name, the order is not compared, and its history says so.
     let mut body = cancel("digicert", "9002");
     body["order"]["common_name"] = Value::Null;
@@ -559,7 +577,7 @@ async fn an_order_the_operator_moved_away_gets_nothing_from_the_operation_made_b
     let live = app.state.live();
     let account = live.accounts.shared("digicert").unwrap();
     let to = certgate_store::Assignment {
-        account: &account.pace.id,
+        account: &account.service,
         tenant: "mover-b",
         provider: "digicert",
         now: 0,
@@ -590,4 +608,75 @@ async fn an_order_the_operator_moved_away_gets_nothing_from_the_operation_made_b
         .await;
     assert_eq!(done["status"], "completed", "{done:#}");
     background.stop().await;
+}
+
+#[tokio::test]
+async fn a_certificate_the_cas_read_does_not_tie_to_the_order_is_never_revoked() {
+    // The tenant's own issued order, whose read shows no certificate id, and someone else's
+    // certificate id beside it.
+    let mock = digicert_showing(
+        "issued",
+        json!({"id": null, "common_name": "shop.example.com"}),
+    )
+    .await;
+    let app = spawn(Setup {
+        providers_toml: common::providers_toml_at(&mock.uri()),
+        ..Setup::default()
+    })
+    .await;
+    let body = json!({"provider": "digicert", "intent": "revoke",
+        "order": order(json!({"supplier_order_id": "2002", "certificate_id": "7002"}))});
+    let (status, op) = app.post_operation(KEY, "cert", &body).await;
+    assert_eq!(status, 202, "{op}");
+    let done = app
+        .wait_for(op["id"].as_str().unwrap(), &["completed", "failed"])
+        .await;
+    assert_eq!(done["steps"][0]["error"]["kind"], "ca_mismatch", "{done:#}");
+    assert!(
+        keys_seen(&mock).await.iter().all(|(m, _, _)| m == "GET"),
+        "nothing was revoked"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_ca_service_however_the_config_spells_it_binds_an_order_once() {
+    let mock = digicert("shop.example.com").await;
+    // geotrust's address in IPv4 shorthand with a dot segment, thawte's key through another
+    // variable: the same CertCentral, so the same orders.
+    std::env::set_var("CERTGATE_TEST_THAWTE_DC_KEY", common::DIGICERT_KEY);
+    let port = mock.uri().rsplit(':').next().unwrap().to_owned();
+    let base = format!("base_url = \"{}/services/v2\"", mock.uri());
+    let mut text = common::providers_toml_at(&mock.uri());
+    let geotrust = text.find("[providers.geotrust.api]").unwrap();
+    let at = geotrust + text[geotrust..].find(&base).unwrap();
+    text.replace_range(
+        at..at + base.len(),
+        &format!("base_url = \"http://127.1:{port}/services/x/../v2/\""),
+    );
+    let thawte = text.find("[providers.thawte.api]").unwrap();
+    let var = "${DIGICERT_API_KEY}";
+    let at = thawte + text[thawte..].find(var).unwrap();
+    text.replace_range(at..at + var.len(), "${CERTGATE_TEST_THAWTE_DC_KEY}");
+    let app = spawn(Setup {
+        providers_toml: text,
+        tenants: vec![tenant("spell-b", "spell-b-api-key-01", None)],
+        ..Setup::default()
+    })
+    .await;
+    let (status, op) = app
+        .post_operation(KEY, "first", &cancel("digicert", "4321"))
+        .await;
+    assert_eq!(status, 202, "{op}");
+    for brand in ["geotrust", "thawte", "symantec"] {
+        let (status, problem) = app
+            .post_operation("spell-b-api-key-01", brand, &cancel(brand, "04321"))
+            .await;
+        assert_eq!(
+            (status, problem["code"].as_str()),
+            (409, Some("order_owned_elsewhere")),
+            "{brand}: {problem}"
+        );
+    }
+    app.stop().await;
 }

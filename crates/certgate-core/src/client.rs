@@ -129,6 +129,9 @@ pub struct Observation {
     /// `None`: the API cannot read a state, or the CA's answer names none certgate knows.
     pub state: Option<OrderState>,
     pub shown: Vec<(OrderField, String)>,
+    /// Fields the read must show when the reseller sent them ([`CaClient::vouched`]): an id
+    /// the step's call acts on beside the order's own, which only this read ties to the order.
+    pub vouches: Vec<OrderField>,
 }
 
 impl Observation {
@@ -137,6 +140,7 @@ impl Observation {
         Observation {
             state,
             shown: Vec::new(),
+            vouches: Vec::new(),
         }
     }
 
@@ -148,14 +152,18 @@ impl Observation {
         self
     }
 
-    /// The fields whose value the CA shows differently from `order`'s (a field the reseller
-    /// did not send is not compared).
+    /// The fields whose value the CA shows differently from `order`'s, or does not show when it
+    /// must vouch for them (a field the reseller did not send is not compared).
     pub fn mismatches(&self, order: &Order) -> Vec<OrderField> {
-        self.shown
+        let differ = self
+            .shown
             .iter()
             .filter(|(field, shown)| field.of(order).is_some_and(|sent| !field.same(shown, sent)))
-            .map(|(field, _)| *field)
-            .collect()
+            .map(|(field, _)| *field);
+        let unshown = self.vouches.iter().copied().filter(|field| {
+            field.of(order).is_some() && !self.shown.iter().any(|(f, _)| f == field)
+        });
+        differ.chain(unshown).collect()
     }
 
     /// The fields compared with `order` (shown by the CA and sent by the reseller).
@@ -311,6 +319,13 @@ pub trait CaClient: Send + Sync + Debug {
         SUPPLIER_ORDER_DIGITS
     }
 
+    /// The order fields a read of the order must show, and match, before `intent` acts on
+    /// `order`: an id the calls use beside the order's own (DigiCert's certificate id for the
+    /// revoke of one certificate), which nothing but the read ties to the order.
+    fn vouched(&self, _intent: Intent, _order: &Order) -> &'static [OrderField] {
+        &[]
+    }
+
     /// The order field this API finds the order by, if `order` does not give it.
     fn missing_reference(&self, order: &Order) -> Option<&'static str> {
         let field = self.reference();
@@ -370,5 +385,22 @@ mod tests {
         );
         order.common_name = Some("*.example.com".into());
         assert_eq!(seen.mismatches(&order), [OrderField::CommonName]);
+    }
+
+    #[test]
+    fn an_id_the_read_must_vouch_for_is_a_mismatch_when_it_shows_none() {
+        let mut order: Order = serde_json::from_value(crate::testing::sample()).unwrap();
+        order.certificate_id = Some("7002".into());
+        let mut unshown = Observation::state(None);
+        unshown.vouches.push(OrderField::CertificateId);
+        assert_eq!(unshown.mismatches(&order), [OrderField::CertificateId]);
+        let mut shown = Observation::state(None).showing(OrderField::CertificateId, Some("7002"));
+        shown.vouches.push(OrderField::CertificateId);
+        assert!(shown.mismatches(&order).is_empty());
+        order.certificate_id = None;
+        assert!(
+            unshown.mismatches(&order).is_empty(),
+            "not sent, not compared"
+        );
     }
 }

@@ -80,11 +80,19 @@ impl ApiConfig {
     /// Identifies the CA account: the client, where it calls, and with which credentials.
     pub fn account(&self, kind: &str) -> String {
         let vars: Vec<&str> = self.credentials.values().map(|s| s.var.as_str()).collect();
+        format!("{}|{}", self.service(kind), vars.join(","))
+    }
+
+    /// The CA service this API calls, whatever the credentials: the client and its base URL as
+    /// a URL parser reads it (host case, default port and dot segments aside), so that two
+    /// spellings of one address are one service. The ids of orders are unique within it.
+    pub fn service(&self, kind: &str) -> String {
+        let base = url::Url::parse(&self.base_url)
+            .map_or_else(|_| self.base_url.clone(), |u| u.as_str().to_owned());
         format!(
-            "{}|{}|{}",
+            "{}|{}",
             self.client.as_deref().unwrap_or(kind),
-            self.base_url.trim_end_matches('/'),
-            vars.join(",")
+            base.trim_end_matches('/')
         )
     }
 }
@@ -532,6 +540,26 @@ mod tests {
         let ok: ApiConfig = deserialize_at(serde_json::json!({"base_url": "https://ca.example", "credentials": {"b": "${B}", "a": "${A}"}})).unwrap();
         let [a, b] = ctx.credentials(&ok, ["a", "b"]).unwrap();
         assert_eq!((a.var.as_str(), b.var.as_str()), ("A", "B"));
+    }
+
+    #[test]
+    fn one_service_however_its_address_is_written() {
+        let api = |base: &str| ApiConfig {
+            client: Some("digicert".into()),
+            base_url: base.into(),
+            credentials: BTreeMap::new(),
+            timeout_ms: None,
+            rate_limits: Vec::new(),
+        };
+        let one = api("http://localhost:8443/services/v2").service("x");
+        for same in [
+            "http://LOCALHOST:8443/services/v2/",
+            "http://localhost:8443/services/x/../v2",
+            "HTTP://localhost:8443/services/./v2",
+        ] {
+            assert_eq!(api(same).service("x"), one, "{same}");
+        }
+        assert_ne!(api("http://localhost:8443/services/v3").service("x"), one);
     }
 
     #[test]

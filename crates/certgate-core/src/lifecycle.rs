@@ -240,6 +240,10 @@ pub struct Transition {
     pub retry: Option<RetryNote>,
     /// The operation's refund record changed (the ledger's copy is written again).
     pub refund_changed: bool,
+    /// The CA showed that the order is not the one the tenant described (`ca_mismatch`): a
+    /// claim of it in a shared account is let go of, so that it does not keep the order from
+    /// the tenant whose it is.
+    pub disowned: bool,
 }
 
 impl Transition {
@@ -267,6 +271,7 @@ impl Transition {
             step_status: later.step_status.or(self.step_status),
             retry: later.retry.or(self.retry),
             refund_changed: self.refund_changed || later.refund_changed,
+            disowned: self.disowned || later.disowned,
         }
     }
 
@@ -280,6 +285,7 @@ impl Transition {
             step_status: None,
             retry: None,
             refund_changed: false,
+            disowned: false,
         }
     }
 }
@@ -733,9 +739,8 @@ fn verify(
     if !differ.is_empty() {
         let names: Vec<&str> = differ.iter().map(|f| f.name()).collect();
         let m = format!(
-            "the order at the CA is not the order sent: its {} differ{}; nothing was sent",
-            names.join(" and "),
-            if differ.len() == 1 { "s" } else { "" }
+            "the order at the CA is not the order sent: the CA's read does not match its {}; nothing was sent",
+            names.join(" and ")
         );
         fail(
             op,
@@ -746,6 +751,7 @@ fn verify(
             ctx,
             t,
         );
+        t.disowned = true;
         return;
     }
     let compared = observation.compared(&op.order);

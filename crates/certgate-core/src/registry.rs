@@ -233,6 +233,10 @@ fn validate_api(ctx: &ProviderContext<'_>) -> Vec<ConfigIssue> {
                 }
             }
             match url::Url::parse(&api.base_url) {
+                Ok(u) if !u.username().is_empty() || u.password().is_some() => issues.push(ctx.issue(
+                    "api.base_url",
+                    "must not carry credentials (user:password@): they belong in api.credentials, as ${ENV} references",
+                )),
                 Ok(u) if u.scheme() == "https" => {}
                 Ok(u) if u.scheme() == "http" && is_loopback(&u) => {}
                 Ok(u) if u.scheme() == "http" => issues.push(ctx.issue(
@@ -609,6 +613,8 @@ mod tests {
                 &format!("mode = \"manual\"\napi = {{ base_url = \"{url}\" }}"),
             ))
         };
+        let err = at("https://u:p@ca.example/v2").unwrap_err();
+        assert!(err.issues[0].message.contains("credentials"), "{err}");
         for plain in [
             "http://ca.example/v2",
             "http://10.0.0.1/",

@@ -261,7 +261,7 @@ pub fn order_state(info: &OrderInfo) -> Option<OrderState> {
     })
 }
 
-/// What an order read shows.
+/// What an order read shows: its status, its common name, and its certificate's id.
 pub fn observation(info: &OrderInfo) -> Observation {
     let certificate = info.certificate.as_ref();
     Observation::state(order_state(info))
@@ -338,6 +338,15 @@ impl CaClient for DigicertClient {
             Action::RefundRequest => Err(CallFailure::NotSent(
                 "DigiCert has no refund endpoint: refunds go through DigiCert Support (a manual ticket)".into(),
             )),
+        }
+    }
+
+    /// The revoke of one certificate acts on its id: the order's read must show it as the
+    /// order's (a read that shows no certificate id cannot vouch for the one sent).
+    fn vouched(&self, intent: Intent, order: &Order) -> &'static [OrderField] {
+        match (intent, OrderField::CertificateId.of(order)) {
+            (Intent::Revoke, Some(_)) => &[OrderField::CertificateId],
+            _ => &[],
         }
     }
 

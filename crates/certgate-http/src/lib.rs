@@ -226,17 +226,21 @@ pub fn transport(e: reqwest::Error) -> CallFailure {
     }
 }
 
-/// `Retry-After` as seconds or an HTTP date.
+/// The longest a CA's `Retry-After` is obeyed: longer (a year, say) would stop an account's
+/// every operation without a word; after this the account probes again.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3_600);
+
+/// `Retry-After` as seconds or an HTTP date, at most [`MAX_RETRY_AFTER`].
 pub fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(
-        at.duration_since(SystemTime::now())
+    let wait = match value.parse::<u64>() {
+        Ok(secs) => Duration::from_secs(secs),
+        Err(_) => httpdate::parse_http_date(value)
+            .ok()?
+            .duration_since(SystemTime::now())
             .unwrap_or(Duration::ZERO),
-    )
+    };
+    Some(wait.min(MAX_RETRY_AFTER))
 }
 
 /// Sends `request`; a failure status becomes an [`ErrorAnswer`] carrying what `read_error`
@@ -269,15 +273,41 @@ pub async fn send(
 }
 
 /// A 3xx: never followed (the credentials would go along), so the CA counts as unreachable.
+/// The message names where it pointed, without what a URL may carry besides the place
+/// (credentials, a query, a fragment).
 fn redirected(status: StatusCode, headers: &HeaderMap) -> CallFailure {
-    let to: String = headers
+    let to = headers
         .get(LOCATION)
         .and_then(|v| v.to_str().ok())
-        .map_or_else(|| "nowhere".to_owned(), |l| l.chars().take(200).collect());
+        .map_or_else(|| "nowhere".to_owned(), place);
     CallFailure::Unreachable(format!(
         "the CA answered {} redirecting to {to}: certgate never follows a redirect (the CA's credentials go to its configured address only)",
         status.as_u16()
     ))
+}
+
+/// The place a `Location` names: scheme, host, port and path of an absolute URL, the path of
+/// a relative one, at most 120 characters.
+fn place(location: &str) -> String {
+    let shown = match Url::parse(location) {
+        Ok(u) => format!(
+            "{}://{}{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or_default(),
+            u.port().map_or(String::new(), |p| format!(":{p}")),
+            u.path()
+        ),
+        Err(_) => location
+            .split(['?', '#'])
+            .next()
+            .unwrap_or_default()
+            .to_owned(),
+    };
+    shown
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(120)
+        .collect()
 }
 
 /// Up to [`MAX_BODY`] bytes of a body, and whether there was more.
@@ -379,6 +409,13 @@ mod tests {
         );
         h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
         assert_eq!(retry_after(&h), None);
+        // A CA that asks for a year gets an hour.
+        h.insert(RETRY_AFTER, HeaderValue::from_static("31536000"));
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
+        let next_year =
+            httpdate::fmt_http_date(SystemTime::now() + Duration::from_secs(31_536_000));
+        h.insert(RETRY_AFTER, HeaderValue::from_str(&next_year).unwrap());
+        assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER));
     }
 
     #[test]
@@ -471,6 +508,16 @@ mod tests {
                 Err(CallFailure::NotSent(_))
             ));
         }
+    }
+
+    #[test]
+    fn a_redirect_is_named_by_its_place_alone() {
+        assert_eq!(
+            place("http://user:pass@evil.example:8443/services/v2/x?token=AAAA#f"),
+            "http://evil.example:8443/services/v2/x"
+        );
+        assert_eq!(place("/login?next=/admin"), "/login");
+        assert!(place(&format!("https://ca.example/{}", "a".repeat(500))).len() <= 120);
     }
 
     #[tokio::test]

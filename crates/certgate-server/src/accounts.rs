@@ -8,8 +8,9 @@
 
 use crate::config::TenantConfig;
 use crate::pacing::PaceKey;
-use certgate_core::config::{ConfigIssue, SecretRef};
+use certgate_core::config::{ApiConfig, ConfigIssue, SecretRef};
 use certgate_core::registry::AccountUse;
+use certgate_core::registry::ProviderEntry;
 use certgate_core::{CaClient, Order, Registry};
 use certgate_store::OrderRef;
 use sha2::{Digest, Sha256};
@@ -21,6 +22,10 @@ use std::sync::Arc;
 pub struct CaAccount {
     /// Its pace (and its identity: the client, the base URL and the credentials' variables).
     pub pace: PaceKey,
+    /// The CA service it calls (the client and its base URL, normalized): the ids of orders
+    /// are unique within it, so a shared account's orders are bound to tenants by it, whatever
+    /// credential variable or spelling of the address reaches them.
+    pub service: String,
     /// The tenant whose own account it is; `None` for a provider's shared account.
     pub tenant: Option<String>,
     pub client: Arc<dyn CaClient>,
@@ -41,9 +46,9 @@ impl CaAccount {
     }
 }
 
-/// A CA order in a shared account, as the binding of orders to tenants keys it: the account's
-/// identity and the id the CA knows the order by (an id of digits without leading zeros, which
-/// name the same order).
+/// A CA order in a shared account, as the binding of orders to tenants keys it: the CA service
+/// and the id the CA knows the order by (an id of digits without leading zeros, which name the
+/// same order).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SharedOrder {
     pub account: String,
@@ -79,7 +84,7 @@ impl CaAccount {
             _ => id,
         };
         SharedOrder {
-            account: self.pace.id.clone(),
+            account: self.service.clone(),
             order: id.to_owned(),
         }
     }
@@ -95,26 +100,44 @@ pub struct Accounts {
 /// One account while the accounts are built: what identifies it, who owns it, its providers.
 struct Draft {
     id: String,
+    service: String,
     tenant: Option<String>,
     provider: String,
     limits: Vec<certgate_core::config::RateLimit>,
     client: Arc<dyn CaClient>,
-    /// SHA-256 of the client, the base URL and the credentials' values (when all are set).
+    /// SHA-256 of the service and the credentials' values (when all are set).
     fingerprint: Option<[u8; 32]>,
     /// Where it was configured, for a problem.
     at: String,
 }
 
-/// The credentials' values, hashed with where they are used; `None` if one is not set.
-fn fingerprint(
-    client: &str,
-    base: &str,
-    credentials: &BTreeMap<String, SecretRef>,
-) -> Option<[u8; 32]> {
+impl Draft {
+    fn new(
+        entry: &ProviderEntry,
+        api: &ApiConfig,
+        client: Arc<dyn CaClient>,
+        tenant: Option<&str>,
+        at: String,
+    ) -> Draft {
+        let service = api.service(&entry.kind);
+        Draft {
+            id: api.account(&entry.kind),
+            fingerprint: fingerprint(&service, &api.credentials),
+            service,
+            tenant: tenant.map(str::to_owned),
+            provider: entry.name.clone(),
+            limits: api.rate_limits.clone(),
+            client,
+            at,
+        }
+    }
+}
+
+/// The credentials' values, hashed with the service they are used at; `None` if one is not
+/// set.
+fn fingerprint(service: &str, credentials: &BTreeMap<String, SecretRef>) -> Option<[u8; 32]> {
     let mut h = Sha256::new();
-    h.update(client.as_bytes());
-    h.update([0]);
-    h.update(base.trim_end_matches('/').as_bytes());
+    h.update(service.as_bytes());
     for (name, secret) in credentials {
         h.update([0]);
         h.update(name.as_bytes());
@@ -135,20 +158,11 @@ impl Accounts {
         let mut issues = Vec::new();
         let mut drafts: Vec<Draft> = Vec::new();
         for entry in registry.iter() {
-            let (Some(client), Some(api), Some(channel)) =
-                (&entry.client, &entry.api, entry.client_name())
-            else {
+            let (Some(client), Some(api)) = (&entry.client, &entry.api) else {
                 continue;
             };
-            drafts.push(Draft {
-                id: api.account(&entry.kind),
-                tenant: None,
-                provider: entry.name.clone(),
-                limits: api.rate_limits.clone(),
-                client: client.clone(),
-                fingerprint: fingerprint(channel, &api.base_url, &api.credentials),
-                at: format!("providers.{}.api.credentials", entry.name),
-            });
+            let at = format!("providers.{}.api.credentials", entry.name);
+            drafts.push(Draft::new(entry, api, client.clone(), None, at));
         }
         for (i, t) in tenants.iter().enumerate() {
             for (name, credentials) in &t.credentials {
@@ -191,19 +205,9 @@ impl Accounts {
                         continue;
                     };
                     match built {
-                        Ok(client) => drafts.push(Draft {
-                            id: api.account(&entry.kind),
-                            tenant: Some(t.id.clone()),
-                            provider: entry.name.clone(),
-                            limits: api.rate_limits.clone(),
-                            client,
-                            fingerprint: fingerprint(
-                                entry.client_name().unwrap_or_default(),
-                                &api.base_url,
-                                &api.credentials,
-                            ),
-                            at: at.clone(),
-                        }),
+                        Ok(client) => {
+                            drafts.push(Draft::new(entry, &api, client, Some(&t.id), at.clone()))
+                        }
                         // The same credentials are wrong for every provider on this entry:
                         // said once, under the tenant's key.
                         Err(problems) if !reported => {
@@ -270,6 +274,7 @@ impl Accounts {
                     },
                     limits: d.limits.clone(),
                 },
+                service: d.service.clone(),
                 tenant: d.tenant.clone(),
                 client: d.client.clone(),
             });

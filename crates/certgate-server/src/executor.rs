@@ -317,7 +317,10 @@ impl Worker {
         let ca = CaCall::new(held, account, "read", op.steps[step].attempts);
         let result = ca.run(self, account.client.observe(&op.order)).await;
         Ok(match result {
-            Ok(seen) => Called::Event(Event::Observed(seen)),
+            Ok(mut seen) => {
+                seen.vouches = account.client.vouched(op.intent, &op.order).to_vec();
+                Called::Event(Event::Observed(seen))
+            }
             Err(failure) => self.failed(&account.pace, Call::Read, failure),
         })
     }

@@ -156,6 +156,16 @@ async fn effects(
     if t.refund_changed {
         fx.refund = refund_write(tenant, op);
     }
+    if t.disowned {
+        fx.disown = state
+            .live()
+            .shared_order(tenant, &op.provider, &op.order)
+            .map(|o| certgate_store::Disown {
+                account: o.account,
+                order: o.order,
+                tenant: tenant.into(),
+            });
+    }
     // A watched order follows its operation's outcome (its status while under way is the
     // one it was linked with).
     if op.status != t.from && op.status.is_terminal() {

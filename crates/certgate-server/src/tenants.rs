@@ -46,6 +46,10 @@ impl Tenants {
         self.by_id.get(id)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.by_id.keys().map(String::as_str)
     }
@@ -72,6 +76,15 @@ impl Tenants {
         // Every key seen: its digest, the tenant it names, where it was configured.
         let mut seen: Vec<([u8; 32], String, String)> = Vec::new();
         let mut accept = |issues: &mut Vec<ConfigIssue>, tenant: &str, at: String, key: &str| {
+            // As a bearer key is read: without the whitespace around it.
+            let key = key.trim();
+            if key.is_empty() {
+                issues.push(ConfigIssue {
+                    key: at,
+                    message: "is only whitespace: a key must have characters".into(),
+                });
+                return;
+            }
             let digest: [u8; 32] = Sha256::digest(key.as_bytes()).into();
             if let Some((_, other, other_at)) =
                 seen.iter().find(|(d, t, _)| *d == digest && t != tenant)
@@ -177,14 +190,6 @@ impl Tenants {
                 reseller_username: t.reseller_username.clone(),
                 webhook,
             });
-        }
-        if tenants.by_id.is_empty() && issues.is_empty() {
-            issue(&mut issues,
-                "CERTGATE_API_KEY".into(),
-                "is not set and no [[tenants]] are configured: the gateway will not start without an API key. \
-                 Set one, e.g. export CERTGATE_API_KEY=$(openssl rand -hex 32), and send it as `Authorization: Bearer <key>`"
-                    .into(),
-            );
         }
         if issues.is_empty() {
             Ok((tenants, keys))

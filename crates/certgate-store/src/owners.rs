@@ -6,7 +6,8 @@
 use crate::{AuditEntry, Result, Store};
 use sqlx::{Any, Transaction};
 
-/// A CA order in a shared account: the account's identity and the order's id at the CA.
+/// A CA order in a shared account: the CA service (client and normalized base URL) and the
+/// order's id there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct OrderRef<'a> {
     pub account: &'a str,
@@ -72,6 +73,31 @@ impl Claim<'_> {
     }
 }
 
+/// A tenant's claim on a CA order to let go of, whatever made it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disown {
+    pub account: String,
+    pub order: String,
+    pub tenant: String,
+}
+
+impl Disown {
+    pub(crate) async fn write(
+        &self,
+        tx: &mut Transaction<'_, Any>,
+    ) -> std::result::Result<(), sqlx::Error> {
+        sqlx::query(
+            "DELETE FROM order_owners WHERE account = $1 AND order_ref = $2 AND tenant = $3",
+        )
+        .bind(&self.account)
+        .bind(&self.order)
+        .bind(&self.tenant)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+}
+
 /// Releases `tenant`'s claim on `order` if only a watch made it.
 pub(crate) async fn release_watch(
     tx: &mut Transaction<'_, Any>,
@@ -92,7 +118,7 @@ pub(crate) async fn release_watch(
 /// Who the operator gives orders of a shared account to.
 #[derive(Debug, Clone, Copy)]
 pub struct Assignment<'a> {
-    /// The shared account's identity.
+    /// The shared account's CA service.
     pub account: &'a str,
     pub tenant: &'a str,
     pub provider: &'a str,

@@ -256,6 +256,9 @@ pub struct Effects {
     pub refund: Option<crate::RefundWrite>,
     /// The watched order the operation is about.
     pub watch: Option<crate::WatchLink>,
+    /// A CA order the tenant turned out not to own (the CA's read did not match): its claim
+    /// is let go of.
+    pub disown: Option<crate::Disown>,
 }
 
 impl Effects {
@@ -348,6 +351,9 @@ impl Effects {
         }
         if let Some(w) = &self.watch {
             w.write(tx).await?;
+        }
+        if let Some(d) = &self.disown {
+            d.write(tx).await?;
         }
         Ok(true)
     }

@@ -1011,6 +1011,7 @@ fn an_order_the_ca_shows_otherwise_fails_as_a_mismatch_and_nothing_is_sent() {
         assert_eq!(error.kind, FailureKind::CaMismatch);
         assert_eq!(next_work(&op), Work::Idle);
         assert_eq!(t.schedule, Schedule::Never);
+        assert!(t.disowned, "the claim on someone else's order is let go of");
         assert_eq!(op.steps[0].attempts, 0);
         // Nothing the CA showed of someone else's order is told to the caller.
         let told = format!("{} {}", history(&op), error.message);
