@@ -247,7 +247,7 @@ impl Worker {
         Ok(match self.state.store.claim_order(&claim).await? {
             certgate_store::Claimed::Ours => Ok(account),
             certgate_store::Claimed::Elsewhere => Err(CallFailure::NotSent(
-                "the CA order belongs to another tenant of the shared CA account (assigned by the operator): nothing is sent for this operation"
+                "the CA order belongs to another tenant of the shared CA account (it claimed it first, or the operator assigned it): nothing is sent for this operation"
                     .into(),
             )),
         })
