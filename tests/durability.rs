@@ -77,33 +77,44 @@ async fn get_op(http: &reqwest::Client, base: &str, id: &str) -> Value {
         .unwrap()
 }
 
-/// Kills a gateway (SIGKILL) while `n` operations are mid-call at a CA that has applied
-/// them and answers only after 1.5 s, restarts it on the same database, and checks that every
-/// operation completes with the action applied once and never sent twice.
-async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) -> Sim) {
+/// Kills a gateway (SIGKILL) while `n` operations are mid-call at a CA that applies an action
+/// 1 s after receiving it and answers after 1.5 s, restarts it on the same database at once
+/// (`database`: a SQLite file if `None`), and checks that every operation completes with the
+/// action received once: the reads right after the restart show the old state, and prove
+/// nothing until the attempts' timeout has passed.
+async fn killed_mid_call(
+    provider: &str,
+    database: Option<String>,
+    mount: impl AsyncFnOnce(&MockServer) -> Sim,
+) {
     let n = 20;
     let mock = MockServer::start().await;
     let sim = mount(&mock).await;
-    let dir =
-        std::env::temp_dir().join(format!("certgate-crash-{provider}-{}", std::process::id()));
+    let run = common::run_digits();
+    let dir = std::env::temp_dir().join(format!("certgate-crash-{provider}-{run}"));
     std::fs::create_dir_all(&dir).unwrap();
     let config = dir.join("providers.toml");
     std::fs::write(
         &config,
         format!(
             "{}\n[executor]\nlease_ms = 1000\npoll_ms = 20\nbackoff_base_ms = 50\n",
-            common::sectigo_api(&common::providers_toml_at(&mock.uri()), &mock.uri())
+            common::with_timeouts(
+                &common::sectigo_api(&common::providers_toml_at(&mock.uri()), &mock.uri()),
+                2_000
+            )
         ),
     )
     .unwrap();
-    let database = format!("sqlite://{}", dir.join("certgate.db").display());
-    let _ = std::fs::remove_file(dir.join("certgate.db"));
+    let database = database.unwrap_or_else(|| {
+        let _ = std::fs::remove_file(dir.join("certgate.db"));
+        format!("sqlite://{}", dir.join("certgate.db").display())
+    });
 
     let http = reqwest::Client::new();
     let first = Gateway::start(&config, &database, None);
     let mut ids = Vec::new();
     for i in 0..n {
-        let order_id = format!("{}{i:04}", provider.len());
+        let order_id = format!("{}{}{i:04}", provider.len(), run);
         sim.order(&order_id, "issued");
         let body = json!({"provider": provider, "intent": "revoke", "note": "crash test",
                           "order": order(json!({"supplier_order_id": order_id, "certificate_id": null}))});
@@ -122,9 +133,10 @@ async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) ->
             .to_owned();
         ids.push((order_id, id));
     }
-    // Kill the gateway once every action is at the CA, applied, its answer still on the way.
+    // Kill the gateway once every action is at the CA, not applied yet, its answer still on
+    // the way.
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ids.iter().any(|(o, _)| sim.applied(o).is_empty()) {
+    while ids.iter().any(|(o, _)| sim.actions(o).is_empty()) {
         assert!(
             Instant::now() < deadline,
             "the actions never reached the CA"
@@ -147,6 +159,7 @@ async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) ->
         };
         assert_eq!(done["status"], "completed", "{done:#}");
         assert_eq!(sim.actions(order_id), ["revoke"], "sent once: {done:#}");
+        assert_eq!(sim.applied(order_id), ["revoke"], "applied once: {done:#}");
         assert_eq!(sim.state(order_id), "revoked");
         assert!(
             done["history"]
@@ -190,7 +203,7 @@ async fn killed_mid_call(provider: &str, mount: impl AsyncFnOnce(&MockServer) ->
 
 #[tokio::test]
 async fn sectigo_revocations_killed_mid_call_complete_exactly_once_after_restart() {
-    killed_mid_call("sectigo", async |mock| {
+    killed_mid_call("sectigo", None, async |mock| {
         let sectigo = Sectigo::new(Sim::new(slow()));
         sectigo.mount(mock).await;
         sectigo.sim
@@ -200,7 +213,7 @@ async fn sectigo_revocations_killed_mid_call_complete_exactly_once_after_restart
 
 #[tokio::test]
 async fn digicert_revocations_killed_mid_call_complete_exactly_once_after_restart() {
-    killed_mid_call("digicert", async |mock| {
+    killed_mid_call("digicert", None, async |mock| {
         let sim = Sim::new(slow());
         DigiCert(sim.clone()).mount(mock).await;
         sim
@@ -208,12 +221,30 @@ async fn digicert_revocations_killed_mid_call_complete_exactly_once_after_restar
     .await;
 }
 
-/// A CA that applies at once and answers 1.5 s later.
+/// A CA that applies an action 1 s after receiving it and answers 1.5 s after.
 fn slow() -> Behaviour {
     Behaviour {
+        apply_after: Duration::from_millis(1_000),
         action_delay: Duration::from_millis(1_500),
         ..Behaviour::default()
     }
+}
+
+#[tokio::test]
+async fn digicert_revocations_killed_mid_call_on_postgres_complete_exactly_once() {
+    let Some(url) = common::fresh_postgres(
+        "digicert_revocations_killed_mid_call_on_postgres_complete_exactly_once",
+    )
+    .await
+    else {
+        return;
+    };
+    killed_mid_call("digicert", Some(url), async |mock| {
+        let sim = Sim::new(slow());
+        DigiCert(sim.clone()).mount(mock).await;
+        sim
+    })
+    .await;
 }
 
 #[tokio::test]

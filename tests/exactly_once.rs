@@ -84,10 +84,11 @@ async fn an_answer_lost_after_the_ca_acted_is_confirmed_by_reading_the_ca() {
 #[tokio::test]
 async fn a_repeat_answered_already_done_is_confirmed_by_a_read_and_counts_as_success() {
     let mock = MockServer::start().await;
-    // The answer is lost, and the read right after still shows the order pending.
+    // The answer is lost, and the reads after it still show the order pending, even once the
+    // attempt's timeout has passed (a CA whose reads lag behind its writes).
     let sim = Sim::new(Behaviour {
         action_delay: Duration::from_millis(800),
-        read_lag: 1,
+        read_lag: 2,
         ..Behaviour::default()
     });
     DigiCert(sim.clone()).mount(&mock).await;
@@ -148,6 +149,32 @@ async fn throttled_burst(retry_after: Option<u64>) {
         sim.throttled() > 0,
         "the CA never throttled: the test tested nothing"
     );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_repeat_refused_with_a_code_no_document_lists_is_settled_by_a_read() {
+    let mock = MockServer::start().await;
+    // The first answer is lost; the reads after it lag (the repeat goes); the CA refuses the
+    // repeat with a code that is not DigiCert's "already done"; its read then shows it done.
+    let sim = Sim::new(Behaviour {
+        action_delay: Duration::from_millis(800),
+        read_lag: 2,
+        repeat_refusal: Some((409, "order_locked")),
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let app = gateway(&mock, |t| t).await;
+    for i in 0..3 {
+        let id = format!("150{i}");
+        sim.order(&id, "pending");
+        let done = run(&app, &id, &digicert_cancel(&id)).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(sim.applied(&id), ["cancel"], "applied once");
+        let h = history(&done);
+        assert!(h.contains("refused the repeat"), "{h}");
+        assert!(h.contains("confirmed by reading the CA"), "{h}");
+    }
     app.stop().await;
 }
 

@@ -444,8 +444,9 @@ async fn a_cancel_of_what_the_ca_reports_issued_is_refused_and_never_sent() {
 #[tokio::test]
 async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_message() {
     let mock = MockServer::start().await;
-    // Read before acting, and again after the 503 (the CA may have acted before failing).
-    digicert_order(&mock, "1004", "pending", 2).await;
+    // Read before acting, after the 503 (the CA may have acted before failing: too soon to
+    // tell, so nothing is sent), and once the attempt cannot be in progress any more.
+    digicert_order(&mock, "1004", "pending", 3).await;
     Mock::given(method("PUT"))
         .and(path("/services/v2/order/certificate/1004/status"))
         .respond_with(ResponseTemplate::new(503))
@@ -470,7 +471,13 @@ async fn transient_failures_are_retried_and_permanent_ones_fail_with_the_cas_mes
         .expect(1)
         .mount(&mock)
         .await;
-    let app = spawn(setup_at(&mock)).await;
+    // Calls time out after 500 ms: a read after the lost answer is conclusive 2.5 s after the
+    // attempt.
+    let app = spawn(Setup {
+        providers_toml: common::with_timeouts(&common::providers_toml_at(&mock.uri()), 500),
+        ..Setup::default()
+    })
+    .await;
     let mk = |id: &str| {
         json!({"provider": "digicert", "intent": "cancel", "note": "customer asked",
                "order": order(json!({"state": "pending", "issued_at": null, "supplier_order_id": id}))})

@@ -1,6 +1,7 @@
 //! CAs that behave like the real ones, for end-to-end tests: they keep each order's state,
-//! apply an action and then answer late (so a gateway's timeout loses the answer), answer a
-//! repeated action with their "already done" error, throttle past their own limit, and let a
+//! apply an action (at once, or a while after receiving it) and then answer late (so a
+//! gateway's timeout loses the answer), answer a repeated action with their "already done"
+//! error (or a refusal no document lists), throttle past their own limit, and let a
 //! read lag behind a change. Each speaks its vendor's wire contract (CONTRACTS.md).
 
 use serde_json::json;
@@ -45,6 +46,13 @@ pub struct Behaviour {
     pub retry_after: Option<u64>,
     /// Reads after a change that still show the old state.
     pub read_lag: u32,
+    /// How long after receiving an action the CA applies it (its answer comes after
+    /// `action_delay`, counted from receipt too): a read before then shows the old state,
+    /// though the CA will act.
+    pub apply_after: Duration,
+    /// What a repeat of an action already applied is answered (status, code) instead of the
+    /// vendor's "already done" error: a refusal no document lists.
+    pub repeat_refusal: Option<(u16, &'static str)>,
 }
 
 impl Default for Behaviour {
@@ -54,6 +62,8 @@ impl Default for Behaviour {
             limit: None,
             retry_after: None,
             read_lag: 0,
+            apply_after: Duration::ZERO,
+            repeat_refusal: None,
         }
     }
 }
@@ -144,7 +154,8 @@ impl Sim {
         false
     }
 
-    /// Applies `action` to order `id`: `from` states move to `to`; returns whether it did.
+    /// Applies `action` to order `id`: `from` states move to `to` (after `apply_after`);
+    /// returns whether it does.
     fn apply(&self, ledger: &mut Ledger, id: &str, action: &str, from: &[&str], to: &str) -> bool {
         ledger
             .actions
@@ -156,6 +167,22 @@ impl Sim {
         };
         if !from.contains(&state.as_str()) {
             return false;
+        }
+        if !self.behaviour.apply_after.is_zero() {
+            // The CA works on it, whatever becomes of the connection.
+            let (sim, id, action, to) = (
+                self.clone(),
+                id.to_owned(),
+                action.to_owned(),
+                to.to_owned(),
+            );
+            std::thread::spawn(move || {
+                std::thread::sleep(sim.behaviour.apply_after);
+                let mut ledger = sim.ledger.lock().unwrap();
+                ledger.orders.insert(id.clone(), to);
+                ledger.applied.entry(id).or_default().push(action);
+            });
+            return true;
         }
         ledger.orders.insert(id.into(), to.into());
         ledger
@@ -245,6 +272,8 @@ impl Respond for DigiCert {
                     "canceled",
                 ) {
                     sim.late(ResponseTemplate::new(204))
+                } else if let Some((status, code)) = sim.behaviour.repeat_refusal {
+                    Self::error(status, code, "The request cannot be processed.")
                 } else {
                     Self::error(
                         400,
@@ -256,6 +285,8 @@ impl Respond for DigiCert {
             ("PUT", ["order", "certificate", id, "revoke"]) => {
                 if sim.apply(&mut ledger, id, "revoke", &["issued"], "revoked") {
                     sim.late(ResponseTemplate::new(204))
+                } else if let Some((status, code)) = sim.behaviour.repeat_refusal {
+                    Self::error(status, code, "The request cannot be processed.")
                 } else {
                     Self::error(
                         400,

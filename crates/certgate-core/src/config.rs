@@ -56,6 +56,9 @@ pub struct ProviderConfig {
     pub settings: serde_json::Value,
 }
 
+/// How long a call to a CA may take by default (`api.timeout_ms`) before it counts as timed out.
+pub const DEFAULT_CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// The CA API a provider talks to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -77,6 +80,12 @@ pub struct ApiConfig {
 }
 
 impl ApiConfig {
+    /// How long one call may take (`timeout_ms`, else [`DEFAULT_CALL_TIMEOUT`]).
+    pub fn call_timeout(&self) -> std::time::Duration {
+        self.timeout_ms
+            .map_or(DEFAULT_CALL_TIMEOUT, std::time::Duration::from_millis)
+    }
+
     /// Identifies the CA account: the client, where it calls, and with which credentials.
     pub fn account(&self, kind: &str) -> String {
         let vars: Vec<&str> = self.credentials.values().map(|s| s.var.as_str()).collect();

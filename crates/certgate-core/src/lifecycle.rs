@@ -66,7 +66,15 @@ pub trait Planner: Send + Sync {
         as_of: DateTime<Utc>,
     ) -> Result<Quote, InvalidInput>;
     fn calendar(&self) -> &Calendar;
+    /// How long one call to the CA may take before it counts as timed out.
+    fn call_timeout(&self) -> Duration {
+        crate::config::DEFAULT_CALL_TIMEOUT
+    }
 }
+
+/// After an attempt's call timeout, how much longer a CA may still be applying it: a read
+/// that does not show it done is conclusive only after both.
+pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 
 /// Everything [`apply`] may look at besides the operation and the event. No clock, no
 /// randomness of its own: same input, same transition.
@@ -547,6 +555,7 @@ fn go_on(op: &Operation, t: &mut Transition) {
 fn complete(op: &mut Operation, i: usize, detail: String, ctx: &Context<'_>, t: &mut Transition) {
     let step = &mut op.steps[i];
     step.reconcile = None;
+    step.uncertain = false;
     step.tries = 0;
     step.throttled = false;
     step.last_error = None;
@@ -575,10 +584,16 @@ fn fail(
 }
 
 fn sending(op: &mut Operation, i: usize, ctx: &Context<'_>, t: &mut Transition) {
+    let timeout = ctx
+        .planner
+        .map_or(crate::config::DEFAULT_CALL_TIMEOUT, |p| p.call_timeout());
     let step = &mut op.steps[i];
     step.attempts += 1;
     let attempt = step.attempts;
-    step.reconcile = Some(Reconcile::AnswerLost { attempt });
+    step.reconcile = Some(Reconcile::AnswerLost {
+        attempt,
+        conclusive_at: Some(after(ctx.now, timeout + SETTLE_MARGIN)),
+    });
     let action = step.action;
     move_step(
         op,
@@ -667,29 +682,69 @@ fn observed(
         return;
     }
     match op.steps[i].reconcile.clone() {
-        Some(Reconcile::AnswerLost { attempt }) => match seen {
-            Progress::Done => complete(
-                op,
-                i,
-                format!(
-                    "confirmed by reading the CA: the answer to attempt {attempt} was lost, and the CA reports the order {shown}"
-                ),
-                ctx,
-                t,
+        Some(Reconcile::AnswerLost { attempt, .. }) if seen == Progress::Done => complete(
+            op,
+            i,
+            format!(
+                "confirmed by reading the CA: the answer to attempt {attempt} was lost, and the CA reports the order {shown}"
             ),
-            Progress::NotDone | Progress::Unknown => {
-                op.steps[i].reconcile = None;
-                op.verified = true;
-                let why = if seen == Progress::NotDone {
-                    format!("the answer to attempt {attempt} was lost and the CA still reports the order {shown}: sending again")
-                } else {
-                    format!("the answer to attempt {attempt} was lost and a read cannot show whether the CA acted: sending again (a repeat is answered \"already done\" if the first arrived)")
-                };
-                op.record(Some(i), why, ctx.now);
-                t.schedule = Schedule::Now;
+            ctx,
+            t,
+        ),
+        // The attempt may still be in progress at the CA: what the CA shows now proves
+        // nothing yet. Read again once it cannot be.
+        Some(Reconcile::AnswerLost {
+            attempt,
+            conclusive_at: Some(at),
+        }) if ctx.now < at => {
+            op.record(
+                Some(i),
+                format!(
+                    "the CA reports the order {shown}, but attempt {attempt} may still be in progress at the CA (its call timeout has not passed): reading again at {} before anything is sent",
+                    crate::order::instant::format(&at)
+                ),
+                ctx.now,
+            );
+            t.schedule = Schedule::At(at);
+        }
+        Some(Reconcile::AnswerLost { .. }) if seen == Progress::Moved => {
+            replan(op, i, state, ctx, t)
+        }
+        // Conclusive now: the CA did not act on the attempt (or a read cannot tell).
+        Some(Reconcile::AnswerLost { attempt, .. }) => {
+            op.steps[i].reconcile = None;
+            op.steps[i].uncertain = true;
+            op.verified = true;
+            let why = if seen == Progress::NotDone {
+                format!("the answer to attempt {attempt} was lost and the CA still reports the order {shown} after the attempt's timeout: sending again")
+            } else {
+                format!("the answer to attempt {attempt} was lost and a read cannot show whether the CA acted: sending again (a repeat is answered \"already done\", or refused and settled by a read, if the first arrived)")
+            };
+            op.record(Some(i), why, ctx.now);
+            t.schedule = Schedule::Now;
+        }
+        Some(Reconcile::RepeatRefused { answer }) => {
+            if seen == Progress::Done {
+                complete(
+                    op,
+                    i,
+                    format!(
+                        "confirmed by reading the CA: it refused the repeat of {} ({}) and reports the order {shown}",
+                        Action::as_str(action),
+                        answer.message
+                    ),
+                    ctx,
+                    t,
+                );
+            } else {
+                let detail = format!(
+                    "the CA refused {}: {} (and reports the order {shown})",
+                    Action::as_str(action),
+                    answer.message
+                );
+                fail(op, i, FailureKind::CaRefused, answer, detail, ctx, t);
             }
-            Progress::Moved => replan(op, i, state, ctx, t),
-        },
+        }
         Some(Reconcile::CaSaysDone { answer }) => match seen {
             Progress::Done => complete(
                 op,
@@ -956,6 +1011,20 @@ fn call_failed(
                 t,
             );
         }
+        // A repeat after a lost answer: the refusal may be the CA's answer to what it already
+        // did. Whatever its code, a read settles it.
+        CallFailure::Refused(answer) if call == Call::Send && op.steps[i].uncertain => {
+            op.record(
+                Some(i),
+                format!(
+                    "the CA refused the repeat of {what} ({}): an earlier attempt's answer was lost, so the order is read to settle it",
+                    answer.message
+                ),
+                ctx.now,
+            );
+            op.steps[i].reconcile = Some(Reconcile::RepeatRefused { answer });
+            t.schedule = Schedule::Now;
+        }
         CallFailure::Refused(answer) => {
             if call == Call::Send {
                 // The CA answered: it did not act.
@@ -1067,7 +1136,7 @@ fn try_failed(
     step.last_error = Some(message.clone());
     if tries >= ctx.policy.max_tries {
         let unknown = match &step.reconcile {
-                Some(Reconcile::AnswerLost { attempt }) => format!(
+                Some(Reconcile::AnswerLost { attempt, .. }) => format!(
                     "; whether the CA acted on attempt {attempt} is unknown: a retry reads the order first"
                 ),
                 _ => String::new(),

@@ -188,6 +188,10 @@ pub struct StepState {
     /// `operation.attention_needed` was raised for this step.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub attention: bool,
+    /// An earlier attempt's answer was lost: the CA may have acted on it, so a refusal of a
+    /// repeat is settled by a read.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub uncertain: bool,
 }
 
 fn is_zero(n: &u32) -> bool {
@@ -198,10 +202,28 @@ fn is_zero(n: &u32) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Reconcile {
-    /// The action went out (or may have) and its answer never came: the CA may have acted.
-    AnswerLost { attempt: u32 },
+    /// The action went out (or may have) and its answer never came: the CA may have acted. A
+    /// read that does not show it done settles nothing before `conclusive_at`, when the attempt
+    /// can no longer be in progress at the CA (its start, plus the call's timeout, plus a
+    /// margin).
+    AnswerLost {
+        attempt: u32,
+        #[serde(
+            default,
+            with = "instant::option",
+            skip_serializing_if = "Option::is_none"
+        )]
+        #[schema(value_type = Option<String>, format = DateTime)]
+        conclusive_at: Option<DateTime<Utc>>,
+    },
     /// The CA answered that the step was already done: true only if a read confirms it.
     CaSaysDone {
+        #[serde(flatten)]
+        answer: CaMessage,
+    },
+    /// The CA refused a repeat of an action whose earlier answer was lost: the refusal may be
+    /// its answer to an action it already did; a read settles it.
+    RepeatRefused {
         #[serde(flatten)]
         answer: CaMessage,
     },
@@ -257,6 +279,7 @@ impl StepState {
                 tries: 0,
                 throttled: false,
                 attention: false,
+                uncertain: false,
             })
             .collect()
     }

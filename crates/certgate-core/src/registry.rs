@@ -466,6 +466,12 @@ impl crate::lifecycle::Planner for ProviderEntry {
     fn calendar(&self) -> &Calendar {
         &self.calendar
     }
+
+    fn call_timeout(&self) -> std::time::Duration {
+        self.api
+            .as_ref()
+            .map_or(crate::config::DEFAULT_CALL_TIMEOUT, ApiConfig::call_timeout)
+    }
 }
 
 /// Every configured provider, by name.

@@ -27,7 +27,7 @@ impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(5),
-            request: Duration::from_secs(30),
+            request: certgate_core::config::DEFAULT_CALL_TIMEOUT,
         }
     }
 }
@@ -35,12 +35,11 @@ impl Default for Timeouts {
 impl Timeouts {
     /// The defaults, with the request timeout of a provider's `api.timeout_ms` if set.
     pub fn for_api(api: &certgate_core::config::ApiConfig) -> Self {
-        let mut t = Timeouts::default();
-        if let Some(ms) = api.timeout_ms {
-            t.request = Duration::from_millis(ms);
-            t.connect = t.connect.min(t.request);
+        let request = api.call_timeout();
+        Timeouts {
+            request,
+            connect: Timeouts::default().connect.min(request),
         }
-        t
     }
 }
 

@@ -8,6 +8,8 @@ use crate::testing::{at, order};
 use serde_json::json;
 
 const NOW: &str = "2026-06-15T08:30:00Z";
+/// After an attempt sent at NOW can still be in progress at the CA (30 s timeout and margin).
+const LATER: &str = "2026-06-15T08:31:00Z";
 
 const POLICY: RetryPolicy = RetryPolicy {
     max_tries: 3,
@@ -115,6 +117,11 @@ fn run(op: &mut Operation, event: Event, p: &Stub) -> Transition {
     apply(op, event, &ctx(NOW, p)).expect("the event applies")
 }
 
+/// `run`, once an attempt sent at NOW can no longer be in progress at the CA.
+fn run_later(op: &mut Operation, event: Event, p: &Stub) -> Transition {
+    apply(op, event, &ctx(LATER, p)).expect("the event applies")
+}
+
 /// Sends the current step and feeds back `failure`.
 fn send_failing(op: &mut Operation, failure: CallFailure, p: &Stub) -> Transition {
     run(op, Event::Sending, p);
@@ -156,8 +163,11 @@ fn a_step_sent_and_answered_completes_the_operation() {
     assert_eq!(op.steps[0].attempts, 1);
     assert_eq!(
         op.steps[0].reconcile,
-        Some(Reconcile::AnswerLost { attempt: 1 }),
-        "the attempt is unconfirmed until the answer is saved"
+        Some(Reconcile::AnswerLost {
+            attempt: 1,
+            conclusive_at: Some(at(NOW) + Span::seconds(32))
+        }),
+        "the attempt is unconfirmed until the answer is saved, and a read settles it only after its call timeout"
     );
     let t = run(
         &mut op,
@@ -221,14 +231,15 @@ fn a_lost_answer_before_the_ca_acted_is_sent_again() {
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    run(
+    run_later(
         &mut op,
         Event::Observed(Observation::state(Some(OrderState::Pending))),
         &p,
     );
     assert_eq!(op.steps[0].reconcile, None);
     assert_eq!(next_work(&op), Work::Send { step: 0 });
-    assert!(history(&op).contains("still reports the order Pending: sending again"));
+    assert!(history(&op)
+        .contains("still reports the order Pending after the attempt's timeout: sending again"));
 }
 
 #[test]
@@ -237,7 +248,7 @@ fn a_lost_answer_on_an_unreadable_order_is_sent_again_and_the_repeat_is_confirme
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    run(&mut op, Event::Observed(Observation::state(None)), &p);
+    run_later(&mut op, Event::Observed(Observation::state(None)), &p);
     assert_eq!(next_work(&op), Work::Send { step: 0 });
 }
 
@@ -247,7 +258,7 @@ fn the_order_moved_on_while_the_answer_was_lost_plans_again() {
     let mut op = cancel();
     run(&mut op, Event::Sending, &p);
     run(&mut op, lost("reset"), &p);
-    let t = run(
+    let t = run_later(
         &mut op,
         Event::Observed(Observation::state(Some(OrderState::Issued))),
         &p,
@@ -1052,4 +1063,104 @@ fn an_order_sent_without_a_common_name_is_not_compared_and_the_history_says_so()
         "{}",
         history(&op)
     );
+}
+
+#[test]
+fn a_read_while_the_attempt_may_still_be_in_progress_settles_nothing_but_done() {
+    let p = stub();
+    // After a crash, the order is read at once: the CA still shows it pending, because it is
+    // still applying the cancel. Nothing is sent; it is read again after the call's timeout.
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    let soon = apply(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &ctx("2026-06-15T08:30:01Z", &p),
+    )
+    .unwrap();
+    assert_eq!(soon.schedule, Schedule::At(at("2026-06-15T08:30:32Z")));
+    assert!(matches!(
+        op.steps[0].reconcile,
+        Some(Reconcile::AnswerLost { attempt: 1, .. })
+    ));
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    assert!(
+        history(&op).contains("may still be in progress"),
+        "{}",
+        history(&op)
+    );
+    // The CA finished: the next read shows it done, and nothing was sent twice.
+    run_later(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Canceled))),
+        &p,
+    );
+    assert_eq!(op.status, Status::Completed);
+    assert_eq!(op.steps[0].attempts, 1);
+    // A read that shows it done settles it at once, in progress or not.
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Canceled))),
+        &p,
+    );
+    assert_eq!(op.status, Status::Completed);
+}
+
+/// A cancel whose first answer was lost, read as not done after its timeout, sent again and
+/// refused with `failure`, then read as `state`.
+fn repeat_refused(failure: CallFailure, state: OrderState) -> Operation {
+    let p = stub();
+    let mut op = cancel();
+    run(&mut op, Event::Sending, &p);
+    run(&mut op, lost("reset"), &p);
+    run_later(
+        &mut op,
+        Event::Observed(Observation::state(Some(OrderState::Pending))),
+        &p,
+    );
+    assert!(op.steps[0].uncertain);
+    run_later(&mut op, Event::Sending, &p);
+    let t = run_later(
+        &mut op,
+        Event::CallFailed {
+            call: Call::Send,
+            failure,
+        },
+        &p,
+    );
+    assert_eq!(t.schedule, Schedule::Now, "read before anything is decided");
+    assert_eq!(next_work(&op), Work::Read { step: 0 });
+    run_later(
+        &mut op,
+        Event::Observed(Observation::state(Some(state))),
+        &p,
+    );
+    op
+}
+
+#[test]
+fn a_refused_repeat_of_any_code_is_settled_by_a_read() {
+    // Alibaba answers a second revoke of a revoked order with a code no document calls
+    // "already done"; DigiCert may answer 404; the read decides.
+    for code in ["OrderStatusError", "not_found|order", "-4"] {
+        let refusal = || CallFailure::Refused(CaMessage::new(Some(code.into()), "refused"));
+        let done = repeat_refused(refusal(), OrderState::Canceled);
+        assert_eq!(done.status, Status::Completed, "{code}: {}", history(&done));
+        assert!(history(&done).contains("confirmed by reading the CA: it refused the repeat"));
+        assert!(!done.steps[0].uncertain);
+        let not_done = repeat_refused(refusal(), OrderState::Pending);
+        assert_eq!(not_done.status, Status::Failed, "{code}");
+        let error = not_done.steps[0].error.as_ref().unwrap();
+        assert_eq!(
+            (error.kind, error.code.as_deref()),
+            (FailureKind::CaRefused, Some(code))
+        );
+    }
+    // Without an earlier lost answer, a refusal is the step's failure at once.
+    let p = stub();
+    let mut op = cancel();
+    send_failing(&mut op, CallFailure::refused("no"), &p);
+    assert_eq!(op.status, Status::Failed);
 }
