@@ -122,15 +122,24 @@ impl DatabaseArgs {
             .map_err(|e| anyhow::anyhow!("--database: {e}"))
     }
 
-    /// Connects (and migrates).
+    /// Connects (and migrates). No lease is touched: a gateway may be running on it.
     async fn connect(&self) -> anyhow::Result<Store> {
         let url = self.url()?;
-        Store::connect_within(
-            &url.store_url(),
-            Duration::from_secs(self.database_timeout_seconds),
-        )
-        .await
-        .with_context(|| format!("cannot open the store {url}"))
+        Store::connect_within(&url.store_url(), self.timeout())
+            .await
+            .with_context(|| format!("cannot open the store {url}"))
+    }
+
+    /// Connects to read only (a report beside a running gateway).
+    async fn connect_read_only(&self) -> anyhow::Result<Store> {
+        let url = self.url()?;
+        Store::connect_read_only(&url.store_url(), self.timeout())
+            .await
+            .with_context(|| format!("cannot open the store {url} to read it"))
+    }
+
+    fn timeout(&self) -> Duration {
+        Duration::from_secs(self.database_timeout_seconds)
     }
 }
 
@@ -258,7 +267,13 @@ fn run(command: Command) -> anyhow::Result<()> {
         } => {
             let runtime = tokio::runtime::Runtime::new()?;
             let totals = runtime.block_on(async {
-                let store = database.connect().await?;
+                // A SQLite file no gateway has made yet holds no refunds.
+                if let DatabaseUrl::SqliteFile(path) = database.url()? {
+                    if !path.exists() {
+                        return anyhow::Ok(Vec::new());
+                    }
+                }
+                let store = database.connect_read_only().await?;
                 let totals = certgate_server::ledger::summary(&store, &tenant).await?;
                 store.close().await;
                 anyhow::Ok(totals)
@@ -496,9 +511,14 @@ fn serve(
 ) -> anyhow::Result<()> {
     let url = database.url()?;
     let (live, file, source) = live_config(config.as_deref())?;
+    // One gateway per SQLite file: the lock first, then the leases a dead predecessor left.
+    let lock = certgate_store::StoreLock::acquire(&url.store_url())?;
     let runtime = tokio::runtime::Runtime::new()?;
     runtime.block_on(async move {
         let store = database.connect().await?;
+        if let Some(lock) = &lock {
+            store.release_stale_leases(lock).await?;
+        }
         let database = url;
         let mut shared = Shared::new(live, store);
         shared.executor = file.executor;

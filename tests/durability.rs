@@ -323,3 +323,149 @@ async fn two_gateways_on_one_postgres_never_run_a_step_twice() {
     a.stop().await;
     b.stop().await;
 }
+
+#[tokio::test]
+async fn commands_beside_a_running_gateway_touch_no_lease_and_a_second_serve_is_refused() {
+    let mock = MockServer::start().await;
+    // Actions answered 2 s after they are applied: every operation is mid-call for a while.
+    let sim = Sim::new(Behaviour {
+        action_delay: Duration::from_millis(2_000),
+        ..Behaviour::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let run = common::run_digits();
+    let dir = std::env::temp_dir().join(format!("certgate-beside-{run}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("providers.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "{}\n[executor]\nlease_ms = 1000\npoll_ms = 20\nbackoff_base_ms = 50\n",
+            common::providers_toml_at(&mock.uri())
+        ),
+    )
+    .unwrap();
+    let db_file = dir.join("certgate.db");
+    let database = format!("sqlite://{}", db_file.display());
+    let log = dir.join("gateway.log");
+    let gateway = Gateway::start(&config, &database, Some(&log));
+    let http = reqwest::Client::new();
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let order_id = format!("9{run}{i}");
+        sim.order(&order_id, "issued");
+        let body = json!({"provider": "digicert", "intent": "revoke",
+                          "order": order(json!({"supplier_order_id": order_id, "certificate_id": null}))});
+        let res = http
+            .post(format!("{}/v1/operations", gateway.base))
+            .bearer_auth(KEY)
+            .header("idempotency-key", format!("beside-{i}"))
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 202);
+        let op: Value = res.json().await.unwrap();
+        ids.push((order_id, op["id"].as_str().unwrap().to_owned()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while ids.iter().any(|(o, _)| sim.actions(o).is_empty()) {
+        assert!(
+            Instant::now() < deadline,
+            "the actions never reached the CA"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Every call is in flight: the operator's commands run beside the gateway.
+    let certgate = || {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_certgate"));
+        cmd.env("CERTGATE_API_KEY", KEY)
+            .env("DIGICERT_API_KEY", common::DIGICERT_KEY)
+            .arg("--log-format")
+            .arg("text");
+        cmd
+    };
+    let lines = dir.join("orders.jsonl");
+    std::fs::write(
+        &lines,
+        json!({"provider": "geotrust", "order": order(json!({"id": "watched-1"}))}).to_string(),
+    )
+    .unwrap();
+    for args in [
+        vec!["refunds", "report", "--database", &database],
+        vec![
+            "orders",
+            "import",
+            lines.to_str().unwrap(),
+            "--database",
+            &database,
+        ],
+        vec![
+            "orders",
+            "assign",
+            "--tenant",
+            "default",
+            "--provider",
+            "digicert",
+            "123",
+            "--database",
+            &database,
+        ],
+    ] {
+        let mut cmd = certgate();
+        cmd.args(&args);
+        if args[0] == "orders" {
+            cmd.arg("--config").arg(&config);
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    // A second gateway on the file is refused at once, naming the one that holds it.
+    let out = certgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--database",
+            &database,
+            "--config",
+        ])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("in use by another certgate serve")
+            && stderr.contains(&gateway.child.id().to_string()),
+        "{stderr}"
+    );
+    for (order_id, id) in &ids {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let done = loop {
+            let op = get_op(&http, &gateway.base, id).await;
+            if op["status"] == "completed" || op["status"] == "failed" {
+                break op;
+            }
+            assert!(Instant::now() < deadline, "stuck: {op:#}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(sim.actions(order_id), ["revoke"], "sent once: {done:#}");
+        // Its own worker finished it: nobody took the operation over mid-call.
+        assert!(
+            done["history"]
+                .to_string()
+                .contains("the CA completed revoke"),
+            "{done:#}"
+        );
+    }
+    drop(gateway);
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("lease lost"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -12,6 +12,7 @@
 
 mod desk;
 mod ledger;
+mod lock;
 mod owners;
 mod readers;
 mod rows;
@@ -19,6 +20,7 @@ mod watch;
 
 pub use desk::*;
 pub use ledger::*;
+pub use lock::StoreLock;
 pub use owners::*;
 pub use rows::*;
 pub use watch::*;
@@ -47,9 +49,20 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("the database cannot be reached: {0}")]
     Unreachable(String),
+    #[error("{path} is in use by another certgate serve ({holder}): one gateway per SQLite file; stop it first, or share a Postgres database to run several")]
+    Locked { path: String, holder: String },
+    #[error("cannot lock {path}: {cause}")]
+    Lock { path: String, cause: String },
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Whether a connection may write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Access {
+    ReadWrite,
+    ReadOnly,
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -75,12 +88,8 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 
 impl Store {
     /// Connects and migrates. `url`: `sqlite::memory:`, `sqlite://FILE` (created if missing)
-    /// or `postgres://...`.
-    ///
-    /// A SQLite file belongs to one gateway (the embedded default; gateways share Postgres),
-    /// so the work leases found in it at start were left by a previous process that died
-    /// mid-call: they are released at once instead of waiting to expire. On Postgres another
-    /// gateway may hold them: they expire.
+    /// or `postgres://...`. No lease is touched: a running gateway's stay its own (only
+    /// [`Store::release_stale_leases`], with the file's lock held, releases them).
     pub async fn connect(url: &str) -> Result<Store> {
         Store::connect_within(url, Duration::from_secs(10)).await
     }
@@ -88,7 +97,18 @@ impl Store {
     /// [`Store::connect`], giving up after `limit` with the cause (connection refused, no
     /// answer, authentication failed...) if the database cannot be reached.
     pub async fn connect_within(url: &str, limit: Duration) -> Result<Store> {
+        Store::open(url, limit, Access::ReadWrite).await
+    }
+
+    /// A store that only reads (a report beside a running gateway): a SQLite file opened
+    /// read-only, a Postgres session in read-only transactions; nothing is migrated.
+    pub async fn connect_read_only(url: &str, limit: Duration) -> Result<Store> {
+        Store::open(url, limit, Access::ReadOnly).await
+    }
+
+    async fn open(url: &str, limit: Duration, access: Access) -> Result<Store> {
         sqlx::any::install_default_drivers();
+        let read_only = access == Access::ReadOnly;
         let (backend, url, max) =
             if url.starts_with("postgres://") || url.starts_with("postgresql://") {
                 (Backend::Postgres, url.to_owned(), 10)
@@ -99,10 +119,10 @@ impl Store {
                 // One writer at a time is what SQLite allows; a single connection also avoids
                 // lock-upgrade failures between concurrent transactions.
                 let sep = if path.contains('?') { '&' } else { '?' };
-                let url = if path.contains("mode=") {
-                    url.to_owned()
-                } else {
-                    format!("{url}{sep}mode=rwc")
+                let url = match (path.contains("mode="), read_only) {
+                    (true, _) => url.to_owned(),
+                    (false, true) => format!("{url}{sep}mode=ro"),
+                    (false, false) => format!("{url}{sep}mode=rwc"),
                 };
                 (Backend::Sqlite, url, 1)
             } else {
@@ -125,14 +145,23 @@ impl Store {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        sqlx::query("PRAGMA journal_mode = WAL")
+                    if backend == Backend::Postgres && read_only {
+                        sqlx::query("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
                             .execute(&mut *conn)
                             .await?;
+                    }
+                    if backend == Backend::Sqlite {
+                        if !read_only {
+                            sqlx::query("PRAGMA journal_mode = WAL")
+                                .execute(&mut *conn)
+                                .await?;
+                        }
                         sqlx::query("PRAGMA busy_timeout = 5000")
                             .execute(&mut *conn)
                             .await?;
-                        sqlx::query("PRAGMA synchronous = NORMAL")
+                        // Every commit reaches the disk before it returns: the save of an
+                        // attempt, which exactly-once rests on, survives a power loss.
+                        sqlx::query("PRAGMA synchronous = FULL")
                             .execute(&mut *conn)
                             .await?;
                         // The one connection's page cache (SQLite's default is 8 MB): enough
@@ -147,21 +176,8 @@ impl Store {
             .connect(&url)
             .await?;
         match backend {
-            Backend::Sqlite => {
-                SQLITE_MIGRATIONS.run(&pool).await?;
-                for table in ["operations", "deliveries"] {
-                    let owner = if table == "operations" {
-                        ", lease_owner = NULL"
-                    } else {
-                        ""
-                    };
-                    sqlx::query(&format!(
-                        "UPDATE {table} SET lease_until = NULL{owner} WHERE lease_until IS NOT NULL"
-                    ))
-                    .execute(&pool)
-                    .await?;
-                }
-            }
+            _ if read_only => {}
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         // The writer has made the file and its WAL by now.
@@ -177,6 +193,29 @@ impl Store {
             readers,
             backend,
         })
+    }
+
+    /// Releases the work leases a SQLite file holds: with its lock held, they can only be a
+    /// previous gateway's, which died mid-call, so its operations resume at once instead of
+    /// waiting for the leases to expire. (On Postgres other gateways may hold them: they
+    /// expire.)
+    pub async fn release_stale_leases(&self, _held: &StoreLock) -> Result<()> {
+        if self.backend != Backend::Sqlite {
+            return Ok(());
+        }
+        for table in ["operations", "deliveries"] {
+            let owner = if table == "operations" {
+                ", lease_owner = NULL"
+            } else {
+                ""
+            };
+            sqlx::query(&format!(
+                "UPDATE {table} SET lease_until = NULL{owner} WHERE lease_until IS NOT NULL"
+            ))
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
     }
 
     /// Closes every connection (a SQLite file is free for another gateway afterwards).

@@ -700,9 +700,29 @@ async fn a_sqlite_file_reopened_after_a_crash_releases_its_leases_at_once() {
         .await
         .unwrap();
     assert_eq!(claimed.map(|r| r.id).as_deref(), Some("op_crashed"));
-    // The gateway dies with its lease held for an hour; the next one takes over at once.
+    // Another command opening the file touches no lease.
+    let beside = Store::connect(&file).await.unwrap();
+    assert!(beside
+        .claim_operation("beside", 1_000, Duration::from_secs(30))
+        .await
+        .unwrap()
+        .is_none());
+    beside.close().await;
+    // While the gateway holds the file's lock, no second one gets it.
+    let lock = StoreLock::acquire(&file).unwrap().unwrap();
+    match StoreLock::acquire(&file) {
+        Err(StoreError::Locked { holder, .. }) => {
+            assert!(holder.contains(&std::process::id().to_string()), "{holder}")
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(lock);
+    // The gateway dies with its lease held for an hour; the next one, holding the lock,
+    // takes over at once.
     first.close().await;
     let next = Store::connect(&file).await.unwrap();
+    let lock = StoreLock::acquire(&file).unwrap().unwrap();
+    next.release_stale_leases(&lock).await.unwrap();
     let reclaimed = next
         .claim_operation("next", 2_000, Duration::from_secs(30))
         .await
