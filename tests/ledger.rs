@@ -312,3 +312,66 @@ async fn an_operation_that_promises_no_money_has_no_refund_record() {
     app.wait_for(id, &["completed"]).await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_refund_reported_while_the_operation_runs_is_recorded_and_the_operation_runs_on() {
+    let mock = MockServer::start().await;
+    // The CA takes a while over the revoke: the report comes while the call is out.
+    let sim = Sim::new(common::sim::Behaviour {
+        action_delay: std::time::Duration::from_millis(1_500),
+        ..Default::default()
+    });
+    DigiCert(sim.clone()).mount(&mock).await;
+    let app = spawn(setup(&mock, chrono::Utc::now)).await;
+    for (i, early) in [(0, true), (1, false)] {
+        let id = format!("160{i}");
+        sim.order(&id, "issued");
+        let body = json!({"provider": "digicert", "intent": "refund",
+                          "order": order(json!({"supplier_order_id": id, "certificate_id": null}))});
+        let (status, op) = app.post_operation(KEY, &format!("live-{i}"), &body).await;
+        assert_eq!(status, 202, "{op}");
+        let op_id = op["id"].as_str().unwrap().to_owned();
+        if !early {
+            // Mid-call: the revoke is at the CA, its answer on the way.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while sim.actions(&id).is_empty() {
+                assert!(std::time::Instant::now() < deadline);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+        let (status, reported) = app
+            .post(
+                &format!("/v1/operations/{op_id}/refund"),
+                &json!({"status": "approved", "note": "the CA's e-mail said yes"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{reported}");
+        let done = app.wait_for(&op_id, &["completed", "failed"]).await;
+        assert_eq!(done["status"], "completed", "{done:#}");
+        assert_eq!(
+            done["refund"]["status"], "approved",
+            "the report is kept: {done:#}"
+        );
+        assert_eq!(sim.actions(&id), ["revoke"], "sent once");
+        assert!(
+            done["history"]
+                .to_string()
+                .contains("the CA completed revoke"),
+            "the CA's answer was kept: {done:#}"
+        );
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("certgate_operations_stalled 0"),
+        "{metrics}"
+    );
+    app.stop().await;
+}

@@ -132,7 +132,7 @@ async fn http(report: &mut Report, dir: &Path, wrk: &wrk::Wrk) -> anyhow::Result
     let gw = Gateway::start(&cfg, &database)?;
     // One operation run to its end against the mock CA, for the store read.
     let operation = {
-        let id = format!("http-{}", run_id());
+        let id = format!("2{}", run_id());
         let http = reqwest::Client::new();
         let op: Value = http
             .post(format!("{}/v1/operations", gw.base))
@@ -280,7 +280,7 @@ fn cancel_body(order_id: &str) -> String {
     .to_string()
 }
 
-/// POSTs `n` cancels (ids `{run}-{i}`) with `concurrency` clients.
+/// POSTs `n` cancels (order ids `{run}{i}`, digits) with `concurrency` clients.
 async fn post_many(base: &str, run: &str, n: u64, concurrency: u64) -> anyhow::Result<()> {
     let http = reqwest::Client::new();
     let next = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
@@ -294,7 +294,7 @@ async fn post_many(base: &str, run: &str, n: u64, concurrency: u64) -> anyhow::R
                     if i >= n {
                         return Ok::<_, anyhow::Error>(());
                     }
-                    let id = format!("{run}-{i}");
+                    let id = format!("{run}{i:05}");
                     let res = http
                         .post(format!("{base}/v1/operations"))
                         .bearer_auth(KEY)
@@ -353,14 +353,13 @@ async fn drop_database(url: &str, fresh: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Digits unique to this run (milliseconds since the epoch): CA order ids are digits.
 fn run_id() -> String {
-    format!(
-        "{:x}",
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis()
-    )
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis()
+        .to_string()
 }
 
 async fn ops(
@@ -403,7 +402,7 @@ async fn ops(
     let http = reqwest::Client::new();
     let mut through = Vec::new();
     for i in 0..200 {
-        let id = format!("s{run}-{i}");
+        let id = format!("1{run}{i:04}");
         let res = http
             .post(format!("{}/v1/operations", gw.base))
             .bearer_auth(KEY)
@@ -495,7 +494,7 @@ async fn inflight(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
     let db = format!("sqlite://{}", dir.join("inflight.db").display());
     let gw = Gateway::start(&cfg, &db)?;
     let start = Instant::now();
-    post_many(&gw.base, &format!("f{}", run_id()), n, 64).await?;
+    post_many(&gw.base, &format!("3{}", run_id()), n, 64).await?;
     let posted = start.elapsed();
     let all = wait_until(Duration::from_secs(300), || {
         counters.cancels.load(Relaxed) >= n
@@ -737,7 +736,7 @@ async fn burst(
         .iter()
         .enumerate()
         .map(|(g, gw)| {
-            let (base, run) = (gw.base.clone(), format!("p{run}-{g}"));
+            let (base, run) = (gw.base.clone(), format!("{g}{run}"));
             tokio::spawn(async move { post_many(&base, &run, per, 16).await })
         })
         .collect();

@@ -177,6 +177,9 @@ pub enum Schedule {
     At(DateTime<Utc>),
     /// Not by itself: it is finished or waits for a person.
     Never,
+    /// As it was: the event moved no step (a refund report, the overdue check), so the
+    /// operation's own schedule, and the lease of a worker running it, stay as they are.
+    Keep,
 }
 
 /// A ticket to write with the transition.
@@ -272,7 +275,10 @@ impl Transition {
         audit.extend(later.audit);
         Transition {
             from: self.from,
-            schedule: later.schedule,
+            schedule: match later.schedule {
+                Schedule::Keep => self.schedule,
+                later => later,
+            },
             ticket: later.ticket.or(self.ticket),
             emit,
             audit,
@@ -385,8 +391,12 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
             }
             ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?
         }
-        Event::RefundReported { report, note } => report_refund(op, report, note, ctx, &mut t)?,
+        Event::RefundReported { report, note } => {
+            report_refund(op, report, note, ctx, &mut t)?;
+            t.schedule = Schedule::Keep;
+        }
         Event::CheckOverdue => {
+            t.schedule = Schedule::Keep;
             let late = op.refund.as_mut().and_then(|r| r.check_overdue(ctx.now));
             let Some(late) = late else {
                 return Err(Refused("the refund is not overdue".into()));

@@ -33,7 +33,12 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
         let permits = Arc::new(tokio::sync::Semaphore::new(slots));
         let idle = Duration::from_millis(worker.state.executor.poll_ms);
         let lease = Duration::from_millis(worker.state.executor.lease_ms);
+        let mut repair_at = Instant::now() + REPAIR_EVERY;
         while !*shutdown.borrow() {
+            if Instant::now() >= repair_at {
+                repair_at = Instant::now() + REPAIR_EVERY;
+                worker.repair().await;
+            }
             let permit = tokio::select! {
                 p = permits.clone().acquire_owned() => p.expect("the semaphore is never closed"),
                 _ = shutdown.changed() => break,
@@ -116,6 +121,12 @@ enum RunError {
     Store(#[from] certgate_store::StoreError),
 }
 
+/// How often a gateway looks for operations nothing would run.
+const REPAIR_EVERY: Duration = Duration::from_secs(60);
+
+/// How often a call's outcome is applied again to an operation changed meanwhile.
+const MERGE_TRIES: usize = 3;
+
 /// How late after its admission a step's call may go on it; later, it is admitted again.
 const RESEND_SLACK_MS: i64 = 20;
 
@@ -135,6 +146,24 @@ enum Called {
 impl Worker {
     fn now(&self) -> DateTime<Utc> {
         (self.state.clock)()
+    }
+
+    /// Schedules the operations nothing would run (`certgate_operations_stalled`), loudly:
+    /// each one is a bug to find.
+    async fn repair(&self) {
+        match self
+            .state
+            .store
+            .repair_stalled(service::ms(self.now()))
+            .await
+        {
+            Ok(ids) => {
+                for id in ids {
+                    tracing::error!(operation = %id, "operation was stalled (not finished, nothing scheduled, no lease): scheduled again");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot look for stalled operations"),
+        }
     }
 
     /// Runs a claimed operation as far as it can go now.
@@ -205,7 +234,7 @@ impl Worker {
             }
         };
         let read = matches!(event, Event::Observed(_));
-        let t = self.apply(held, event)?;
+        let t = self.apply(held, event.clone())?;
         let go_on = t.schedule == Schedule::Now;
         // A read that leads straight to a send is saved with the send's attempt, which is
         // saved before the request goes: one write fewer, and a crash in between only
@@ -218,8 +247,42 @@ impl Worker {
             held.deferred = Some(t);
             return Ok(true);
         }
-        self.save(held, t).await?;
-        Ok(go_on)
+        let t = self.save_or_merge(held, t, event).await?;
+        Ok(t.schedule == Schedule::Now)
+    }
+
+    /// Saves what a call brought. If someone changed the operation meanwhile (a refund
+    /// reported through the API while the call was out) and the lease is still this worker's,
+    /// the CA's answer is applied again to the operation as it now is, never thrown away.
+    async fn save_or_merge(
+        &self,
+        held: &mut Held,
+        mut t: Transition,
+        event: Event,
+    ) -> Result<Transition, RunError> {
+        for _ in 0..MERGE_TRIES {
+            match self.save(held, t.clone()).await {
+                Err(RunError::LeaseLost) => {}
+                other => return other.map(|()| t),
+            }
+            let Some(row) = self
+                .state
+                .store
+                .get_operation(&held.tenant, &held.op.id)
+                .await?
+            else {
+                break;
+            };
+            if row.lease_owner.as_deref() != Some(self.owner.as_str()) {
+                break;
+            }
+            let Ok(op) = serde_json::from_str(&row.body) else {
+                break;
+            };
+            *held = Held::new(op, row.tenant, row.version);
+            t = self.apply(held, event.clone())?;
+        }
+        Err(RunError::LeaseLost)
     }
 
     /// The CA account of `held`'s calls ([`account`]), and in a shared account the order

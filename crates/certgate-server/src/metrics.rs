@@ -119,6 +119,7 @@ pub struct Metrics {
     ca_latency: CallLatency,
     by_status: Family<StatusLabels, Gauge>,
     open_tickets: Gauge,
+    stalled: Gauge,
     quotes: Family<QuoteLabels, Counter>,
     operations: Family<ProviderLabels, Counter>,
     steps: Family<StepLabels, Counter>,
@@ -176,6 +177,12 @@ impl Default for Metrics {
             "certgate_tickets_open",
             "Manual tickets waiting for a person",
             open_tickets.clone(),
+        );
+        let stalled = Gauge::default();
+        registry.register(
+            "certgate_operations_stalled",
+            "Operations not finished, waiting for no person, with nothing scheduled and no live lease: nothing would run them (repaired within a minute; should stay 0)",
+            stalled.clone(),
         );
         registry.register(
             "certgate_quotes",
@@ -257,6 +264,7 @@ impl Default for Metrics {
             ca_latency,
             by_status,
             open_tickets,
+            stalled,
             quotes,
             operations,
             steps,
@@ -297,7 +305,9 @@ impl Metrics {
     }
 
     /// Sets the operations by status (every status, 0 when none) and the open tickets.
-    pub fn stored(&self, by_status: &[(certgate_core::operation::Status, i64)], open_tickets: i64) {
+    pub fn stored(&self, counts: &certgate_store::Counts) {
+        let (by_status, open_tickets) = (&counts.operations, counts.open_tickets);
+        self.stalled.set(counts.stalled);
         for status in certgate_core::operation::Status::ALL {
             let n = by_status
                 .iter()
@@ -445,7 +455,11 @@ mod tests {
         m.http("POST", "/v1/quotes".into(), 200, ms);
         m.http("POST", "/v1/quotes".into(), 200, ms);
         m.ca_call("digicert", "cancel", "ok", ms);
-        m.stored(&[(certgate_core::operation::Status::Completed, 5)], 2);
+        m.stored(&certgate_store::Counts {
+            operations: vec![(certgate_core::operation::Status::Completed, 5)],
+            open_tickets: 2,
+            stalled: 0,
+        });
         m.quote("alibaba", true);
         m.step("digicert", "cancel", "completed");
         let text = m.render(true);
@@ -508,6 +522,7 @@ mod tests {
             r#"certgate_operations{status="completed"} 5"#,
             r#"certgate_operations{status="failed"} 0"#,
             "certgate_tickets_open 2",
+            "certgate_operations_stalled 0",
         ] {
             assert!(text.contains(line), "{line}\n{text}");
         }

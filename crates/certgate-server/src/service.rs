@@ -216,7 +216,7 @@ pub async fn save(
     let next_run_at = match t.schedule {
         Schedule::Now => Some(now),
         Schedule::At(at) => Some(at),
-        Schedule::Never => None,
+        Schedule::Never | Schedule::Keep => None,
     };
     let owner = match actor {
         Actor::Executor { owner } => Some(owner),
@@ -227,6 +227,7 @@ pub async fn save(
         expected_version: held.version,
         owner,
         keep_lease: owner.is_some() && t.schedule == Schedule::Now,
+        keep_schedule: t.schedule == Schedule::Keep,
         status: held.op.status,
         now: ms(held.op.updated_at),
         next_run_at: next_run_at.map(ms),

@@ -57,6 +57,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// An operation nothing would run (with `$1` the instant): a status the executor moves on,
+/// no schedule, and no live lease.
+const STALLED: &str = "status IN ('queued', 'running', 'awaiting_confirmation', 'awaiting_ca') \
+     AND next_run_at IS NULL AND (lease_until IS NULL OR lease_until < $1)";
+
 /// Whether a connection may write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Access {
@@ -403,9 +408,14 @@ impl Store {
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let lease_owner: Option<&str> = if save.keep_lease { save.owner } else { None };
+        // The executor keeps or gives back its own lease; a change through the API or the
+        // desk leaves the lease (of a worker that may be mid-call) as it is.
         let n = sqlx::query(
-            "UPDATE operations SET status = $1, updated_at = $2, next_run_at = $3, body = $4, \
-             version = version + 1, lease_owner = $5, lease_until = CASE WHEN $5 IS NULL THEN NULL ELSE lease_until END \
+            "UPDATE operations SET status = $1, updated_at = $2, \
+             next_run_at = CASE WHEN $9 = 1 THEN next_run_at ELSE $3 END, body = $4, \
+             version = version + 1, \
+             lease_owner = CASE WHEN $8 = '' THEN lease_owner ELSE $5 END, \
+             lease_until = CASE WHEN $8 = '' THEN lease_until WHEN $5 IS NULL THEN NULL ELSE lease_until END \
              WHERE id = $6 AND version = $7 AND ($8 = '' OR lease_owner = $8)",
         )
         .bind(save.status.as_str())
@@ -416,6 +426,7 @@ impl Store {
         .bind(save.id)
         .bind(save.expected_version)
         .bind(save.owner.unwrap_or(""))
+        .bind(i64::from(save.keep_schedule))
         .execute(&mut *tx)
         .await?
         .rows_affected();
@@ -665,7 +676,9 @@ impl Store {
     }
 
     /// How many operations there are by status, and open tickets (for `/metrics`).
-    pub async fn counts(&self) -> Result<Counts> {
+    /// How many operations of each status, the open tickets, and the stalled operations at
+    /// `now` (ms).
+    pub async fn counts(&self, now: i64) -> Result<Counts> {
         let rows = sqlx::query("SELECT status, COUNT(*) AS n FROM operations GROUP BY status")
             .fetch_all(&self.pool)
             .await?;
@@ -684,10 +697,28 @@ impl Store {
                 .bind(TicketStatus::Open.as_str())
                 .fetch_one(&self.pool)
                 .await?;
+        let stalled: i64 =
+            sqlx::query_scalar(&format!("SELECT COUNT(*) FROM operations WHERE {STALLED}"))
+                .bind(now)
+                .fetch_one(&self.pool)
+                .await?;
         Ok(Counts {
             operations,
             open_tickets,
+            stalled,
         })
+    }
+
+    /// Schedules at `now` every operation nothing would run: not finished, not waiting for a
+    /// person, nothing scheduled, no live lease (a bug's mark; each one is logged). Their ids.
+    pub async fn repair_stalled(&self, now: i64) -> Result<Vec<String>> {
+        let ids: Vec<String> = sqlx::query_scalar(&format!(
+            "UPDATE operations SET next_run_at = $1 WHERE {STALLED} RETURNING id"
+        ))
+        .bind(now)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(ids)
     }
 
     /// Each tenant's pending and dead deliveries.

@@ -59,6 +59,8 @@ pub struct SaveOperation<'a> {
     pub owner: Option<&'a str>,
     /// Keep the lease after the write (the executor goes on with the next step).
     pub keep_lease: bool,
+    /// Leave `next_run_at` as it is (the change moved no step).
+    pub keep_schedule: bool,
     pub status: Status,
     pub now: i64,
     pub next_run_at: Option<i64>,
@@ -192,6 +194,8 @@ pub struct Attempt {
 pub struct Counts {
     pub operations: Vec<(Status, i64)>,
     pub open_tickets: i64,
+    /// Operations nothing would run ([`crate::Store::repair_stalled`]).
+    pub stalled: i64,
 }
 
 /// The undelivered deliveries of a tenant, for `/metrics`.

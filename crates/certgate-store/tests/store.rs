@@ -157,6 +157,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
             expected_version: version,
             owner: Some(owner),
             keep_lease: false,
+            keep_schedule: false,
             status: Status::Completed,
             now: 2,
             next_run_at: None,
@@ -246,6 +247,7 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
             expected_version: row.version,
             owner: None,
             keep_lease: false,
+            keep_schedule: false,
             status: Status::ManualTicketOpen,
             now: 5,
             next_run_at: None,
@@ -879,6 +881,7 @@ async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
                         expected_version: v,
                         owner: None,
                         keep_lease: false,
+                        keep_schedule: false,
                         status: Status::Running,
                         now: 2,
                         next_run_at: None,
@@ -1007,5 +1010,41 @@ async fn a_ca_order_is_one_tenants_whoever_races_for_it() {
                 .unwrap(),
             Inserted::New
         ));
+    }
+}
+
+#[tokio::test]
+async fn an_operation_nothing_would_run_is_counted_and_repaired() {
+    // Not on the shared Postgres database: the repaired row falls due at once, and the other
+    // stories there claim due rows.
+    for (name, store) in stores().await.into_iter().filter(|(n, _)| n != "postgres") {
+        let t = format!("stall{}", unique());
+        let id = format!("op_stalled_{}", unique());
+        let mut op = new_op(&id, &t, "k", "h");
+        op.status = Status::Running;
+        // Far in the past, so that other runs' rows on a shared database are not touched.
+        op.now = 5;
+        store
+            .insert_operation(&op, &Effects::default(), None)
+            .await
+            .unwrap();
+        let waiting = format!("op_ticket_{}", unique());
+        let mut ticket = new_op(&waiting, &t, "k2", "h");
+        ticket.status = Status::ManualTicketOpen;
+        store
+            .insert_operation(&ticket, &Effects::default(), None)
+            .await
+            .unwrap();
+        let before = store.counts(10).await.unwrap().stalled;
+        assert!(before >= 1, "{name}");
+        let repaired = store.repair_stalled(10).await.unwrap();
+        assert!(repaired.contains(&id), "{name}: {repaired:?}");
+        assert!(
+            !repaired.contains(&waiting),
+            "{name}: a ticket waits for a person"
+        );
+        assert_eq!(store.counts(10).await.unwrap().stalled, 0, "{name}");
+        let row = store.get_operation(&t, &id).await.unwrap().unwrap();
+        assert_eq!(row.next_run_at, Some(10), "{name}");
     }
 }

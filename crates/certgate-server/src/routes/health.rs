@@ -1,6 +1,6 @@
 //! What needs no key: liveness and readiness probes, the metrics, the OpenAPI document.
 
-use crate::AppState;
+use crate::{service, AppState};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -71,10 +71,8 @@ pub async fn metrics(
             .webhooks(state.live().tenants.ids(), &backlog, now),
         Err(e) => tracing::warn!(error = %e, "cannot read the webhook backlog for /metrics"),
     }
-    match state.store.counts().await {
-        Ok(counts) => state
-            .metrics
-            .stored(&counts.operations, counts.open_tickets),
+    match state.store.counts(service::ms((state.clock)())).await {
+        Ok(counts) => state.metrics.stored(&counts),
         Err(e) => tracing::warn!(error = %e, "cannot count operations for /metrics"),
     }
     let openmetrics = headers
