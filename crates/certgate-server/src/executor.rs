@@ -179,8 +179,21 @@ impl Worker {
             }
         };
         let mut held = Held::new(op, row.tenant, row.version);
+        // The lease lives from the claim to the last save: renewed all along (pacing and
+        // permit waits too); a renewal that finds it lost stops the run.
+        let lease = Lease::new(&row.id, Duration::from_millis(self.state.executor.lease_ms));
+        tokio::select! {
+            () = self.drive(&mut held, slot, &lease) => {}
+            () = lease.keep(self) => {
+                tracing::warn!(operation = %row.id, "the lease was lost: the run stops (another worker has the operation)");
+            }
+        }
+    }
+
+    /// Advances `held` for as long as there is work now.
+    async fn drive(&self, held: &mut Held, slot: &mut Slot, lease: &Lease) {
         loop {
-            match self.advance(&mut held, slot).await {
+            match self.advance(held, slot, lease).await {
                 Ok(true) => continue,
                 Ok(false) => return,
                 Err(e) => {
@@ -192,7 +205,12 @@ impl Worker {
     }
 
     /// Does the operation's next piece of work and saves what came of it; true to go on now.
-    async fn advance(&self, held: &mut Held, slot: &mut Slot) -> Result<bool, RunError> {
+    async fn advance(
+        &self,
+        held: &mut Held,
+        slot: &mut Slot,
+        lease: &Lease,
+    ) -> Result<bool, RunError> {
         let live = self.state.live();
         let called = match lifecycle::next_work(&held.op) {
             Work::Idle => {
@@ -222,7 +240,7 @@ impl Worker {
                     call: Call::Send,
                     failure,
                 }),
-                Ok(account) => self.send(held, step, &account, slot).await?,
+                Ok(account) => self.send(held, step, &account, slot, lease).await?,
             },
         };
         let event = match called {
@@ -396,9 +414,14 @@ impl Worker {
         step: usize,
         account: &CaAccount,
         slot: &mut Slot,
+        lease: &Lease,
     ) -> Result<Called, RunError> {
         let action = held.op.steps[step].action;
         let n = account.client.requests(action);
+        // A send goes only on a lease renewed within the last third of its length: renewed
+        // here if need be, before the pace admits the call (a renewal after would make the
+        // call later than the instant the account's windows count it at).
+        lease.fresh(self).await?;
         let admitted = match self.paced(&held.op, &account.pace, n, slot, None).await? {
             Paced::Now(at) => at,
             Paced::Later(at) => return Ok(Called::Later(at)),
@@ -409,20 +432,18 @@ impl Worker {
         // they really go (the account's windows count what the CA will see). Committed now,
         // they wait here for their turn if they lost it.
         if service::ms(self.now()) - admitted > RESEND_SLACK_MS {
-            let op = &held.op;
-            let again = async {
-                let mut replacing = Some(admitted);
-                while let Paced::Later(at) =
-                    self.paced(op, &account.pace, n, slot, replacing).await?
-                {
-                    replacing = None;
-                    let wait = (at - self.now()).to_std().unwrap_or_default() + PACE_LEAD;
-                    slot.sleep(wait).await;
-                }
-                Ok::<_, RunError>(())
-            };
-            self.with_heartbeat(&op.id, again).await?;
+            let mut replacing = Some(admitted);
+            while let Paced::Later(at) = self
+                .paced(&held.op, &account.pace, n, slot, replacing)
+                .await?
+            {
+                replacing = None;
+                let wait = (at - self.now()).to_std().unwrap_or_default() + PACE_LEAD;
+                slot.sleep(wait).await;
+            }
         }
+        // Still so after the pace and the save (the renewals go on meanwhile).
+        lease.fresh(self).await?;
         let op = &held.op;
         let call = step_call(op, step);
         let ca = CaCall::new(held, account, action.as_str(), op.steps[step].attempts);
@@ -450,27 +471,66 @@ impl Worker {
             failure => Event::CallFailed { call, failure },
         })
     }
+}
 
-    /// Runs `fut` while renewing the lease every third of its length.
-    async fn with_heartbeat<T>(&self, id: &str, fut: impl std::future::Future<Output = T>) -> T {
-        let lease = Duration::from_millis(self.state.executor.lease_ms);
-        // The first renewal is one period away (an interval's immediate first tick would wait
-        // for the timer wheel: up to a millisecond on every call).
-        let period = lease / 3;
-        let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-        tokio::pin!(fut);
+/// This worker's lease on the operation it runs, renewed from the claim on, every third of
+/// its length, for as long as the run lasts.
+#[derive(Debug)]
+struct Lease {
+    id: String,
+    length: Duration,
+    /// When it was last renewed (the claim is the first).
+    renewed: std::sync::Mutex<Instant>,
+}
+
+impl Lease {
+    fn new(id: &str, length: Duration) -> Lease {
+        Lease {
+            id: id.to_owned(),
+            length,
+            renewed: std::sync::Mutex::new(Instant::now()),
+        }
+    }
+
+    /// Renews it now: false if another worker has the operation.
+    async fn renew(&self, worker: &Worker) -> Result<bool, certgate_store::StoreError> {
+        let until = service::ms(worker.now()) + self.length.as_millis() as i64;
+        let renewed = worker
+            .state
+            .store
+            .renew_lease(&self.id, &worker.owner, until)
+            .await?;
+        if renewed {
+            *self.renewed.lock().unwrap_or_else(|e| e.into_inner()) = Instant::now();
+        }
+        Ok(renewed)
+    }
+
+    /// Renews it every third of its length; returns only when it was lost.
+    async fn keep(&self, worker: &Worker) {
         loop {
-            tokio::select! {
-                out = &mut fut => return out,
-                _ = tick.tick() => {
-                    let until = service::ms(self.now()) + lease.as_millis() as i64;
-                    match self.state.store.renew_lease(id, &self.owner, until).await {
-                        Ok(true) => {}
-                        Ok(false) => tracing::warn!(operation = %id, "lease lost during a step"),
-                        Err(e) => tracing::warn!(operation = %id, error = %e, "cannot renew the lease"),
-                    }
+            tokio::time::sleep(self.length / 3).await;
+            match self.renew(worker).await {
+                Ok(true) => {}
+                Ok(false) => return,
+                Err(e) => {
+                    tracing::warn!(operation = %self.id, error = %e, "cannot renew the lease")
                 }
             }
+        }
+    }
+
+    /// Ready for a send: renewed within the last third of its length, or renewed now.
+    async fn fresh(&self, worker: &Worker) -> Result<(), RunError> {
+        let age = self
+            .renewed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .elapsed();
+        if age < self.length / 3 || self.renew(worker).await? {
+            Ok(())
+        } else {
+            Err(RunError::LeaseLost)
         }
     }
 }
@@ -479,7 +539,6 @@ impl Worker {
 /// the HTTP status the HTTP layer records) and its one log line.
 struct CaCall<'a> {
     span: tracing::Span,
-    operation: String,
     provider: String,
     pace: &'a PaceKey,
     action: String,
@@ -491,23 +550,20 @@ impl<'a> CaCall<'a> {
             span: tracing::info_span!("ca_call", provider = %held.op.provider,
                 account = %account.pace.name, action, operation = %held.op.id,
                 tenant = %held.tenant, attempt, http_status = tracing::field::Empty),
-            operation: held.op.id.clone(),
             provider: held.op.provider.clone(),
             pace: &account.pace,
             action: action.to_owned(),
         }
     }
 
-    /// Runs the call in its span with the lease kept alive, and logs how it went.
+    /// Runs the call in its span, and logs how it went.
     async fn run<T>(
         &self,
         worker: &Worker,
         call: impl std::future::Future<Output = Result<T, CallFailure>>,
     ) -> Result<T, CallFailure> {
         let started = Instant::now();
-        let result = worker
-            .with_heartbeat(&self.operation, call.instrument(self.span.clone()))
-            .await;
+        let result = call.instrument(self.span.clone()).await;
         let took = started.elapsed();
         let duration_ms = took.as_millis() as u64;
         let outcome = result.as_ref().map_or_else(CallFailure::kind, |_| "ok");
