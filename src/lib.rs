@@ -97,16 +97,27 @@ pub fn load_live(
     username: &str,
 ) -> Result<(Live, FileConfig, ConfigSource), ConfigError> {
     let (file, source) = read(path)?;
+    let timing = file.timing_issues();
     let live = match registry_builder().build(&file.providers) {
-        Ok(registry) => Live::build(
-            registry,
-            &file.tenants,
-            &file.desk_users,
-            default_key,
-            username,
-        )?,
+        Ok(registry) => {
+            match Live::build(
+                registry,
+                &file.tenants,
+                &file.desk_users,
+                default_key,
+                username,
+            ) {
+                Ok(live) if timing.is_empty() => live,
+                Ok(_) => return Err(ConfigError { issues: timing }),
+                Err(mut e) => {
+                    e.issues.extend(timing);
+                    return Err(e);
+                }
+            }
+        }
         // The tenants' own problems too (their accounts need the providers).
         Err(mut e) => {
+            e.issues.extend(timing);
             match Tenants::from_config(&file.tenants, default_key, username) {
                 Err(more) => e.issues.extend(more.issues),
                 Ok((tenants, _)) => {

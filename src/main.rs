@@ -55,6 +55,11 @@ enum Command {
         #[command(subcommand)]
         command: RefundsCommand,
     },
+    /// Webhook and helpdesk deliveries (API.md, "Events and webhooks").
+    Deliveries {
+        #[command(subcommand)]
+        command: DeliveriesCommand,
+    },
     /// Validate a provider config and list its providers.
     CheckConfig {
         #[arg(long)]
@@ -194,6 +199,22 @@ enum RefundsCommand {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum DeliveriesCommand {
+    /// Delete dead deliveries (kept, and their events, until redelivered or pruned here).
+    /// Their events go with the gateway's next prune once past `[events] retention_days`.
+    PruneDead {
+        /// Only those created at least this many days ago (0: every dead delivery).
+        #[arg(long)]
+        older_than_days: u32,
+        /// Only this tenant's, to its webhook and to the helpdesk (default: every tenant's).
+        #[arg(long)]
+        tenant: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logs(cli.log_format);
@@ -280,6 +301,30 @@ fn run(command: Command) -> anyhow::Result<()> {
             })?;
             let totals: Vec<_> = totals.into_iter().map(Into::into).collect();
             print!("{}", certgate::refunds::render(&totals, format)?);
+            Ok(())
+        }
+        Command::Deliveries {
+            command:
+                DeliveriesCommand::PruneDead {
+                    older_than_days,
+                    tenant,
+                    database,
+                },
+        } => {
+            let before = Utc::now() - chrono::Duration::days(i64::from(older_than_days));
+            let runtime = tokio::runtime::Runtime::new()?;
+            let pruned = runtime.block_on(async {
+                if let DatabaseUrl::SqliteFile(path) = database.url()? {
+                    anyhow::ensure!(path.exists(), "no store at {}", path.display());
+                }
+                let store = database.connect().await?;
+                let pruned = store
+                    .prune_dead_deliveries(tenant.as_deref(), before.timestamp_millis())
+                    .await?;
+                store.close().await;
+                anyhow::Ok(pruned)
+            })?;
+            println!("pruned {pruned} dead deliveries created before {before}");
             Ok(())
         }
         Command::CheckConfig { config } => {

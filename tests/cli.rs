@@ -1,6 +1,6 @@
 //! The `certgate` binary as a user runs it: `serve` (with and without an API key),
-//! `check-config` (tenants' keys included), `quote`, `sweep`, `orders import`, `orders assign` and
-//! `refunds report`.
+//! `check-config` (tenants' keys included), `quote`, `sweep`, `orders import`, `orders assign`,
+//! `refunds report` and `deliveries prune-dead`.
 
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
@@ -733,6 +733,107 @@ async fn orders_assign_moves_a_shared_order_to_a_tenant_and_audits_it() {
             "{tenant}: {log:?}"
         );
     }
+    store.close().await;
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// Dead deliveries stay until an operator prunes them: `deliveries prune-dead` deletes those
+/// of the tenant named, old enough, and nothing else.
+#[tokio::test]
+async fn deliveries_prune_dead_deletes_only_the_dead_ones_asked_for() {
+    use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
+    use certgate_store::{Attempt, DeliveryWrite, Effects, NewOperation, Store};
+
+    let dir = scratch("prune-dead");
+    let db = format!("sqlite://{}", dir.join("certgate.db").display());
+    let now = chrono::Utc::now().timestamp_millis();
+    let day = 86_400_000;
+    let store = Store::connect(&db).await.unwrap();
+    // Per tenant: a dead delivery 10 days old, a dead one 1 day old, a pending one.
+    for tenant in ["acme", "other"] {
+        let id = format!("op_{tenant}");
+        let deliveries = [10 * day, day, 0].map(|age| DeliveryWrite {
+            tenant: tenant.into(),
+            event_id: format!("evt_{tenant}_{age}"),
+            event_type: EventType::OperationStatusChanged,
+            target: DeliveryTarget::Webhook,
+            // One stream each, so that each is claimed in turn.
+            stream: format!("{id}_{age}"),
+            url: "http://127.0.0.1:9/hook".into(),
+            payload: "{}".into(),
+            now: now - age,
+            expires_at: now + day,
+        });
+        let op = NewOperation {
+            id: &id,
+            tenant,
+            idempotency_key: "k",
+            request_hash: "h",
+            provider: "digicert",
+            status: certgate_core::operation::Status::Queued,
+            now,
+            next_run_at: None,
+            body: "{}".into(),
+        };
+        let fx = Effects {
+            deliveries: deliveries.into(),
+            ..Effects::default()
+        };
+        store.insert_operation(&op, &fx, None).await.unwrap();
+        for _ in 0..2 {
+            let d = store
+                .claim_delivery(
+                    tenant,
+                    DeliveryTarget::Webhook,
+                    now,
+                    std::time::Duration::from_secs(1),
+                )
+                .await
+                .unwrap()
+                .unwrap();
+            let dead = Attempt {
+                status_code: Some(503),
+                error: Some("the receiver answered 503".into()),
+                next_attempt_at: None,
+                now,
+            };
+            store.record_attempt(d.id, &dead).await.unwrap();
+        }
+    }
+    let statuses = |store: Store, tenant: &'static str| async move {
+        let mut s: Vec<_> = store
+            .list_deliveries(tenant, None, 0, 10)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|d| d.status)
+            .collect();
+        s.sort_by_key(|s| s.as_str());
+        s
+    };
+    let prune = |args: &[&str]| {
+        let out = certgate()
+            .args(["deliveries", "prune-dead", "--database", &db])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+
+    let out = prune(&["--older-than-days", "5", "--tenant", "acme"]);
+    assert!(out.starts_with("pruned 1 dead deliveries"), "{out}");
+    use DeliveryStatus::{Dead, Pending};
+    assert_eq!(statuses(store.clone(), "acme").await, [Dead, Pending]);
+    assert_eq!(
+        statuses(store.clone(), "other").await,
+        [Dead, Dead, Pending]
+    );
+
+    let out = prune(&["--older-than-days", "0"]);
+    assert!(out.starts_with("pruned 3 dead deliveries"), "{out}");
+    assert_eq!(statuses(store.clone(), "acme").await, [Pending]);
+    assert_eq!(statuses(store.clone(), "other").await, [Pending]);
     store.close().await;
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -188,20 +188,22 @@ async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_to
     )
     .await;
     assert_eq!(status, 404);
-    // A credit on a ticket that is not a refund request is refused, on the page.
+    // The ticket brings the money (one ticket: cancel and refund): the page offers the credit
+    // field. A credit on a rejection is refused, on the page.
+    assert!(ticket.contains("name=\"credited_amount\""), "{ticket}");
     let (status, body, _) = post_form(
         &app,
         &cookie,
         &resolve,
         &[
-            ("outcome", "done"),
+            ("outcome", "rejected"),
             ("csrf", &token),
             ("credited_amount", "10.00"),
         ],
     )
     .await;
     assert_eq!(status, 400);
-    assert!(body.contains("not a refund request"), "{body}");
+    assert!(body.contains("only a ticket resolved"), "{body}");
     let (status, _, location) = post_form(
         &app,
         &cookie,
@@ -239,4 +241,80 @@ async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_to
     let (status, _) = page(&app, &cookie, "/desk").await;
     assert_eq!(status, 303);
     app.stop().await;
+}
+
+/// The queue is oldest first for real: 230 open tickets, the soonest `submit_by` first, 50 to
+/// a page, every one reachable, none twice.
+#[tokio::test]
+async fn the_queue_pages_every_open_ticket_soonest_due_first() {
+    let app = spawn(Setup {
+        desk_users: vec![desk_user(
+            "carol",
+            &["default"],
+            "carol-desk-key-0123456789",
+        )],
+        ..Setup::default()
+    })
+    .await;
+    let now = chrono::Utc::now();
+    let mut due = std::collections::HashMap::new();
+    let mut ids = Vec::new();
+    for i in 0..230u32 {
+        // Issued 1 day to 10.6 days ago, each a different hour, created in another order.
+        let issued = now - chrono::Duration::hours(24 + i64::from(i * 37 % 230));
+        let order_id = format!("q{i:03}");
+        let body = json!({"provider": "sectigo", "intent": "refund", "order": order(json!({
+            "id": order_id, "supplier_order_id": format!("{}", 5000 + i),
+            "purchased_at": (issued - chrono::Duration::hours(1)).to_rfc3339(),
+            "issued_at": issued.to_rfc3339()}))});
+        let (status, op) = app.post_operation(KEY, &format!("queue-{i}"), &body).await;
+        assert_eq!(status, 202, "{op}");
+        let by = op["quote"]["submit_by"].as_str().unwrap().to_owned();
+        due.insert(order_id, chrono::DateTime::parse_from_rfc3339(&by).unwrap());
+        ids.push(op["id"].as_str().unwrap().to_owned());
+    }
+    for id in &ids {
+        app.wait_for(id, &["manual_ticket_open"]).await;
+    }
+    let (_, cookie) = login(&app, "carol-desk-key-0123456789", false).await;
+    let (cookie, _) = cookie.unwrap();
+    let order_ids = |html: &str| -> Vec<String> {
+        html.split(" for order ")
+            .skip(1)
+            .map(|rest| rest.split('<').next().unwrap().trim().to_owned())
+            .collect()
+    };
+    let mut seen = Vec::new();
+    let mut path = "/desk".to_owned();
+    for n in 0..5 {
+        let (status, html) = page(&app, &cookie, &path).await;
+        assert_eq!(status, 200);
+        let shown = if n < 4 { 50 } else { 30 };
+        let (first, last) = (50 * n + 1, 50 * n + shown);
+        assert!(
+            html.contains(&format!("230 open, showing {first}–{last}")),
+            "page {}: {html}",
+            n + 1
+        );
+        let here = order_ids(&html);
+        assert_eq!(here.len(), shown, "page {}", n + 1);
+        seen.extend(here);
+        match html
+            .split("rel=\"next\"")
+            .next()
+            .and_then(|h| h.rsplit("href=\"").next())
+        {
+            Some(next) if n < 4 => path = next.split('"').next().unwrap().replace("&amp;", "&"),
+            _ => assert!(!html.contains("rel=\"next\""), "no page after the last"),
+        }
+    }
+    let unique: std::collections::HashSet<_> = seen.iter().collect();
+    assert_eq!(unique.len(), 230, "every ticket once");
+    let dues: Vec<_> = seen.iter().map(|o| due[o]).collect();
+    assert!(
+        dues.windows(2).all(|w| w[0] <= w[1]),
+        "the soonest submit_by first: {seen:?}"
+    );
+    let soonest = dues.iter().min().unwrap();
+    assert_eq!(&dues[0], soonest);
 }

@@ -375,3 +375,77 @@ async fn a_refund_reported_while_the_operation_runs_is_recorded_and_the_operatio
     );
     app.stop().await;
 }
+
+/// The money is recorded where it arrives: a Trustwave refund is one platform ticket ("cancel
+/// this certificate and refund it"), and the person who got the money resolves it with the
+/// credit. A ticket of an operation that promises no money takes none.
+#[tokio::test]
+async fn a_platform_ticket_that_brings_the_money_takes_the_credit() {
+    let mock = MockServer::start().await;
+    let app = spawn(setup(&mock, chrono::Utc::now)).await;
+    let issued = (chrono::Utc::now() - chrono::Duration::days(2)).to_rfc3339();
+    let ticket_of = |intent: &'static str, idem: &'static str, order_id: &'static str| {
+        let app = &app;
+        let issued = issued.clone();
+        async move {
+            let body = json!({"provider": "trustwave", "intent": intent, "order": order(json!({
+                "id": order_id, "supplier_order_id": order_id, "state": "issued",
+                "purchased_at": issued, "issued_at": issued}))});
+            let (status, op) = app.post_operation(KEY, idem, &body).await;
+            assert_eq!(status, 202, "{op}");
+            let id = op["id"].as_str().unwrap().to_owned();
+            let waiting = app.wait_for(&id, &["manual_ticket_open"]).await;
+            assert_eq!(waiting["steps"].as_array().unwrap().len(), 1, "{waiting:#}");
+            waiting["steps"][0]["ticket_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let credit = json!({"amount": "120.00", "currency": "USD", "reference": "TW-CR-1"});
+
+    let revoke = ticket_of("revoke", "tw-revoke", "7001").await;
+    let (status, p) = app
+        .post(
+            &format!("/v1/tickets/{revoke}/resolve"),
+            &json!({"outcome": "done", "credited": credit}),
+        )
+        .await;
+    assert_eq!(status, 400, "{p}");
+    assert_eq!(p["errors"][0]["field"], "credited", "{p}");
+    assert!(
+        p["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("promises no money"),
+        "{p}"
+    );
+
+    let refund = ticket_of("refund", "tw-refund", "7002").await;
+    let (status, resolved) = app
+        .post(
+            &format!("/v1/tickets/{refund}/resolve"),
+            &json!({"outcome": "done", "note": "support refunded it", "credited": credit}),
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    let op = &resolved["operation"];
+    assert_eq!(op["status"], "completed", "{op:#}");
+    assert_eq!(op["refund"]["status"], "credited", "{op:#}");
+    assert_eq!(op["refund"]["mismatch"], false);
+    assert_eq!(op["refund"]["credited"]["reference"], "TW-CR-1");
+
+    // Resolved done without the credit: support said yes, the money is still to come.
+    let approved = ticket_of("refund", "tw-refund-2", "7003").await;
+    let (status, resolved) = app
+        .post(
+            &format!("/v1/tickets/{approved}/resolve"),
+            &json!({"outcome": "done"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{resolved}");
+    assert_eq!(
+        resolved["operation"]["refund"]["status"], "approved",
+        "{resolved:#}"
+    );
+}

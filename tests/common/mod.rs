@@ -217,6 +217,8 @@ pub struct Setup {
     pub clock: certgate_server::Clock,
     pub watch: certgate_server::config::WatchConfig,
     pub desk_users: Vec<certgate_server::config::DeskUserConfig>,
+    /// The plugins and clients the providers are built with.
+    pub registry: fn() -> certgate_core::RegistryBuilder,
 }
 
 impl Default for Setup {
@@ -232,6 +234,7 @@ impl Default for Setup {
             clock: chrono::Utc::now,
             watch: certgate_server::config::WatchConfig::default(),
             desk_users: Vec::new(),
+            registry: certgate::registry_builder,
         }
     }
 }
@@ -284,7 +287,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
     std::env::set_var("ALIBABA_ACCESS_KEY_ID", "ali-test-id");
     std::env::set_var("ALIBABA_ACCESS_KEY_SECRET", "ali-test-secret");
     let file = certgate_server::config::parse_toml(&setup.providers_toml).unwrap();
-    let registry = certgate::registry_builder()
+    let registry = (setup.registry)()
         .build(&file.providers)
         .expect("a valid providers.toml");
     let mut live = certgate_server::Live::build(

@@ -167,6 +167,8 @@ pub enum Event {
     Withdraw,
     /// The reseller asks to run a failed operation again.
     Retry,
+    /// The operation's run panicked (a bug), with this message.
+    Panicked { message: String },
 }
 
 /// When the executor should run the operation next.
@@ -379,6 +381,7 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
     match event {
         Event::Withdraw => withdraw(op, ctx, &mut t)?,
         Event::Retry => retry(op, ctx, &mut t)?,
+        Event::Panicked { message } => panicked(op, current(op)?, message, ctx, &mut t),
         Event::TicketResolved {
             ticket_id,
             step,
@@ -387,6 +390,12 @@ pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Tran
             credited,
         } => {
             if let Some(credit) = credited {
+                if !op.credited_on(step) {
+                    return Err(Refused(
+                        "this ticket's step does not bring the money: nothing is credited by it"
+                            .into(),
+                    ));
+                }
                 report_refund(op, Report::Credited(credit), note.clone(), ctx, &mut t)?;
             }
             ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?
@@ -492,8 +501,10 @@ fn follow_refund(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) {
                 | Status::ManualTicketOpen
                 | Status::Completed
         );
-    // The CA's refund call succeeded, or its support's yes was reported on the ticket.
-    let approved = step.action == Action::RefundRequest && step.status == Status::Completed;
+    // The CA's refund call succeeded, or its support's yes was reported on the ticket that
+    // asked for the money.
+    let approved = step.status == Status::Completed
+        && (step.action == Action::RefundRequest || step.ticket_id.is_some());
     let status = op.status;
     let max_days = op.quote.decision.eta.and_then(|e| e.max_business_days);
     let Some(record) = op.refund.as_mut() else {
@@ -1320,6 +1331,40 @@ fn withdraw(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) -> Result
     Ok(())
 }
 
+/// Runs of one operation that may panic before it fails instead of being run again.
+pub const MAX_PANICS: u32 = 3;
+
+/// A run of `op` panicked: run again after a backoff (nothing it was doing is trusted: an
+/// attempt it saved is read before anything is sent), or, at the [`MAX_PANICS`]th, failed as
+/// `internal` with the panic's message.
+fn panicked(op: &mut Operation, i: usize, message: String, ctx: &Context<'_>, t: &mut Transition) {
+    op.panics += 1;
+    let n = op.panics;
+    if n >= MAX_PANICS {
+        let detail = format!("certgate failed running this operation ({n} times): {message}");
+        fail(
+            op,
+            i,
+            FailureKind::Internal,
+            CaMessage::text(detail.clone()),
+            detail,
+            ctx,
+            t,
+        );
+        return;
+    }
+    let wait = backoff(&ctx.policy, n, None, ctx.jitter);
+    op.record(
+        Some(i),
+        format!(
+            "certgate failed running this operation ({n} of {MAX_PANICS}): {message}; run again in {:.1}s",
+            wait.as_secs_f64()
+        ),
+        ctx.now,
+    );
+    t.schedule = Schedule::At(after(ctx.now, wait));
+}
+
 fn retry(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) -> Result<(), Refused> {
     if op.status != Status::Failed {
         return Err(Refused(format!(
@@ -1335,6 +1380,7 @@ fn retry(op: &mut Operation, ctx: &Context<'_>, t: &mut Transition) -> Result<()
     step.tries = 0;
     step.throttled = false;
     op.verified = false;
+    op.panics = 0;
     move_step(
         op,
         i,

@@ -250,6 +250,9 @@ pub enum FailureKind {
     CaUnreachable,
     /// Every try failed (timeouts, lost answers, CA errors).
     GaveUp,
+    /// certgate itself failed: the operation's run panicked again and again (a bug to
+    /// report); the message is the panic's.
+    Internal,
     /// The CA's read of the order does not match the order sent (its common name, its ids):
     /// it is not the order the reseller described, and nothing was sent.
     CaMismatch,
@@ -317,6 +320,10 @@ pub struct Operation {
     /// Whether the order's state was read from the CA before the first automated step.
     #[serde(default)]
     pub verified: bool,
+    /// Runs of this operation that panicked (a bug): at [`crate::lifecycle::MAX_PANICS`] it
+    /// fails instead of being run again.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub panics: u32,
     #[serde(with = "instant")]
     pub created_at: DateTime<Utc>,
     #[serde(with = "instant")]
@@ -341,6 +348,7 @@ impl Operation {
             steps,
             refund,
             verified: false,
+            panics: 0,
             created_at: now,
             updated_at: now,
             history: vec![HistoryEntry {
@@ -437,6 +445,12 @@ impl Operation {
             .or_else(|| self.steps.len().checked_sub(1))
     }
 
+    /// Whether a ticket of step `step` may say what was credited: the operation promises
+    /// money and `step` is the one that brings it ([`Operation::money_step`]).
+    pub fn credited_on(&self, step: usize) -> bool {
+        self.refund.is_some() && self.money_step() == Some(step)
+    }
+
     /// A refund request still under review (its ticket open or the CA reviewing it) can be
     /// withdrawn.
     pub fn withdrawable(&self) -> bool {
@@ -522,6 +536,23 @@ mod tests {
             (o.status, o.steps[0].status),
             (Status::Withdrawn, Status::Withdrawn)
         );
+    }
+
+    #[test]
+    fn the_money_is_credited_on_the_refund_request_else_the_last_step() {
+        let two = op(vec![
+            Step::manual(Action::Revoke, &[]),
+            Step::manual(Action::RefundRequest, &[]),
+        ]);
+        assert!(two.refund.is_some());
+        assert_eq!(two.money_step(), Some(1));
+        assert!(!two.credited_on(0) && two.credited_on(1));
+        // One platform ticket ("cancel and refund it"): the money comes with it.
+        let one = op(vec![Step::manual(Action::Revoke, &[])]);
+        assert!(one.credited_on(0) && !one.credited_on(1));
+        let mut none = one.clone();
+        none.refund = None;
+        assert!(!none.credited_on(0), "no money promised, none credited");
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! executor's timings, webhook deliveries, the event feed's retention, the watch over watched
 //! orders and an optional outside helpdesk. Every table is `deny_unknown_fields`.
 
-use certgate_core::config::{self, ConfigError, ProviderTables, SecretRef};
+use certgate_core::config::{self, ConfigError, ConfigIssue, ProviderTables, SecretRef};
 use certgate_core::event::{Backoff, DeliveryPolicy};
 use certgate_core::lifecycle::RetryPolicy;
 use serde::{Deserialize, Serialize};
@@ -45,6 +45,108 @@ pub struct DeskUserConfig {
     pub tenants: Vec<String>,
     /// The key the user logs in with, from the environment.
     pub key: SecretRef,
+}
+
+impl FileConfig {
+    /// Every value of `[executor]`, `[webhooks]`, `[events]` and `[watch]` that would make the
+    /// gateway panic or spin (a zero interval, a lease too short to renew, a backoff that
+    /// never grows).
+    pub fn timing_issues(&self) -> Vec<ConfigIssue> {
+        let mut issues = Vec::new();
+        let mut at_least = |key: &str, value: u64, min: u64, why: &str| {
+            if value < min {
+                issues.push(ConfigIssue {
+                    key: key.into(),
+                    message: format!("must be at least {min} ({why}), not {value}"),
+                });
+            }
+        };
+        let e = &self.executor;
+        at_least(
+            "executor.workers",
+            e.workers as u64,
+            1,
+            "operations run at once",
+        );
+        at_least(
+            "executor.lease_ms",
+            e.lease_ms,
+            300,
+            "a lease is renewed every third of it",
+        );
+        at_least("executor.poll_ms", e.poll_ms, 1, "0 would spin");
+        at_least(
+            "executor.max_attempts",
+            u64::from(e.max_attempts),
+            1,
+            "a step is tried at least once",
+        );
+        at_least(
+            "executor.backoff_base_ms",
+            e.backoff_base_ms,
+            1,
+            "0 would retry at once, forever",
+        );
+        at_least(
+            "executor.backoff_max_ms",
+            e.backoff_max_ms,
+            e.backoff_base_ms.max(1),
+            "at least backoff_base_ms",
+        );
+        at_least(
+            "executor.recheck_ms",
+            e.recheck_ms,
+            1,
+            "0 would read the CA without pause",
+        );
+        let w = &self.webhooks;
+        at_least(
+            "webhooks.max_age_hours",
+            u64::from(w.max_age_hours),
+            1,
+            "a delivery is tried for at least an hour",
+        );
+        at_least(
+            "webhooks.backoff_base_ms",
+            w.backoff_base_ms,
+            1,
+            "0 would retry at once",
+        );
+        at_least(
+            "webhooks.backoff_max_ms",
+            w.backoff_max_ms,
+            w.backoff_base_ms.max(1),
+            "at least backoff_base_ms",
+        );
+        at_least(
+            "webhooks.timeout_ms",
+            w.timeout_ms,
+            1,
+            "an attempt needs time",
+        );
+        at_least(
+            "events.retention_days",
+            u64::from(self.events.retention_days),
+            1,
+            "events are kept a day at least",
+        );
+        let h = &self.watch;
+        at_least(
+            "watch.recheck_hours",
+            u64::from(h.recheck_hours),
+            1,
+            "an hour at least",
+        );
+        at_least("watch.poll_ms", h.poll_ms, 1, "0 would spin");
+        at_least(
+            "watch.batch",
+            u64::from(h.batch),
+            1,
+            "orders per transaction",
+        );
+        at_least("watch.workers", u64::from(h.workers), 1, "batches at once");
+        issues
+    }
 }
 
 /// Reads a config file.
@@ -291,5 +393,25 @@ mod tests {
         assert!(err.to_string().contains("retries"), "{err}");
         let err = parse_toml("[server]\nport = 1\n").unwrap_err();
         assert!(err.to_string().contains("server"), "{err}");
+        assert!(parse_toml("").unwrap().timing_issues().is_empty());
+    }
+
+    #[test]
+    fn timings_that_would_panic_or_spin_are_refused_all_at_once() {
+        let cfg = parse_toml(
+            "[executor]\nlease_ms = 2\npoll_ms = 0\nbackoff_base_ms = 500\nbackoff_max_ms = 10\n[webhooks]\ntimeout_ms = 0\n[watch]\nbatch = 0\n",
+        )
+        .unwrap();
+        let keys: Vec<String> = cfg.timing_issues().into_iter().map(|i| i.key).collect();
+        assert_eq!(
+            keys,
+            [
+                "executor.lease_ms",
+                "executor.poll_ms",
+                "executor.backoff_max_ms",
+                "webhooks.timeout_ms",
+                "watch.batch"
+            ]
+        );
     }
 }

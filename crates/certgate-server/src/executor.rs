@@ -55,8 +55,19 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                         permit: Some(permit),
                         permits: permits.clone(),
                     };
-                    tokio::spawn(async move {
+                    let (id, tenant) = (row.id.clone(), row.tenant.clone());
+                    let run = tokio::spawn(async move {
                         w.run_operation(row, &mut slot).await;
+                    });
+                    // A run that panics is caught here: the operation is told, not lost.
+                    let w = worker.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = run.await {
+                            if e.is_panic() {
+                                let message = crate::supervise::panic_message(&*e.into_panic());
+                                w.panicked(&tenant, &id, message).await;
+                            }
+                        }
                     });
                 }
                 Ok(None) => {
@@ -146,6 +157,45 @@ enum Called {
 impl Worker {
     fn now(&self) -> DateTime<Utc> {
         (self.state.clock)()
+    }
+
+    /// A run of operation `id` panicked: the lifecycle decides (run again later, or failed as
+    /// `internal` after [`lifecycle::MAX_PANICS`]), saved under this worker's lease, which the
+    /// dead run still holds.
+    async fn panicked(&self, tenant: &str, id: &str, message: String) {
+        tracing::error!(operation = %id, %tenant, panic = %message, "an operation's run panicked");
+        for _ in 0..MERGE_TRIES {
+            let row = match self.state.store.get_operation(tenant, id).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return,
+                Err(e) => {
+                    tracing::warn!(operation = %id, error = %e, "cannot read the operation that panicked");
+                    return;
+                }
+            };
+            let Ok(op) = serde_json::from_str::<Operation>(&row.body) else {
+                return;
+            };
+            let mut held = Held::new(op, row.tenant, row.version);
+            let event = Event::Panicked {
+                message: message.clone(),
+            };
+            let t = match self.apply(&mut held, event) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(operation = %id, error = %e, "the panic is not recorded");
+                    return;
+                }
+            };
+            match self.save(&mut held, t).await {
+                Ok(()) => return,
+                Err(RunError::LeaseLost) => continue,
+                Err(e) => {
+                    tracing::warn!(operation = %id, error = %e, "the panic is not recorded");
+                    return;
+                }
+            }
+        }
     }
 
     /// Schedules the operations nothing would run (`certgate_operations_stalled`), loudly:

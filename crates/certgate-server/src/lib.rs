@@ -16,6 +16,7 @@ pub mod pacing;
 pub mod problem;
 mod routes;
 pub mod service;
+pub mod supervise;
 pub mod tenants;
 pub mod watch;
 pub mod webhooks;
@@ -156,6 +157,8 @@ pub struct Shared {
     /// Tells webhook delivery that deliveries were queued.
     pub deliver: tokio::sync::Notify,
     pub metrics: metrics::Metrics,
+    /// Which background loops are down.
+    pub supervision: supervise::Supervision,
     pub clock: Clock,
     /// The OpenAPI document, set by [`app`] from the routes it builds.
     openapi: std::sync::OnceLock<openapi::Document>,
@@ -174,6 +177,7 @@ impl Shared {
             wake: tokio::sync::Notify::new(),
             deliver: tokio::sync::Notify::new(),
             metrics: metrics::Metrics::default(),
+            supervision: supervise::Supervision::default(),
             live: ArcSwap::from_pointee(live),
             store,
             executor: ExecutorConfig::default(),
@@ -210,15 +214,20 @@ pub struct Background {
 }
 
 impl Background {
-    /// Starts the executor, the webhook delivery, the event pruning and the watch.
+    /// Starts the executor, the webhook delivery, the event pruning and the watch, each
+    /// supervised ([`supervise`]).
     pub fn start(state: &AppState) -> Background {
         let (stop, rx) = tokio::sync::watch::channel(false);
-        let tasks = vec![
-            executor::spawn(state.clone(), rx.clone()),
-            webhooks::spawn(state.clone(), rx.clone()),
-            events::spawn_pruner(state.clone(), rx.clone()),
-            watch::spawn(state.clone(), rx),
+        let loops: [(&'static str, supervise::Start); 4] = [
+            ("executor", executor::spawn),
+            ("deliveries", webhooks::spawn),
+            ("pruner", events::spawn_pruner),
+            ("watch", watch::spawn),
         ];
+        let tasks = loops
+            .into_iter()
+            .map(|(name, start)| supervise::supervise(name, state.clone(), rx.clone(), start))
+            .collect();
         Background { stop, tasks }
     }
 

@@ -47,6 +47,11 @@ struct StatusLabels {
     status: String,
 }
 
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LoopLabels {
+    r#loop: String,
+}
+
 type Latency = Family<RouteLabels, Histogram, fn() -> Histogram>;
 type CallLatency = Family<CallLabels, Histogram, fn() -> Histogram>;
 
@@ -121,6 +126,7 @@ pub struct Metrics {
     open_tickets: Gauge,
     stalled: Gauge,
     quotes: Family<QuoteLabels, Counter>,
+    restarts: Family<LoopLabels, Counter>,
     operations: Family<ProviderLabels, Counter>,
     steps: Family<StepLabels, Counter>,
     pace: PaceGauges,
@@ -177,6 +183,12 @@ impl Default for Metrics {
             "certgate_tickets_open",
             "Manual tickets waiting for a person",
             open_tickets.clone(),
+        );
+        let restarts = Family::<LoopLabels, Counter>::default();
+        registry.register(
+            "certgate_background_restarts",
+            "Background loops restarted after they died (executor, deliveries, pruner, watch)",
+            restarts.clone(),
         );
         let stalled = Gauge::default();
         registry.register(
@@ -265,6 +277,7 @@ impl Default for Metrics {
             by_status,
             open_tickets,
             stalled,
+            restarts,
             quotes,
             operations,
             steps,
@@ -320,6 +333,15 @@ impl Metrics {
                 .set(n);
         }
         self.open_tickets.set(open_tickets);
+    }
+
+    /// A background loop died and is started again.
+    pub fn background_restart(&self, name: &str) {
+        self.restarts
+            .get_or_create(&LoopLabels {
+                r#loop: name.into(),
+            })
+            .inc();
     }
 
     pub fn quote(&self, provider: &str, allowed: bool) {

@@ -10,7 +10,6 @@ use certgate_core::lifecycle::{
     self, Context, Emit, Event, Planner, Schedule, TicketChange, TicketOutcome, Transition,
 };
 use certgate_core::operation::Operation;
-use certgate_core::quote::Action;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
 use certgate_store::{
@@ -105,6 +104,8 @@ async fn effects(
                 id: ticket.id.clone(),
                 tenant: tenant.into(),
                 operation_id: op.id.clone(),
+                provider: ticket.provider.clone(),
+                due_at: op.quote.decision.send_by().map(ms),
                 now: ms(now),
                 body: serde_json::to_string(ticket).expect("a ticket serializes"),
             });
@@ -402,13 +403,16 @@ pub async fn resolve_ticket(
     if credited.is_some() {
         let why = if outcome != TicketOutcome::Done {
             Some("only a ticket resolved `done` says what was credited".to_owned())
-        } else if ticket.action != Action::RefundRequest {
-            Some(format!(
-                "this ticket is a {}, not a refund request: nothing is credited by it",
-                ticket.action.as_str()
-            ))
         } else {
-            None
+            let row = state
+                .store
+                .get_operation(tenant, &ticket.operation_id)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::NotFound(format!("no operation `{}`", ticket.operation_id))
+                })?;
+            let op = parse(&row.body)?;
+            money_elsewhere(&op, ticket.step)
         };
         if let Some(why) = why {
             return Err(InvalidInput::one("credited", why).into());
@@ -431,6 +435,22 @@ pub async fn resolve_ticket(
     })
     .await?;
     Ok((load_ticket(state, tenant, id).await?, op))
+}
+
+/// Why a ticket of `step` cannot say what was credited, if it cannot.
+fn money_elsewhere(op: &Operation, step: usize) -> Option<String> {
+    if op.credited_on(step) {
+        return None;
+    }
+    Some(match op.money_step() {
+        Some(i) if op.refund.is_some() => format!(
+            "the money comes with step {} ({}), not with this ticket's {}: nothing is credited by it",
+            i + 1,
+            op.steps[i].action.as_str(),
+            op.steps.get(step).map_or("?", |s| s.action.as_str())
+        ),
+        _ => "the operation promises no money: its quote's refund is none".to_owned(),
+    })
 }
 
 /// The tenant's ticket `id`.

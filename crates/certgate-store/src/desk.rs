@@ -1,7 +1,9 @@
-//! The support desk's sessions: a session is found by the digest of its cookie (the cookie
-//! itself is never stored) and ends at `expires_at` or at logout.
+//! The support desk's sessions and queue: a session is found by the digest of its cookie (the
+//! cookie itself is never stored) and ends at `expires_at` or at logout; the queue pages the
+//! tickets of a user's tenants in the database, the soonest due first.
 
-use crate::{Result, Store};
+use crate::{Result, Store, TicketRow};
+use certgate_core::ticket::TicketStatus;
 
 /// A desk session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -62,4 +64,61 @@ impl Store {
             .await?;
         Ok(())
     }
+
+    /// A page of the tickets of `tenants` (in `status`, at `provider`, where given): those
+    /// whose request must go soonest first (none last), then the oldest; and how many match.
+    pub async fn desk_queue(
+        &self,
+        tenants: &[String],
+        filter: QueueFilter<'_>,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(i64, Vec<TicketRow>)> {
+        if tenants.is_empty() {
+            return Ok((0, Vec::new()));
+        }
+        // $1 status, $2 provider, then the tenants.
+        let among = (0..tenants.len())
+            .map(|i| format!("${}", i + 3))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let matching = format!(
+            "FROM tickets WHERE tenant IN ({among}) AND ($1 = '' OR status = $1) \
+             AND ($2 = '' OR provider = $2)"
+        );
+        let status = filter.status.map_or("", TicketStatus::as_str);
+        let provider = filter.provider.unwrap_or("");
+        let count_sql = format!("SELECT COUNT(*) {matching}");
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+            .bind(status)
+            .bind(provider);
+        for t in tenants {
+            count = count.bind(t.as_str());
+        }
+        let total = count.fetch_one(&self.pool).await?;
+        let n = tenants.len() + 3;
+        let page_sql = format!(
+            "SELECT id, tenant, operation_id, status, body {matching} \
+             ORDER BY (CASE WHEN due_at IS NULL THEN 1 ELSE 0 END), due_at, created_at, id \
+             LIMIT ${n} OFFSET ${}",
+            n + 1
+        );
+        let mut rows = sqlx::query_as::<_, TicketRow>(&page_sql)
+            .bind(status)
+            .bind(provider);
+        for t in tenants {
+            rows = rows.bind(t.as_str());
+        }
+        let rows = rows.bind(limit).bind(offset).fetch_all(&self.pool).await?;
+        Ok((total, rows))
+    }
+}
+
+/// Which tickets the desk's queue shows.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct QueueFilter<'a> {
+    /// Only tickets in this status (`None`: any).
+    pub status: Option<TicketStatus>,
+    /// Only tickets at this CA.
+    pub provider: Option<&'a str>,
 }

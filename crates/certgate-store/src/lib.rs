@@ -85,6 +85,9 @@ pub struct Store {
     backend: Backend,
 }
 
+/// Rows one pruning statement deletes at most.
+pub const PRUNE_BATCH: i64 = 500;
+
 /// SQLite's page cache, in KiB.
 const SQLITE_CACHE_KIB: u32 = 128 * 1024;
 
@@ -233,6 +236,18 @@ impl Store {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A write, committed: does the database take writes (not full, not read-only)?
+    pub async fn probe_write(&self, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO health_probe (id, at) VALUES (1, $1) \
+             ON CONFLICT (id) DO UPDATE SET at = excluded.at",
+        )
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// A cheap query: is the database there?
@@ -675,7 +690,6 @@ impl Store {
         Ok(n)
     }
 
-    /// How many operations there are by status, and open tickets (for `/metrics`).
     /// How many operations of each status, the open tickets, and the stalled operations at
     /// `now` (ms).
     pub async fn counts(&self, now: i64) -> Result<Counts> {
@@ -737,28 +751,82 @@ impl Store {
         Ok(rows)
     }
 
-    /// Forgets events created before `before` whose deliveries are all finished, and
-    /// finished deliveries created before it; how many events and deliveries went.
+    /// Forgets what is past its retention: delivered deliveries created before `before`, and
+    /// events created before it that no pending or dead delivery still carries (a dead
+    /// delivery and its event stay until redelivered or pruned by
+    /// [`Store::prune_dead_deliveries`]). Deletes [`PRUNE_BATCH`] rows per statement, each
+    /// its own short transaction, so SQLite's one writer is never held for long; how many
+    /// events and deliveries went.
     pub async fn prune_events(&self, before: i64) -> Result<(u64, u64)> {
-        let mut tx = self.pool.begin().await?;
-        let events = sqlx::query(
-            "DELETE FROM events WHERE created_at < $1 AND NOT EXISTS \
-             (SELECT 1 FROM deliveries d WHERE d.event_id = events.id AND d.status = $2)",
-        )
-        .bind(before)
-        .bind(DeliveryStatus::Pending.as_str())
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        let deliveries =
-            sqlx::query("DELETE FROM deliveries WHERE created_at < $1 AND status <> $2")
+        let deliveries = self
+            .delete_in_batches(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                 WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3)",
+                &[DeliveryStatus::Delivered.as_str()],
+                before,
+            )
+            .await?;
+        let events = self
+            .delete_in_batches(
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events e \
+                 WHERE e.created_at < $3 AND NOT EXISTS (SELECT 1 FROM deliveries d \
+                 WHERE d.event_id = e.id AND d.status IN ($1, $2)) ORDER BY seq LIMIT $4)",
+                &[
+                    DeliveryStatus::Pending.as_str(),
+                    DeliveryStatus::Dead.as_str(),
+                ],
+                before,
+            )
+            .await?;
+        Ok((events, deliveries))
+    }
+
+    /// Deletes the dead deliveries created before `before` (of `tenant`, or of every tenant),
+    /// in batches; how many. Their events go with the next prune once past their retention.
+    pub async fn prune_dead_deliveries(&self, tenant: Option<&str>, before: i64) -> Result<u64> {
+        match tenant {
+            Some(tenant) => {
+                self.delete_in_batches(
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                     WHERE status = $1 AND tenant = $2 AND created_at < $3 ORDER BY id LIMIT $4)",
+                    &[DeliveryStatus::Dead.as_str(), tenant],
+                    before,
+                )
+                .await
+            }
+            None => {
+                self.delete_in_batches(
+                    "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
+                     WHERE status = $1 AND created_at < $2 ORDER BY id LIMIT $3)",
+                    &[DeliveryStatus::Dead.as_str()],
+                    before,
+                )
+                .await
+            }
+        }
+    }
+
+    /// Runs `sql` (bound to `texts`, then `before`, then the batch size) until it deletes
+    /// fewer than a batch, yielding between batches; how many rows went.
+    async fn delete_in_batches(&self, sql: &str, texts: &[&str], before: i64) -> Result<u64> {
+        let mut total = 0;
+        loop {
+            let mut query = sqlx::query(sql);
+            for text in texts {
+                query = query.bind(*text);
+            }
+            let n = query
                 .bind(before)
-                .bind(DeliveryStatus::Pending.as_str())
-                .execute(&mut *tx)
+                .bind(PRUNE_BATCH)
+                .execute(&self.pool)
                 .await?
                 .rows_affected();
-        tx.commit().await?;
-        Ok((events, deliveries))
+            total += n;
+            if n < PRUNE_BATCH as u64 {
+                return Ok(total);
+            }
+            tokio::task::yield_now().await;
+        }
     }
 
     /// The shared pace of a CA account (Postgres): in one short transaction that holds the

@@ -93,6 +93,10 @@ pub enum TicketWrite {
         id: String,
         tenant: String,
         operation_id: String,
+        /// The ticket's CA (the desk's queue filters by it).
+        provider: String,
+        /// When its request must go by (ms; the desk's queue is ordered by it).
+        due_at: Option<i64>,
         now: i64,
         body: String,
     },
@@ -274,9 +278,9 @@ impl Effects {
     ) -> Result<bool, sqlx::Error> {
         for t in &self.tickets {
             let n = match t {
-                TicketWrite::Open { id, tenant, operation_id, now, body } => sqlx::query(
-                    "INSERT INTO tickets (id, tenant, operation_id, status, created_at, updated_at, body) \
-                     VALUES ($1, $2, $3, $4, $5, $5, $6)",
+                TicketWrite::Open { id, tenant, operation_id, provider, due_at, now, body } => sqlx::query(
+                    "INSERT INTO tickets (id, tenant, operation_id, status, created_at, updated_at, body, provider, due_at) \
+                     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
                 )
                 .bind(id)
                 .bind(tenant)
@@ -284,6 +288,8 @@ impl Effects {
                 .bind(TicketStatus::Open.as_str())
                 .bind(now)
                 .bind(body)
+                .bind(provider)
+                .bind(due_at)
                 .execute(&mut **tx)
                 .await?
                 .rows_affected(),

@@ -235,6 +235,8 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
                 id: ticket.clone(),
                 tenant: t.clone(),
                 operation_id: id.clone(),
+                provider: "digicert".into(),
+                due_at: None,
                 now: 5,
                 body: "{}".into(),
             }],
@@ -565,20 +567,20 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
 }
 
 #[tokio::test]
-async fn old_events_and_finished_deliveries_are_pruned_but_pending_ones_kept() {
+async fn old_events_and_delivered_deliveries_are_pruned_but_pending_and_dead_ones_kept() {
     for (name, store) in stores().await {
         let t = unique();
         let id = format!("op_{}", unique());
         // Older than any other test's rows, so that pruning leaves those alone.
         let old = -100;
         let fx = Effects {
-            events: [1, 2]
+            events: [1, 2, 3]
                 .map(|n| EventWrite {
                     now: old,
                     ..event(&t, &id, n)
                 })
                 .into(),
-            deliveries: [1, 2]
+            deliveries: [1, 2, 3]
                 .map(|n| DeliveryWrite {
                     now: old,
                     ..delivery(&t, &id, n)
@@ -590,44 +592,100 @@ async fn old_events_and_finished_deliveries_are_pruned_but_pending_ones_kept() {
             .insert_operation(&new_op(&id, &t, "k", "h"), &fx, None)
             .await
             .unwrap();
-        let d1 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 10, Duration::from_secs(1))
-            .await
-            .unwrap()
-            .unwrap();
+        let claim =
+            || store.claim_delivery(&t, DeliveryTarget::Webhook, 10, Duration::from_secs(1));
+        // The first is delivered, the second dies, the third is pending.
+        let d1 = claim().await.unwrap().unwrap();
         store.record_attempt(d1.id, &delivered(10)).await.unwrap();
-        // The second is pending, due only in the year 3000 (no gateway on this database
-        // tries it).
-        let d2 = store
-            .claim_delivery(&t, DeliveryTarget::Webhook, 10, Duration::from_secs(1))
-            .await
-            .unwrap()
-            .unwrap();
+        let d2 = claim().await.unwrap().unwrap();
         store
-            .record_attempt(d2.id, &failed(0, Some(0)))
+            .record_attempt(d2.id, &failed(20, None))
+            .await
+            .unwrap();
+        let left = |store: &Store| {
+            let t = t.clone();
+            let store = store.clone();
+            async move {
+                let events: Vec<_> = store
+                    .list_events(&t, 0, None, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|e| e.id)
+                    .collect();
+                let mut deliveries: Vec<_> = store
+                    .list_deliveries(&t, None, 0, 10)
+                    .await
+                    .unwrap()
+                    .into_iter()
+                    .map(|d| d.status)
+                    .collect();
+                deliveries.sort_by_key(|s| s.as_str());
+                (events, deliveries)
+            }
+        };
+        store.prune_events(old + 1).await.unwrap();
+        assert_eq!(
+            left(&store).await,
+            (
+                vec![format!("evt_{t}_2"), format!("evt_{t}_3")],
+                vec![DeliveryStatus::Dead, DeliveryStatus::Pending]
+            ),
+            "{name}: the dead and the pending delivery stay, with their events"
+        );
+        // An operator prunes the dead ones explicitly: another tenant's prune leaves them.
+        assert_eq!(
+            store
+                .prune_dead_deliveries(Some("another-tenant"), old + 1)
+                .await
+                .unwrap(),
+            0,
+            "{name}"
+        );
+        assert_eq!(
+            store
+                .prune_dead_deliveries(Some(&t), old + 1)
+                .await
+                .unwrap(),
+            1,
+            "{name}"
+        );
+        store.prune_events(old + 1).await.unwrap();
+        assert_eq!(
+            left(&store).await,
+            (vec![format!("evt_{t}_3")], vec![DeliveryStatus::Pending]),
+            "{name}: the dead one's event goes with the next prune"
+        );
+    }
+}
+
+#[tokio::test]
+async fn pruning_runs_in_batches_until_nothing_is_left() {
+    for (name, store) in stores().await {
+        let t = unique();
+        let id = format!("op_{}", unique());
+        let old = -200;
+        // Rows older than the other pruning test's, so that its prune may take these too but
+        // this one never takes its.
+        let n = 2 * certgate_store::PRUNE_BATCH as u32 + 7;
+        let fx = Effects {
+            events: (0..n)
+                .map(|i| EventWrite {
+                    now: old,
+                    ..event(&t, &id, i)
+                })
+                .collect(),
+            ..Default::default()
+        };
+        store
+            .insert_operation(&new_op(&id, &t, "k", "h"), &fx, None)
             .await
             .unwrap();
         store.prune_events(old + 1).await.unwrap();
-        let left: Vec<_> = store
-            .list_events(&t, 0, None, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|e| e.id)
-            .collect();
-        assert_eq!(
-            left,
-            [format!("evt_{t}_2")],
-            "{name}: the pending one's event stays"
+        assert!(
+            store.list_events(&t, 0, None, 10).await.unwrap().is_empty(),
+            "{name}: all {n} pruned, batch after batch"
         );
-        let left: Vec<_> = store
-            .list_deliveries(&t, None, 0, 10)
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|d| d.status)
-            .collect();
-        assert_eq!(left, [DeliveryStatus::Pending], "{name}");
     }
 }
 

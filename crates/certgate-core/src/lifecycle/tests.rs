@@ -1164,3 +1164,38 @@ fn a_refused_repeat_of_any_code_is_settled_by_a_read() {
     send_failing(&mut op, CallFailure::refused("no"), &p);
     assert_eq!(op.status, Status::Failed);
 }
+
+#[test]
+fn a_run_that_panics_is_tried_again_then_fails_as_internal() {
+    let p = stub();
+    let mut op = cancel();
+    for n in 1..MAX_PANICS {
+        let t = run(
+            &mut op,
+            Event::Panicked {
+                message: "index out of bounds".into(),
+            },
+            &p,
+        );
+        assert!(matches!(t.schedule, Schedule::At(_)), "{n}");
+        assert_eq!(op.status, Status::Queued);
+    }
+    let t = run(
+        &mut op,
+        Event::Panicked {
+            message: "index out of bounds".into(),
+        },
+        &p,
+    );
+    assert_eq!((op.status, t.schedule), (Status::Failed, Schedule::Never));
+    let error = op.steps[0].error.as_ref().unwrap();
+    assert_eq!(error.kind, FailureKind::Internal);
+    assert!(
+        error.message.contains("index out of bounds"),
+        "{}",
+        error.message
+    );
+    // A retry starts the count again.
+    run(&mut op, Event::Retry, &p);
+    assert_eq!(op.panics, 0);
+}

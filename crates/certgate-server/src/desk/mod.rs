@@ -297,6 +297,9 @@ struct QueueFilter {
     provider: Option<String>,
     #[serde(default)]
     status: Option<String>,
+    /// The page, from 1 ([`QUEUE_PAGE`] tickets each).
+    #[serde(default)]
+    page: Option<String>,
 }
 
 /// A ticket with its operation, as the pages show it.
@@ -327,8 +330,8 @@ async fn item(state: &AppState, tenant: &str, ticket: Ticket) -> Result<Item, Ap
     })
 }
 
-/// The page of tickets (at most this many per tenant).
-const QUEUE_LIMIT: i64 = 200;
+/// Tickets per page of the queue.
+pub(crate) const QUEUE_PAGE: i64 = 50;
 
 async fn queue(
     State(state): State<AppState>,
@@ -343,33 +346,39 @@ async fn queue(
         },
     };
     let provider = filter.provider.clone().filter(|p| !p.is_empty());
-    let mut items = Vec::new();
-    for tenant in &s.user.tenants {
-        let rows = match state
-            .store
-            .list_tickets(tenant, status, None, QUEUE_LIMIT)
-            .await
-        {
-            Ok(rows) => rows,
-            Err(e) => return ApiError::from(e).into_response(),
+    let page_no = filter
+        .page
+        .as_deref()
+        .and_then(|p| p.parse::<i64>().ok())
+        .filter(|p| (1..=1_000_000).contains(p))
+        .unwrap_or(1);
+    let wanted = certgate_store::QueueFilter {
+        status,
+        provider: provider.as_deref(),
+    };
+    let (total, rows) = match state
+        .store
+        .desk_queue(
+            &s.user.tenants,
+            wanted,
+            (page_no - 1) * QUEUE_PAGE,
+            QUEUE_PAGE,
+        )
+        .await
+    {
+        Ok(found) => found,
+        Err(e) => return ApiError::from(e).into_response(),
+    };
+    let mut items = Vec::with_capacity(rows.len());
+    for row in rows {
+        let Ok(ticket) = serde_json::from_str::<Ticket>(&row.body) else {
+            continue;
         };
-        for row in rows {
-            let Ok(ticket) = serde_json::from_str::<Ticket>(&row.body) else {
-                continue;
-            };
-            if provider.as_ref().is_some_and(|p| *p != ticket.provider) {
-                continue;
-            }
-            match item(&state, tenant, ticket).await {
-                Ok(i) => items.push(i),
-                Err(e) => return e.into_response(),
-            }
+        match item(&state, &row.tenant, ticket).await {
+            Ok(i) => items.push(i),
+            Err(e) => return e.into_response(),
         }
     }
-    // Oldest first.
-    items.sort_by(|a, b| {
-        (a.ticket.created_at, &a.ticket.id).cmp(&(b.ticket.created_at, &b.ticket.id))
-    });
     let providers: Vec<String> = state.live().registry.names().map(str::to_owned).collect();
     page(
         StatusCode::OK,
@@ -377,6 +386,9 @@ async fn queue(
             user: &s.user,
             csrf: &s.csrf,
             items: &items,
+            total,
+            first: (page_no - 1) * QUEUE_PAGE + 1,
+            page: page_no,
             providers: &providers,
             provider: provider.as_deref(),
             status,

@@ -140,21 +140,53 @@ fn action_name(action: Action) -> &'static str {
 pub struct QueuePage<'a> {
     pub user: &'a DeskUser,
     pub csrf: &'a str,
+    /// This page's tickets, the soonest due first.
     pub items: &'a [Item],
+    /// How many tickets match the filter, on every page.
+    pub total: i64,
+    /// The position of this page's first ticket (from 1), and the page's number.
+    pub first: i64,
+    pub page: i64,
     pub providers: &'a [String],
     pub provider: Option<&'a str>,
     pub status: Option<TicketStatus>,
     pub now: DateTime<Utc>,
 }
 
+impl QueuePage<'_> {
+    /// The queue's address with this page's filters, at page `page`.
+    fn link(&self, page: i64) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        if let Some(p) = self.provider {
+            query.append_pair("provider", p);
+        }
+        query.append_pair("status", self.status.map_or("any", TicketStatus::as_str));
+        query.append_pair("page", &page.to_string());
+        format!("/desk?{}", query.finish())
+    }
+
+    /// What the filter matches and which of them this page shows: "230 open, showing 1–50".
+    fn summary(&self) -> String {
+        let what = self.status.map_or("tickets", TicketStatus::as_str);
+        let last = self.first + self.items.len() as i64 - 1;
+        format!(
+            "{} {what}, showing {}–{last}, the soonest due first",
+            self.total, self.first
+        )
+    }
+}
+
 pub fn queue(p: &QueuePage<'_>) -> String {
-    let soonest = p
-        .items
-        .iter()
-        .filter(|i| i.ticket.status == TicketStatus::Open)
-        .filter_map(|i| i.by().map(|b| (b, &i.ticket.id)))
-        .min()
-        .map(|(_, id)| id.clone());
+    // The soonest due is the first open ticket of the first page.
+    let soonest = (p.page == 1)
+        .then(|| {
+            p.items
+                .iter()
+                .find(|i| i.ticket.status == TicketStatus::Open && i.by().is_some())
+        })
+        .flatten()
+        .map(|i| i.ticket.id.clone());
+    let more = p.first + (p.items.len() as i64) <= p.total;
     let body = html! {
         h1 { "Tickets" }
         form method="get" action="/desk" {
@@ -179,8 +211,9 @@ pub fn queue(p: &QueuePage<'_>) -> String {
         }
         @if p.items.is_empty() {
             p { "No tickets here." }
+            @if p.total > 0 { p { a href=(p.link(1)) { "To the first page" } " (" (p.total) " in all)" } }
         } @else {
-            p { (p.items.len()) " tickets, oldest first." }
+            p { (p.summary()) }
             ol class="queue" {
                 @for i in p.items {
                     li class=[(soonest.as_ref() == Some(&i.ticket.id)).then_some("soonest")] {
@@ -198,6 +231,12 @@ pub fn queue(p: &QueuePage<'_>) -> String {
                         }
                         @if let Some(by) = i.by() { p { (due("Send by", by, p.now)) } }
                     }
+                }
+            }
+            @if p.page > 1 || more {
+                nav aria-label="Pages" {
+                    @if p.page > 1 { a href=(p.link(p.page - 1)) rel="prev" { "← Sooner" } " " }
+                    @if more { a href=(p.link(p.page + 1)) rel="next" { "Later →" } }
                 }
             }
         }
@@ -288,7 +327,7 @@ pub fn ticket(
                     }
                     label for="note" { "Note (what they answered, their reference)" }
                     textarea id="note" name="note" rows="3" {}
-                    @if t.action == Action::RefundRequest {
+                    @if op.credited_on(t.step) {
                         fieldset {
                             legend { "Credited (if the money is already in)" }
                             label for="credited_amount" { "Amount" }

@@ -27,25 +27,39 @@ pub async fn healthz() -> Json<Health> {
     })
 }
 
-/// Readiness: ready when the store answers.
+/// Readiness: ready when the store takes a write and every background loop runs.
 #[utoipa::path(get, path = "/readyz", tag = "health", responses(
     (status = 200, description = "Ready", body = Health),
-    (status = 503, description = "The store does not answer", body = Health),
+    (status = 503, description = "The store refuses writes, or a background loop is down", body = Health),
 ))]
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    match state.store.ping().await {
-        Ok(()) => (
+    let down = state.supervision.down();
+    let problem = if down.is_empty() {
+        state
+            .store
+            .probe_write(service::ms((state.clock)()))
+            .await
+            .err()
+            .map(|e| format!("the store refuses writes: {e}"))
+    } else {
+        Some(format!(
+            "background work is down and restarting: {}",
+            down.join(", ")
+        ))
+    };
+    match problem {
+        None => (
             StatusCode::OK,
             Json(Health {
                 status: "ready",
                 detail: None,
             }),
         ),
-        Err(e) => (
+        Some(detail) => (
             StatusCode::SERVICE_UNAVAILABLE,
             Json(Health {
                 status: "unavailable",
-                detail: Some(e.to_string()),
+                detail: Some(detail),
             }),
         ),
     }
