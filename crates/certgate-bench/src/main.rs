@@ -339,6 +339,61 @@ async fn fresh_database(url: &str) -> anyhow::Result<String> {
     Ok(fresh.to_string())
 }
 
+/// What durability costs a SQLite commit: one small transaction at a time (an attempt's save)
+/// on a WAL file with `synchronous = FULL` (the store's setting: the commit is on disk before
+/// the request it precedes goes) and with `NORMAL` (a power loss may drop the last commits).
+async fn sqlite_commits(report: &mut Report, dir: &Path) -> anyhow::Result<()> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::ConnectOptions;
+    let mut p50 = Vec::new();
+    for (name, sync) in [
+        ("FULL", SqliteSynchronous::Full),
+        ("NORMAL", SqliteSynchronous::Normal),
+    ] {
+        let path = dir.join(format!("commits-{name}.db"));
+        let mut conn = SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(sync)
+            .connect()
+            .await?;
+        sqlx::query("CREATE TABLE saves (id INTEGER PRIMARY KEY, body TEXT NOT NULL)")
+            .execute(&mut conn)
+            .await?;
+        let body = "x".repeat(2_000);
+        let mut times = Vec::new();
+        for _ in 0..1_000 {
+            let t = Instant::now();
+            sqlx::query("INSERT INTO saves (body) VALUES ($1)")
+                .bind(&body)
+                .execute(&mut conn)
+                .await?;
+            times.push(t.elapsed());
+        }
+        times.sort_unstable();
+        let median = times[times.len() / 2];
+        report.add(
+            "ops",
+            format!("one save committed, synchronous = {name} (SQLite WAL), p50 / p99"),
+            format!("{} / {}", ms(median), ms(times[times.len() * 99 / 100])),
+            "",
+            None,
+        );
+        p50.push(median);
+        drop(conn);
+        std::fs::remove_file(&path).ok();
+    }
+    report.add(
+        "ops",
+        "durability's cost per commit (FULL p50 - NORMAL p50)",
+        ms(p50[0].saturating_sub(p50[1])),
+        "",
+        None,
+    );
+    Ok(())
+}
+
 /// Drops a database [`fresh_database`] made.
 async fn drop_database(url: &str, fresh: &str) -> anyhow::Result<()> {
     use sqlx::Connection;
@@ -382,7 +437,7 @@ async fn ops(
     // Throughput.
     let n = 2_000;
     let start = Instant::now();
-    post_many(&gw.base, &format!("t{run}"), n, 32).await?;
+    post_many(&gw.base, &format!("2{run}"), n, 32).await?;
     let all = wait_until(Duration::from_secs(120), || {
         counters.cancels.load(Relaxed) >= n
     })
@@ -1025,6 +1080,7 @@ async fn main() -> anyhow::Result<()> {
                     &format!("sqlite://{}", dir.join("ops.db").display()),
                 )
                 .await?;
+                sqlite_commits(&mut report, &dir).await?;
                 match std::env::var("CERTGATE_TEST_POSTGRES_URL") {
                     Ok(url) if !url.is_empty() => {
                         let fresh = fresh_database(&url).await?;
