@@ -97,7 +97,7 @@ pub fn load_live(
     username: &str,
 ) -> Result<(Live, FileConfig, ConfigSource), ConfigError> {
     let (file, source) = read(path)?;
-    let timing = file.timing_issues();
+    let timing = file.setting_issues();
     let live = match registry_builder().build(&file.providers) {
         Ok(registry) => {
             match Live::build(

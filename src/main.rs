@@ -570,6 +570,8 @@ fn serve(
         shared.webhooks = file.webhooks;
         shared.events = file.events;
         shared.watch = file.watch;
+        shared.server = file.server.clone();
+        shared.desk = file.desk;
         let state = AppState::from(shared);
         tokio::spawn(reload_on_hangup(state.clone(), config.clone(), file));
         let listener = tokio::net::TcpListener::bind(listen)
@@ -577,9 +579,10 @@ fn serve(
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
         let background = Background::start(&state);
+        let shutdown = shutdown_signal()?;
         tracing::info!(%addr, providers = %source, %database, "certgate listening");
         println!("certgate listening on http://{addr}");
-        certgate_server::serve(listener, state, shutdown_signal()).await?;
+        certgate_server::serve(listener, state, shutdown).await?;
         background.stop().await;
         tracing::info!("certgate stopped");
         Ok(())
@@ -687,23 +690,22 @@ async fn reload_on_hangup(
     let _ = (state, config, running);
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    // Registered now, before the gateway says it listens: a SIGTERM from then on is a clean
+    // stop, never the default kill.
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending().await,
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("cannot listen for SIGTERM")?;
+    Ok(async move {
+        #[cfg(unix)]
+        let term = async move {
+            term.recv().await;
+        };
+        #[cfg(not(unix))]
+        let term = std::future::pending::<()>();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            () = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }

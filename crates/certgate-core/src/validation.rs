@@ -4,6 +4,7 @@ use regex::Regex;
 use serde::Serialize;
 use std::fmt;
 use std::sync::LazyLock;
+use unicode_properties::{GeneralCategory, UnicodeGeneralCategory};
 use utoipa::openapi::schema::{ObjectBuilder, SchemaType, Type};
 
 /// One problem with one field of the input, e.g. `order.issued_at`.
@@ -89,8 +90,9 @@ impl Errors {
     }
 
     /// Free text: at most `max` characters, no control characters (line breaks excepted
-    /// where `multiline`) and no bidirectional overrides, which would make what a person reads
-    /// in a ticket differ from what it says. True if it passed.
+    /// where `multiline`) and no invisible format characters (Unicode category Cf: zero-width
+    /// spaces, U+FEFF, soft hyphens, bidirectional controls, tags), which would make what a
+    /// person reads or pastes from a ticket differ from what it says. True if it passed.
     pub fn text(&mut self, field: &str, value: &str, max: usize, multiline: bool) -> bool {
         if value.chars().count() > max {
             self.push(field, format!("must be at most {max} characters"));
@@ -100,7 +102,7 @@ impl Errors {
             self.push(
                 field,
                 format!(
-                    "must not contain control or bidirectional-override characters (found U+{:04X})",
+                    "must not contain control or invisible format characters (found U+{:04X})",
                     u32::from(c)
                 ),
             );
@@ -119,21 +121,51 @@ impl Errors {
 }
 
 /// A character that changes or hides what is displayed: a control character (`\n`, `\t` and
-/// `\r` allowed in multi-line text) or a Unicode bidirectional control.
+/// `\r` allowed in multi-line text) or a format character (Unicode category Cf, the
+/// bidirectional controls among them).
 fn is_hidden(c: char, multiline: bool) -> bool {
-    let bidi = matches!(c, '\u{061C}' | '\u{200E}' | '\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}');
-    bidi || (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
+    c.general_category() == GeneralCategory::Format
+        || (c.is_control() && !(multiline && matches!(c, '\n' | '\t' | '\r')))
 }
 
-/// The characters [`is_hidden`] refuses, as the inside of a regular-expression class.
+/// The characters [`is_hidden`] refuses, as the inside of a regular-expression class (escapes
+/// that Rust's and Python's engines read alike: `\uXXXX`, and `\UXXXXXXXX` past the BMP).
 fn hidden_class(multiline: bool) -> String {
     let controls = if multiline {
         r"\x00-\x08\x0b\x0c\x0e-\x1f"
     } else {
         r"\x00-\x1f"
     };
-    format!(r"{controls}\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069")
+    format!(r"{controls}\x7f-\x9f{}", *FORMAT_CLASS)
 }
+
+/// Every format character (Cf) as class ranges, from the Unicode tables.
+static FORMAT_CLASS: LazyLock<String> = LazyLock::new(|| {
+    let escape = |c: char| match u32::from(c) {
+        n if n <= 0xFFFF => format!(r"\u{n:04x}"),
+        n => format!(r"\U{n:08x}"),
+    };
+    let mut class = String::new();
+    let mut chars = ('\0'..=char::MAX)
+        .filter(|c| c.general_category() == GeneralCategory::Format)
+        .peekable();
+    while let Some(first) = chars.next() {
+        let mut last = first;
+        while let Some(&next) = chars.peek() {
+            if u32::from(next) != u32::from(last) + 1 {
+                break;
+            }
+            last = next;
+            chars.next();
+        }
+        class.push_str(&escape(first));
+        if last != first {
+            class.push('-');
+            class.push_str(&escape(last));
+        }
+    }
+    class
+});
 
 /// Unicode's white space that is not a control character (what `str::trim` also removes).
 const BLANK: &str = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
@@ -301,8 +333,18 @@ mod tests {
         assert!(!e.text("note", "\u{2066}isolate", 100, true));
         assert!(!e.text("note", "bell\u{7}", 100, true));
         assert!(!e.text("note", &"x".repeat(101), 100, true));
+        // Invisible format characters: a zero-width space, a BOM, a soft hyphen, a tag.
+        for hidden in [
+            "SEC\u{200B}77",
+            "\u{FEFF}77",
+            "soft\u{AD}hyphen",
+            "tag\u{E0041}",
+        ] {
+            assert!(!e.text("id", hidden, 100, false), "{hidden:?}");
+        }
         let errors = e.finish().unwrap_err().errors;
-        assert_eq!(errors.len(), 5);
+        assert_eq!(errors.len(), 9);
+        assert!(errors[5].message.contains("U+200B"), "{errors:?}");
         assert!(errors[1].message.contains("U+202E"), "{errors:?}");
         assert_eq!(errors[4].message, "must be at most 100 characters");
     }
@@ -311,7 +353,7 @@ mod tests {
     fn the_text_pattern_refuses_exactly_the_hidden_characters() {
         for multiline in [false, true] {
             let re = Regex::new(&text_pattern(multiline)).unwrap();
-            for c in (0..=0x3000u32).filter_map(char::from_u32) {
+            for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
                 assert_eq!(
                     re.is_match(&c.to_string()),
                     !is_hidden(c, multiline),

@@ -3,6 +3,7 @@
 
 use sha2::{Digest, Sha256};
 use std::fmt;
+use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
 
 /// The tenant a request acts for.
@@ -85,6 +86,72 @@ impl ApiKeys {
     }
 }
 
+/// Whether two secrets are the same, in a time that depends on neither (their digests are
+/// compared).
+pub fn same_secret(presented: &str, expected: &str) -> bool {
+    let a: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+    let b: [u8; 32] = Sha256::digest(expected.as_bytes()).into();
+    bool::from(a.ct_eq(&b))
+}
+
+/// Failed authentications by client address, for one door (the API, the desk login): after
+/// `limit` failures within a minute, every attempt from the address is refused until the
+/// oldest of them is a minute old, without its key being checked.
+#[derive(Debug, Default)]
+pub struct Guesses {
+    by_client: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<Instant>>>,
+}
+
+/// How long failed authentications count against an address.
+const GUESS_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses remembered before the stale ones are forgotten.
+const GUESS_CLIENTS: usize = 10_000;
+
+impl Guesses {
+    /// `Err(wait)` when `client` has failed `limit` times within the last minute.
+    pub fn check(
+        &self,
+        client: std::net::IpAddr,
+        limit: u32,
+        now: Instant,
+    ) -> Result<(), Duration> {
+        let by_client = self.lock();
+        let Some(failures) = by_client.get(&client) else {
+            return Ok(());
+        };
+        let recent: Vec<_> = failures
+            .iter()
+            .filter(|at| now.duration_since(**at) < GUESS_WINDOW)
+            .collect();
+        if recent.len() < limit as usize {
+            return Ok(());
+        }
+        // Let in once enough of them are a minute old to leave room for one more.
+        let oldest_to_expire = recent[recent.len() - limit as usize];
+        Err(GUESS_WINDOW.saturating_sub(now.duration_since(*oldest_to_expire)))
+    }
+
+    /// Records a failure of `client` at `now`.
+    pub fn failed(&self, client: std::net::IpAddr, now: Instant) {
+        let mut by_client = self.lock();
+        if by_client.len() >= GUESS_CLIENTS && !by_client.contains_key(&client) {
+            by_client.retain(|_, failures| {
+                failures.retain(|at| now.duration_since(*at) < GUESS_WINDOW);
+                !failures.is_empty()
+            });
+        }
+        let failures = by_client.entry(client).or_default();
+        failures.retain(|at| now.duration_since(*at) < GUESS_WINDOW);
+        failures.push(now);
+    }
+
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, Vec<Instant>>> {
+        self.by_client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,5 +166,25 @@ mod tests {
         assert!(keys.tenant_for("s3cret-ke").is_none());
         assert!(keys.tenant_for("").is_none());
         assert!(!format!("{keys:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn an_address_that_keeps_guessing_waits_out_the_minute() {
+        let guesses = Guesses::default();
+        let (mine, other) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        let t0 = Instant::now();
+        for i in 0..3 {
+            assert_eq!(guesses.check(mine, 3, t0), Ok(()), "failure {i}");
+            guesses.failed(mine, t0 + Duration::from_secs(i));
+        }
+        let at = t0 + Duration::from_secs(10);
+        assert_eq!(guesses.check(mine, 3, at), Err(Duration::from_secs(50)));
+        assert_eq!(
+            guesses.check(other, 3, at),
+            Ok(()),
+            "another address is not held"
+        );
+        // The first failure is a minute old: one more try.
+        assert_eq!(guesses.check(mine, 3, t0 + Duration::from_secs(60)), Ok(()));
     }
 }

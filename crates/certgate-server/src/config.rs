@@ -1,6 +1,7 @@
-//! The gateway's config file: the providers (built by core's registry), the tenants, the
-//! executor's timings, webhook deliveries, the event feed's retention, the watch over watched
-//! orders and an optional outside helpdesk. Every table is `deny_unknown_fields`.
+//! The gateway's config file: the providers (built by core's registry), the tenants, the HTTP
+//! edge's limits, the executor's timings, webhook deliveries, the event feed's retention, the
+//! watch over watched orders, the desk and an optional outside helpdesk. Every table is
+//! `deny_unknown_fields`.
 
 use certgate_core::config::{self, ConfigError, ConfigIssue, ProviderTables, SecretRef};
 use certgate_core::event::{Backoff, DeliveryPolicy};
@@ -33,6 +34,89 @@ pub struct FileConfig {
     /// The support desk's users (`/desk`).
     #[serde(default)]
     pub desk_users: Vec<DeskUserConfig>,
+    /// The HTTP edge: timeouts, limits, the metrics key.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// The support desk's sessions and cookies.
+    #[serde(default)]
+    pub desk: DeskConfig,
+}
+
+/// The HTTP edge: what a client may hold open, for how long, and how often it may guess.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// A connection that has not sent a request's headers this long after its accept (or the
+    /// end of its previous request) is closed.
+    pub header_read_timeout_ms: u64,
+    /// A request not answered by then is a 503 problem.
+    pub request_timeout_ms: u64,
+    /// `POST /v1/sweep`'s own request timeout.
+    pub sweep_timeout_ms: u64,
+    /// Connections open at once; more wait to be accepted.
+    pub max_connections: usize,
+    /// After SIGTERM, open requests get this long; then they are closed and the process exits.
+    pub shutdown_grace_ms: u64,
+    /// When given, `/metrics` needs `Authorization: Bearer` with this key.
+    pub metrics_key: Option<SecretRef>,
+    /// Sweeps one tenant may run at once (more: 429 with `Retry-After`).
+    pub sweeps_per_tenant: u32,
+    /// Failed authentications from one client address within a minute, after which every
+    /// attempt from it is a 429 until the minute has passed (the API and the desk apart).
+    pub failed_auth_per_minute: u32,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            header_read_timeout_ms: 10_000,
+            request_timeout_ms: 30_000,
+            sweep_timeout_ms: 120_000,
+            max_connections: 10_000,
+            shutdown_grace_ms: 30_000,
+            metrics_key: None,
+            sweeps_per_tenant: 2,
+            failed_auth_per_minute: 10,
+        }
+    }
+}
+
+impl ServerConfig {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_millis(self.header_read_timeout_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn sweep_timeout(&self) -> Duration {
+        Duration::from_millis(self.sweep_timeout_ms)
+    }
+
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+}
+
+/// The support desk's sessions and cookies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeskConfig {
+    /// Session cookies are `Secure` with the `__Host-` prefix whatever the proxy says (set it
+    /// when the desk is served over HTTPS).
+    pub secure_cookies: bool,
+    /// A session ends after this long without a request.
+    pub idle_minutes: u32,
+}
+
+impl Default for DeskConfig {
+    fn default() -> Self {
+        DeskConfig {
+            secure_cookies: false,
+            idle_minutes: 30,
+        }
+    }
 }
 
 /// A person who works the manual tickets of some tenants at `/desk`.
@@ -48,10 +132,10 @@ pub struct DeskUserConfig {
 }
 
 impl FileConfig {
-    /// Every value of `[executor]`, `[webhooks]`, `[events]` and `[watch]` that would make the
-    /// gateway panic or spin (a zero interval, a lease too short to renew, a backoff that
-    /// never grows).
-    pub fn timing_issues(&self) -> Vec<ConfigIssue> {
+    /// Every setting of `[executor]`, `[webhooks]`, `[events]`, `[watch]`, `[server]` and
+    /// `[desk]` that would make the gateway panic or spin (a zero interval, a lease too short
+    /// to renew, a backoff that never grows), and a `metrics_key` whose variable is not set.
+    pub fn setting_issues(&self) -> Vec<ConfigIssue> {
         let mut issues = Vec::new();
         let mut at_least = |key: &str, value: u64, min: u64, why: &str| {
             if value < min {
@@ -145,6 +229,57 @@ impl FileConfig {
             "orders per transaction",
         );
         at_least("watch.workers", u64::from(h.workers), 1, "batches at once");
+        let v = &self.server;
+        at_least(
+            "server.header_read_timeout_ms",
+            v.header_read_timeout_ms,
+            100,
+            "a client needs time to send its headers",
+        );
+        at_least(
+            "server.request_timeout_ms",
+            v.request_timeout_ms,
+            100,
+            "a request needs time",
+        );
+        at_least(
+            "server.sweep_timeout_ms",
+            v.sweep_timeout_ms,
+            100,
+            "a sweep needs time",
+        );
+        at_least(
+            "server.max_connections",
+            v.max_connections as u64,
+            1,
+            "connections at once",
+        );
+        at_least(
+            "server.sweeps_per_tenant",
+            u64::from(v.sweeps_per_tenant),
+            1,
+            "sweeps at once",
+        );
+        at_least(
+            "server.failed_auth_per_minute",
+            u64::from(v.failed_auth_per_minute),
+            1,
+            "failures before the limit",
+        );
+        at_least(
+            "desk.idle_minutes",
+            u64::from(self.desk.idle_minutes),
+            1,
+            "a session idles a minute at least",
+        );
+        if let Some(key) = &v.metrics_key {
+            if key.resolve().is_none() {
+                issues.push(ConfigIssue {
+                    key: "server.metrics_key".into(),
+                    message: format!("${{{}}} is not set in the environment", key.var),
+                });
+            }
+        }
         issues
     }
 }
@@ -393,7 +528,7 @@ mod tests {
         assert!(err.to_string().contains("retries"), "{err}");
         let err = parse_toml("[server]\nport = 1\n").unwrap_err();
         assert!(err.to_string().contains("server"), "{err}");
-        assert!(parse_toml("").unwrap().timing_issues().is_empty());
+        assert!(parse_toml("").unwrap().setting_issues().is_empty());
     }
 
     #[test]
@@ -402,7 +537,7 @@ mod tests {
             "[executor]\nlease_ms = 2\npoll_ms = 0\nbackoff_base_ms = 500\nbackoff_max_ms = 10\n[webhooks]\ntimeout_ms = 0\n[watch]\nbatch = 0\n",
         )
         .unwrap();
-        let keys: Vec<String> = cfg.timing_issues().into_iter().map(|i| i.key).collect();
+        let keys: Vec<String> = cfg.setting_issues().into_iter().map(|i| i.key).collect();
         assert_eq!(
             keys,
             [

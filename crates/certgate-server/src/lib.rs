@@ -15,6 +15,7 @@ mod openapi;
 pub mod pacing;
 pub mod problem;
 mod routes;
+pub mod server;
 pub mod service;
 pub mod supervise;
 pub mod tenants;
@@ -27,10 +28,9 @@ use axum::Router;
 use certgate_core::Registry;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
-use config::{EventsConfig, ExecutorConfig, WatchConfig, WebhooksConfig};
+use config::{DeskConfig, EventsConfig, ExecutorConfig, ServerConfig, WatchConfig, WebhooksConfig};
 use std::sync::Arc;
 use tenants::Tenants;
-use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// Where "now" comes from when a request gives no `as_of` (tests pin it).
@@ -151,6 +151,10 @@ pub struct Shared {
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
     pub watch: WatchConfig,
+    /// The HTTP edge's limits.
+    pub server: ServerConfig,
+    /// The desk's sessions and cookies.
+    pub desk: DeskConfig,
     pub pacing: pacing::Pacing,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: tokio::sync::Notify,
@@ -159,6 +163,10 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     /// Which background loops are down.
     pub supervision: supervise::Supervision,
+    /// Failed authentications by client address, the API's and the desk's apart.
+    pub guesses: Doors,
+    /// The sweeps each tenant runs now.
+    pub sweeps: server::TenantSlots,
     pub clock: Clock,
     /// The OpenAPI document, set by [`app`] from the routes it builds.
     openapi: std::sync::OnceLock<openapi::Document>,
@@ -178,12 +186,16 @@ impl Shared {
             deliver: tokio::sync::Notify::new(),
             metrics: metrics::Metrics::default(),
             supervision: supervise::Supervision::default(),
+            guesses: Doors::default(),
+            sweeps: server::TenantSlots::default(),
             live: ArcSwap::from_pointee(live),
             store,
             executor: ExecutorConfig::default(),
             webhooks: WebhooksConfig::default(),
             events: EventsConfig::default(),
             watch: WatchConfig::default(),
+            server: ServerConfig::default(),
+            desk: DeskConfig::default(),
             clock: Utc::now,
             openapi: std::sync::OnceLock::new(),
         }
@@ -203,6 +215,13 @@ impl Shared {
         }
         self.live.store(Arc::new(live));
     }
+}
+
+/// The doors a key opens, each counting its own failures.
+#[derive(Debug, Default)]
+pub struct Doors {
+    pub api: auth::Guesses,
+    pub desk: auth::Guesses,
 }
 
 /// The background work of a gateway: executor workers, webhook delivery, event pruning, the
@@ -245,13 +264,4 @@ pub fn app(state: AppState) -> Router {
     routes::router(state)
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then drains in-flight requests.
-pub async fn serve(
-    listener: TcpListener,
-    state: AppState,
-    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
-    axum::serve(listener, app(state))
-        .with_graceful_shutdown(shutdown)
-        .await
-}
+pub use server::serve;

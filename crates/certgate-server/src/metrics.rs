@@ -132,7 +132,12 @@ pub struct Metrics {
     pace: PaceGauges,
     webhooks: WebhookGauges,
     watch: WatchCounters,
+    /// When the gauges read from the store were last refreshed.
+    store_read: std::sync::Mutex<Option<std::time::Instant>>,
 }
+
+/// How often a scrape reads the store, whatever the scrape rate.
+pub const STORE_READ_EVERY: Duration = Duration::from_secs(10);
 
 /// The watch's passes over the watched orders.
 #[derive(Default)]
@@ -284,6 +289,7 @@ impl Default for Metrics {
             pace,
             webhooks,
             watch,
+            store_read: std::sync::Mutex::new(None),
         }
     }
 }
@@ -315,6 +321,20 @@ impl Metrics {
                 outcome: outcome.into(),
             })
             .observe(took.as_secs_f64());
+    }
+
+    /// Whether the gauges read from the store are due for a refresh (then they count as
+    /// refreshed now): once per [`STORE_READ_EVERY`], however many scrapes come.
+    pub fn store_due(&self) -> bool {
+        let now = std::time::Instant::now();
+        let mut last = self.store_read.lock().unwrap_or_else(|e| e.into_inner());
+        match *last {
+            Some(at) if now.duration_since(at) < STORE_READ_EVERY => false,
+            _ => {
+                *last = Some(now);
+                true
+            }
+        }
     }
 
     /// Sets the operations by status (every status, 0 when none) and the open tickets.

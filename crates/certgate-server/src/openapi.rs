@@ -99,9 +99,26 @@ fn conventions(path: &str, op: &mut Operation) {
     if path.contains("{id}") {
         add("404", "No such item for this tenant");
     }
+    if path == "/metrics" {
+        add(
+            "401",
+            "`[server] metrics_key` is set and the request does not carry it",
+        );
+        add(
+            "429",
+            "Too many failed authentications from this address: see `Retry-After`",
+        );
+    }
     if path.starts_with("/v1/") {
         add("401", "No API key, or not a valid one");
-        add("503", "The store does not answer");
+        add(
+            "429",
+            "Too many failed authentications from this address: see `Retry-After`",
+        );
+        add(
+            "503",
+            "The store does not answer, or the request was not answered in time",
+        );
         op.security = Some(vec![SecurityRequirement::new::<_, _, String>(BEARER, [])]);
     }
 }

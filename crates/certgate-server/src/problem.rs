@@ -38,6 +38,15 @@ pub enum ApiError {
     OrderOwnedElsewhere,
     #[error("the store is unavailable")]
     Unavailable(String),
+    /// Not answered within the request timeout.
+    #[error("the request was not answered within {} ms", .0.as_millis())]
+    Timeout(std::time::Duration),
+    /// Too many of something at once or within a window: come back after `retry_after`.
+    #[error("{message}")]
+    TooManyRequests {
+        message: String,
+        retry_after: std::time::Duration,
+    },
     #[error("internal error")]
     Internal(String),
 }
@@ -52,7 +61,7 @@ pub struct Problem<'a> {
     status: u16,
     /// A stable code: `invalid_request`, `malformed_json`, `unknown_provider`, `not_found`,
     /// `refused`, `conflict`, `order_owned_elsewhere`, `idempotency_key_reused`,
-    /// `payload_too_large`, `unauthorized`...
+    /// `payload_too_large`, `unauthorized`, `too_many_requests`, `timeout`...
     code: &'a str,
     detail: String,
     /// Each field that is wrong (for `invalid_request`).
@@ -68,7 +77,18 @@ pub struct Problem<'a> {
     operation_id: Option<&'a str>,
 }
 
+/// A `Retry-After` of whole seconds, rounded up: a client that waits that long is let in.
+pub fn retry_after(wait: std::time::Duration) -> HeaderValue {
+    let seconds = wait.as_millis().div_ceil(1000).max(1);
+    HeaderValue::from_str(&seconds.to_string()).expect("digits")
+}
+
 impl ApiError {
+    /// The answer's HTTP status.
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
     fn parts(&self) -> (StatusCode, &'static str, &'static str) {
         match self {
             ApiError::Invalid(_) => (
@@ -114,6 +134,16 @@ impl ApiError {
                 StatusCode::SERVICE_UNAVAILABLE,
                 "unavailable",
                 "Service unavailable",
+            ),
+            ApiError::Timeout(_) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "timeout",
+                "Request timeout",
+            ),
+            ApiError::TooManyRequests { .. } => (
+                StatusCode::TOO_MANY_REQUESTS,
+                "too_many_requests",
+                "Too many requests",
             ),
             ApiError::Internal(_) => (
                 StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,6 +192,14 @@ impl IntoResponse for ApiError {
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/problem+json"),
         );
+        if let ApiError::TooManyRequests {
+            retry_after: wait, ..
+        } = &self
+        {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, retry_after(*wait));
+        }
         if status == StatusCode::UNAUTHORIZED {
             response
                 .headers_mut()

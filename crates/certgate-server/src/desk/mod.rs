@@ -10,6 +10,7 @@ mod pages;
 use crate::auth::KeyRing;
 use crate::config::DeskUserConfig;
 use crate::problem::ApiError;
+use crate::server::Client;
 use crate::service::{self, ms, Actor};
 use crate::AppState;
 use axum::extract::{Form, Path, Query, State};
@@ -226,16 +227,39 @@ struct LoginForm {
 
 async fn login(
     State(state): State<AppState>,
+    Client(client): Client,
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
     let live = state.live();
-    let Some(user) = live.desk.by_key(form.key.trim()) else {
-        return page(
-            StatusCode::UNAUTHORIZED,
-            pages::login(Some("That key is not a desk user's key.")),
-        );
+    let found = crate::routes::guarded(&state, &state.guesses.desk, client, "desk", || {
+        live.desk
+            .by_key(form.key.trim())
+            .ok_or("That key is not a desk user's key.")
+    });
+    let from = client.map_or("unknown".to_owned(), |ip| ip.to_string());
+    let user = match found {
+        Ok(user) => user,
+        Err(e) => {
+            let status = e.status();
+            let message = e.to_string();
+            if status == StatusCode::UNAUTHORIZED {
+                // The gateway's own audit (no tenant: the key named no one).
+                audit_login(&state, "", "desk:unknown", "failed", &from).await;
+            }
+            let mut r = page(status, pages::login(Some(&message)));
+            if let ApiError::TooManyRequests { retry_after, .. } = &e {
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    crate::problem::retry_after(*retry_after),
+                );
+            }
+            return r;
+        }
     };
+    for tenant in &user.tenants {
+        audit_login(&state, tenant, &format!("desk:{}", user.name), "ok", &from).await;
+    }
     let cookie = hex::encode(rand::random::<[u8; 32]>());
     let csrf = hex::encode(rand::random::<[u8; 16]>());
     let now = (state.clock)();
@@ -261,6 +285,23 @@ async fn login(
         r.headers_mut().insert(SET_COOKIE, v);
     }
     r
+}
+
+/// Records a desk login (`outcome` ok or failed) from `from` in `tenant`'s audit log; a
+/// store that refuses it is logged, the login goes on.
+async fn audit_login(state: &AppState, tenant: &str, actor: &str, outcome: &str, from: &str) {
+    let entry = certgate_store::AuditEntry {
+        tenant: tenant.to_owned(),
+        at: ms((state.clock)()),
+        actor: actor.to_owned(),
+        action: "desk.login".to_owned(),
+        target: "desk".to_owned(),
+        outcome: outcome.to_owned(),
+        detail: format!("from {from}"),
+    };
+    if let Err(e) = state.store.append_audit(&entry).await {
+        tracing::warn!(error = %e, "cannot record a desk login in the audit log");
+    }
 }
 
 #[derive(Debug, Deserialize)]

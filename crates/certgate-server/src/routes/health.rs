@@ -66,7 +66,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 }
 
 /// The metrics: OpenMetrics text if the scraper's `Accept` asks for it, else the Prometheus
-/// text format. Store-backed gauges are read at each scrape.
+/// text format. Store-backed gauges are read at most every 10 s. With `[server] metrics_key`
+/// the endpoint needs that key as a bearer token.
 #[utoipa::path(get, path = "/metrics", tag = "health", responses(
     (status = 200, description = "Prometheus text (or OpenMetrics when `Accept` asks for it)", content(
         (String = "text/plain"),
@@ -75,19 +76,37 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
 ))]
 pub async fn metrics(
     State(state): State<AppState>,
+    crate::server::Client(client): crate::server::Client,
     headers: axum::http::HeaderMap,
-) -> impl axum::response::IntoResponse {
-    state.metrics.pace(&state.pacing.stats());
-    let now = crate::service::ms((state.clock)());
-    match state.store.delivery_backlog().await {
-        Ok(backlog) => state
-            .metrics
-            .webhooks(state.live().tenants.ids(), &backlog, now),
-        Err(e) => tracing::warn!(error = %e, "cannot read the webhook backlog for /metrics"),
+) -> Result<impl axum::response::IntoResponse, crate::problem::ApiError> {
+    if let Some(key) = &state.server.metrics_key {
+        let presented = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::trim);
+        crate::routes::guarded(&state, &state.guesses.api, client, "metrics", || {
+            match (presented, key.resolve()) {
+                (Some(p), Some(k)) if crate::auth::same_secret(p, &k) => Ok(()),
+                (None, _) => Err("/metrics needs `Authorization: Bearer <metrics key>`"),
+                _ => Err("the metrics key is not valid"),
+            }
+        })?;
     }
-    match state.store.counts(service::ms((state.clock)())).await {
-        Ok(counts) => state.metrics.stored(&counts),
-        Err(e) => tracing::warn!(error = %e, "cannot count operations for /metrics"),
+    state.metrics.pace(&state.pacing.stats());
+    // The store's gauges: read at most every 10 s, whatever the scrape rate.
+    if state.metrics.store_due() {
+        let now = service::ms((state.clock)());
+        match state.store.delivery_backlog().await {
+            Ok(backlog) => state
+                .metrics
+                .webhooks(state.live().tenants.ids(), &backlog, now),
+            Err(e) => tracing::warn!(error = %e, "cannot read the webhook backlog for /metrics"),
+        }
+        match state.store.counts(now).await {
+            Ok(counts) => state.metrics.stored(&counts),
+            Err(e) => tracing::warn!(error = %e, "cannot count operations for /metrics"),
+        }
     }
     let openmetrics = headers
         .get(axum::http::header::ACCEPT)
@@ -98,10 +117,10 @@ pub async fn metrics(
     } else {
         "text/plain; version=0.0.4; charset=utf-8"
     };
-    (
+    Ok((
         [(axum::http::header::CONTENT_TYPE, content_type)],
         state.metrics.render(openmetrics),
-    )
+    ))
 }
 
 /// This document: the API's OpenAPI 3.1 description, generated from the routes and types.

@@ -78,9 +78,59 @@ pub fn router(state: AppState) -> Router {
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(span))
+        .layer(middleware::from_fn(request_id))
         .with_state(state)
+}
+
+/// The header that names a request, in its answer and its logs.
+const REQUEST_ID: axum::http::HeaderName = axum::http::HeaderName::from_static("x-request-id");
+
+/// Gives every request an id: the caller's `x-request-id` if it is 1 to 128 visible ASCII
+/// characters, else a new one; the answer carries it, and so does every log line of the
+/// request ([`span`]).
+async fn request_id(mut req: Request, next: Next) -> Response {
+    let valid = |v: &axum::http::HeaderValue| {
+        (1..=128).contains(&v.len()) && v.as_bytes().iter().all(|b| b.is_ascii_graphic())
+    };
+    let id = match req.headers().get(&REQUEST_ID) {
+        Some(v) if valid(v) => v.clone(),
+        _ => axum::http::HeaderValue::from_str(&uuid::Uuid::now_v7().simple().to_string())
+            .expect("hex digits"),
+    };
+    req.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut response = next.run(req).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}
+
+/// The span of a request: its method, path (never its query) and id.
+fn span(req: &Request) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+}
+
+/// A request not answered within `[server] request_timeout_ms` (`sweep_timeout_ms` for the
+/// sweep) is a 503 problem.
+async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let limit = if req.uri().path() == "/v1/sweep" {
+        state.server.sweep_timeout()
+    } else {
+        state.server.request_timeout()
+    };
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            tracing::warn!(timeout_ms = limit.as_millis() as u64, "request timed out");
+            axum::response::IntoResponse::into_response(ApiError::Timeout(limit))
+        }
+    }
 }
 
 /// A handler that panicked answers a 500 problem (the panic is logged, never sent), instead
@@ -92,32 +142,66 @@ fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
     )))
 }
 
-/// Requires `Authorization: Bearer <key>` and records the caller's tenant on the request.
+/// Requires `Authorization: Bearer <key>` and records the caller's tenant on the request. A
+/// client address that keeps failing is refused for a while without its key being checked
+/// ([`crate::auth::Guesses`]); each failure is logged.
 async fn authenticate(
     State(state): State<AppState>,
     mut req: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let presented = req
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or(ApiError::Unauthorized(
-            "missing Authorization header: send `Authorization: Bearer <api key>`",
-        ))?
-        .to_str()
-        .ok()
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or(ApiError::Unauthorized(
-            "the Authorization header must be `Bearer <api key>`",
-        ))?;
-    let tenant: Tenant = state
-        .live()
-        .keys
-        .tenant_for(presented.trim())
-        .cloned()
-        .ok_or(ApiError::Unauthorized("the API key is not valid"))?;
+    let client = crate::server::client_of(&req).map(|a| a.ip());
+    let live = state.live();
+    let tenant = guarded(&state, &state.guesses.api, client, "api", || {
+        let presented = req
+            .headers()
+            .get(AUTHORIZATION)
+            .ok_or("missing Authorization header: send `Authorization: Bearer <api key>`")?
+            .to_str()
+            .ok()
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .ok_or("the Authorization header must be `Bearer <api key>`")?;
+        live.keys
+            .tenant_for(presented.trim())
+            .cloned()
+            .ok_or("the API key is not valid")
+    })?;
+    let tenant: Tenant = tenant;
     req.extensions_mut().insert(tenant);
     Ok(next.run(req).await)
+}
+
+/// Runs the key check `check` for a request from `client` at the door `guesses` guards: a 429
+/// with `Retry-After` while the address is held, else the check's answer, a failure recorded
+/// and logged.
+pub(crate) fn guarded<T>(
+    state: &AppState,
+    guesses: &crate::auth::Guesses,
+    client: Option<std::net::IpAddr>,
+    door: &'static str,
+    check: impl FnOnce() -> Result<T, &'static str>,
+) -> Result<T, ApiError> {
+    let now = std::time::Instant::now();
+    let limit = state.server.failed_auth_per_minute;
+    if let Some(ip) = client {
+        if let Err(wait) = guesses.check(ip, limit, now) {
+            tracing::warn!(client = %ip, door, "authentication refused: too many failures");
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "too many failed authentications from this address: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                retry_after: wait,
+            });
+        }
+    }
+    check().map_err(|why| {
+        if let Some(ip) = client {
+            guesses.failed(ip, now);
+        }
+        tracing::warn!(client = ?client, door, reason = why, "authentication failed");
+        ApiError::Unauthorized(why)
+    })
 }
 
 /// Counts and times every request by its route (the pattern, not the path: ids do not make
