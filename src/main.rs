@@ -205,7 +205,7 @@ enum DeliveriesCommand {
     /// Their events go with the gateway's next prune once past `[events] retention_days`.
     PruneDead {
         /// Only those created at least this many days ago (0: every dead delivery).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(0..=36_500))]
         older_than_days: u32,
         /// Only this tenant's, to its webhook and to the helpdesk (default: every tenant's).
         #[arg(long)]

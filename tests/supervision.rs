@@ -139,3 +139,40 @@ async fn an_operation_whose_run_panics_is_failed_as_internal_after_three() {
     assert_eq!(again["updated_at"], done["updated_at"]);
     app.stop().await;
 }
+
+/// A SQLite file deleted under a running gateway: its writes would be lost on restart, so the
+/// gateway is not ready.
+#[tokio::test]
+async fn a_store_file_deleted_under_the_gateway_makes_it_unready() {
+    let dir = std::env::temp_dir().join(format!("certgate-deleted-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("certgate.db");
+    let app = spawn(Setup {
+        database: format!("sqlite://{}", file.display()),
+        background: false,
+        ..Setup::default()
+    })
+    .await;
+    let (status, _) = app.get("/readyz", None).await;
+    assert_eq!(status, 200);
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let (status, health) = app.get("/readyz", None).await;
+        if status == 503 {
+            assert!(
+                health["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("no longer the file"),
+                "{health}"
+            );
+            break;
+        }
+        assert!(Instant::now() < deadline, "still ready: {health}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -538,7 +538,11 @@ fn state_name(state: Option<OrderState>) -> String {
 }
 
 fn after(now: DateTime<Utc>, wait: Duration) -> DateTime<Utc> {
-    now + Span::from_std(wait).unwrap_or(Span::MAX)
+    // A wait past the calendar's end is the calendar's end, never a panic.
+    Span::from_std(wait)
+        .ok()
+        .and_then(|w| now.checked_add_signed(w))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Moves step `i` to `status` and notes it for metrics and the audit log.

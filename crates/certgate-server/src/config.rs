@@ -136,142 +136,194 @@ impl FileConfig {
     /// `[desk]` that would make the gateway panic or spin (a zero interval, a lease too short
     /// to renew, a backoff that never grows), and a `metrics_key` whose variable is not set.
     pub fn setting_issues(&self) -> Vec<ConfigIssue> {
-        let mut issues = Vec::new();
-        let mut at_least = |key: &str, value: u64, min: u64, why: &str| {
-            if value < min {
-                issues.push(ConfigIssue {
+        const SECOND: u64 = 1_000;
+        const HOUR: u64 = 3_600 * SECOND;
+        const DAY: u64 = 24 * HOUR;
+        let (e, w, h, v) = (&self.executor, &self.webhooks, &self.watch, &self.server);
+        // (key, value, least, most, why the least): beyond the most, a duration overflows
+        // a date or a lease, or a count a semaphore or the memory.
+        let bounds: [(&str, u64, u64, u64, &str); 25] = [
+            (
+                "executor.workers",
+                e.workers as u64,
+                1,
+                100_000,
+                "operations run at once",
+            ),
+            (
+                "executor.lease_ms",
+                e.lease_ms,
+                300,
+                DAY,
+                "a lease is renewed every third of it",
+            ),
+            ("executor.poll_ms", e.poll_ms, 1, HOUR, "0 would spin"),
+            (
+                "executor.max_attempts",
+                e.max_attempts.into(),
+                1,
+                1_000,
+                "a step is tried at least once",
+            ),
+            (
+                "executor.backoff_base_ms",
+                e.backoff_base_ms,
+                1,
+                7 * DAY,
+                "0 would retry at once, forever",
+            ),
+            (
+                "executor.backoff_max_ms",
+                e.backoff_max_ms,
+                e.backoff_base_ms.max(1),
+                7 * DAY,
+                "at least backoff_base_ms",
+            ),
+            (
+                "executor.recheck_ms",
+                e.recheck_ms,
+                1,
+                DAY,
+                "0 would read the CA without pause",
+            ),
+            (
+                "executor.attention_business_days",
+                e.attention_business_days.into(),
+                0,
+                60,
+                "business days",
+            ),
+            (
+                "webhooks.max_age_hours",
+                w.max_age_hours.into(),
+                1,
+                24 * 90,
+                "a delivery is tried for at least an hour",
+            ),
+            (
+                "webhooks.backoff_base_ms",
+                w.backoff_base_ms,
+                1,
+                DAY,
+                "0 would retry at once",
+            ),
+            (
+                "webhooks.backoff_max_ms",
+                w.backoff_max_ms,
+                w.backoff_base_ms.max(1),
+                DAY,
+                "at least backoff_base_ms",
+            ),
+            (
+                "webhooks.timeout_ms",
+                w.timeout_ms,
+                1,
+                10 * 60 * SECOND,
+                "an attempt needs time",
+            ),
+            (
+                "events.retention_days",
+                self.events.retention_days.into(),
+                1,
+                3_650,
+                "events are kept a day at least",
+            ),
+            (
+                "watch.notice_business_days",
+                h.notice_business_days.into(),
+                0,
+                60,
+                "business days",
+            ),
+            (
+                "watch.recheck_hours",
+                h.recheck_hours.into(),
+                1,
+                24 * 366,
+                "an hour at least",
+            ),
+            ("watch.poll_ms", h.poll_ms, 1, DAY, "0 would spin"),
+            (
+                "watch.batch",
+                h.batch.into(),
+                1,
+                100_000,
+                "orders per transaction",
+            ),
+            ("watch.workers", h.workers.into(), 1, 64, "batches at once"),
+            (
+                "server.header_read_timeout_ms",
+                v.header_read_timeout_ms,
+                100,
+                10 * 60 * SECOND,
+                "a client needs time to send its headers",
+            ),
+            (
+                "server.request_timeout_ms",
+                v.request_timeout_ms,
+                100,
+                HOUR,
+                "a request needs time",
+            ),
+            (
+                "server.sweep_timeout_ms",
+                v.sweep_timeout_ms,
+                100,
+                HOUR,
+                "a sweep needs time",
+            ),
+            (
+                "server.max_connections",
+                v.max_connections as u64,
+                1,
+                1_000_000,
+                "connections at once",
+            ),
+            (
+                "server.shutdown_grace_ms",
+                v.shutdown_grace_ms,
+                0,
+                HOUR,
+                "milliseconds",
+            ),
+            (
+                "server.sweeps_per_tenant",
+                v.sweeps_per_tenant.into(),
+                1,
+                64,
+                "sweeps at once",
+            ),
+            (
+                "server.failed_auth_per_minute",
+                v.failed_auth_per_minute.into(),
+                1,
+                100_000,
+                "failures before the limit",
+            ),
+        ];
+        let mut issues: Vec<ConfigIssue> = bounds
+            .into_iter()
+            .chain([(
+                "desk.idle_minutes",
+                u64::from(self.desk.idle_minutes),
+                1,
+                7 * 24 * 60,
+                "a session idles a minute at least",
+            )])
+            .filter_map(|(key, value, least, most, why)| {
+                let message = if value < least {
+                    format!("must be at least {least} ({why}), not {value}")
+                } else if value > most {
+                    format!("must be at most {most}, not {value}")
+                } else {
+                    return None;
+                };
+                Some(ConfigIssue {
                     key: key.into(),
-                    message: format!("must be at least {min} ({why}), not {value}"),
-                });
-            }
-        };
-        let e = &self.executor;
-        at_least(
-            "executor.workers",
-            e.workers as u64,
-            1,
-            "operations run at once",
-        );
-        at_least(
-            "executor.lease_ms",
-            e.lease_ms,
-            300,
-            "a lease is renewed every third of it",
-        );
-        at_least("executor.poll_ms", e.poll_ms, 1, "0 would spin");
-        at_least(
-            "executor.max_attempts",
-            u64::from(e.max_attempts),
-            1,
-            "a step is tried at least once",
-        );
-        at_least(
-            "executor.backoff_base_ms",
-            e.backoff_base_ms,
-            1,
-            "0 would retry at once, forever",
-        );
-        at_least(
-            "executor.backoff_max_ms",
-            e.backoff_max_ms,
-            e.backoff_base_ms.max(1),
-            "at least backoff_base_ms",
-        );
-        at_least(
-            "executor.recheck_ms",
-            e.recheck_ms,
-            1,
-            "0 would read the CA without pause",
-        );
-        let w = &self.webhooks;
-        at_least(
-            "webhooks.max_age_hours",
-            u64::from(w.max_age_hours),
-            1,
-            "a delivery is tried for at least an hour",
-        );
-        at_least(
-            "webhooks.backoff_base_ms",
-            w.backoff_base_ms,
-            1,
-            "0 would retry at once",
-        );
-        at_least(
-            "webhooks.backoff_max_ms",
-            w.backoff_max_ms,
-            w.backoff_base_ms.max(1),
-            "at least backoff_base_ms",
-        );
-        at_least(
-            "webhooks.timeout_ms",
-            w.timeout_ms,
-            1,
-            "an attempt needs time",
-        );
-        at_least(
-            "events.retention_days",
-            u64::from(self.events.retention_days),
-            1,
-            "events are kept a day at least",
-        );
-        let h = &self.watch;
-        at_least(
-            "watch.recheck_hours",
-            u64::from(h.recheck_hours),
-            1,
-            "an hour at least",
-        );
-        at_least("watch.poll_ms", h.poll_ms, 1, "0 would spin");
-        at_least(
-            "watch.batch",
-            u64::from(h.batch),
-            1,
-            "orders per transaction",
-        );
-        at_least("watch.workers", u64::from(h.workers), 1, "batches at once");
-        let v = &self.server;
-        at_least(
-            "server.header_read_timeout_ms",
-            v.header_read_timeout_ms,
-            100,
-            "a client needs time to send its headers",
-        );
-        at_least(
-            "server.request_timeout_ms",
-            v.request_timeout_ms,
-            100,
-            "a request needs time",
-        );
-        at_least(
-            "server.sweep_timeout_ms",
-            v.sweep_timeout_ms,
-            100,
-            "a sweep needs time",
-        );
-        at_least(
-            "server.max_connections",
-            v.max_connections as u64,
-            1,
-            "connections at once",
-        );
-        at_least(
-            "server.sweeps_per_tenant",
-            u64::from(v.sweeps_per_tenant),
-            1,
-            "sweeps at once",
-        );
-        at_least(
-            "server.failed_auth_per_minute",
-            u64::from(v.failed_auth_per_minute),
-            1,
-            "failures before the limit",
-        );
-        at_least(
-            "desk.idle_minutes",
-            u64::from(self.desk.idle_minutes),
-            1,
-            "a session idles a minute at least",
-        );
+                    message,
+                })
+            })
+            .collect();
         if let Some(key) = &v.metrics_key {
             if key.resolve().is_none() {
                 issues.push(ConfigIssue {
@@ -547,6 +599,37 @@ mod tests {
                 "webhooks.timeout_ms",
                 "watch.batch"
             ]
+        );
+    }
+
+    #[test]
+    fn values_that_would_overflow_a_date_or_the_memory_are_refused() {
+        let cfg = parse_toml(
+            "[executor]\nworkers = 2305843009213693952\nlease_ms = 9223372036854775807\n\
+             backoff_base_ms = 9223372036854775807\nbackoff_max_ms = 9223372036854775807\n\
+             attention_business_days = 4294967295\n[webhooks]\nmax_age_hours = 4294967295\n\
+             [watch]\nworkers = 4294967295\nrecheck_hours = 4294967295\nnotice_business_days = 4294967295\n",
+        )
+        .unwrap();
+        let issues = cfg.setting_issues();
+        let keys: Vec<&str> = issues.iter().map(|i| i.key.as_str()).collect();
+        assert_eq!(
+            keys,
+            [
+                "executor.workers",
+                "executor.lease_ms",
+                "executor.backoff_base_ms",
+                "executor.backoff_max_ms",
+                "executor.attention_business_days",
+                "webhooks.max_age_hours",
+                "watch.notice_business_days",
+                "watch.recheck_hours",
+                "watch.workers",
+            ]
+        );
+        assert!(
+            issues[1].message.starts_with("must be at most 86400000"),
+            "{issues:?}"
         );
     }
 }

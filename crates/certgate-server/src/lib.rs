@@ -163,6 +163,8 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     /// Which background loops are down.
     pub supervision: supervise::Supervision,
+    /// Whether the store takes writes (for `/readyz`).
+    pub write_probe: supervise::WriteProbe,
     /// Failed authentications by client address, the API's and the desk's apart.
     pub guesses: Doors,
     /// The sweeps each tenant runs now.
@@ -186,6 +188,7 @@ impl Shared {
             deliver: tokio::sync::Notify::new(),
             metrics: metrics::Metrics::default(),
             supervision: supervise::Supervision::default(),
+            write_probe: supervise::WriteProbe::default(),
             guesses: Doors::default(),
             sweeps: server::TenantSlots::default(),
             live: ArcSwap::from_pointee(live),

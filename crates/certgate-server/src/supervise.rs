@@ -1,7 +1,7 @@
 //! Background work under supervision: a loop that dies (a panic) is logged with its message,
 //! counted in `certgate_background_restarts_total{loop}` and started again after a backoff;
 //! while it is down, `/readyz` says so. A loop that returns (the gateway stops) is not
-//! restarted.
+//! restarted. [`WriteProbe`] is the other half of readiness: does the store take a write?
 
 use crate::AppState;
 use std::collections::BTreeSet;
@@ -28,6 +28,31 @@ impl Supervision {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeSet<&'static str>> {
         self.down.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// The store's answer to a probe write, kept a second: `/readyz` probed by every load
+/// balancer in a loop costs one commit a second, not one per probe.
+#[derive(Debug, Default)]
+pub struct WriteProbe {
+    last: tokio::sync::Mutex<Option<(std::time::Instant, Result<(), String>)>>,
+}
+
+/// How long a probe's answer stands.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+
+impl WriteProbe {
+    /// Whether the store takes a write, probed at most once per [`PROBE_EVERY`].
+    pub async fn check(&self, store: &certgate_store::Store, now_ms: i64) -> Result<(), String> {
+        let mut last = self.last.lock().await;
+        if let Some((at, answer)) = &*last {
+            if at.elapsed() < PROBE_EVERY {
+                return answer.clone();
+            }
+        }
+        let answer = store.probe_write(now_ms).await.map_err(|e| e.to_string());
+        *last = Some((std::time::Instant::now(), answer.clone()));
+        answer
     }
 }
 

@@ -209,7 +209,13 @@ pub async fn pass(state: &AppState) -> Result<usize, StoreError> {
     }
     let mut total = 0;
     while let Some(done) = workers.join_next().await {
-        total += done.map_err(|e| StoreError::Corrupt(format!("a watch worker died: {e}")))??;
+        match done {
+            Ok(checked) => total += checked?,
+            // A worker's panic is the watch's: its supervisor counts it, restarts the loop and
+            // `/readyz` says so meanwhile.
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => return Err(StoreError::Corrupt(format!("a watch worker died: {e}"))),
+        }
     }
     if total > 0 {
         state.metrics.watch_pass(total, started.elapsed());

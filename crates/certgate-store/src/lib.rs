@@ -83,6 +83,27 @@ pub struct Store {
     /// in memory.
     readers: Option<std::sync::Arc<readers::Readers>>,
     backend: Backend,
+    /// A SQLite file's path and identity when opened, to notice it deleted or replaced.
+    file: Option<(std::path::PathBuf, FileId)>,
+}
+
+/// Which file a path names (device and inode).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct FileId(u64, u64);
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(path: &std::path::Path) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| FileId(m.dev(), m.ino()))
+    }
+
+    #[cfg(not(unix))]
+    fn of(path: &std::path::Path) -> Option<FileId> {
+        std::fs::metadata(path).ok().map(|_| FileId(0, 0))
+    }
 }
 
 /// Rows one pruning statement deletes at most.
@@ -189,17 +210,19 @@ impl Store {
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
         // The writer has made the file and its WAL by now.
-        let readers = match url.strip_prefix("sqlite://") {
-            Some(file) => {
-                let path = file.split('?').next().unwrap_or(file);
-                Some(std::sync::Arc::new(readers::Readers::open(path.into())?))
-            }
+        let path = url
+            .strip_prefix("sqlite://")
+            .map(|file| std::path::PathBuf::from(file.split('?').next().unwrap_or(file)));
+        let readers = match &path {
+            Some(path) => Some(std::sync::Arc::new(readers::Readers::open(path.clone())?)),
             None => None,
         };
+        let file = path.and_then(|path| FileId::of(&path).map(|id| (path, id)));
         Ok(Store {
             pool,
             readers,
             backend,
+            file,
         })
     }
 
@@ -238,8 +261,17 @@ impl Store {
         self.backend
     }
 
-    /// A write, committed: does the database take writes (not full, not read-only)?
+    /// A write, committed: does the database take writes (not full, not read-only), and is a
+    /// SQLite file still the one opened (not deleted or replaced under the gateway)?
     pub async fn probe_write(&self, now: i64) -> Result<()> {
+        if let Some((path, opened)) = &self.file {
+            if FileId::of(path).as_ref() != Some(opened) {
+                return Err(StoreError::Corrupt(format!(
+                    "{} is no longer the file this gateway opened (deleted or replaced): its writes are lost on restart; restart it",
+                    path.display()
+                )));
+            }
+        }
         sqlx::query(
             "INSERT INTO health_probe (id, at) VALUES (1, $1) \
              ON CONFLICT (id) DO UPDATE SET at = excluded.at",
@@ -355,7 +387,7 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let until = now + lease.as_millis() as i64;
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let row = sqlx::query_as::<_, OperationRow>(&format!(
             "UPDATE operations SET lease_owner = $1, lease_until = $2, version = version + 1 \
              WHERE id = (SELECT id FROM operations WHERE next_run_at <= $3 \
@@ -565,7 +597,7 @@ impl Store {
             Backend::Postgres => "FOR UPDATE SKIP LOCKED",
             Backend::Sqlite => "",
         };
-        let until = now + lease.as_millis() as i64;
+        let until = now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX));
         let row = sqlx::query_as::<_, DeliveryRow>(&format!(
             "UPDATE deliveries SET lease_until = $1, attempts = attempts + 1 WHERE id = ( \
                SELECT d.id FROM deliveries d WHERE d.tenant = $3 AND d.target = $4 \

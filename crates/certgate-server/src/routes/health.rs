@@ -36,8 +36,8 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let down = state.supervision.down();
     let problem = if down.is_empty() {
         state
-            .store
-            .probe_write(service::ms((state.clock)()))
+            .write_probe
+            .check(&state.store, service::ms((state.clock)()))
             .await
             .err()
             .map(|e| format!("the store refuses writes: {e}"))
