@@ -77,6 +77,19 @@ async fn get_op(http: &reqwest::Client, base: &str, id: &str) -> Value {
         .unwrap()
 }
 
+/// Operation `id` once it is completed or failed, within `limit`.
+async fn finished(http: &reqwest::Client, base: &str, id: &str, limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let op = get_op(http, base, id).await;
+        if op["status"] == "completed" || op["status"] == "failed" {
+            return op;
+        }
+        assert!(Instant::now() < deadline, "not finished: {op:#}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// Kills a gateway (SIGKILL) while `n` operations are mid-call at a CA that applies an action
 /// 1 s after receiving it and answers after 1.5 s, restarts it on the same database at once
 /// (`database`: a SQLite file if `None`), and checks that every operation completes with the
@@ -148,15 +161,7 @@ async fn killed_mid_call(
     let logs = dir.join("second.log");
     let second = Gateway::start(&config, &database, Some(&logs));
     for (order_id, id) in &ids {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let done = loop {
-            let op = get_op(&http, &second.base, id).await;
-            if op["status"] == "completed" || op["status"] == "failed" {
-                break op;
-            }
-            assert!(Instant::now() < deadline, "not resumed: {op:#}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let done = finished(&http, &second.base, id, Duration::from_secs(30)).await;
         assert_eq!(done["status"], "completed", "{done:#}");
         assert_eq!(sim.actions(order_id), ["revoke"], "sent once: {done:#}");
         assert_eq!(sim.applied(order_id), ["revoke"], "applied once: {done:#}");
@@ -445,15 +450,7 @@ async fn commands_beside_a_running_gateway_touch_no_lease_and_a_second_serve_is_
         "{stderr}"
     );
     for (order_id, id) in &ids {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        let done = loop {
-            let op = get_op(&http, &gateway.base, id).await;
-            if op["status"] == "completed" || op["status"] == "failed" {
-                break op;
-            }
-            assert!(Instant::now() < deadline, "stuck: {op:#}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let done = finished(&http, &gateway.base, id, Duration::from_secs(20)).await;
         assert_eq!(done["status"], "completed", "{done:#}");
         assert_eq!(sim.actions(order_id), ["revoke"], "sent once: {done:#}");
         // Its own worker finished it: nobody took the operation over mid-call.

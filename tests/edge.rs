@@ -90,6 +90,15 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, bool) 
     }
 }
 
+/// Sends an authenticated POST to `path` whose body (1,000 bytes announced) stops at `{`.
+fn half_sent(stream: &mut TcpStream, path: &str) {
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
+    )
+    .unwrap();
+}
+
 #[test]
 fn a_connection_that_stalls_in_its_headers_is_closed() {
     let server = serve("stall", "[server]\nheader_read_timeout_ms = 500\n");
@@ -119,11 +128,7 @@ fn sigterm_with_a_stalled_client_exits_within_the_grace() {
     );
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     // Authenticated, its body half sent: the handler waits for the rest.
-    write!(
-        stream,
-        "POST /v1/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
-    )
-    .unwrap();
+    half_sent(&mut stream, "/v1/quotes");
     std::thread::sleep(Duration::from_millis(200));
     let started = Instant::now();
     let pid = server.child.id().to_string();
@@ -243,11 +248,7 @@ async fn a_tenants_sweep_beyond_its_cap_is_refused_before_its_body_is_read() {
     let server = serve("sweeps", "[server]\nsweeps_per_tenant = 1\n");
     // The first sweep holds its slot: its body is still coming.
     let mut first = TcpStream::connect(&server.addr).unwrap();
-    write!(
-        first,
-        "POST /v1/sweep HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 100000\r\n\r\n{{\"orders\": ["
-    )
-    .unwrap();
+    half_sent(&mut first, "/v1/sweep");
     std::thread::sleep(Duration::from_millis(300));
     let http = reqwest::Client::new();
     let res = http
@@ -345,11 +346,7 @@ fn a_request_not_answered_in_time_is_a_503_problem() {
     let server = serve("timeout", "[server]\nrequest_timeout_ms = 300\n");
     let mut stream = TcpStream::connect(&server.addr).unwrap();
     // Its body never comes whole.
-    write!(
-        stream,
-        "POST /v1/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{{"
-    )
-    .unwrap();
+    half_sent(&mut stream, "/v1/quotes");
     let started = Instant::now();
     let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(3));
     assert!(answer.starts_with("HTTP/1.1 503"), "{answer}");
