@@ -132,8 +132,9 @@ pub fn load_live(
     Ok((live, file, source))
 }
 
-/// The store `--database` names: SQLite (a file, or `sqlite::memory:`) or Postgres.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The store `--database` names: SQLite (a file, or `sqlite::memory:`) or Postgres. Shown
+/// (`Display` and `Debug` alike) without any secret it carries.
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseUrl {
     SqliteMemory,
     SqliteFile(PathBuf),
@@ -180,22 +181,52 @@ impl DatabaseUrl {
 }
 
 impl std::fmt::Display for DatabaseUrl {
-    /// Never prints a Postgres password.
+    /// Never prints a Postgres password: not in the user part, not in the query
+    /// (`?password=`, `sslpassword`...), and nothing of a URL that does not parse.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             DatabaseUrl::SqliteMemory => f.write_str("sqlite::memory:"),
             DatabaseUrl::SqliteFile(p) => write!(f, "sqlite://{}", p.display()),
-            DatabaseUrl::Postgres(url) => {
-                let redacted = match (url.find("://"), url.rfind('@')) {
-                    (Some(s), Some(at)) if at > s => {
-                        format!("{}://***@{}", &url[..s], &url[at + 1..])
-                    }
-                    _ => url.clone(),
-                };
-                f.write_str(&redacted)
-            }
+            DatabaseUrl::Postgres(url) => f.write_str(&redacted(url)),
         }
     }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
+}
+
+/// A Postgres URL with its secrets replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return "postgres://(a URL that does not parse, not shown)".into();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("***"));
+    }
+    let secret = |key: &str| {
+        let key = key.to_ascii_lowercase();
+        ["pass", "secret", "key", "token"]
+            .iter()
+            .any(|s| key.contains(s))
+    };
+    if parsed.query().is_some() {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
 }
 
 #[cfg(test)]
@@ -214,7 +245,26 @@ mod tests {
             Ok(DatabaseUrl::SqliteFile("data/certgate.db".into()))
         );
         let pg: DatabaseUrl = "postgres://u:secret@127.0.0.1/test".parse().unwrap();
-        assert_eq!(pg.to_string(), "postgres://***@127.0.0.1/test");
+        assert_eq!(pg.to_string(), "postgres://u:***@127.0.0.1/test");
+        // A password in the query, in any case, and a URL that does not parse: never shown.
+        for url in [
+            "postgres://db.internal/test?user=u&password=secret&sslmode=require",
+            "postgres://db.internal/test?PASSWORD=secret",
+            "postgres://db.internal/test?sslpassword=secret",
+            "postgres://u:secret@[bad/test",
+        ] {
+            let pg: DatabaseUrl = url.parse().unwrap();
+            for shown in [pg.to_string(), format!("{pg:?}")] {
+                assert!(!shown.contains("secret"), "{shown}");
+            }
+        }
+        let pg: DatabaseUrl = "postgres://db.internal/test?user=u&password=secret&sslmode=require"
+            .parse()
+            .unwrap();
+        assert_eq!(
+            pg.to_string(),
+            "postgres://db.internal/test?user=u&password=***&sslmode=require"
+        );
         assert!("mysql://x".parse::<DatabaseUrl>().is_err());
         assert!("".parse::<DatabaseUrl>().is_err());
     }

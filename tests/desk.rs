@@ -11,6 +11,7 @@ use common::{order, spawn, tenant, Setup, TestApp, KEY};
 use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
 use reqwest::redirect::Policy;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicI64, Ordering};
 
 const OTHER: &str = "desk-other-tenant-key";
 const ALICE: &str = "alice-desk-key-0123456789";
@@ -53,11 +54,28 @@ fn browser() -> reqwest::Client {
         .unwrap()
 }
 
-/// Logs in with `key`: the session cookie (`name=value`) and the Set-Cookie line.
+/// The login page's form token and the cookie that carries it (`name=value`).
+async fn login_form(app: &TestApp) -> (String, String) {
+    let res = browser()
+        .get(format!("{}/desk/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let cookie = res.headers()[SET_COOKIE].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let token = csrf(&res.text().await.unwrap());
+    (token, cookie)
+}
+
+/// Logs in with `key` from the login form: the session cookie (`name=value`) and the
+/// Set-Cookie line.
 async fn login(app: &TestApp, key: &str, https: bool) -> (u16, Option<(String, String)>) {
+    let (token, form_cookie) = login_form(app).await;
     let mut req = browser()
         .post(format!("{}/desk/login", app.base))
-        .form(&[("key", key)]);
+        .header(COOKIE, form_cookie)
+        .form(&[("key", key), ("csrf", &token)]);
     if https {
         req = req.header("x-forwarded-proto", "https");
     }
@@ -65,8 +83,13 @@ async fn login(app: &TestApp, key: &str, https: bool) -> (u16, Option<(String, S
     let status = res.status().as_u16();
     let cookie = res
         .headers()
-        .get(SET_COOKIE)
+        .get_all(SET_COOKIE)
+        .iter()
         .map(|v| v.to_str().unwrap().to_owned())
+        .find(|line| {
+            line.starts_with("certgate_desk=") || line.starts_with("__Host-certgate_desk=")
+        })
+        .filter(|_| status == 303)
         .map(|line| (line.split(';').next().unwrap().to_owned(), line));
     (status, cookie)
 }
@@ -232,6 +255,24 @@ async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_to
         .cloned()
         .unwrap_or(Value::Null);
     assert_eq!(entry["actor"], "desk:alice", "{audit}");
+    // Alice's logins are in her tenant's audit log, with where they came from.
+    let login = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "desk.login" && e["actor"] == "desk:alice")
+        .cloned()
+        .unwrap_or(Value::Null);
+    assert_eq!(login["outcome"], "ok", "{audit}");
+    assert_eq!(login["detail"], "from 127.0.0.1", "{audit}");
+    // The failed one, with no tenant to name, is in the gateway's own.
+    let failed = app.state.store.list_audit("", None, 100).await.unwrap();
+    assert!(
+        failed
+            .iter()
+            .any(|e| e.action == "desk.login" && e.outcome == "failed"),
+        "{failed:?}"
+    );
 
     // A desk key opens no API; logging out ends the session.
     let (status, _) = app.get("/v1/operations", Some(ALICE)).await;
@@ -317,4 +358,89 @@ async fn the_queue_pages_every_open_ticket_soonest_due_first() {
     );
     let soonest = dues.iter().min().unwrap();
     assert_eq!(&dues[0], soonest);
+}
+
+/// The desk's pages allow no inline script or style but their own (by hash), the login form
+/// carries a token, secure cookies are `__Host-` ones with HSTS, and a session ends after the
+/// idle time.
+#[tokio::test]
+async fn the_desk_resists_forged_logins_inline_code_and_idle_sessions() {
+    let app = spawn(Setup {
+        desk_users: vec![desk_user("dora", &["default"], "dora-desk-key-0123456789")],
+        desk: certgate_server::config::DeskConfig {
+            secure_cookies: true,
+            idle_minutes: 1,
+        },
+        clock: moved_clock,
+        ..Setup::default()
+    })
+    .await;
+    let res = browser()
+        .get(format!("{}/desk/login", app.base))
+        .send()
+        .await
+        .unwrap();
+    let csp = res.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"));
+    assert_eq!(
+        res.headers()["strict-transport-security"],
+        "max-age=31536000"
+    );
+    let html = res.text().await.unwrap();
+    // Each inline block is allowed by its hash, and nothing is styled inline.
+    for (open, close) in [("<script>", "</script>"), ("<style>", "</style>")] {
+        let start = html.find(open).unwrap() + open.len();
+        let end = start + html[start..].find(close).unwrap();
+        let hash = {
+            use base64::Engine;
+            use sha2::Digest;
+            base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(&html[start..end]))
+        };
+        assert!(csp.contains(&format!("'sha256-{hash}'")), "{open} {csp}");
+    }
+    assert!(!html.contains(" style="), "{html}");
+
+    // A login posted without the form's token (a forged one) is refused.
+    let res = browser()
+        .post(format!("{}/desk/login", app.base))
+        .form(&[("key", "dora-desk-key-0123456789")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+
+    let (status, cookie) = login(&app, "dora-desk-key-0123456789", false).await;
+    assert_eq!(status, 303);
+    let (cookie, line) = cookie.unwrap();
+    assert!(cookie.starts_with("__Host-certgate_desk="), "{line}");
+    for attribute in ["Path=/;", "Secure", "HttpOnly", "SameSite=Strict"] {
+        assert!(line.contains(attribute), "{line}");
+    }
+    assert!(!line.contains("Domain"), "{line}");
+    let (status, _) = page(&app, &cookie, "/desk").await;
+    assert_eq!(status, 200);
+    // Seen 50 s ago: still on; then idle for more than a minute: ended.
+    ADVANCE.fetch_add(50_000, Ordering::SeqCst);
+    let (status, _) = page(&app, &cookie, "/desk").await;
+    assert_eq!(status, 200);
+    ADVANCE.fetch_add(61_000, Ordering::SeqCst);
+    let res = browser()
+        .get(format!("{}/desk", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()[LOCATION], "/desk/login");
+}
+
+/// This file's clock: real time moved on by `ADVANCE` milliseconds.
+static ADVANCE: AtomicI64 = AtomicI64::new(0);
+fn moved_clock() -> chrono::DateTime<chrono::Utc> {
+    chrono::Utc::now() + chrono::Duration::milliseconds(ADVANCE.load(Ordering::SeqCst))
 }

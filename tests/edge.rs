@@ -15,12 +15,15 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 const KEY: &str = "edge-test-key-0123456789";
 const DESK_KEY: &str = "edge-desk-key-0123456789";
 const METRICS_KEY: &str = "edge-metrics-key-0123456789";
+const DESK_NEXT_KEY: &str = "edge-desk-key-next-0123456789";
 
 /// Kills the server when the test ends, pass or fail.
 struct Running {
     child: std::process::Child,
     base: String,
     addr: String,
+    /// Its config file.
+    file: std::path::PathBuf,
 }
 
 impl Drop for Running {
@@ -56,6 +59,7 @@ fn serve(name: &str, extra: &str) -> Running {
         .arg(&file)
         .env("CERTGATE_API_KEY", KEY)
         .env("EDGE_DESK_KEY", DESK_KEY)
+        .env("EDGE_DESK_KEY_NEXT", DESK_NEXT_KEY)
         .env("EDGE_METRICS_KEY", METRICS_KEY)
         .env_remove("CERTGATE_DATABASE_URL")
         .stdout(Stdio::piped())
@@ -69,7 +73,12 @@ fn serve(name: &str, extra: &str) -> Running {
     let base = line.trim().rsplit(' ').next().unwrap().to_owned();
     assert!(base.starts_with("http://127.0.0.1:"), "{line}");
     let addr = base.trim_start_matches("http://").to_owned();
-    Running { child, base, addr }
+    Running {
+        child,
+        base,
+        addr,
+        file,
+    }
 }
 
 /// Reads what the server sends until it closes the connection or `limit` passes: the bytes,
@@ -184,18 +193,92 @@ async fn repeated_wrong_keys_are_answered_429_and_the_api_and_desk_count_apart()
         assert_eq!(p["code"], "too_many_requests");
     }
     // The desk's door has its own count.
-    let login = |key: &'static str| {
-        http.post(format!("{}/desk/login", server.base))
-            .form(&[("key", key)])
-            .send()
-    };
-    assert_eq!(login(DESK_KEY).await.unwrap().status(), 303);
+    assert_eq!(
+        desk_login(&http, &server.base, DESK_KEY).await.status(),
+        303
+    );
     for _ in 0..3 {
-        assert_eq!(login("wrong").await.unwrap().status(), 401);
+        assert_eq!(desk_login(&http, &server.base, "wrong").await.status(), 401);
     }
-    let res = login(DESK_KEY).await.unwrap();
+    let res = desk_login(&http, &server.base, DESK_KEY).await;
     assert_eq!(res.status(), 429);
     assert!(res.headers().contains_key("retry-after"));
+}
+
+/// Logs in to the desk at `base` with `key` as a browser does: the login form first (its
+/// token and cookie), then the POST.
+async fn desk_login(http: &reqwest::Client, base: &str, key: &str) -> reqwest::Response {
+    let form = http.get(format!("{base}/desk/login")).send().await.unwrap();
+    let cookie = form.headers()["set-cookie"].to_str().unwrap();
+    let cookie = cookie.split(';').next().unwrap().to_owned();
+    let html = form.text().await.unwrap();
+    let at = html.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let token = html[at..at + 32].to_owned();
+    http.post(format!("{base}/desk/login"))
+        .header("cookie", cookie)
+        .form(&[("key", key), ("csrf", &token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The session cookie (`name=value`) a successful desk login set.
+fn session_of(res: &reqwest::Response) -> String {
+    res.headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap())
+        .find(|l| l.starts_with("certgate_desk="))
+        .expect("a session cookie")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn a_desk_session_ends_when_its_users_key_changes() {
+    let mut server = serve("rotate", "");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = desk_login(&http, &server.base, DESK_KEY).await;
+    assert_eq!(res.status(), 303);
+    let session = session_of(&res);
+    let queue = || {
+        http.get(format!("{}/desk", server.base))
+            .header("cookie", &session)
+            .send()
+    };
+    assert_eq!(queue().await.unwrap().status(), 200);
+    // The operator rotates ann's key (to another variable the process has) and reloads.
+    let file = server.file.clone();
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("${EDGE_DESK_KEY}", "${EDGE_DESK_KEY_NEXT}"),
+    )
+    .unwrap();
+    let pid = server.child.id().to_string();
+    assert!(Command::new("kill")
+        .args(["-HUP", &pid])
+        .status()
+        .unwrap()
+        .success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let res = queue().await.unwrap();
+        if res.status() == 303 {
+            assert_eq!(res.headers()["location"], "/desk/login");
+            break;
+        }
+        assert!(Instant::now() < deadline, "the old key's session goes on");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let res = desk_login(&http, &server.base, DESK_NEXT_KEY).await;
+    assert_eq!(res.status(), 303, "the new key logs in");
+    server.child.kill().ok();
 }
 
 #[tokio::test]

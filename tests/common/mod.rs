@@ -217,6 +217,8 @@ pub struct Setup {
     pub clock: certgate_server::Clock,
     pub watch: certgate_server::config::WatchConfig,
     pub desk_users: Vec<certgate_server::config::DeskUserConfig>,
+    /// The desk's sessions and cookies.
+    pub desk: certgate_server::config::DeskConfig,
     /// The plugins and clients the providers are built with.
     pub registry: fn() -> certgate_core::RegistryBuilder,
 }
@@ -234,6 +236,7 @@ impl Default for Setup {
             clock: chrono::Utc::now,
             watch: certgate_server::config::WatchConfig::default(),
             desk_users: Vec::new(),
+            desk: certgate_server::config::DeskConfig::default(),
             registry: certgate::registry_builder,
         }
     }
@@ -305,6 +308,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
     shared.webhooks = setup.webhooks;
     shared.clock = setup.clock;
     shared.watch = setup.watch;
+    shared.desk = setup.desk;
     let state = AppState::from(shared);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

@@ -12,14 +12,18 @@ pub struct DeskSession {
     /// The token every form of the session carries.
     pub csrf: String,
     pub expires_at: i64,
+    /// The id of the user's key when the session began.
+    pub key_id: String,
 }
 
 impl Store {
-    /// Starts a session; expired ones are forgotten on the way.
+    /// Starts a session of `user`, whose key has the id `key_id`; expired ones are forgotten
+    /// on the way.
     pub async fn start_desk_session(
         &self,
         digest: &str,
         user: &str,
+        key_id: &str,
         csrf: &str,
         now: i64,
         expires_at: i64,
@@ -30,28 +34,37 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         sqlx::query(
-            "INSERT INTO desk_sessions (digest, desk_user, csrf, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO desk_sessions (digest, desk_user, csrf, created_at, expires_at, key_id, last_seen) \
+             VALUES ($1, $2, $3, $4, $5, $6, $4)",
         )
         .bind(digest)
         .bind(user)
         .bind(csrf)
         .bind(now)
         .bind(expires_at)
+        .bind(key_id)
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// The session whose cookie has this digest, if it has not ended at `now`.
-    pub async fn desk_session(&self, digest: &str, now: i64) -> Result<Option<DeskSession>> {
+    /// The session whose cookie has this digest, if it has not ended at `now` nor been idle
+    /// since `idle_since`; it counts as seen at `now`.
+    pub async fn desk_session(
+        &self,
+        digest: &str,
+        now: i64,
+        idle_since: i64,
+    ) -> Result<Option<DeskSession>> {
         let row = sqlx::query_as::<_, DeskSession>(
-            "SELECT desk_user, csrf, expires_at FROM desk_sessions \
-             WHERE digest = $1 AND expires_at > $2",
+            "UPDATE desk_sessions SET last_seen = $2 \
+             WHERE digest = $1 AND expires_at > $2 AND last_seen > $3 \
+             RETURNING desk_user, csrf, expires_at, key_id",
         )
         .bind(digest)
         .bind(now)
+        .bind(idle_since)
         .fetch_optional(&self.pool)
         .await?;
         Ok(row)

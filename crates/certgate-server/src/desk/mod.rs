@@ -1,9 +1,12 @@
 //! The support desk (`/desk`): server-rendered pages over the manual tickets for the people who
 //! work them. Desk users are configured like tenants (`[[desk_users]]`: a name, the tenants
-//! they serve, a key from the environment) and log in with their key; a session is a random
-//! cookie (HttpOnly, SameSite=Strict, Secure behind TLS) whose digest is stored with a form
-//! token that every POST must carry. A desk user sees and resolves only their tenants' tickets
-//! (another's is a 404) and can do nothing else: the API's keys are not theirs.
+//! they serve, a key from the environment) and log in with their key, from a login form whose
+//! token must come back; a session is a random cookie (HttpOnly, SameSite=Strict, Secure behind
+//! TLS, `__Host-` with `[desk] secure_cookies`) whose digest is stored with a form token that
+//! every POST must carry, and which ends after `idle_minutes` or when the user's key changes.
+//! Every answer carries a Content-Security-Policy by hash. A desk user sees and resolves only
+//! their tenants' tickets (another's is a 404) and can do nothing else: the API's keys are not
+//! theirs.
 
 mod pages;
 
@@ -28,16 +31,67 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// The session cookie's name.
-const COOKIE_NAME: &str = "certgate_desk";
-/// How long a session lasts.
+/// How long a session lasts at most (idle or not).
 const SESSION_HOURS: i64 = 12;
+/// How long a login form stays valid.
+const LOGIN_FORM_SECONDS: i64 = 3_600;
+
+/// The desk's cookies: plain names on `/desk`, or with `[desk] secure_cookies` the
+/// `__Host-` names (Secure, `Path=/`, no Domain) whatever the proxy says.
+#[derive(Debug, Clone, Copy)]
+struct Cookies {
+    secure: bool,
+    /// `__Host-` names, `Path=/`.
+    host: bool,
+}
+
+impl Cookies {
+    fn of(state: &AppState, headers: &HeaderMap) -> Cookies {
+        let host = state.desk.secure_cookies;
+        let forwarded = headers
+            .get("x-forwarded-proto")
+            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+        Cookies {
+            secure: host || forwarded,
+            host,
+        }
+    }
+
+    fn session(self) -> &'static str {
+        if self.host {
+            "__Host-certgate_desk"
+        } else {
+            "certgate_desk"
+        }
+    }
+
+    fn login(self) -> &'static str {
+        if self.host {
+            "__Host-certgate_desk_login"
+        } else {
+            "certgate_desk_login"
+        }
+    }
+
+    /// A `Set-Cookie` line for `name` (`value`, for `max_age` seconds; 0 ends it).
+    fn line(self, name: &str, value: &str, max_age: i64) -> HeaderValue {
+        let path = if self.host { "/" } else { "/desk" };
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .expect("a cookie of hex digits")
+    }
+}
 
 /// A desk user, as configured.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeskUser {
     pub name: String,
     pub tenants: Vec<String>,
+    /// Names the user's key without revealing it: a session begun with another key (the
+    /// key rotated since) has ended.
+    key_id: String,
 }
 
 /// The desk's users and their keys (kept only as digests).
@@ -89,6 +143,7 @@ impl DeskUsers {
                     DeskUser {
                         name: u.name.clone(),
                         tenants: u.tenants.clone(),
+                        key_id: hex::encode(&Sha256::digest(format!("desk-key-id:{key}"))[..8]),
                     },
                     &key,
                 ),
@@ -116,13 +171,37 @@ impl DeskUsers {
 }
 
 /// The desk's routes.
-pub fn router() -> Router<AppState> {
+pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/desk", get(queue))
         .route("/desk/login", get(login_page).post(login))
         .route("/desk/logout", post(logout))
         .route("/desk/tickets/{id}", get(ticket))
         .route("/desk/tickets/{id}/resolve", post(resolve))
+        .layer(axum::middleware::from_fn_with_state(state, guard_headers))
+}
+
+/// Every desk answer (pages, redirects, errors): a Content-Security-Policy that allows only
+/// the desk's own style and script (by hash), and HSTS when the desk is served over HTTPS.
+async fn guard_headers(
+    State(state): State<AppState>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let cookies = Cookies::of(&state, req.headers());
+    let mut r = next.run(req).await;
+    let headers = r.headers_mut();
+    headers.insert(
+        "content-security-policy",
+        HeaderValue::from_static(pages::content_security_policy()),
+    );
+    if cookies.secure {
+        headers.insert(
+            "strict-transport-security",
+            HeaderValue::from_static("max-age=31536000"),
+        );
+    }
+    r
 }
 
 /// A page answer: never cached, never framed (no clickjacking), no referrer sent on.
@@ -147,15 +226,15 @@ fn digest(cookie: &str) -> String {
     hex::encode(Sha256::digest(cookie.as_bytes()))
 }
 
-/// The session cookie of the request, if any.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The request's cookie `name`, if any.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .find(|(n, _)| *n == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -180,23 +259,30 @@ impl axum::extract::FromRequestParts<AppState> for Session {
 
 /// The request's session, or the login page to go to.
 async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let Some(cookie) = session_cookie(headers) else {
+    let Some(cookie) = cookie(headers, Cookies::of(state, headers).session()) else {
         return Err(redirect("/desk/login"));
     };
     let digest = digest(&cookie);
     let now = ms((state.clock)());
+    let idle = i64::from(state.desk.idle_minutes) * 60_000;
     let found = state
         .store
-        .desk_session(&digest, now)
+        .desk_session(&digest, now, now - idle)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
     let live = state.live();
     match found.and_then(|s| live.desk.by_name(&s.desk_user).cloned().map(|u| (u, s))) {
-        Some((user, s)) => Ok(Session {
+        Some((user, s)) if s.key_id == user.key_id => Ok(Session {
             user,
             csrf: s.csrf,
             digest,
         }),
+        Some((user, _)) => {
+            // The user's key changed since: the session ends.
+            tracing::info!(desk_user = %user.name, "a desk session begun with a rotated key ended");
+            let _ = state.store.end_desk_session(&digest).await;
+            Err(redirect("/desk/login"))
+        }
         None => Err(redirect("/desk/login")),
     }
 }
@@ -216,13 +302,34 @@ fn forbidden() -> Response {
     )
 }
 
-async fn login_page() -> Response {
-    page(StatusCode::OK, pages::login(None))
+async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    login_form(&state, &headers, StatusCode::OK, None)
 }
 
-#[derive(Debug, Deserialize)]
+/// The login page with a fresh form token, set in a cookie as well: a login is accepted only
+/// from a form the desk gave out (no login forged from another site).
+fn login_form(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: Option<&str>,
+) -> Response {
+    let token = hex::encode(rand::random::<[u8; 16]>());
+    let cookies = Cookies::of(state, headers);
+    let mut r = page(status, pages::login(&token, error));
+    r.headers_mut().append(
+        SET_COOKIE,
+        cookies.line(cookies.login(), &token, LOGIN_FORM_SECONDS),
+    );
+    r
+}
+
+/// The login form. No `Debug`: it holds a desk key.
+#[derive(Deserialize)]
 struct LoginForm {
     key: String,
+    #[serde(default)]
+    csrf: String,
 }
 
 async fn login(
@@ -231,6 +338,18 @@ async fn login(
     headers: HeaderMap,
     Form(form): Form<LoginForm>,
 ) -> Response {
+    let cookies = Cookies::of(&state, &headers);
+    let token_ok = cookie(&headers, cookies.login()).is_some_and(|t| {
+        !form.csrf.is_empty() && bool::from(t.as_bytes().ct_eq(form.csrf.as_bytes()))
+    });
+    if !token_ok {
+        return login_form(
+            &state,
+            &headers,
+            StatusCode::FORBIDDEN,
+            Some("This login form has expired: enter your key again."),
+        );
+    }
     let live = state.live();
     let found = crate::routes::guarded(&state, &state.guesses.desk, client, "desk", || {
         live.desk
@@ -247,7 +366,7 @@ async fn login(
                 // The gateway's own audit (no tenant: the key named no one).
                 audit_login(&state, "", "desk:unknown", "failed", &from).await;
             }
-            let mut r = page(status, pages::login(Some(&message)));
+            let mut r = login_form(&state, &headers, status, Some(&message));
             if let ApiError::TooManyRequests { retry_after, .. } = &e {
                 r.headers_mut().insert(
                     axum::http::header::RETRY_AFTER,
@@ -260,30 +379,32 @@ async fn login(
     for tenant in &user.tenants {
         audit_login(&state, tenant, &format!("desk:{}", user.name), "ok", &from).await;
     }
-    let cookie = hex::encode(rand::random::<[u8; 32]>());
+    let session = hex::encode(rand::random::<[u8; 32]>());
     let csrf = hex::encode(rand::random::<[u8; 16]>());
     let now = (state.clock)();
     let ends = now + chrono::Duration::hours(SESSION_HOURS);
     if let Err(e) = state
         .store
-        .start_desk_session(&digest(&cookie), &user.name, &csrf, ms(now), ms(ends))
+        .start_desk_session(
+            &digest(&session),
+            &user.name,
+            &user.key_id,
+            &csrf,
+            ms(now),
+            ms(ends),
+        )
         .await
     {
         return ApiError::from(e).into_response();
     }
-    tracing::info!(desk_user = %user.name, "desk user logged in");
-    let secure = headers
-        .get("x-forwarded-proto")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-    let set = format!(
-        "{COOKIE_NAME}={cookie}; Path=/desk; HttpOnly; SameSite=Strict; Max-Age={}{}",
-        SESSION_HOURS * 3_600,
-        if secure { "; Secure" } else { "" }
-    );
+    tracing::info!(desk_user = %user.name, client = %from, "desk user logged in");
     let mut r = redirect("/desk");
-    if let Ok(v) = HeaderValue::from_str(&set) {
-        r.headers_mut().insert(SET_COOKIE, v);
-    }
+    let headers = r.headers_mut();
+    headers.append(
+        SET_COOKIE,
+        cookies.line(cookies.session(), &session, SESSION_HOURS * 3_600),
+    );
+    headers.append(SET_COOKIE, cookies.line(cookies.login(), "", 0));
     r
 }
 
@@ -312,6 +433,7 @@ struct TokenForm {
 
 async fn logout(
     State(state): State<AppState>,
+    headers: HeaderMap,
     s: Session,
     Form(form): Form<TokenForm>,
 ) -> Response {
@@ -321,13 +443,10 @@ async fn logout(
     if let Err(e) = state.store.end_desk_session(&s.digest).await {
         return ApiError::from(e).into_response();
     }
+    let cookies = Cookies::of(&state, &headers);
     let mut r = redirect("/desk/login");
-    r.headers_mut().insert(
-        SET_COOKIE,
-        HeaderValue::from_static(
-            "certgate_desk=; Path=/desk; HttpOnly; SameSite=Strict; Max-Age=0",
-        ),
-    );
+    r.headers_mut()
+        .insert(SET_COOKIE, cookies.line(cookies.session(), "", 0));
     r
 }
 

@@ -74,7 +74,7 @@ pub fn router(state: AppState) -> Router {
     // The same routes make the same document: a second router keeps the first one's.
     let _ = state.openapi.set(crate::openapi::Document::new(document));
     router
-        .merge(crate::desk::router())
+        .merge(crate::desk::router(state.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))
