@@ -13,10 +13,12 @@ use certgate_core::watch::Window;
 use certgate_core::Registry;
 use certgate_store::{Assignment, Store, StoreError, WatchedCheck, WatchedWrite};
 use chrono::{DateTime, Utc};
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
 /// Orders written per batch.
 const BATCH: usize = 1_000;
+/// The longest line an import reads (an order is a few hundred bytes).
+pub const MAX_LINE: usize = 1 << 20;
 /// At most this many bad lines are reported one by one.
 pub const SHOWN_ERRORS: usize = 20;
 
@@ -75,16 +77,32 @@ pub async fn import(
     now: DateTime<Utc>,
     progress: &dyn Fn(u64),
 ) -> Result<Imported, ImportError> {
+    let mut input = input;
     let mut out = Imported::default();
     let mut batch = Vec::with_capacity(BATCH);
-    for text in input.lines() {
-        let text = text?;
-        out.lines += 1;
-        progress(text.len() as u64 + 1);
-        if text.trim().is_empty() {
-            continue;
+    let mut bytes = Vec::new();
+    loop {
+        bytes.clear();
+        let n = (&mut input)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut bytes)?;
+        if n == 0 {
+            break;
         }
-        match line(registry, tenant, &text, now) {
+        out.lines += 1;
+        progress(n as u64);
+        let parsed = if bytes.len() > MAX_LINE && bytes.last() != Some(&b'\n') {
+            // The rest of the line is skipped, never held.
+            progress(skip_line(&mut input)?);
+            Err(format!("longer than {} KiB", MAX_LINE / 1024))
+        } else {
+            match std::str::from_utf8(&bytes) {
+                Ok(text) if text.trim().is_empty() => continue,
+                Ok(text) => line(registry, tenant, text.trim_end_matches(['\n', '\r']), now),
+                Err(e) => Err(format!("not valid UTF-8 (at byte {})", e.valid_up_to() + 1)),
+            }
+        };
+        match parsed {
             Ok(w) => batch.push(w),
             Err(message) => {
                 out.invalid += 1;
@@ -102,6 +120,26 @@ pub async fn import(
     store.import_watched(&batch).await?;
     out.imported += batch.len() as u64;
     Ok(out)
+}
+
+/// Reads past the end of the current line; how many bytes it skipped.
+fn skip_line(input: &mut impl BufRead) -> std::io::Result<u64> {
+    let mut skipped = 0;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(skipped);
+        }
+        let (used, done) = match memchr::memchr(b'\n', buf) {
+            Some(i) => (i + 1, true),
+            None => (buf.len(), false),
+        };
+        input.consume(used);
+        skipped += used as u64;
+        if done {
+            return Ok(skipped);
+        }
+    }
 }
 
 /// Gives `orders` (ids at the CA) of `provider`'s shared CA account to `tenant`, audited;

@@ -102,9 +102,14 @@ fn read_blocks(
         }
         let Some(end) = memchr::memrchr(b'\n', &buf) else {
             carry = buf; // a line longer than a block so far
+            too_long(&carry, lines)?;
             continue;
         };
         carry = buf[end + 1..].to_vec();
+        too_long(
+            &carry,
+            lines + memchr::memchr_iter(b'\n', &buf[..=end]).count() as u64,
+        )?;
         buf.truncate(end + 1);
         let first = lines + 1;
         lines += memchr::memchr_iter(b'\n', &buf).count() as u64;
@@ -112,6 +117,24 @@ fn read_blocks(
             return Ok(lines);
         }
     }
+}
+
+/// The longest line a sweep reads (a block): memory stays bounded whatever the input.
+pub const MAX_LINE: usize = BLOCK;
+
+/// An error if `partial`, the start of line `before + 1`, is already longer than [`MAX_LINE`].
+fn too_long(partial: &[u8], before: u64) -> std::io::Result<()> {
+    if partial.len() > MAX_LINE {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "line {}: longer than {} KiB (one order per line)",
+                before + 1,
+                MAX_LINE / 1024
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn work(
@@ -206,6 +229,19 @@ mod tests {
         order["purchased_at"] = json!(issued);
         order["issued_at"] = json!(issued);
         json!({"provider": provider, "order": order}).to_string()
+    }
+
+    #[test]
+    fn a_line_longer_than_the_bound_is_an_error_naming_it() {
+        let mut input = b"{}\n{}\n".to_vec();
+        input.extend(std::iter::repeat_n(b'x', MAX_LINE + 10));
+        for size in [MAX_LINE / 3, MAX_LINE] {
+            let e = read_blocks(input.as_slice(), size, &|_| {}, |_| true).unwrap_err();
+            assert!(
+                e.to_string().starts_with("line 3: longer than"),
+                "{size}: {e}"
+            );
+        }
     }
 
     #[test]

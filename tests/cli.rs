@@ -423,7 +423,13 @@ async fn orders_import_loads_the_good_lines_and_names_the_bad_ones() {
         json!({"provider": "nobody", "order": {}}).to_string(),
     ];
     let file = dir.join("orders.jsonl");
-    std::fs::write(&file, lines.join("\n")).unwrap();
+    // Then a line that is not UTF-8 and one of 2 MB: each named and skipped, the rest read.
+    let mut bytes = lines.join("\n").into_bytes();
+    bytes.extend_from_slice(b"\n{\"provider\": \"geo\xff\"}\n");
+    bytes.extend(std::iter::repeat_n(b'x', 2 << 20));
+    bytes.push(b'\n');
+    bytes.extend_from_slice(watched_line("o-4", &issued, "40.00").as_bytes());
+    std::fs::write(&file, bytes).unwrap();
     let out = certgate()
         .args(["orders", "import"])
         .arg(&file)
@@ -435,9 +441,11 @@ async fn orders_import_loads_the_good_lines_and_names_the_bad_ones() {
         String::from_utf8_lossy(&out.stderr),
     );
     assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
-    assert!(stdout.contains("imported 4 lines"), "{stdout}");
+    assert!(stdout.contains("imported 5 lines"), "{stdout}");
     assert!(stderr.contains("line 4: missing field"), "{stderr}");
     assert!(stderr.contains("line 7: missing field"), "{stderr}");
+    assert!(stderr.contains("line 8: not valid UTF-8"), "{stderr}");
+    assert!(stderr.contains("line 9: longer than 1024 KiB"), "{stderr}");
     let store = certgate_store::Store::connect(&db).await.unwrap();
     let filter = certgate_store::WatchedFilter {
         limit: 10,
@@ -445,7 +453,7 @@ async fn orders_import_loads_the_good_lines_and_names_the_bad_ones() {
     };
     let rows = store.list_watched("default", &filter).await.unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
-    assert_eq!(ids, ["o-1", "o-2", "o-3"]);
+    assert_eq!(ids, ["o-1", "o-2", "o-3", "o-4"]);
     assert!(
         rows[0].body.contains("11.00"),
         "the last line wins: {}",
