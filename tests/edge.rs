@@ -437,3 +437,29 @@ fn a_request_not_answered_in_time_is_a_503_problem() {
     assert!(answer.contains("\"code\":\"timeout\""), "{answer}");
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let server = serve(
+        "cap",
+        "[server]\nmax_connections = 2\nheader_read_timeout_ms = 60000\n",
+    );
+    // Two idle connections hold the cap.
+    let held: Vec<_> = (0..2)
+        .map(|_| TcpStream::connect(&server.addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_millis(700))
+        .build()
+        .unwrap();
+    let url = format!("{}/healthz", server.base);
+    assert!(
+        http.get(&url).send().await.is_err(),
+        "served beyond the cap"
+    );
+    drop(held);
+    let http = reqwest::Client::new();
+    let res = http.get(&url).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+}

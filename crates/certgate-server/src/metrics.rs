@@ -491,6 +491,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_store_is_read_once_per_interval_whatever_the_scrape_rate() {
+        let m = Metrics::default();
+        assert!(m.store_due(), "the first scrape reads the store");
+        for _ in 0..100 {
+            assert!(!m.store_due(), "a scrape within the interval does not");
+        }
+        *m.store_read.lock().unwrap() = Some(std::time::Instant::now() - STORE_READ_EVERY);
+        assert!(m.store_due(), "once the interval passed, one does");
+        assert!(!m.store_due());
+    }
+
+    #[test]
     fn counters_render_as_openmetrics_text() {
         let m = Metrics::default();
         let ms = Duration::from_millis(3);
