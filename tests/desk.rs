@@ -349,6 +349,10 @@ async fn the_queue_pages_every_open_ticket_soonest_due_first() {
             _ => assert!(!html.contains("rel=\"next\""), "no page after the last"),
         }
     }
+    // A repeated parameter: the first counts (a page, never a bare 400).
+    let (status, html) = page(&app, &cookie, "/desk?page=2&page=3&status=open").await;
+    assert_eq!(status, 200);
+    assert!(html.contains("230 open, showing 51–100"), "{html}");
     let unique: std::collections::HashSet<_> = seen.iter().collect();
     assert_eq!(unique.len(), 230, "every ticket once");
     let dues: Vec<_> = seen.iter().map(|o| due[o]).collect();

@@ -16,7 +16,7 @@ use crate::problem::ApiError;
 use crate::server::Client;
 use crate::service::{self, ms, Actor};
 use crate::AppState;
-use axum::extract::{Form, Path, Query, State};
+use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
@@ -450,16 +450,32 @@ async fn logout(
     r
 }
 
-/// The queue's filters.
-#[derive(Debug, Default, Deserialize)]
+/// The queue's filters, read leniently (a person edits these links): the first of a repeated
+/// parameter counts, an unknown one is ignored.
+#[derive(Debug, Default)]
 struct QueueFilter {
-    #[serde(default)]
     provider: Option<String>,
-    #[serde(default)]
     status: Option<String>,
     /// The page, from 1 ([`QUEUE_PAGE`] tickets each).
-    #[serde(default)]
     page: Option<String>,
+}
+
+impl QueueFilter {
+    fn read(query: Option<&str>) -> QueueFilter {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_str(query.unwrap_or("")).unwrap_or_default();
+        let first = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        QueueFilter {
+            provider: first("provider"),
+            status: first("status"),
+            page: first("page"),
+        }
+    }
 }
 
 /// A ticket with its operation, as the pages show it.
@@ -493,11 +509,8 @@ async fn item(state: &AppState, tenant: &str, ticket: Ticket) -> Result<Item, Ap
 /// Tickets per page of the queue.
 pub(crate) const QUEUE_PAGE: i64 = 50;
 
-async fn queue(
-    State(state): State<AppState>,
-    s: Session,
-    Query(filter): Query<QueueFilter>,
-) -> Response {
+async fn queue(State(state): State<AppState>, s: Session, RawQuery(query): RawQuery) -> Response {
+    let filter = QueueFilter::read(query.as_deref());
     let status = match filter.status.as_deref().unwrap_or("open") {
         "" | "any" => None,
         other => match other.parse::<TicketStatus>() {
