@@ -232,8 +232,15 @@ fn main() -> ExitCode {
 /// attempt, http_status) beside the event's own.
 fn init_logs(format: Option<LogFormat>) {
     let terminal = std::io::stderr().is_terminal();
-    let filter =
-        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| "info".into())
+        // The Postgres driver logs connection parameters it ignores with their values
+        // (`?sslpassword=...`): never, whatever RUST_LOG says.
+        .add_directive(
+            "sqlx_postgres::options=off"
+                .parse()
+                .expect("a valid directive"),
+        );
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
@@ -667,6 +674,8 @@ async fn reload_on_hangup(
                         ("webhooks", file.webhooks != running.webhooks),
                         ("events", file.events != running.events),
                         ("watch", file.watch != running.watch),
+                        ("server", file.server != running.server),
+                        ("desk", file.desk != running.desk),
                     ];
                     for (section, changed) in restart {
                         if changed {

@@ -463,3 +463,52 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     let res = http.get(&url).send().await.unwrap();
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test]
+async fn a_client_that_stops_reading_its_answers_holds_its_connection_no_longer() {
+    let server = serve(
+        "slowreader",
+        "[server]\nmax_connections = 1\nrequest_timeout_ms = 1000\n",
+    );
+    // Many answers asked for, none read: the server's writes stop making progress.
+    let mut stalled = TcpStream::connect(&server.addr).unwrap();
+    let ask = "GET /openapi.json HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    stalled.write_all(ask.as_bytes()).unwrap();
+    let started = Instant::now();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let res = http
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "served only after {:?}",
+        started.elapsed()
+    );
+    drop(stalled);
+}
+
+#[tokio::test]
+async fn a_body_declared_too_large_is_refused_at_once_and_desk_errors_carry_the_csp() {
+    let server = serve("declared", "");
+    let mut stream = TcpStream::connect(&server.addr).unwrap();
+    write!(
+        stream,
+        "POST /v1/quotes HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {KEY}\r\nContent-Type: application/json\r\nContent-Length: 3000000\r\n\r\n"
+    )
+    .unwrap();
+    let started = Instant::now();
+    let (answer, _) = read_until_closed(&mut stream, Duration::from_secs(3));
+    assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(2));
+    let res = reqwest::get(format!("{}/desk/nothing-here", server.base))
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    assert!(res.headers().contains_key("content-security-policy"));
+}

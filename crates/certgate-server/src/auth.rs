@@ -86,6 +86,12 @@ impl ApiKeys {
     }
 }
 
+/// The token of an `Authorization: Bearer <token>` value (the scheme in any case, RFC 9110).
+pub fn bearer(value: &str) -> Option<&str> {
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+}
+
 /// Whether two secrets are the same, in a time that depends on neither (their digests are
 /// compared).
 pub fn same_secret(presented: &str, expected: &str) -> bool {
@@ -102,6 +108,20 @@ pub struct Guesses {
     by_client: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, Vec<Instant>>>,
 }
 
+/// The address failures are counted by: an IPv4 address, or an IPv6 address's /64 (one
+/// host's usual allocation, so that it cannot guess from a fresh address each time).
+fn counted_as(client: std::net::IpAddr) -> std::net::IpAddr {
+    match client {
+        std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => std::net::IpAddr::V4(v4),
+            None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                u128::from(v6) & !((1u128 << 64) - 1),
+            )),
+        },
+        v4 => v4,
+    }
+}
+
 /// How long failed authentications count against an address.
 const GUESS_WINDOW: Duration = Duration::from_secs(60);
 /// Addresses remembered before the stale ones are forgotten.
@@ -115,6 +135,7 @@ impl Guesses {
         limit: u32,
         now: Instant,
     ) -> Result<(), Duration> {
+        let client = counted_as(client);
         let by_client = self.lock();
         let Some(failures) = by_client.get(&client) else {
             return Ok(());
@@ -133,12 +154,23 @@ impl Guesses {
 
     /// Records a failure of `client` at `now`.
     pub fn failed(&self, client: std::net::IpAddr, now: Instant) {
+        let client = counted_as(client);
         let mut by_client = self.lock();
         if by_client.len() >= GUESS_CLIENTS && !by_client.contains_key(&client) {
+            // Forget the addresses whose failures are all a minute old; if most are recent
+            // (many addresses guessing at once), forget the whole table rather than grow it
+            // or sweep it at every failure: each address then starts its count again.
             by_client.retain(|_, failures| {
                 failures.retain(|at| now.duration_since(*at) < GUESS_WINDOW);
                 !failures.is_empty()
             });
+            if by_client.len() >= GUESS_CLIENTS / 2 {
+                tracing::warn!(
+                    addresses = by_client.len(),
+                    "failed authentications from too many addresses at once: their counts start again"
+                );
+                by_client.clear();
+            }
         }
         let failures = by_client.entry(client).or_default();
         failures.retain(|at| now.duration_since(*at) < GUESS_WINDOW);
@@ -186,5 +218,16 @@ mod tests {
         );
         // The first failure is a minute old: one more try.
         assert_eq!(guesses.check(mine, 3, t0 + Duration::from_secs(60)), Ok(()));
+        // An IPv6 host is counted by its /64: a fresh address in it guesses no further.
+        let (a, b): (std::net::IpAddr, std::net::IpAddr) = (
+            "2001:db8:1:2::1".parse().unwrap(),
+            "2001:db8:1:2:ffff::9".parse().unwrap(),
+        );
+        for _ in 0..3 {
+            guesses.failed(a, t0);
+        }
+        assert!(guesses.check(b, 3, t0).is_err());
+        assert_eq!(bearer("bearer k1"), Some("k1"));
+        assert_eq!(bearer("Basic k1"), None);
     }
 }

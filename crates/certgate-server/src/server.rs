@@ -55,6 +55,11 @@ pub async fn serve(
             },
         };
         let _ = stream.set_nodelay(true);
+        // A client that stops reading its answer holds nothing for long: a write that makes
+        // no progress within the request timeout ends the connection.
+        let mut stream = tokio_io_timeout::TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(limits.request_timeout()));
+        let stream = Box::pin(stream);
         let app = app.clone();
         let service = hyper::service::service_fn(
             move |mut request: hyper::Request<hyper::body::Incoming>| {

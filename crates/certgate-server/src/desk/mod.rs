@@ -171,23 +171,27 @@ impl DeskUsers {
 }
 
 /// The desk's routes.
-pub fn router(state: AppState) -> Router<AppState> {
+pub fn router() -> Router<AppState> {
     Router::new()
         .route("/desk", get(queue))
         .route("/desk/login", get(login_page).post(login))
         .route("/desk/logout", post(logout))
         .route("/desk/tickets/{id}", get(ticket))
         .route("/desk/tickets/{id}/resolve", post(resolve))
-        .layer(axum::middleware::from_fn_with_state(state, guard_headers))
 }
 
-/// Every desk answer (pages, redirects, errors): a Content-Security-Policy that allows only
-/// the desk's own style and script (by hash), and HSTS when the desk is served over HTTPS.
-async fn guard_headers(
+/// Every answer under `/desk` (pages, redirects, errors, the 404 of a path the desk does not
+/// have): a Content-Security-Policy that allows only the desk's own style and script (by
+/// hash), and HSTS when the desk is served over HTTPS.
+pub(crate) async fn guard_headers(
     State(state): State<AppState>,
     req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let path = req.uri().path();
+    if path != "/desk" && !path.starts_with("/desk/") {
+        return next.run(req).await;
+    }
     let cookies = Cookies::of(&state, req.headers());
     let mut r = next.run(req).await;
     let headers = r.headers_mut();

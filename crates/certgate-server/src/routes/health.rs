@@ -83,8 +83,7 @@ pub async fn metrics(
         let presented = headers
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
+            .and_then(crate::auth::bearer);
         crate::routes::guarded(&state, &state.guesses.api, client, "metrics", || {
             match (presented, key.resolve()) {
                 (Some(p), Some(k)) if crate::auth::same_secret(p, &k) => Ok(()),

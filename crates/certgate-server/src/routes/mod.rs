@@ -74,10 +74,15 @@ pub fn router(state: AppState) -> Router {
     // The same routes make the same document: a second router keeps the first one's.
     let _ = state.openapi.set(crate::openapi::Document::new(document));
     router
-        .merge(crate::desk::router(state.clone()))
+        .merge(crate::desk::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), count))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::desk::guard_headers,
+        ))
+        .layer(middleware::from_fn(declared_size))
         .layer(middleware::from_fn_with_state(state.clone(), deadline))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panicked))
         .layer(TraceLayer::new_for_http().make_span_with(span))
@@ -115,6 +120,28 @@ fn span(req: &Request) -> tracing::Span {
         .unwrap_or_default();
     tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
+
+/// A body that says (`Content-Length`) it is larger than its route takes is a 413 at once,
+/// before a byte of it is waited for.
+async fn declared_size(req: Request, next: Next) -> Response {
+    let limit = if req.uri().path() == "/v1/sweep" {
+        SWEEP_BODY_LIMIT
+    } else {
+        DEFAULT_BODY_LIMIT
+    };
+    let declared = req
+        .headers()
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return axum::response::IntoResponse::into_response(ApiError::PayloadTooLarge);
+    }
+    next.run(req).await
+}
+
+/// The largest body of any other route (axum's default limit).
+const DEFAULT_BODY_LIMIT: usize = 2 * 1024 * 1024;
 
 /// A request not answered within `[server] request_timeout_ms` (`sweep_timeout_ms` for the
 /// sweep) is a 503 problem.
@@ -159,7 +186,7 @@ async fn authenticate(
             .ok_or("missing Authorization header: send `Authorization: Bearer <api key>`")?
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(crate::auth::bearer)
             .ok_or("the Authorization header must be `Bearer <api key>`")?;
         live.keys
             .tenant_for(presented.trim())
@@ -185,7 +212,8 @@ pub(crate) fn guarded<T>(
     let limit = state.server.failed_auth_per_minute;
     if let Some(ip) = client {
         if let Err(wait) = guesses.check(ip, limit, now) {
-            tracing::warn!(client = %ip, door, "authentication refused: too many failures");
+            // Not at warn each time: a held address's every try would flood the log.
+            tracing::debug!(client = %ip, door, "authentication refused: too many failures");
             return Err(ApiError::TooManyRequests {
                 message: format!(
                     "too many failed authentications from this address: try again in {} s",
@@ -199,7 +227,8 @@ pub(crate) fn guarded<T>(
         if let Some(ip) = client {
             guesses.failed(ip, now);
         }
-        tracing::warn!(client = ?client, door, reason = why, "authentication failed");
+        let from = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        tracing::warn!(client = %from, door, reason = why, "authentication failed");
         ApiError::Unauthorized(why)
     })
 }

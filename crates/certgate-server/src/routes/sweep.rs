@@ -70,10 +70,13 @@ pub async fn create(
         .await
         .map_err(|e| ApiError::Internal(format!("the sweep failed: {e}")))??;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    // The answer too must be out by the sweep's timeout: a client that reads it slowly
+    // holds the slot, the thread and the hits no longer.
+    let deadline = std::time::Instant::now() + state.server.sweep_timeout();
     tokio::task::spawn_blocking(move || {
         // The slot is held until the answer is out.
         let _slot = slot;
-        stream(&head, &hits, &tx);
+        stream(&head, &hits, &tx, deadline);
     });
     let mut response =
         Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)).into_response();
@@ -118,11 +121,12 @@ fn sweep(
 }
 
 /// Writes `head` with `hits` as its `orders`, in chunks of about [`CHUNK`] bytes, to `tx`
-/// (waiting while the client reads; stopping if it went away).
+/// (waiting while the client reads; stopping if it went away or `deadline` passed).
 fn stream(
     head: &SweepResult,
     hits: &[SweepHit],
     tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+    deadline: std::time::Instant,
 ) {
     let head = serde_json::to_string(head).expect("a sweep's head serializes");
     // `{..., "orders":[]}` opened at its list.
@@ -135,12 +139,21 @@ fn stream(
             buf.push(b',');
         }
         serde_json::to_writer(&mut buf, hit).expect("a hit serializes");
-        if buf.len() >= CHUNK
-            && tx
+        if buf.len() >= CHUNK {
+            if std::time::Instant::now() > deadline {
+                tracing::warn!("a sweep's answer was not read by its timeout: cut short");
+                let _ = tx.blocking_send(Err(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    "the sweep's answer was not read within sweep_timeout_ms",
+                )));
+                return;
+            }
+            if tx
                 .blocking_send(Ok(std::mem::take(&mut buf).into()))
                 .is_err()
-        {
-            return;
+            {
+                return;
+            }
         }
     }
     buf.extend_from_slice(b"]}");
