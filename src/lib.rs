@@ -10,7 +10,7 @@ use certgate_core::config::ConfigError;
 use certgate_core::{Registry, RegistryBuilder};
 use certgate_server::config::{self, FileConfig};
 use certgate_server::desk::DeskUsers;
-use certgate_server::tenants::Tenants;
+use certgate_server::tenants;
 use certgate_server::Live;
 use std::path::{Path, PathBuf};
 
@@ -118,7 +118,7 @@ pub fn load_live(
         // The tenants' own problems too (their accounts need the providers).
         Err(mut e) => {
             e.issues.extend(timing);
-            match Tenants::from_config(&file.tenants, default_key, username) {
+            match tenants::from_config(&file.tenants, default_key, username) {
                 Err(more) => e.issues.extend(more.issues),
                 Ok((tenants, _)) => {
                     if let Err(more) = DeskUsers::from_config(&file.desk_users, &tenants) {

@@ -5,7 +5,8 @@ use anyhow::Context;
 use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
-use certgate_server::{AppState, Background, Helpdesk, Live, Shared};
+use certgate_engine::{Background, Engine, Helpdesk};
+use certgate_server::{AppState, Live, Shared};
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -302,7 +303,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     }
                 }
                 let store = database.connect_read_only().await?;
-                let totals = certgate_server::ledger::summary(&store, &tenant).await?;
+                let totals = certgate_engine::ledger::summary(&store, &tenant).await?;
                 store.close().await;
                 anyhow::Ok(totals)
             })?;
@@ -341,7 +342,7 @@ fn run(command: Command) -> anyhow::Result<()> {
             let default_key = default_key();
             let (live, _, source) =
                 certgate::load_live(config.as_deref(), default_key.as_deref(), "default")?;
-            let registry = live.registry;
+            let registry = live.engine.registry;
             println!("{source}: ok");
             for p in registry.iter() {
                 println!("  {:<10} kind={:<9} mode={}", p.name, p.kind, p.mode);
@@ -572,11 +573,12 @@ fn serve(
             store.release_stale_leases(lock).await?;
         }
         let database = url;
-        let mut shared = Shared::new(live, store);
-        shared.executor = file.executor;
-        shared.webhooks = file.webhooks;
-        shared.events = file.events;
-        shared.watch = file.watch;
+        let mut engine = Engine::new(live.engine, store);
+        engine.executor = file.executor;
+        engine.webhooks = file.webhooks;
+        engine.events = file.events;
+        engine.watch = file.watch;
+        let mut shared = Shared::with_engine(engine, live.access);
         shared.server = file.server.clone();
         shared.desk = file.desk;
         let state = AppState::from(shared);
@@ -585,7 +587,7 @@ fn serve(
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;
         let addr = listener.local_addr()?;
-        let background = Background::start(&state);
+        let background = Background::start(&state.engine);
         let shutdown = shutdown_signal()?;
         tracing::info!(%addr, providers = %source, %database, "certgate listening");
         println!("certgate listening on http://{addr}");
@@ -616,7 +618,7 @@ fn live_config(
     let username = std::env::var("CERTGATE_RESELLER_USERNAME").unwrap_or_else(|_| "default".into());
     let (mut live, file, source) =
         certgate::load_live(config, default_key().as_deref(), &username)?;
-    if live.tenants.is_empty() {
+    if live.engine.tenants.is_empty() {
         anyhow::bail!(
             "CERTGATE_API_KEY is not set: the gateway will not start without an API key.\n\
              Set one, e.g.  export CERTGATE_API_KEY=$(openssl rand -hex 32)\n\
@@ -638,7 +640,7 @@ fn live_config(
             },
         }),
     };
-    for p in live.registry.iter().filter(|p| p.client.is_some()) {
+    for p in live.engine.registry.iter().filter(|p| p.client.is_some()) {
         for (name, secret) in p.api.iter().flat_map(|a| a.credentials.iter()) {
             if secret.resolve().is_none() {
                 tracing::warn!(provider = %p.name, credential = %name, variable = %secret.var,
@@ -646,7 +648,7 @@ fn live_config(
             }
         }
     }
-    live.helpdesk = helpdesk;
+    live.engine.helpdesk = helpdesk;
     Ok((live, file, source))
 }
 

@@ -152,7 +152,7 @@ pub async fn assign(
     orders: &[String],
     now: DateTime<Utc>,
 ) -> anyhow::Result<Vec<Option<String>>> {
-    let accounts = certgate_server::accounts::Accounts::build(registry, &[])
+    let accounts = certgate_engine::accounts::Accounts::build(registry, &[])
         .map_err(|issues| certgate_core::config::ConfigError { issues })?;
     let Some(account) = accounts.shared(provider) else {
         let with_api: Vec<&str> = registry

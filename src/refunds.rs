@@ -1,7 +1,7 @@
 //! `certgate refunds report`: the refund ledger's sums by provider and currency (the same
 //! figures as `GET /v1/refunds/summary`) as a table, CSV or JSON.
 
-use certgate_server::ledger::ProviderTotals;
+use certgate_engine::ledger::ProviderTotals;
 
 /// How the report is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

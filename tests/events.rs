@@ -457,7 +457,7 @@ async fn the_helpdesk_push_survives_a_helpdesk_that_is_down() {
     let desk = Receiver::failing_first(5);
     let (_desk, desk_url) = desk.serve().await;
     let app = spawn(Setup {
-        helpdesk: Some(certgate_server::Helpdesk {
+        helpdesk: Some(certgate_engine::Helpdesk {
             url: desk_url,
             secret: Some("desk-secret".into()),
         }),

@@ -14,7 +14,7 @@ use wiremock::MockServer;
 
 const OTHER: &str = "other-tenant-key-0123";
 
-fn setup(mock: &MockServer, clock: certgate_server::Clock) -> Setup {
+fn setup(mock: &MockServer, clock: certgate_engine::Clock) -> Setup {
     Setup {
         providers_toml: common::providers_toml_at(&mock.uri()),
         tenants: vec![tenant("other", OTHER, None)],

@@ -630,7 +630,7 @@ async fn new_tickets_are_pushed_to_the_outside_helpdesk() {
         .mount(&helpdesk)
         .await;
     let app = spawn(Setup {
-        helpdesk: Some(certgate_server::Helpdesk {
+        helpdesk: Some(certgate_engine::Helpdesk {
             url: format!("{}/tickets", helpdesk.uri()),
             secret: Some("hd-secret".into()),
         }),

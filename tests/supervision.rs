@@ -16,7 +16,7 @@ static STARTS: AtomicUsize = AtomicUsize::new(0);
 
 /// A loop that dies the first two times it starts, then runs until the gateway stops.
 fn flaky(
-    _state: certgate_server::AppState,
+    _state: std::sync::Arc<certgate_engine::Engine>,
     mut stop: tokio::sync::watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -35,7 +35,8 @@ async fn a_loop_that_dies_is_started_again_and_readiness_says_so_meanwhile() {
     })
     .await;
     let (_stop, rx) = tokio::sync::watch::channel(false);
-    let supervised = certgate_server::supervise::supervise("flaky", app.state.clone(), rx, flaky);
+    let supervised =
+        certgate_engine::supervise::supervise("flaky", app.state.engine.clone(), rx, flaky);
     let mut seen_down = false;
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {

@@ -584,7 +584,7 @@ async fn an_order_the_operator_moved_away_gets_nothing_from_the_operation_made_b
         actor: "operator",
     };
     app.state.store.assign_orders(&["5150"], &to).await.unwrap();
-    let background = certgate_server::Background::start(&app.state);
+    let background = certgate_engine::Background::start(&app.state.engine);
     let done = app
         .wait_for(op["id"].as_str().unwrap(), &["completed", "failed"])
         .await;

@@ -6,8 +6,9 @@
 pub mod sim;
 
 use certgate_core::config::SecretRef;
+use certgate_engine::{Background, Engine};
 use certgate_server::config::{ExecutorConfig, TenantConfig, WebhooksConfig};
-use certgate_server::{AppState, Background};
+use certgate_server::AppState;
 use certgate_store::Store;
 use serde_json::Value;
 use std::path::Path;
@@ -211,10 +212,10 @@ pub struct Setup {
     pub executor: ExecutorConfig,
     /// Start the executor and webhook delivery.
     pub background: bool,
-    pub helpdesk: Option<certgate_server::Helpdesk>,
+    pub helpdesk: Option<certgate_engine::Helpdesk>,
     pub webhooks: WebhooksConfig,
     /// The gateway's clock (a test may move it on).
-    pub clock: certgate_server::Clock,
+    pub clock: certgate_engine::Clock,
     pub watch: certgate_server::config::WatchConfig,
     pub desk_users: Vec<certgate_server::config::DeskUserConfig>,
     /// The desk's sessions and cookies.
@@ -301,13 +302,14 @@ pub async fn spawn(setup: Setup) -> TestApp {
         "default-reseller",
     )
     .unwrap();
-    live.helpdesk = setup.helpdesk;
+    live.engine.helpdesk = setup.helpdesk;
     let store = Store::connect(&setup.database).await.unwrap();
-    let mut shared = certgate_server::Shared::new(live, store);
-    shared.executor = setup.executor;
-    shared.webhooks = setup.webhooks;
-    shared.clock = setup.clock;
-    shared.watch = setup.watch;
+    let mut engine = Engine::new(live.engine, store);
+    engine.executor = setup.executor;
+    engine.webhooks = setup.webhooks;
+    engine.clock = setup.clock;
+    engine.watch = setup.watch;
+    let mut shared = certgate_server::Shared::with_engine(engine, live.access);
     shared.desk = setup.desk;
     let state = AppState::from(shared);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -317,7 +319,7 @@ pub async fn spawn(setup: Setup) -> TestApp {
         state.clone(),
         std::future::pending(),
     ));
-    let background = setup.background.then(|| Background::start(&state));
+    let background = setup.background.then(|| Background::start(&state.engine));
     TestApp {
         base: format!("http://{addr}"),
         client: reqwest::Client::new(),

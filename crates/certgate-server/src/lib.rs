@@ -1,69 +1,43 @@
-//! certgate's HTTP API (API.md): the axum router, bearer-key authentication and problem+json
-//! errors. `app()` builds the router so most tests need no socket; `serve()` runs it.
+//! certgate's HTTP API (API.md) and the support desk: the axum router, bearer-key
+//! authentication, problem+json errors (engine errors mapped in `problem.rs`), the OpenAPI
+//! document and the metrics endpoint. The work behind the API is `certgate-engine`'s. `app()`
+//! builds the router so most tests need no socket; `serve()` runs it.
 
-pub mod accounts;
 pub mod auth;
 pub mod body;
 pub mod config;
 pub mod desk;
-pub mod events;
-pub mod executor;
 mod ids;
-pub mod ledger;
-pub mod metrics;
 mod openapi;
-pub mod pacing;
 pub mod problem;
 mod routes;
 pub mod server;
-pub mod service;
-pub mod supervise;
 pub mod tenants;
-pub mod watch;
-pub mod webhooks;
 
 use arc_swap::ArcSwap;
 use auth::ApiKeys;
 use axum::Router;
 use certgate_core::Registry;
+use certgate_engine::Engine;
 use certgate_store::Store;
-use chrono::{DateTime, Utc};
-use config::{DeskConfig, EventsConfig, ExecutorConfig, ServerConfig, WatchConfig, WebhooksConfig};
+use config::{DeskConfig, ServerConfig};
 use std::sync::Arc;
-use tenants::Tenants;
-use tokio::task::JoinHandle;
 
-/// Where "now" comes from when a request gives no `as_of` (tests pin it).
-pub type Clock = fn() -> DateTime<Utc>;
-
-/// An outside helpdesk that receives every new manual ticket.
-#[derive(Clone)]
-pub struct Helpdesk {
-    pub url: String,
-    pub secret: Option<String>,
-}
-
-impl std::fmt::Debug for Helpdesk {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Helpdesk")
-            .field("url", &self.url)
-            .finish_non_exhaustive()
-    }
-}
-
-/// What a config reload (SIGHUP) replaces: the providers, the tenants with their keys,
-/// webhooks and CA accounts, the helpdesk, the desk's users. A request or an operation run
-/// keeps the one it started with.
+/// Who may come in: the tenants' API keys and the desk's users. A config reload replaces them
+/// with the engine's [`certgate_engine::Live`].
 #[derive(Debug)]
-pub struct Live {
-    pub registry: Registry,
-    pub tenants: Tenants,
+pub struct Access {
     pub keys: ApiKeys,
-    /// The CA account each tenant's calls to each provider go through.
-    pub accounts: accounts::Accounts,
-    pub helpdesk: Option<Helpdesk>,
     /// The support desk's users.
     pub desk: desk::DeskUsers,
+}
+
+/// What a config reload (SIGHUP) replaces: the engine's providers, tenants, CA accounts and
+/// helpdesk, and who may come in. A request or an operation run keeps the one it started with.
+#[derive(Debug)]
+pub struct Live {
+    pub engine: certgate_engine::Live,
+    pub access: Access,
 }
 
 impl Live {
@@ -73,16 +47,16 @@ impl Live {
     /// helpdesk.
     pub fn build(
         registry: Registry,
-        tenants: &[config::TenantConfig],
+        tenants: &[certgate_engine::config::TenantConfig],
         desk_users: &[config::DeskUserConfig],
         default_key: Option<&str>,
         default_username: &str,
     ) -> Result<Live, certgate_core::config::ConfigError> {
         let mut issues = Vec::new();
-        let built = Tenants::from_config(tenants, default_key, default_username)
+        let built = tenants::from_config(tenants, default_key, default_username)
             .map_err(|e| issues.extend(e.issues))
             .ok();
-        let accounts = accounts::Accounts::build(&registry, tenants)
+        let accounts = certgate_engine::accounts::Accounts::build(&registry, tenants)
             .map_err(|e| issues.extend(e))
             .ok();
         let desk = built.as_ref().and_then(|(t, _)| {
@@ -92,33 +66,21 @@ impl Live {
         });
         match (built, accounts, desk) {
             (Some((tenants, keys)), Some(accounts), Some(desk)) if issues.is_empty() => Ok(Live {
-                registry,
-                tenants,
-                keys,
-                accounts,
-                helpdesk: None,
-                desk,
+                engine: certgate_engine::Live {
+                    registry,
+                    tenants,
+                    accounts,
+                    helpdesk: None,
+                },
+                access: Access { keys, desk },
             }),
             _ => Err(certgate_core::config::ConfigError { issues }),
         }
     }
-
-    /// The CA order `order` names when `tenant`'s calls to `provider` go through a shared CA
-    /// account: bound to the first tenant acting on it. `None` in the tenant's own account, for
-    /// a provider without an API, or an order without the id the CA knows it by.
-    pub fn shared_order(
-        &self,
-        tenant: &str,
-        provider: &str,
-        order: &certgate_core::Order,
-    ) -> Option<accounts::SharedOrder> {
-        self.registry.get(provider)?.client.as_ref()?;
-        self.accounts.get(tenant, provider)?.shared_order(order)
-    }
 }
 
-/// Everything a request handler and a worker need: one [`Shared`] behind one `Arc`, so that
-/// the several clones every request takes (middleware, extractors) are one count each.
+/// Everything a request handler needs: one [`Shared`] behind one `Arc`, so that the several
+/// clones every request takes (middleware, extractors) are one count each.
 #[derive(Debug, Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -142,81 +104,62 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// What [`AppState`] shares; its settings are set before it is shared.
+/// What [`AppState`] shares: the engine the API calls into, and the HTTP edge's own state.
+/// Its settings are set before it is shared.
 #[derive(Debug)]
 pub struct Shared {
-    live: ArcSwap<Live>,
-    pub store: Store,
-    pub executor: ExecutorConfig,
-    pub webhooks: WebhooksConfig,
-    pub events: EventsConfig,
-    pub watch: WatchConfig,
+    /// The engine: store, executor, pacing, events, metrics. `state.store` and the like read
+    /// through to it.
+    pub engine: Arc<Engine>,
+    access: ArcSwap<Access>,
     /// The HTTP edge's limits.
     pub server: ServerConfig,
     /// The desk's sessions and cookies.
     pub desk: DeskConfig,
-    pub pacing: pacing::Pacing,
-    /// Tells the executor that work is due now (a new operation, a resolved ticket).
-    pub wake: tokio::sync::Notify,
-    /// Tells webhook delivery that deliveries were queued.
-    pub deliver: tokio::sync::Notify,
-    pub metrics: metrics::Metrics,
-    /// Which background loops are down.
-    pub supervision: supervise::Supervision,
-    /// Whether the store takes writes (for `/readyz`).
-    pub write_probe: supervise::WriteProbe,
     /// Failed authentications by client address, the API's and the desk's apart.
     pub guesses: Doors,
     /// The sweeps each tenant runs now.
     pub sweeps: server::TenantSlots,
-    pub clock: Clock,
     /// The OpenAPI document, set by [`app`] from the routes it builds.
     openapi: std::sync::OnceLock<openapi::Document>,
 }
 
 impl Shared {
     pub fn new(live: Live, store: Store) -> Self {
-        let pacing = pacing::Pacing::new(
-            (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
-        );
-        for account in live.accounts.iter() {
-            pacing.register(&account.pace);
-        }
+        Shared::with_engine(Engine::new(live.engine, store), live.access)
+    }
+
+    /// The API over `engine` (whose settings are set), letting in `access`.
+    pub fn with_engine(engine: Engine, access: Access) -> Self {
         Shared {
-            pacing,
-            wake: tokio::sync::Notify::new(),
-            deliver: tokio::sync::Notify::new(),
-            metrics: metrics::Metrics::default(),
-            supervision: supervise::Supervision::default(),
-            write_probe: supervise::WriteProbe::default(),
+            engine: Arc::new(engine),
+            access: ArcSwap::from_pointee(access),
             guesses: Doors::default(),
             sweeps: server::TenantSlots::default(),
-            live: ArcSwap::from_pointee(live),
-            store,
-            executor: ExecutorConfig::default(),
-            webhooks: WebhooksConfig::default(),
-            events: EventsConfig::default(),
-            watch: WatchConfig::default(),
             server: ServerConfig::default(),
             desk: DeskConfig::default(),
-            clock: Utc::now,
             openapi: std::sync::OnceLock::new(),
         }
     }
 
-    /// The providers, tenants and helpdesk as configured now.
-    pub fn live(&self) -> Arc<Live> {
-        self.live.load_full()
+    /// The keys and desk users as configured now.
+    pub fn access(&self) -> Arc<Access> {
+        self.access.load_full()
     }
 
     /// Puts a reloaded config in place: new requests and operation runs use it; those under
-    /// way finish with the one they started with. (A CA account's pace is kept as it is; a new
-    /// account gets one.)
+    /// way finish with the one they started with.
     pub fn reload(&self, live: Live) {
-        for account in live.accounts.iter() {
-            self.pacing.register(&account.pace);
-        }
-        self.live.store(Arc::new(live));
+        self.engine.reload(live.engine);
+        self.access.store(Arc::new(live.access));
+    }
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Engine;
+
+    fn deref(&self) -> &Engine {
+        &self.engine
     }
 }
 
@@ -225,41 +168,6 @@ impl Shared {
 pub struct Doors {
     pub api: auth::Guesses,
     pub desk: auth::Guesses,
-}
-
-/// The background work of a gateway: executor workers, webhook delivery, event pruning, the
-/// watch over watched orders and overdue refunds.
-#[derive(Debug)]
-pub struct Background {
-    stop: tokio::sync::watch::Sender<bool>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Background {
-    /// Starts the executor, the webhook delivery, the event pruning and the watch, each
-    /// supervised ([`supervise`]).
-    pub fn start(state: &AppState) -> Background {
-        let (stop, rx) = tokio::sync::watch::channel(false);
-        let loops: [(&'static str, supervise::Start); 4] = [
-            ("executor", executor::spawn),
-            ("deliveries", webhooks::spawn),
-            ("pruner", events::spawn_pruner),
-            ("watch", watch::spawn),
-        ];
-        let tasks = loops
-            .into_iter()
-            .map(|(name, start)| supervise::supervise(name, state.clone(), rx.clone(), start))
-            .collect();
-        Background { stop, tasks }
-    }
-
-    /// Lets every worker finish its current step, then returns.
-    pub async fn stop(self) {
-        let _ = self.stop.send(true);
-        for t in self.tasks {
-            let _ = t.await;
-        }
-    }
 }
 
 /// The whole API.

@@ -214,3 +214,19 @@ impl From<certgate_store::StoreError> for ApiError {
         ApiError::Unavailable(e.to_string())
     }
 }
+
+impl From<certgate_engine::EngineError> for ApiError {
+    fn from(e: certgate_engine::EngineError) -> Self {
+        use certgate_engine::EngineError as E;
+        match e {
+            E::Invalid(e) => ApiError::Invalid(e),
+            E::NotFound(what) => ApiError::NotFound(what),
+            E::Conflict(message) => ApiError::Conflict {
+                message,
+                quote: None,
+            },
+            E::Store(e) => e.into(),
+            E::Corrupt(cause) => ApiError::Internal(cause),
+        }
+    }
+}

@@ -964,6 +964,11 @@ impl Store {
 }
 
 /// Milliseconds since the epoch by this process's clock (SQLite has one gateway).
+/// Milliseconds since the epoch, as the store keeps instants.
+pub fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
 fn epoch_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

@@ -14,7 +14,6 @@ use crate::auth::KeyRing;
 use crate::config::DeskUserConfig;
 use crate::problem::ApiError;
 use crate::server::Client;
-use crate::service::{self, ms, Actor};
 use crate::AppState;
 use axum::extract::{Form, Path, RawQuery, State};
 use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
@@ -27,6 +26,9 @@ use certgate_core::lifecycle::TicketOutcome;
 use certgate_core::money::{Amount, Money};
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::Currency;
+use certgate_engine::service::{self, Actor};
+use certgate_engine::EngineError;
+use certgate_store::ms;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -114,7 +116,7 @@ impl DeskUsers {
     /// reported at once.
     pub fn from_config(
         configs: &[DeskUserConfig],
-        tenants: &crate::tenants::Tenants,
+        tenants: &certgate_engine::tenants::Tenants,
     ) -> Result<DeskUsers, ConfigError> {
         let mut issues = Vec::new();
         let mut out = DeskUsers::default();
@@ -274,8 +276,8 @@ async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Respo
         .desk_session(&digest, now, now - idle)
         .await
         .map_err(|e| ApiError::from(e).into_response())?;
-    let live = state.live();
-    match found.and_then(|s| live.desk.by_name(&s.desk_user).cloned().map(|u| (u, s))) {
+    let access = state.access();
+    match found.and_then(|s| access.desk.by_name(&s.desk_user).cloned().map(|u| (u, s))) {
         Some((user, s)) if s.key_id == user.key_id => Ok(Session {
             user,
             csrf: s.csrf,
@@ -354,9 +356,10 @@ async fn login(
             Some("This login form has expired: enter your key again."),
         );
     }
-    let live = state.live();
+    let access = state.access();
     let found = crate::routes::guarded(&state, &state.guesses.desk, client, "desk", || {
-        live.desk
+        access
+            .desk
             .by_key(form.key.trim())
             .ok_or("That key is not a desk user's key.")
     });
@@ -715,9 +718,9 @@ async fn resolve(
     .await;
     match resolved {
         Ok(_) => redirect(&format!("/desk/tickets/{id}")),
-        Err(ApiError::Conflict { message, .. }) => problem(message),
-        Err(ApiError::Invalid(e)) => problem(e.to_string()),
-        Err(e) => e.into_response(),
+        Err(EngineError::Conflict(message)) => problem(message),
+        Err(EngineError::Invalid(e)) => problem(e.to_string()),
+        Err(e) => ApiError::from(e).into_response(),
     }
 }
 
@@ -737,7 +740,7 @@ mod tests {
     #[test]
     fn desk_users_are_checked_all_at_once_and_keys_never_print() {
         std::env::set_var("CERTGATE_UNIT_DESK_KEY", "desk-secret-1");
-        let (tenants, _) = crate::tenants::Tenants::from_config(&[], Some("api-key"), "r").unwrap();
+        let (tenants, _) = crate::tenants::from_config(&[], Some("api-key"), "r").unwrap();
         let users = DeskUsers::from_config(
             &[user("ann", &["default"], "CERTGATE_UNIT_DESK_KEY")],
             &tenants,

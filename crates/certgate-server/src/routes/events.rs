@@ -3,12 +3,12 @@
 
 use super::query::{self, next_cursor, Id, QueryParams};
 use crate::auth::Tenant;
-use crate::events::Event;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::event::EventType;
+use certgate_engine::events::Event;
 use certgate_store::EventRow;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;

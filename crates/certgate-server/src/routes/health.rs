@@ -1,6 +1,6 @@
 //! What needs no key: liveness and readiness probes, the metrics, the OpenAPI document.
 
-use crate::{service, AppState};
+use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     let problem = if down.is_empty() {
         state
             .write_probe
-            .check(&state.store, service::ms((state.clock)()))
+            .check(&state.store, certgate_store::ms((state.clock)()))
             .await
             .err()
             .map(|e| format!("the store refuses writes: {e}"))
@@ -95,7 +95,7 @@ pub async fn metrics(
     state.metrics.pace(&state.pacing.stats());
     // The store's gauges: read at most every 10 s, whatever the scrape rate.
     if state.metrics.store_due() {
-        let now = service::ms((state.clock)());
+        let now = certgate_store::ms((state.clock)());
         match state.store.delivery_backlog().await {
             Ok(backlog) => state
                 .metrics

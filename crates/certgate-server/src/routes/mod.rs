@@ -13,7 +13,6 @@ mod refunds;
 mod sweep;
 mod tickets;
 
-pub(crate) use query::sequence;
 pub(crate) use refunds::credit;
 
 use crate::auth::Tenant;
@@ -163,7 +162,7 @@ async fn deadline(State(state): State<AppState>, req: Request, next: Next) -> Re
 /// A handler that panicked answers a 500 problem (the panic is logged, never sent), instead
 /// of a dropped connection.
 fn panicked(payload: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    let message = crate::supervise::panic_message(&*payload);
+    let message = certgate_engine::supervise::panic_message(&*payload);
     axum::response::IntoResponse::into_response(ApiError::Internal(format!(
         "a request handler panicked: {message}"
     )))
@@ -178,7 +177,7 @@ async fn authenticate(
     next: Next,
 ) -> Result<Response, ApiError> {
     let client = crate::server::client_of(&req).map(|a| a.ip());
-    let live = state.live();
+    let access = state.access();
     let tenant = guarded(&state, &state.guesses.api, client, "api", || {
         let presented = req
             .headers()
@@ -188,7 +187,8 @@ async fn authenticate(
             .ok()
             .and_then(crate::auth::bearer)
             .ok_or("the Authorization header must be `Bearer <api key>`")?;
-        live.keys
+        access
+            .keys
             .tenant_for(presented.trim())
             .cloned()
             .ok_or("the API key is not valid")
@@ -234,10 +234,10 @@ pub(crate) fn guarded<T>(
 }
 
 /// Counts and times every request by its route (the pattern, not the path: ids do not make
-/// new series) and method (a fixed set, see [`crate::metrics::method_label`]).
+/// new series) and method (a fixed set, see [`certgate_engine::metrics::method_label`]).
 async fn count(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let started = std::time::Instant::now();
-    let method = crate::metrics::method_label(req.method().as_str());
+    let method = certgate_engine::metrics::method_label(req.method().as_str());
     let route = req
         .extensions()
         .get::<axum::extract::MatchedPath>()

@@ -1,13 +1,11 @@
 //! Watched orders: `PUT /v1/orders/{id}` (keep an order and watch its refund window),
 //! `GET /v1/orders/{id}`, `DELETE /v1/orders/{id}` and `GET /v1/orders` (soonest `submit_by`
-//! first). The watch itself runs in [`crate::watch`].
+//! first). The watch itself runs in [`certgate_engine::watch`].
 
 use super::query::{self, Id, QueryParams};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
-use crate::service::ms;
-use crate::watch::{Watched, WatchedOrder};
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -17,6 +15,8 @@ use certgate_core::quote::Intent;
 use certgate_core::registry::unknown_provider;
 use certgate_core::sweep::SweepItem;
 use certgate_core::InvalidInput;
+use certgate_engine::watch::{Watched, WatchedOrder};
+use certgate_store::ms;
 use certgate_store::{Put, WatchedFilter, WatchedRow, WatchedWrite};
 use chrono::Duration;
 use serde::{Deserialize, Serialize};
@@ -95,7 +95,8 @@ pub async fn put(
                     created_at: old.as_ref().map_or(now, |o| o.created_at),
                     updated_at: now,
                 };
-                let check = crate::watch::check(&state, &live, &tenant.id, &w, now, &mut fx);
+                let check =
+                    certgate_engine::watch::check(&state, &live, &tenant.id, &w, now, &mut fx);
                 kept = Some((w, check.clone()));
                 let write = WatchedWrite {
                     tenant: tenant.id.clone(),

@@ -4,9 +4,7 @@
 use super::query::{self, next_cursor, Id, QueryParams};
 use crate::auth::Tenant;
 use crate::body::JsonBody;
-use crate::ledger::ProviderTotals;
 use crate::problem::{ApiError, Problem};
-use crate::service;
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
@@ -18,6 +16,8 @@ use certgate_core::order::instant;
 use certgate_core::validation::Errors;
 use certgate_core::Currency;
 use certgate_core::InvalidInput;
+use certgate_engine::ledger::ProviderTotals;
+use certgate_engine::service;
 use certgate_store::RefundFilter;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -284,7 +284,7 @@ pub async fn list(
                 order_id: r.order_id.clone(),
                 provider: r.provider.clone(),
                 currency: r.currency.parse().map_err(ApiError::Internal)?,
-                refund: crate::ledger::record(r)?,
+                refund: certgate_engine::ledger::record(r)?,
             })
         })
         .collect::<Result<Vec<_>, ApiError>>()?;
@@ -308,7 +308,7 @@ pub async fn summary(
     State(state): State<AppState>,
     Extension(tenant): Extension<Tenant>,
 ) -> Result<Json<Summary>, ApiError> {
-    let totals = crate::ledger::summary(&state.store, &tenant.id).await?;
+    let totals = certgate_engine::ledger::summary(&state.store, &tenant.id).await?;
     Ok(Json(Summary {
         by_provider: totals.into_iter().map(ProviderTotals::from).collect(),
     }))

@@ -9,14 +9,15 @@
 //! read, redirects are not followed, and every attempt is bounded by `webhooks.timeout_ms`.
 //! Delivery runs in its own task and never blocks the executor.
 
-use crate::service::ms;
-use crate::AppState;
+use crate::Engine;
 use certgate_core::event::{AfterFailure, DeliveryTarget};
+use certgate_store::ms;
 use certgate_store::{Attempt, DeliveryRow};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -51,11 +52,11 @@ pub const DELIVERY_PREFIX: &str = "dlv_";
 /// The stored id of a delivery id from the wire.
 pub fn parse_delivery_id(id: &str) -> Option<i64> {
     id.strip_prefix(DELIVERY_PREFIX)
-        .and_then(crate::routes::sequence)
+        .and_then(crate::ids::sequence)
 }
 
 /// Starts the delivery task.
-pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Engine>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         let timeout = state.webhooks.timeout();
         let http = reqwest::Client::builder()
@@ -97,7 +98,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
 /// How long delivery may sleep when nothing could be claimed: until the next pending
 /// delivery falls due, at least `poll` and at most [`MAX_IDLE`] (deliveries queued by this
 /// gateway wake it at once; other gateways' are seen within that).
-async fn idle(state: &AppState, poll: Duration) -> Duration {
+async fn idle(state: &Engine, poll: Duration) -> Duration {
     let now = ms((state.clock)());
     match state.store.next_delivery_due(now).await {
         Ok(Some(due)) => Duration::from_millis(u64::try_from(due - now).unwrap_or(0)),
@@ -112,7 +113,7 @@ async fn idle(state: &AppState, poll: Duration) -> Duration {
 
 /// Claims what is due in every lane with room, and starts each attempt; how many.
 async fn claim(
-    state: &AppState,
+    state: &Arc<Engine>,
     http: &reqwest::Client,
     lease: Duration,
     inflight: &mut JoinSet<Lane>,
@@ -167,7 +168,7 @@ fn finished(busy: &mut HashMap<Lane, usize>, done: Result<Lane, tokio::task::Joi
 
 /// Where a delivery goes and the key that signs it, as configured now (a tenant that moved its
 /// receiver gets its pending deliveries at the new URL); `None` if nothing is configured.
-fn destination(state: &AppState, row: &DeliveryRow) -> Option<(String, Option<String>)> {
+fn destination(state: &Engine, row: &DeliveryRow) -> Option<(String, Option<String>)> {
     let live = state.live();
     match row.target {
         DeliveryTarget::Helpdesk => live
@@ -185,7 +186,7 @@ fn destination(state: &AppState, row: &DeliveryRow) -> Option<(String, Option<St
 
 /// Sends one delivery: the receiver's status, or why there is none, and the error if it failed.
 async fn send(
-    state: &AppState,
+    state: &Engine,
     http: &reqwest::Client,
     row: &DeliveryRow,
 ) -> (Option<u16>, Option<String>) {
@@ -226,7 +227,7 @@ async fn send(
 }
 
 /// One attempt, and what it leaves: delivered, due again, or dead.
-async fn deliver(state: &AppState, http: &reqwest::Client, row: DeliveryRow) {
+async fn deliver(state: &Engine, http: &reqwest::Client, row: DeliveryRow) {
     let (status_code, error) = send(state, http, &row).await;
     let done = (state.clock)();
     let next_attempt_at = error.as_ref().and_then(|_| {

@@ -5,18 +5,19 @@
 //! same task asks the refund ledger for overdue refunds ([`crate::ledger`]).
 
 use crate::events::{self, New};
-use crate::service::ms;
-use crate::{AppState, Live};
+use crate::{Engine, Live};
 use certgate_core::event::EventType;
 use certgate_core::lifecycle::Planner;
 use certgate_core::operation::Status;
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::{Intent, Quote};
 use certgate_core::watch::{self, Notice, Window};
+use certgate_store::ms;
 use certgate_store::{Effects, StoreError, WatchedCheck, WatchedRow};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::json;
+use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::watch as signal;
 use tokio::task::JoinHandle;
@@ -117,7 +118,7 @@ impl WatchedOrder {
 /// `fx` the notices it raises. An order whose provider is gone, or that no longer validates,
 /// keeps its window and is looked at again after the recheck period.
 pub fn check(
-    state: &AppState,
+    state: &Engine,
     live: &Live,
     tenant: &str,
     w: &Watched,
@@ -174,7 +175,7 @@ pub fn check(
 
 /// One pass: every watched order due at its start is checked, `watch.workers` batches at a
 /// time. How many were checked.
-pub async fn pass(state: &AppState) -> Result<usize, StoreError> {
+pub async fn pass(state: &Arc<Engine>) -> Result<usize, StoreError> {
     let now = (state.clock)();
     let started = Instant::now();
     let mut workers = tokio::task::JoinSet::new();
@@ -229,7 +230,7 @@ pub async fn pass(state: &AppState) -> Result<usize, StoreError> {
 }
 
 /// Starts the task that runs a pass and the ledger's overdue check every `watch.poll_ms`.
-pub fn spawn(state: AppState, mut shutdown: signal::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Engine>, mut shutdown: signal::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while !*shutdown.borrow() {
             if let Err(e) = pass(&state).await {

@@ -2,14 +2,15 @@
 //! change's transaction with a delivery to the tenant's webhook (and, for a new ticket, to the
 //! helpdesk); and the pruning of the feed past its retention.
 
-use crate::service::ms;
-use crate::AppState;
+use crate::Engine;
 use certgate_core::event::{DeliveryTarget, EventType};
 use certgate_core::lifecycle::Emit;
 use certgate_core::operation::Operation;
+use certgate_store::ms;
 use certgate_store::{DeliveryWrite, Effects, EventWrite};
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -38,7 +39,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 /// `ticket`) and their deliveries.
 pub fn add(
     fx: &mut Effects,
-    state: &AppState,
+    state: &Engine,
     tenant: &str,
     op: &Operation,
     emits: &[Emit],
@@ -92,7 +93,7 @@ pub struct New<'a> {
 }
 
 /// Adds one event to `fx`, with its delivery to the tenant's webhook (and the helpdesk's).
-pub fn push(fx: &mut Effects, state: &AppState, event: New<'_>, now: DateTime<Utc>) {
+pub fn push(fx: &mut Effects, state: &Engine, event: New<'_>, now: DateTime<Utc>) {
     let live = state.live();
     let tenant = event.tenant;
     let hook = live.tenants.get(tenant).and_then(|t| t.webhook.as_ref());
@@ -139,7 +140,7 @@ pub fn push(fx: &mut Effects, state: &AppState, event: New<'_>, now: DateTime<Ut
 }
 
 /// Starts the task that forgets events past the retention (at start, then hourly).
-pub fn spawn_pruner(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn_pruner(state: Arc<Engine>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     tokio::spawn(async move {
         while !*shutdown.borrow() {
             let before = chrono::Duration::from_std(state.events.retention())

@@ -7,10 +7,11 @@
 use crate::accounts::CaAccount;
 use crate::pacing::{Admission, PaceKey, MAX_HOLD, PACE_LEAD};
 use crate::service::{self, Actor, Held};
-use crate::{AppState, Live};
+use crate::{Engine, Live};
 use certgate_core::lifecycle::{self, Call, Event, Schedule, Transition, Work};
 use certgate_core::operation::Operation;
 use certgate_core::{CallFailure, StepCall};
+use certgate_store::ms;
 use certgate_store::OperationRow;
 use chrono::{DateTime, Duration as Span, Utc};
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tracing::Instrument;
 /// up to `config.workers` at once (an operation waiting on a slow CA holds a task, not a
 /// thread). On shutdown it claims nothing more and waits for the running ones to finish their
 /// current call.
-pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(state: Arc<Engine>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let worker = Worker {
         owner: crate::ids::new("ex"),
         state,
@@ -46,7 +47,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
             match worker
                 .state
                 .store
-                .claim_operation(&worker.owner, service::ms(worker.now()), lease)
+                .claim_operation(&worker.owner, ms(worker.now()), lease)
                 .await
             {
                 Ok(Some(row)) => {
@@ -74,7 +75,7 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                     drop(permit);
                     // Sleep until the next operation falls due (at most `poll_ms`), so that
                     // one waiting for its turn at the CA's pace comes back on time.
-                    let now = service::ms(worker.now());
+                    let now = ms(worker.now());
                     let nap = match worker.state.store.next_due(now).await {
                         Ok(Some(due)) => Duration::from_millis((due - now).max(1) as u64).min(idle),
                         _ => idle,
@@ -117,7 +118,7 @@ impl Slot {
 /// The executor of one gateway instance. Its `owner` name holds the leases it takes.
 #[derive(Debug, Clone)]
 pub struct Worker {
-    pub state: AppState,
+    pub state: Arc<Engine>,
     pub owner: String,
 }
 
@@ -201,12 +202,7 @@ impl Worker {
     /// Schedules the operations nothing would run (`certgate_operations_stalled`), loudly:
     /// each one is a bug to find.
     async fn repair(&self) {
-        match self
-            .state
-            .store
-            .repair_stalled(service::ms(self.now()))
-            .await
-        {
+        match self.state.store.repair_stalled(ms(self.now())).await {
             Ok(ids) => {
                 for id in ids {
                     tracing::error!(operation = %id, "operation was stalled (not finished, nothing scheduled, no lease): scheduled again");
@@ -373,7 +369,7 @@ impl Worker {
             tenant: &held.tenant,
             provider: &held.op.provider,
             sticky: true,
-            now: service::ms(self.now()),
+            now: ms(self.now()),
         };
         Ok(match self.state.store.claim_order(&claim).await? {
             certgate_store::Claimed::Ours => Ok(account),
@@ -481,7 +477,7 @@ impl Worker {
         // The attempt is saved; if saving took long, the calls are recorded anew at the instant
         // they really go (the account's windows count what the CA will see). Committed now,
         // they wait here for their turn if they lost it.
-        if service::ms(self.now()) - admitted > RESEND_SLACK_MS {
+        if ms(self.now()) - admitted > RESEND_SLACK_MS {
             let mut replacing = Some(admitted);
             while let Paced::Later(at) = self
                 .paced(&held.op, &account.pace, n, slot, replacing)
@@ -544,7 +540,7 @@ impl Lease {
 
     /// Renews it now: false if another worker has the operation.
     async fn renew(&self, worker: &Worker) -> Result<bool, certgate_store::StoreError> {
-        let until = service::ms(worker.now()) + self.length.as_millis() as i64;
+        let until = ms(worker.now()) + self.length.as_millis() as i64;
         let renewed = worker
             .state
             .store

@@ -3,13 +3,14 @@
 //! `certgate refunds report` both come from [`summary`]), and the check that flags refunds
 //! past their `due_by` ([`flag_overdue`]), each through the operation lifecycle.
 
-use crate::problem::ApiError;
 use crate::service;
-use crate::AppState;
+use crate::Engine;
+use crate::EngineError;
 use certgate_core::ledger::{RefundRecord, Totals};
 use certgate_core::lifecycle::Event;
 use certgate_core::money::Money;
 use certgate_core::Currency;
+use certgate_store::ms;
 use certgate_store::{RefundRow, Store, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -80,8 +81,8 @@ pub async fn summary(store: &Store, tenant: &str) -> Result<Vec<Totals>, StoreEr
 }
 
 /// Flags the refunds whose `due_by` passed uncredited (each raises `refund.overdue` once).
-pub async fn flag_overdue(state: &AppState) -> Result<usize, ApiError> {
-    let now = service::ms((state.clock)());
+pub async fn flag_overdue(state: &Engine) -> Result<usize, EngineError> {
+    let now = ms((state.clock)());
     let mut flagged = 0;
     loop {
         let late = state.store.late_refunds(now, LATE_BATCH).await?;
@@ -90,7 +91,7 @@ pub async fn flag_overdue(state: &AppState) -> Result<usize, ApiError> {
             match service::change(state, tenant, id, |_| Event::CheckOverdue).await {
                 Ok(_) => moved += 1,
                 // Credited or denied meanwhile, or flagged by another gateway.
-                Err(ApiError::Conflict { .. } | ApiError::NotFound(_)) => {}
+                Err(EngineError::Conflict(_) | EngineError::NotFound(_)) => {}
                 Err(e) => return Err(e),
             }
         }

@@ -3,8 +3,9 @@
 //! while it is down, `/readyz` says so. A loop that returns (the gateway stops) is not
 //! restarted. [`WriteProbe`] is the other half of readiness: does the store take a write?
 
-use crate::AppState;
+use crate::Engine;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -66,13 +67,13 @@ pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
 }
 
 /// A loop that starts with `start`.
-pub type Start = fn(AppState, watch::Receiver<bool>) -> JoinHandle<()>;
+pub type Start = fn(Arc<Engine>, watch::Receiver<bool>) -> JoinHandle<()>;
 
 /// Runs the loop `name` (started by `start`) until it returns, starting it again whenever it
 /// dies.
 pub fn supervise(
     name: &'static str,
-    state: AppState,
+    state: Arc<Engine>,
     stop: watch::Receiver<bool>,
     start: Start,
 ) -> JoinHandle<()> {

@@ -1,5 +1,6 @@
-//! `GET /metrics`, in the Prometheus text format (OpenMetrics when the scraper's `Accept` asks
-//! for it): HTTP requests by method, route template and status with their latency, CA calls'
+//! The gateway's metric families, rendered by the API's `GET /metrics` in the Prometheus text
+//! format (OpenMetrics when the scraper's `Accept` asks for it): HTTP requests (recorded by the
+//! API's middleware) by method, route template and status with their latency, CA calls'
 //! latency by provider, action and outcome, quotes by provider and verdict, operations created
 //! and by status, open tickets, step outcomes, and
 //! each CA account's pace (calls sent, throttled, the limit its throttling taught, operations

@@ -3,8 +3,8 @@
 //! their webhook deliveries, audit entries) in one transaction guarded by the operation's version.
 //! Creating, withdrawing, retrying, resolving a ticket and the executor all go through here.
 
-use crate::problem::ApiError;
-use crate::{AppState, Live};
+use crate::EngineError;
+use crate::{Engine, Live};
 use certgate_core::ledger::Credit;
 use certgate_core::lifecycle::{
     self, Context, Emit, Event, Planner, Schedule, TicketChange, TicketOutcome, Transition,
@@ -12,6 +12,7 @@ use certgate_core::lifecycle::{
 use certgate_core::operation::Operation;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
+use certgate_store::ms;
 use certgate_store::{
     AuditEntry, Effects, NewOperation, RefundWrite, SaveOperation, StoreError, TicketWrite,
     WatchLink,
@@ -20,11 +21,6 @@ use chrono::{DateTime, Utc};
 
 /// Tries of a read-modify-write that lost a race before answering 409.
 const WRITE_TRIES: usize = 5;
-
-/// Milliseconds since the epoch, as the store keeps instants.
-pub fn ms(t: DateTime<Utc>) -> i64 {
-    t.timestamp_millis()
-}
 
 /// An operation as loaded for a change: the version its save is guarded by.
 #[derive(Debug)]
@@ -70,7 +66,7 @@ impl Actor<'_> {
 
 /// The lifecycle's view of the world for `op` at `now`, with the providers of `live`.
 pub fn context<'a>(
-    state: &AppState,
+    state: &Engine,
     live: &'a Live,
     op: &Operation,
     now: DateTime<Utc>,
@@ -89,7 +85,7 @@ pub fn context<'a>(
 /// The effects of `t`: its ticket write, its events (with their deliveries), its audit
 /// entries. A ticket to close is read first (its body changes).
 async fn effects(
-    state: &AppState,
+    state: &Engine,
     tenant: &str,
     actor: &str,
     op: &Operation,
@@ -205,7 +201,7 @@ fn refund_write(tenant: &str, op: &Operation) -> Option<RefundWrite> {
 /// Saves `held.op` after transition `t` (and a deferred one before it) with its effects; false
 /// if someone else changed the operation (or took the executor's lease) since it was loaded.
 pub async fn save(
-    state: &AppState,
+    state: &Engine,
     held: &mut Held,
     t: &Transition,
     actor: Actor<'_>,
@@ -246,7 +242,7 @@ pub async fn save(
 }
 
 /// One log line per status change, retry and attention raised.
-fn log(state: &AppState, held: &Held, t: &Transition) {
+fn log(state: &Engine, held: &Held, t: &Transition) {
     let op = &held.op;
     if let Some((action, status)) = t.step_status {
         state
@@ -278,7 +274,7 @@ fn log(state: &AppState, held: &Held, t: &Transition) {
 /// (`order`) is claimed for the tenant in the same transaction: nothing is stored if it is
 /// another tenant's.
 pub async fn insert(
-    state: &AppState,
+    state: &Engine,
     tenant: &str,
     op: &Operation,
     order: Option<&crate::accounts::SharedOrder>,
@@ -333,46 +329,43 @@ pub async fn insert(
 }
 
 /// Reads an operation's stored body.
-pub fn parse(body: &str) -> Result<Operation, ApiError> {
+pub fn parse(body: &str) -> Result<Operation, EngineError> {
     serde_json::from_str(body)
-        .map_err(|e| ApiError::Internal(format!("stored operation unreadable: {e}")))
+        .map_err(|e| EngineError::Corrupt(format!("stored operation unreadable: {e}")))
 }
 
 /// A change asked through the API: loads the tenant's operation `id`, applies the event that
 /// `event` makes of it, and saves, trying again if the operation changed meanwhile. A refused
 /// event is a 409.
 pub async fn change(
-    state: &AppState,
+    state: &Engine,
     tenant: &str,
     id: &str,
     event: impl Fn(&Operation) -> Event,
-) -> Result<Operation, ApiError> {
+) -> Result<Operation, EngineError> {
     change_as(state, Actor::Api { tenant }, tenant, id, event).await
 }
 
 /// [`change`] by `actor` (the audit log says who).
 pub async fn change_as(
-    state: &AppState,
+    state: &Engine,
     actor: Actor<'_>,
     tenant: &str,
     id: &str,
     event: impl Fn(&Operation) -> Event,
-) -> Result<Operation, ApiError> {
+) -> Result<Operation, EngineError> {
     for _ in 0..WRITE_TRIES {
         let row = state
             .store
             .get_operation(tenant, id)
             .await?
-            .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
+            .ok_or_else(|| EngineError::NotFound(format!("no operation `{id}`")))?;
         let mut held = Held::new(parse(&row.body)?, row.tenant, row.version);
         let now = (state.clock)();
         let e = event(&held.op);
         let live = state.live();
         let ctx = context(state, &live, &held.op, now);
-        let t = lifecycle::apply(&mut held.op, e, &ctx).map_err(|r| ApiError::Conflict {
-            message: r.0,
-            quote: None,
-        })?;
+        let t = lifecycle::apply(&mut held.op, e, &ctx).map_err(|r| EngineError::Conflict(r.0))?;
         if save(state, &mut held, &t, actor, now).await? {
             if t.schedule == Schedule::Now {
                 state.wake.notify_one();
@@ -380,10 +373,9 @@ pub async fn change_as(
             return Ok(held.op);
         }
     }
-    Err(ApiError::Conflict {
-        message: "the operation changed while this request was applied; try again".into(),
-        quote: None,
-    })
+    Err(EngineError::Conflict(
+        "the operation changed while this request was applied; try again".into(),
+    ))
 }
 
 /// Resolves the tenant's open ticket `id` (with what was credited, for a refund request done):
@@ -391,14 +383,14 @@ pub async fn change_as(
 /// tenant does not have, 400 naming `credited` for a credit on any other resolution, 409 for a
 /// ticket that is not open.
 pub async fn resolve_ticket(
-    state: &AppState,
+    state: &Engine,
     actor: Actor<'_>,
     tenant: &str,
     id: &str,
     outcome: TicketOutcome,
     note: Option<String>,
     credited: Option<Credit>,
-) -> Result<(Ticket, Operation), ApiError> {
+) -> Result<(Ticket, Operation), EngineError> {
     let ticket = load_ticket(state, tenant, id).await?;
     if credited.is_some() {
         let why = if outcome != TicketOutcome::Done {
@@ -409,7 +401,7 @@ pub async fn resolve_ticket(
                 .get_operation(tenant, &ticket.operation_id)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::NotFound(format!("no operation `{}`", ticket.operation_id))
+                    EngineError::NotFound(format!("no operation `{}`", ticket.operation_id))
                 })?;
             let op = parse(&row.body)?;
             money_elsewhere(&op, ticket.step)
@@ -419,10 +411,10 @@ pub async fn resolve_ticket(
         }
     }
     if ticket.status != TicketStatus::Open {
-        return Err(ApiError::Conflict {
-            message: format!("the ticket is already {}", ticket.status.as_str()),
-            quote: None,
-        });
+        return Err(EngineError::Conflict(format!(
+            "the ticket is already {}",
+            ticket.status.as_str()
+        )));
     }
     let op = change_as(state, actor, tenant, &ticket.operation_id, |_| {
         Event::TicketResolved {
@@ -454,12 +446,12 @@ fn money_elsewhere(op: &Operation, step: usize) -> Option<String> {
 }
 
 /// The tenant's ticket `id`.
-pub async fn load_ticket(state: &AppState, tenant: &str, id: &str) -> Result<Ticket, ApiError> {
+pub async fn load_ticket(state: &Engine, tenant: &str, id: &str) -> Result<Ticket, EngineError> {
     let row = state
         .store
         .get_ticket(tenant, id)
         .await?
-        .ok_or_else(|| ApiError::NotFound(format!("no ticket `{id}`")))?;
+        .ok_or_else(|| EngineError::NotFound(format!("no ticket `{id}`")))?;
     serde_json::from_str(&row.body)
-        .map_err(|e| ApiError::Internal(format!("stored ticket unreadable: {e}")))
+        .map_err(|e| EngineError::Corrupt(format!("stored ticket unreadable: {e}")))
 }

@@ -1,0 +1,52 @@
+//! Tenants as the engine knows them: each reseller's id, reseller username (carried by manual
+//! tickets) and optional webhook. Built from `[[tenants]]` by the server, with their keys.
+
+use std::collections::HashMap;
+use std::fmt;
+
+/// Where a tenant's operation events go, and the key that signs them.
+#[derive(Clone)]
+pub struct Webhook {
+    pub url: String,
+    pub secret: String,
+}
+
+impl fmt::Debug for Webhook {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Webhook")
+            .field("url", &self.url)
+            .field("secret", &"**REDACTED**")
+            .finish()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Tenant {
+    pub id: String,
+    pub reseller_username: String,
+    pub webhook: Option<Webhook>,
+}
+
+/// Every tenant, by id.
+#[derive(Debug, Default)]
+pub struct Tenants {
+    by_id: HashMap<String, Tenant>,
+}
+
+impl Tenants {
+    pub fn get(&self, id: &str) -> Option<&Tenant> {
+        self.by_id.get(id)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.by_id.keys().map(String::as_str)
+    }
+
+    pub fn insert(&mut self, tenant: Tenant) {
+        self.by_id.insert(tenant.id.clone(), tenant);
+    }
+}
