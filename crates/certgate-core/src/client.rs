@@ -5,7 +5,6 @@
 //! A client says what happened in the CA's own terms ([`StepOutcome`], [`CallFailure`]);
 //! what that means for the operation is decided in [`crate::lifecycle`].
 
-use crate::operation::RevocationReason;
 use crate::order::{Order, OrderState};
 use crate::quote::{Action, Confirmation, Intent};
 use async_trait::async_trait;
@@ -346,6 +345,57 @@ pub trait CaClient: Send + Sync + Debug {
     }
 }
 
+/// RFC 5280 revocation reasons that a public TLS or client certificate may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub enum RevocationReason {
+    #[serde(rename = "unspecified")]
+    Unspecified,
+    #[serde(rename = "keyCompromise")]
+    KeyCompromise,
+    #[serde(rename = "cACompromise")]
+    CaCompromise,
+    #[serde(rename = "affiliationChanged")]
+    AffiliationChanged,
+    #[serde(rename = "superseded")]
+    Superseded,
+    #[serde(rename = "cessationOfOperation")]
+    CessationOfOperation,
+    #[serde(rename = "privilegeWithdrawn")]
+    PrivilegeWithdrawn,
+    #[serde(rename = "aACompromise")]
+    AaCompromise,
+}
+
+impl RevocationReason {
+    /// The RFC 5280 reason code.
+    pub fn code(self) -> u8 {
+        match self {
+            RevocationReason::Unspecified => 0,
+            RevocationReason::KeyCompromise => 1,
+            RevocationReason::CaCompromise => 2,
+            RevocationReason::AffiliationChanged => 3,
+            RevocationReason::Superseded => 4,
+            RevocationReason::CessationOfOperation => 5,
+            RevocationReason::PrivilegeWithdrawn => 9,
+            RevocationReason::AaCompromise => 10,
+        }
+    }
+
+    /// The RFC 5280 name (`keyCompromise`).
+    pub fn name(self) -> &'static str {
+        match self {
+            RevocationReason::Unspecified => "unspecified",
+            RevocationReason::KeyCompromise => "keyCompromise",
+            RevocationReason::CaCompromise => "cACompromise",
+            RevocationReason::AffiliationChanged => "affiliationChanged",
+            RevocationReason::Superseded => "superseded",
+            RevocationReason::CessationOfOperation => "cessationOfOperation",
+            RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
+            RevocationReason::AaCompromise => "aACompromise",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -401,6 +451,21 @@ mod tests {
         assert!(
             unshown.mismatches(&order).is_empty(),
             "not sent, not compared"
+        );
+    }
+
+    #[test]
+    fn reasons_are_rfc_5280_names() {
+        let r: RevocationReason =
+            serde_json::from_value(serde_json::json!("keyCompromise")).unwrap();
+        assert_eq!((r.code(), r.name()), (1, "keyCompromise"));
+        assert!(
+            serde_json::from_value::<RevocationReason>(serde_json::json!("certificateHold"))
+                .is_err()
+        );
+        assert!(
+            serde_json::from_value::<RevocationReason>(serde_json::json!("key_compromise"))
+                .is_err()
         );
     }
 }

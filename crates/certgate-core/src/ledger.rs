@@ -15,6 +15,7 @@ use crate::calendar::Calendar;
 use crate::money::{Amount, Currency, Money};
 use crate::order::instant;
 use crate::quote::{Refund, RefundKind};
+use crate::validation::{Errors, InvalidInput};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -58,6 +59,9 @@ impl RefundStatus {
     }
 }
 
+/// The longest a credit's reference may be.
+pub const MAX_REFERENCE: usize = 200;
+
 /// Money that arrived: `{"amount", "currency", "reference", "at"}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credit {
@@ -67,6 +71,44 @@ pub struct Credit {
     pub reference: Option<String>,
     #[serde(with = "instant")]
     pub at: DateTime<Utc>,
+}
+
+impl Credit {
+    /// A credit as a ticket's resolution or a report gives it, checked: `field` names where it
+    /// sits in the body (`credited`, or empty at the top).
+    pub fn checked(
+        field: &str,
+        money: Money,
+        reference: Option<String>,
+        at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<Credit, InvalidInput> {
+        let name = |f: &str| {
+            if field.is_empty() {
+                f.to_owned()
+            } else {
+                format!("{field}.{f}")
+            }
+        };
+        let mut errors = Errors::default();
+        if let Err(e) = money.check_minor_units() {
+            errors.push(name("amount"), e);
+        }
+        if let Some(r) = &reference {
+            if errors.text(&name("reference"), r, MAX_REFERENCE, false) && r.trim().is_empty() {
+                errors.push(name("reference"), "must not be blank");
+            }
+        }
+        if at.is_some_and(|at| at > now) {
+            errors.push(name("at"), "is in the future");
+        }
+        errors.finish()?;
+        Ok(Credit {
+            money,
+            reference,
+            at: at.unwrap_or(now),
+        })
+    }
 }
 
 impl utoipa::PartialSchema for Credit {

@@ -2,7 +2,7 @@
 //! history. This is the data; how it changes is [`crate::lifecycle`], the only code that
 //! moves a step or an operation to another status.
 
-use crate::client::CaMessage;
+use crate::client::{CaMessage, RevocationReason};
 use crate::ledger::RefundRecord;
 use crate::order::{instant, Order};
 use crate::quote::{Action, Confirmation, Intent, Procedure, Quote, Review, TicketField};
@@ -83,57 +83,6 @@ impl std::str::FromStr for Status {
             .into_iter()
             .find(|st| st.as_str() == s)
             .ok_or_else(|| format!("unknown status `{s}`"))
-    }
-}
-
-/// RFC 5280 revocation reasons that a public TLS or client certificate may carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum RevocationReason {
-    #[serde(rename = "unspecified")]
-    Unspecified,
-    #[serde(rename = "keyCompromise")]
-    KeyCompromise,
-    #[serde(rename = "cACompromise")]
-    CaCompromise,
-    #[serde(rename = "affiliationChanged")]
-    AffiliationChanged,
-    #[serde(rename = "superseded")]
-    Superseded,
-    #[serde(rename = "cessationOfOperation")]
-    CessationOfOperation,
-    #[serde(rename = "privilegeWithdrawn")]
-    PrivilegeWithdrawn,
-    #[serde(rename = "aACompromise")]
-    AaCompromise,
-}
-
-impl RevocationReason {
-    /// The RFC 5280 reason code.
-    pub fn code(self) -> u8 {
-        match self {
-            RevocationReason::Unspecified => 0,
-            RevocationReason::KeyCompromise => 1,
-            RevocationReason::CaCompromise => 2,
-            RevocationReason::AffiliationChanged => 3,
-            RevocationReason::Superseded => 4,
-            RevocationReason::CessationOfOperation => 5,
-            RevocationReason::PrivilegeWithdrawn => 9,
-            RevocationReason::AaCompromise => 10,
-        }
-    }
-
-    /// The RFC 5280 name (`keyCompromise`).
-    pub fn name(self) -> &'static str {
-        match self {
-            RevocationReason::Unspecified => "unspecified",
-            RevocationReason::KeyCompromise => "keyCompromise",
-            RevocationReason::CaCompromise => "cACompromise",
-            RevocationReason::AffiliationChanged => "affiliationChanged",
-            RevocationReason::Superseded => "superseded",
-            RevocationReason::CessationOfOperation => "cessationOfOperation",
-            RevocationReason::PrivilegeWithdrawn => "privilegeWithdrawn",
-            RevocationReason::AaCompromise => "aACompromise",
-        }
     }
 }
 
@@ -553,14 +502,6 @@ mod tests {
         let mut none = one.clone();
         none.refund = None;
         assert!(!none.credited_on(0), "no money promised, none credited");
-    }
-
-    #[test]
-    fn reasons_are_rfc_5280_names() {
-        let r: RevocationReason = serde_json::from_value(json!("keyCompromise")).unwrap();
-        assert_eq!((r.code(), r.name()), (1, "keyCompromise"));
-        assert!(serde_json::from_value::<RevocationReason>(json!("certificateHold")).is_err());
-        assert!(serde_json::from_value::<RevocationReason>(json!("key_compromise")).is_err());
     }
 
     #[test]

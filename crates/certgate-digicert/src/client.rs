@@ -4,9 +4,9 @@
 //! the URL as one percent-encoded path segment.
 
 use async_trait::async_trait;
+use certgate_core::client::RevocationReason;
 use certgate_core::client::{IdShape, IdSpec};
 use certgate_core::config::{ApiConfig, ProviderContext};
-use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::registry::ClientResult;

@@ -1,8 +1,8 @@
 //! DigiCert CertCentral's wire contract (CONTRACTS.md), call by call: method, path, the
 //! `X-DC-DEVKEY` header, the exact JSON body, the call count, and every error shape.
 
+use certgate_core::client::RevocationReason;
 use certgate_core::config::SecretRef;
-use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::testing::order;

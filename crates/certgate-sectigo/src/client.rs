@@ -5,8 +5,8 @@
 //! are read. Reads of one account are never concurrent, as Sectigo asks.
 
 use async_trait::async_trait;
+use certgate_core::client::RevocationReason;
 use certgate_core::config::{ApiConfig, ProviderContext};
-use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::Action;
 use certgate_core::registry::ClientResult;

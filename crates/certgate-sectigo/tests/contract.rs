@@ -2,8 +2,8 @@
 //! `!AutoRefund` and `download/CollectSSL`, and status codes inside HTTP 200 answers, in both
 //! formats.
 
+use certgate_core::client::RevocationReason;
 use certgate_core::config::{ApiConfig, Mode, ProviderContext, SecretRef};
-use certgate_core::operation::RevocationReason;
 use certgate_core::order::{Order, OrderState};
 use certgate_core::quote::{Action, Intent};
 use certgate_core::testing::order;

@@ -1,6 +1,8 @@
 //! Bearer-key authentication. Keys are kept only as SHA-256 digests and compared in constant
 //! time ([`KeyRing`], which the desk's users share); each API key belongs to one tenant.
+//! [`guarded`] holds back an address that keeps guessing (the API's and the desk's doors).
 
+use crate::problem::ApiError;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -182,6 +184,40 @@ impl Guesses {
     ) -> std::sync::MutexGuard<'_, std::collections::HashMap<std::net::IpAddr, Vec<Instant>>> {
         self.by_client.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// Runs the key check `check` for a request from `client` at the door `guesses` guards (at
+/// most `limit` failures a minute): a 429 with `Retry-After` while the address is held, else the check's answer, a failure recorded
+/// and logged.
+pub fn guarded<T>(
+    guesses: &Guesses,
+    limit: u32,
+    client: Option<std::net::IpAddr>,
+    door: &'static str,
+    check: impl FnOnce() -> Result<T, &'static str>,
+) -> Result<T, ApiError> {
+    let now = std::time::Instant::now();
+    if let Some(ip) = client {
+        if let Err(wait) = guesses.check(ip, limit, now) {
+            // Not at warn each time: a held address's every try would flood the log.
+            tracing::debug!(client = %ip, door, "authentication refused: too many failures");
+            return Err(ApiError::TooManyRequests {
+                message: format!(
+                    "too many failed authentications from this address: try again in {} s",
+                    wait.as_secs().max(1)
+                ),
+                retry_after: wait,
+            });
+        }
+    }
+    check().map_err(|why| {
+        if let Some(ip) = client {
+            guesses.failed(ip, now);
+        }
+        let from = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
+        tracing::warn!(client = %from, door, reason = why, "authentication failed");
+        ApiError::Unauthorized(why)
+    })
 }
 
 #[cfg(test)]

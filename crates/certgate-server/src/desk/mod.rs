@@ -357,12 +357,18 @@ async fn login(
         );
     }
     let access = state.access();
-    let found = crate::routes::guarded(&state, &state.guesses.desk, client, "desk", || {
-        access
-            .desk
-            .by_key(form.key.trim())
-            .ok_or("That key is not a desk user's key.")
-    });
+    let found = crate::auth::guarded(
+        &state.guesses.desk,
+        state.server.failed_auth_per_minute,
+        client,
+        "desk",
+        || {
+            access
+                .desk
+                .by_key(form.key.trim())
+                .ok_or("That key is not a desk user's key.")
+        },
+    );
     let from = client.map_or("unknown".to_owned(), |ip| ip.to_string());
     let user = match found {
         Ok(user) => user,
@@ -662,7 +668,7 @@ fn read_form(
             .map_err(|e| format!("Currency: {e}"))?,
     };
     let reference = Some(form.credited_reference.trim().to_owned()).filter(|r| !r.is_empty());
-    let credited = crate::routes::credit(
+    let credited = certgate_core::ledger::Credit::checked(
         "credited",
         Money::new(amount, currency),
         reference,

@@ -84,13 +84,17 @@ pub async fn metrics(
             .get(axum::http::header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(crate::auth::bearer);
-        crate::routes::guarded(&state, &state.guesses.api, client, "metrics", || {
-            match (presented, key.resolve()) {
+        crate::auth::guarded(
+            &state.guesses.api,
+            state.server.failed_auth_per_minute,
+            client,
+            "metrics",
+            || match (presented, key.resolve()) {
                 (Some(p), Some(k)) if crate::auth::same_secret(p, &k) => Ok(()),
                 (None, _) => Err("/metrics needs `Authorization: Bearer <metrics key>`"),
                 _ => Err("the metrics key is not valid"),
-            }
-        })?;
+            },
+        )?;
     }
     state.metrics.pace(&state.pacing.stats());
     // The store's gauges: read at most every 10 s, whatever the scrape rate.

@@ -13,8 +13,6 @@ mod refunds;
 mod sweep;
 mod tickets;
 
-pub(crate) use refunds::credit;
-
 use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -178,59 +176,30 @@ async fn authenticate(
 ) -> Result<Response, ApiError> {
     let client = crate::server::client_of(&req).map(|a| a.ip());
     let access = state.access();
-    let tenant = guarded(&state, &state.guesses.api, client, "api", || {
-        let presented = req
-            .headers()
-            .get(AUTHORIZATION)
-            .ok_or("missing Authorization header: send `Authorization: Bearer <api key>`")?
-            .to_str()
-            .ok()
-            .and_then(crate::auth::bearer)
-            .ok_or("the Authorization header must be `Bearer <api key>`")?;
-        access
-            .keys
-            .tenant_for(presented.trim())
-            .cloned()
-            .ok_or("the API key is not valid")
-    })?;
+    let tenant = crate::auth::guarded(
+        &state.guesses.api,
+        state.server.failed_auth_per_minute,
+        client,
+        "api",
+        || {
+            let presented = req
+                .headers()
+                .get(AUTHORIZATION)
+                .ok_or("missing Authorization header: send `Authorization: Bearer <api key>`")?
+                .to_str()
+                .ok()
+                .and_then(crate::auth::bearer)
+                .ok_or("the Authorization header must be `Bearer <api key>`")?;
+            access
+                .keys
+                .tenant_for(presented.trim())
+                .cloned()
+                .ok_or("the API key is not valid")
+        },
+    )?;
     let tenant: Tenant = tenant;
     req.extensions_mut().insert(tenant);
     Ok(next.run(req).await)
-}
-
-/// Runs the key check `check` for a request from `client` at the door `guesses` guards: a 429
-/// with `Retry-After` while the address is held, else the check's answer, a failure recorded
-/// and logged.
-pub(crate) fn guarded<T>(
-    state: &AppState,
-    guesses: &crate::auth::Guesses,
-    client: Option<std::net::IpAddr>,
-    door: &'static str,
-    check: impl FnOnce() -> Result<T, &'static str>,
-) -> Result<T, ApiError> {
-    let now = std::time::Instant::now();
-    let limit = state.server.failed_auth_per_minute;
-    if let Some(ip) = client {
-        if let Err(wait) = guesses.check(ip, limit, now) {
-            // Not at warn each time: a held address's every try would flood the log.
-            tracing::debug!(client = %ip, door, "authentication refused: too many failures");
-            return Err(ApiError::TooManyRequests {
-                message: format!(
-                    "too many failed authentications from this address: try again in {} s",
-                    wait.as_secs().max(1)
-                ),
-                retry_after: wait,
-            });
-        }
-    }
-    check().map_err(|why| {
-        if let Some(ip) = client {
-            guesses.failed(ip, now);
-        }
-        let from = client.map_or_else(|| "unknown".to_owned(), |ip| ip.to_string());
-        tracing::warn!(client = %from, door, reason = why, "authentication failed");
-        ApiError::Unauthorized(why)
-    })
 }
 
 /// Counts and times every request by its route (the pattern, not the path: ids do not make

@@ -26,9 +26,6 @@ use utoipa::openapi::schema::{
 };
 use utoipa::openapi::{KnownFormat, RefOr, SchemaFormat};
 
-/// The longest a credit's reference may be.
-pub const MAX_REFERENCE: usize = 200;
-
 /// What the CA did with the money.
 #[derive(Debug, Clone, Copy, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -112,45 +109,9 @@ impl utoipa::ToSchema for RefundReport {}
 pub fn reference_schema() -> ObjectBuilder {
     certgate_core::validation::string_schema(
         certgate_core::validation::id_pattern(),
-        MAX_REFERENCE,
+        certgate_core::ledger::MAX_REFERENCE,
         true,
     )
-}
-
-/// A credit as a ticket's resolution or a report gives it, checked: `field` names where it
-/// sits in the body (`credited`, or empty at the top).
-pub fn credit(
-    field: &str,
-    money: Money,
-    reference: Option<String>,
-    at: Option<DateTime<Utc>>,
-    now: DateTime<Utc>,
-) -> Result<Credit, ApiError> {
-    let name = |f: &str| {
-        if field.is_empty() {
-            f.to_owned()
-        } else {
-            format!("{field}.{f}")
-        }
-    };
-    let mut errors = Errors::default();
-    if let Err(e) = money.check_minor_units() {
-        errors.push(name("amount"), e);
-    }
-    if let Some(r) = &reference {
-        if errors.text(&name("reference"), r, MAX_REFERENCE, false) && r.trim().is_empty() {
-            errors.push(name("reference"), "must not be blank");
-        }
-    }
-    if at.is_some_and(|at| at > now) {
-        errors.push(name("at"), "is in the future");
-    }
-    errors.finish()?;
-    Ok(Credit {
-        money,
-        reference,
-        at: at.unwrap_or(now),
-    })
 }
 
 /// Records what the CA did with the refund an operation promises; its record moves on
@@ -170,41 +131,38 @@ pub async fn report(
 ) -> Result<Json<Operation>, ApiError> {
     certgate_core::validation::note("note", req.note.as_deref())?;
     let now = (state.clock)();
-    let report = match (req.status, req.amount, req.currency) {
-        (Reported::Credited, Some(amount), Some(currency)) => Report::Credited(credit(
-            "",
-            Money::new(amount, currency),
-            req.reference,
-            req.at,
-            now,
-        )?),
-        (Reported::Credited, amount, _) => {
-            let missing = if amount.is_none() {
-                "amount"
-            } else {
-                "currency"
-            };
-            return Err(InvalidInput::one(missing, "is required for a credited refund").into());
-        }
-        (other, ..) => {
-            let mut errors = Errors::default();
-            for (field, given) in [
-                ("amount", req.amount.is_some()),
-                ("currency", req.currency.is_some()),
-                ("reference", req.reference.is_some()),
-                ("at", req.at.is_some()),
-            ] {
-                if given {
-                    errors.push(field, "only a credited refund carries it");
+    let report =
+        match (req.status, req.amount, req.currency) {
+            (Reported::Credited, Some(amount), Some(currency)) => Report::Credited(
+                Credit::checked("", Money::new(amount, currency), req.reference, req.at, now)?,
+            ),
+            (Reported::Credited, amount, _) => {
+                let missing = if amount.is_none() {
+                    "amount"
+                } else {
+                    "currency"
+                };
+                return Err(InvalidInput::one(missing, "is required for a credited refund").into());
+            }
+            (other, ..) => {
+                let mut errors = Errors::default();
+                for (field, given) in [
+                    ("amount", req.amount.is_some()),
+                    ("currency", req.currency.is_some()),
+                    ("reference", req.reference.is_some()),
+                    ("at", req.at.is_some()),
+                ] {
+                    if given {
+                        errors.push(field, "only a credited refund carries it");
+                    }
+                }
+                errors.finish()?;
+                match other {
+                    Reported::Approved => Report::Approved,
+                    _ => Report::Denied,
                 }
             }
-            errors.finish()?;
-            match other {
-                Reported::Approved => Report::Approved,
-                _ => Report::Denied,
-            }
-        }
-    };
+        };
     let note = req.note;
     let op = service::change(&state, &tenant.id, &id, |_| Event::RefundReported {
         report: report.clone(),

@@ -148,7 +148,7 @@ pub async fn resolve(
     };
     let credited = match req.credited {
         None => None,
-        Some(c) => Some(super::refunds::credit(
+        Some(c) => Some(certgate_core::ledger::Credit::checked(
             "credited",
             Money::new(c.amount, c.currency),
             c.reference,
