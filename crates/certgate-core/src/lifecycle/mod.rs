@@ -1,0 +1,181 @@
+//! The operation lifecycle: a pure state machine, and the only code that changes an
+//! operation's or a step's status.
+//!
+//! The executor asks [`next_work`] what to do (read the order at the CA, send a step, open a
+//! ticket, or nothing), performs that I/O, and feeds what happened back as an [`Event`] to
+//! [`apply`], which changes the operation and returns the [`Transition`]: when to run next, the
+//! ticket to open or close, the events to emit and the audit entries. The API feeds its own
+//! events (a ticket resolved, a withdrawal, a retry) through the same [`apply`].
+//!
+//! Exactly once: before an action is sent its attempt is saved as unconfirmed
+//! ([`Reconcile::AnswerLost`]); an answer that never comes (a timeout, a reset, a crash)
+//! leaves it so, and nothing is sent again until the order has been read at the CA. If the CA
+//! shows the step's target state the step is completed ("confirmed by reading the CA"); only if
+//! it still shows the state before the step is the action sent again. A CA's "already done"
+//! answer is likewise confirmed by a read. Throttling never counts as a try.
+//!
+//! The files name its jobs: `interface.rs` (what goes in and out), this file (dispatch: what to
+//! do next, and which job an event goes to), `steps.rs` (a step sent, completed, failed),
+//! `answers.rs` (the CA's answers and reads of the order), `failures.rs` (the failure policy),
+//! `refunds.rs` (following the money), `tickets.rs` (tickets, withdrawal, retry); the cases in
+//! `tests/`, a file per job.
+
+use crate::calendar::Calendar;
+use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
+use crate::event::{Backoff, EventType};
+use crate::ledger::{Credit, RefundEvent, RefundRecord, Report};
+use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
+use crate::order::{Order, OrderState};
+use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
+use crate::ticket::{Ticket, TicketStatus};
+use crate::validation::InvalidInput;
+use chrono::{DateTime, Duration as Span, Utc};
+use std::time::Duration;
+
+mod answers;
+mod failures;
+mod interface;
+mod refunds;
+mod steps;
+mod tickets;
+
+use answers::*;
+use failures::*;
+pub use failures::{backoff, MAX_PANICS};
+pub use interface::*;
+use refunds::*;
+use steps::*;
+use tickets::*;
+
+/// What a read of the order says about a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The CA shows the step's target state.
+    Done,
+    /// The CA shows the state before the step: it has not acted.
+    NotDone,
+    /// The CA shows another state: the order moved on by other means.
+    Moved,
+    /// A read cannot tell (the API reads no state, or no read shows this step: a refund).
+    Unknown,
+}
+
+/// What `observed` says about `action`.
+pub fn progress(action: Action, observed: Option<OrderState>) -> Progress {
+    use OrderState as S;
+    let Some(state) = observed else {
+        return Progress::Unknown;
+    };
+    match (action, state) {
+        (Action::RefundRequest, _) => Progress::Unknown,
+        (Action::Cancel, S::Canceled) => Progress::Done,
+        (Action::Cancel, s) if s.is_unissued() => Progress::NotDone,
+        (Action::Revoke, S::Revoked | S::Canceled) => Progress::Done,
+        (Action::Revoke, S::Issued) => Progress::NotDone,
+        (Action::RejectApproval, S::AwaitingApproval) => Progress::NotDone,
+        (Action::RejectApproval, S::Canceled) => Progress::Done,
+        _ => Progress::Moved,
+    }
+}
+
+/// What the executor should do next for `op`.
+pub fn next_work(op: &Operation) -> Work {
+    if op.status.is_terminal() {
+        return Work::Idle;
+    }
+    let Some(i) = op.current_step() else {
+        return Work::Idle;
+    };
+    let step = &op.steps[i];
+    match (step.procedure, step.status) {
+        (Procedure::ManualTicket, Status::Queued | Status::Running) => Work::OpenTicket { step: i },
+        (Procedure::Automated, Status::Queued | Status::Running) => {
+            if step.reconcile.is_some() || !op.verified {
+                Work::Read { step: i }
+            } else {
+                Work::Send { step: i }
+            }
+        }
+        (Procedure::Automated, Status::AwaitingConfirmation | Status::AwaitingCa) => {
+            Work::Read { step: i }
+        }
+        _ => Work::Idle,
+    }
+}
+
+/// The step the executor works on: the first not completed, of an operation not finished.
+fn current(op: &Operation) -> Result<usize, Refused> {
+    op.current_step()
+        .filter(|_| !op.status.is_terminal())
+        .ok_or_else(|| Refused(format!("the operation is {}", op.status)))
+}
+
+/// Applies `event` to `op`: the one place an operation changes.
+pub fn apply(op: &mut Operation, event: Event, ctx: &Context<'_>) -> Result<Transition, Refused> {
+    let mut t = Transition::new(op.status);
+    let refund_before = op.refund.clone();
+    match event {
+        Event::Withdraw => withdraw(op, ctx, &mut t)?,
+        Event::Retry => retry(op, ctx, &mut t)?,
+        Event::Panicked { message } => panicked(op, current(op)?, message, ctx, &mut t),
+        Event::TicketResolved {
+            ticket_id,
+            step,
+            outcome,
+            note,
+            credited,
+        } => {
+            if let Some(credit) = credited {
+                if !op.credited_on(step) {
+                    return Err(Refused(
+                        "this ticket's step does not bring the money: nothing is credited by it"
+                            .into(),
+                    ));
+                }
+                report_refund(op, Report::Credited(credit), note.clone(), ctx, &mut t)?;
+            }
+            ticket_resolved(op, &ticket_id, step, outcome, note, ctx, &mut t)?
+        }
+        Event::RefundReported { report, note } => {
+            report_refund(op, report, note, ctx, &mut t)?;
+            t.schedule = Schedule::Keep;
+        }
+        Event::CheckOverdue => {
+            t.schedule = Schedule::Keep;
+            let late = op.refund.as_mut().and_then(|r| r.check_overdue(ctx.now));
+            let Some(late) = late else {
+                return Err(Refused("the refund is not overdue".into()));
+            };
+            op.record(
+                None,
+                "the refund is overdue: its due_by passed and the money is not in",
+                ctx.now,
+            );
+            t.emit.push(Emit::Refund(late));
+        }
+        Event::Sending => sending(op, current(op)?, ctx, &mut t),
+        Event::Answered(outcome) => answered(op, current(op)?, outcome, ctx, &mut t),
+        Event::Observed(seen) => observed(op, current(op)?, seen, ctx, &mut t),
+        Event::CallFailed { call, failure } => {
+            call_failed(op, current(op)?, call, failure, ctx, &mut t)
+        }
+        Event::Throttled {
+            call,
+            answer,
+            until,
+        } => throttled(op, current(op)?, call, answer, until, ctx, &mut t),
+        Event::TicketOpened {
+            id,
+            reseller_username,
+        } => ticket_opened(op, current(op)?, id, &reseller_username, ctx, &mut t),
+    }
+    follow_refund(op, ctx, &mut t);
+    t.refund_changed = op.refund != refund_before;
+    if op.status != t.from {
+        t.emit.insert(0, Emit::StatusChanged);
+    }
+    Ok(t)
+}
+
+#[cfg(test)]
+mod tests;
