@@ -248,41 +248,48 @@ pub struct HistoryEntry {
     pub detail: String,
 }
 
-/// An operation, as `GET /v1/operations/{id}` shows it.
+/// An operation, as `GET /v1/operations/{id}` shows it. Its fields are the lifecycle's to
+/// change ([`crate::lifecycle`]): anyone else reads them through the accessors.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Operation {
-    pub id: String,
-    pub status: Status,
-    pub provider: String,
-    pub intent: Intent,
-    pub quote: Quote,
-    pub order: Order,
+    pub(crate) id: String,
+    pub(crate) status: Status,
+    pub(crate) provider: String,
+    pub(crate) intent: Intent,
+    pub(crate) quote: Quote,
+    pub(crate) order: Order,
     #[serde(default)]
-    pub reason: Option<RevocationReason>,
+    pub(crate) reason: Option<RevocationReason>,
     #[serde(default)]
-    pub note: Option<String>,
-    pub steps: Vec<StepState>,
+    pub(crate) note: Option<String>,
+    pub(crate) steps: Vec<StepState>,
     /// The money the quote promises and how far it got (API.md, "Refund ledger"); absent when
     /// the quote promises none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub refund: Option<RefundRecord>,
+    pub(crate) refund: Option<RefundRecord>,
     /// Whether the order's state was read from the CA before the first automated step.
     #[serde(default)]
-    pub verified: bool,
+    pub(crate) verified: bool,
     /// Runs of this operation that panicked (a bug): at [`crate::lifecycle::MAX_PANICS`] it
     /// fails instead of being run again.
     #[serde(default, skip_serializing_if = "is_zero")]
-    pub panics: u32,
+    pub(crate) panics: u32,
     #[serde(with = "instant")]
-    pub created_at: DateTime<Utc>,
+    pub(crate) created_at: DateTime<Utc>,
     #[serde(with = "instant")]
-    pub updated_at: DateTime<Utc>,
-    pub history: Vec<HistoryEntry>,
+    pub(crate) updated_at: DateTime<Utc>,
+    pub(crate) history: Vec<HistoryEntry>,
 }
 
 impl Operation {
-    /// A new operation for an allowed `quote`, every step queued.
-    pub fn new(id: String, request: OperationRequest, quote: Quote, now: DateTime<Utc>) -> Self {
+    /// A new operation for an allowed `quote`, every step queued (made by
+    /// [`crate::lifecycle::create`]).
+    pub(crate) fn new(
+        id: String,
+        request: OperationRequest,
+        quote: Quote,
+        now: DateTime<Utc>,
+    ) -> Self {
         let steps = StepState::queued(&quote);
         let refund = RefundRecord::promised(&quote.decision.refund);
         Operation {
@@ -307,6 +314,64 @@ impl Operation {
                 detail: "accepted".into(),
             }],
         }
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    pub fn provider(&self) -> &str {
+        &self.provider
+    }
+
+    pub fn intent(&self) -> Intent {
+        self.intent
+    }
+
+    pub fn quote(&self) -> &Quote {
+        &self.quote
+    }
+
+    pub fn order(&self) -> &Order {
+        &self.order
+    }
+
+    pub fn reason(&self) -> Option<RevocationReason> {
+        self.reason
+    }
+
+    pub fn note(&self) -> Option<&str> {
+        self.note.as_deref()
+    }
+
+    pub fn steps(&self) -> &[StepState] {
+        &self.steps
+    }
+
+    /// The money the quote promises and how far it got; `None` when it promises none.
+    pub fn refund(&self) -> Option<&RefundRecord> {
+        self.refund.as_ref()
+    }
+
+    /// Whether the order's state was read from the CA before the first automated step.
+    pub fn verified(&self) -> bool {
+        self.verified
+    }
+
+    pub fn created_at(&self) -> DateTime<Utc> {
+        self.created_at
+    }
+
+    pub fn updated_at(&self) -> DateTime<Utc> {
+        self.updated_at
+    }
+
+    pub fn history(&self) -> &[HistoryEntry] {
+        &self.history
     }
 
     /// The first step that is not completed: the one to work on.

@@ -59,7 +59,7 @@ pub fn add(
             Emit::TicketOpened { .. } | Emit::TicketResolved { .. } => {
                 json!({"ticket": ticket, "operation": operation})
             }
-            Emit::Refund(_) => json!({"refund": op.refund, "operation": operation}),
+            Emit::Refund(_) => json!({"refund": op.refund(), "operation": operation}),
         };
         let helpdesk = matches!(emit, Emit::TicketOpened { .. })
             .then_some(ticket)
@@ -70,7 +70,7 @@ pub fn add(
             New {
                 tenant,
                 kind: emit.kind(),
-                stream: &op.id,
+                stream: op.id(),
                 data,
                 helpdesk,
             },

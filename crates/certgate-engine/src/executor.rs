@@ -243,7 +243,7 @@ impl Worker {
                 Ok(true) => continue,
                 Ok(false) => return,
                 Err(e) => {
-                    tracing::warn!(operation = %held.op.id, error = %e, "operation run stopped");
+                    tracing::warn!(operation = %held.op.id(), error = %e, "operation run stopped");
                     return;
                 }
             }
@@ -260,7 +260,7 @@ impl Worker {
         let live = self.state.live();
         let called = match lifecycle::next_work(&held.op) {
             Work::Idle => {
-                self.save(held, Transition::idle(held.op.status, Schedule::Never))
+                self.save(held, Transition::idle(held.op.status(), Schedule::Never))
                     .await?;
                 return Ok(false);
             }
@@ -292,7 +292,7 @@ impl Worker {
         let event = match called {
             Called::Event(event) => event,
             Called::Later(at) => {
-                self.save(held, Transition::idle(held.op.status, Schedule::At(at)))
+                self.save(held, Transition::idle(held.op.status(), Schedule::At(at)))
                     .await?;
                 return Ok(false);
             }
@@ -332,7 +332,7 @@ impl Worker {
             let Some(row) = self
                 .state
                 .store
-                .get_operation(&held.tenant, &held.op.id)
+                .get_operation(&held.tenant, held.op.id())
                 .await?
             else {
                 break;
@@ -361,13 +361,13 @@ impl Worker {
             Ok(a) => a,
             Err(failure) => return Ok(Err(failure)),
         };
-        let Some(order) = account.shared_order(&held.op.order) else {
+        let Some(order) = account.shared_order(held.op.order()) else {
             return Ok(Ok(account));
         };
         let claim = certgate_store::Claim {
             order: order.as_ref(),
             tenant: &held.tenant,
-            provider: &held.op.provider,
+            provider: held.op.provider(),
             sticky: true,
             now: ms(self.now()),
         };
@@ -416,7 +416,7 @@ impl Worker {
         replacing: Option<i64>,
     ) -> Result<Paced, RunError> {
         loop {
-            match self.state.pacing.admit(&op.id, pace, n, replacing).await? {
+            match self.state.pacing.admit(op.id(), pace, n, replacing).await? {
                 Admission::Now(at) => return Ok(Paced::Now(at)),
                 Admission::Later(wait) if wait <= MAX_HOLD => slot.sleep(wait).await,
                 // Back a little early, to wait the rest here and go at the exact instant.
@@ -441,11 +441,11 @@ impl Worker {
         if let Paced::Later(at) = self.paced(op, &account.pace, 1, slot, None).await? {
             return Ok(Called::Later(at));
         }
-        let ca = CaCall::new(held, account, "read", op.steps[step].attempts);
-        let result = ca.run(self, account.client.observe(&op.order)).await;
+        let ca = CaCall::new(held, account, "read", op.steps()[step].attempts);
+        let result = ca.run(self, account.client.observe(op.order())).await;
         Ok(match result {
             Ok(mut seen) => {
-                seen.vouches = account.client.vouched(op.intent, &op.order).to_vec();
+                seen.vouches = account.client.vouched(op.intent(), op.order()).to_vec();
                 Called::Event(Event::Observed(seen))
             }
             Err(failure) => self.failed(&account.pace, Call::Read, failure),
@@ -462,7 +462,7 @@ impl Worker {
         slot: &mut Slot,
         lease: &Lease,
     ) -> Result<Called, RunError> {
-        let action = held.op.steps[step].action;
+        let action = held.op.steps()[step].action;
         let n = account.client.requests(action);
         // A send goes only on a lease renewed within the last third of its length: renewed
         // here if need be, before the pace admits the call (a renewal after would make the
@@ -492,7 +492,7 @@ impl Worker {
         lease.fresh(self).await?;
         let op = &held.op;
         let call = step_call(op, step);
-        let ca = CaCall::new(held, account, action.as_str(), op.steps[step].attempts);
+        let ca = CaCall::new(held, account, action.as_str(), op.steps()[step].attempts);
         let result = ca.run(self, account.client.execute(&call)).await;
         Ok(match result {
             Ok(outcome) => Called::Event(Event::Answered(outcome)),
@@ -593,10 +593,10 @@ struct CaCall<'a> {
 impl<'a> CaCall<'a> {
     fn new(held: &Held, account: &'a CaAccount, action: &str, attempt: u32) -> Self {
         CaCall {
-            span: tracing::info_span!("ca_call", provider = %held.op.provider,
-                account = %account.pace.name, action, operation = %held.op.id,
+            span: tracing::info_span!("ca_call", provider = %held.op.provider(),
+                account = %account.pace.name, action, operation = %held.op.id(),
                 tenant = %held.tenant, attempt, http_status = tracing::field::Empty),
-            provider: held.op.provider.clone(),
+            provider: held.op.provider().to_owned(),
             pace: &account.pace,
             action: action.to_owned(),
         }
@@ -633,25 +633,25 @@ impl<'a> CaCall<'a> {
 /// this CA does not give (checked when the operation was made too; here again for every call).
 fn account(live: &Live, held: &Held) -> Result<Arc<CaAccount>, CallFailure> {
     let op = &held.op;
-    let entry = live.registry.get(&op.provider).ok_or_else(|| {
+    let entry = live.registry.get(op.provider()).ok_or_else(|| {
         CallFailure::NotSent(format!(
             "provider `{}` is no longer configured",
-            op.provider
+            op.provider()
         ))
     })?;
     let account = live
         .accounts
-        .get(&held.tenant, &op.provider)
+        .get(&held.tenant, op.provider())
         .filter(|_| entry.client.is_some())
         .cloned()
         .ok_or_else(|| {
             CallFailure::NotSent(format!(
                 "provider `{}` has no API client (mode = \"{}\"): its automated steps cannot be sent",
-                op.provider, entry.mode
+                op.provider(), entry.mode
             ))
         })?;
     account.client.ready().map_err(CallFailure::NotSent)?;
-    certgate_core::client::check_ids(account.client.as_ref(), &op.order)
+    certgate_core::client::check_ids(account.client.as_ref(), op.order())
         .map_err(|e| CallFailure::NotSent(e.to_string()))?;
     Ok(account)
 }
@@ -659,13 +659,13 @@ fn account(live: &Live, held: &Held) -> Result<Arc<CaAccount>, CallFailure> {
 /// What the CA client needs to carry out step `i` of `op`.
 fn step_call(op: &Operation, i: usize) -> StepCall<'_> {
     StepCall {
-        operation_id: &op.id,
-        intent: op.intent,
-        action: op.steps[i].action,
-        order: &op.order,
-        confirmation: op.steps[i].confirmation,
-        reason: op.reason,
-        note: op.note.as_deref(),
+        operation_id: op.id(),
+        intent: op.intent(),
+        action: op.steps()[i].action,
+        order: op.order(),
+        confirmation: op.steps()[i].confirmation,
+        reason: op.reason(),
+        note: op.note(),
     }
 }
 

@@ -9,7 +9,8 @@ use certgate_core::ledger::Credit;
 use certgate_core::lifecycle::{
     self, Context, Emit, Event, Planner, Schedule, TicketChange, TicketOutcome, Transition,
 };
-use certgate_core::operation::Operation;
+use certgate_core::operation::{Operation, OperationRequest};
+use certgate_core::quote::Quote;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
 use certgate_store::ms;
@@ -77,7 +78,7 @@ pub fn context<'a>(
         jitter: rand::random(),
         planner: live
             .registry
-            .get(&op.provider)
+            .get(op.provider())
             .map(|e| e.as_ref() as &dyn Planner),
     }
 }
@@ -99,9 +100,9 @@ async fn effects(
             fx.tickets.push(TicketWrite::Open {
                 id: ticket.id.clone(),
                 tenant: tenant.into(),
-                operation_id: op.id.clone(),
+                operation_id: op.id().to_owned(),
                 provider: ticket.provider.clone(),
-                due_at: op.quote.decision.send_by().map(ms),
+                due_at: op.quote().decision.send_by().map(ms),
                 now: ms(now),
                 body: serde_json::to_string(ticket).expect("a ticket serializes"),
             });
@@ -156,7 +157,7 @@ async fn effects(
     if t.disowned {
         fx.disown = state
             .live()
-            .shared_order(tenant, &op.provider, &op.order)
+            .shared_order(tenant, op.provider(), op.order())
             .map(|o| certgate_store::Disown {
                 account: o.account,
                 order: o.order,
@@ -165,11 +166,11 @@ async fn effects(
     }
     // A watched order follows its operation's outcome (its status while under way is the
     // one it was linked with).
-    if op.status != t.from && op.status.is_terminal() {
+    if op.status() != t.from && op.status().is_terminal() {
         fx.watch = Some(WatchLink::Follow {
             tenant: tenant.into(),
-            operation_id: op.id.clone(),
-            status: op.status,
+            operation_id: op.id().to_owned(),
+            status: op.status(),
             order: certgate_core::watch::after_operation(op)
                 .map(|o| serde_json::to_string(&o).expect("an order serializes")),
             now: ms(now),
@@ -180,14 +181,14 @@ async fn effects(
 
 /// The ledger's copy of `op`'s refund record, if it has one.
 fn refund_write(tenant: &str, op: &Operation) -> Option<RefundWrite> {
-    let record = op.refund.as_ref()?;
+    let record = op.refund()?;
     Some(RefundWrite {
-        operation_id: op.id.clone(),
+        operation_id: op.id().to_owned(),
         tenant: tenant.into(),
-        provider: op.provider.clone(),
-        order_id: op.order.id.clone(),
+        provider: op.provider().to_owned(),
+        order_id: op.order().id.clone(),
         currency: record
-            .currency(&op.quote.decision.refund)
+            .currency(&op.quote().decision.refund)
             .as_str()
             .to_owned(),
         status: record.status,
@@ -220,13 +221,13 @@ pub async fn save(
         Actor::Api { .. } | Actor::Desk { .. } => None,
     };
     let save = SaveOperation {
-        id: &held.op.id,
+        id: held.op.id(),
         expected_version: held.version,
         owner,
         keep_lease: owner.is_some() && t.schedule == Schedule::Now,
         keep_schedule: t.schedule == Schedule::Keep,
-        status: held.op.status,
-        now: ms(held.op.updated_at),
+        status: held.op.status(),
+        now: ms(held.op.updated_at()),
         next_run_at: next_run_at.map(ms),
         body: serde_json::to_string(&held.op).expect("an operation serializes"),
     };
@@ -247,66 +248,75 @@ fn log(state: &Engine, held: &Held, t: &Transition) {
     if let Some((action, status)) = t.step_status {
         state
             .metrics
-            .step(&op.provider, action.as_str(), status.as_str());
+            .step(op.provider(), action.as_str(), status.as_str());
     }
-    if op.status != t.from {
-        tracing::info!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
-            from = %t.from, to = %op.status,
-            detail = op.history.last().map_or("", |h| h.detail.as_str()),
+    if op.status() != t.from {
+        tracing::info!(operation = %op.id(), tenant = %held.tenant, provider = %op.provider(),
+            from = %t.from, to = %op.status(),
+            detail = op.history().last().map_or("", |h| h.detail.as_str()),
             "operation status changed");
     }
     if let Some(retry) = &t.retry {
-        tracing::info!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
+        tracing::info!(operation = %op.id(), tenant = %held.tenant, provider = %op.provider(),
             tries = retry.tries, wait_ms = retry.wait.as_millis() as u64, reason = %retry.reason,
             "retry scheduled");
     }
     for emit in &t.emit {
         if let Emit::AttentionNeeded { reason, .. } = emit {
-            tracing::warn!(operation = %op.id, tenant = %held.tenant, provider = %op.provider,
+            tracing::warn!(operation = %op.id(), tenant = %held.tenant, provider = %op.provider(),
                 %reason, "operation needs attention");
         }
     }
 }
 
-/// Stores a new operation under the tenant's idempotency key, with its `queued` event, audit
-/// entry, refund record and the link from the watched order it is about (if watched); the
-/// existing operation if the key was used before. In a shared CA account its CA order
+/// Who asked for a new operation, under which idempotency key, with which request (its
+/// canonical hash), when.
+#[derive(Debug, Clone, Copy)]
+pub struct Asked<'a> {
+    pub tenant: &'a str,
+    pub idempotency_key: &'a str,
+    pub request_hash: &'a str,
+    pub now: DateTime<Utc>,
+}
+
+/// Creates the operation a tenant asked for (an allowed `quote`) through the lifecycle and
+/// stores it under the tenant's idempotency key, with its `queued` event, audit entry, refund
+/// record and the link from the watched order it is about (if watched); what the store did
+/// (the existing operation if the key was used before). In a shared CA account its CA order
 /// (`order`) is claimed for the tenant in the same transaction: nothing is stored if it is
 /// another tenant's.
-pub async fn insert(
+pub async fn create(
     state: &Engine,
-    tenant: &str,
-    op: &Operation,
+    asked: Asked<'_>,
+    request: OperationRequest,
+    quote: Quote,
     order: Option<&crate::accounts::SharedOrder>,
-    idempotency_key: &str,
-    request_hash: &str,
-) -> Result<certgate_store::Inserted, StoreError> {
-    let now = op.created_at;
-    let mut t = Transition::idle(op.status, Schedule::Now);
-    t.emit.push(Emit::StatusChanged);
-    t.audit.push(lifecycle::AuditNote {
-        action: "operation.create".into(),
-        target: op.id.clone(),
-        outcome: op.status.as_str().into(),
-        detail: format!("{} {}", op.provider, op.intent),
-    });
+) -> Result<(Operation, certgate_store::Inserted), StoreError> {
+    let Asked {
+        tenant,
+        idempotency_key,
+        request_hash,
+        now,
+    } = asked;
+    let (op, t) = lifecycle::create(crate::ids::new("op"), request, quote, now);
+    let op = &op;
     let mut fx = effects(state, tenant, tenant, op, &t, now).await?;
     fx.refund = refund_write(tenant, op);
     fx.watch = Some(WatchLink::Link {
         tenant: tenant.into(),
-        order_id: op.order.id.clone(),
-        provider: op.provider.clone(),
-        operation_id: op.id.clone(),
-        status: op.status,
+        order_id: op.order().id.clone(),
+        provider: op.provider().to_owned(),
+        operation_id: op.id().to_owned(),
+        status: op.status(),
         now: ms(now),
     });
     let new = NewOperation {
-        id: &op.id,
+        id: op.id(),
         tenant,
         idempotency_key,
         request_hash,
-        provider: &op.provider,
-        status: op.status,
+        provider: op.provider(),
+        status: op.status(),
         now: ms(now),
         next_run_at: Some(ms(now)),
         body: serde_json::to_string(op).expect("an operation serializes"),
@@ -314,7 +324,7 @@ pub async fn insert(
     let claim = order.map(|o| certgate_store::Claim {
         order: o.as_ref(),
         tenant,
-        provider: &op.provider,
+        provider: op.provider(),
         sticky: true,
         now: ms(now),
     });
@@ -325,7 +335,7 @@ pub async fn insert(
     if matches!(inserted, certgate_store::Inserted::New) && !fx.deliveries.is_empty() {
         state.deliver.notify_one();
     }
-    Ok(inserted)
+    Ok((op.clone(), inserted))
 }
 
 /// Reads an operation's stored body.
@@ -435,11 +445,11 @@ fn money_elsewhere(op: &Operation, step: usize) -> Option<String> {
         return None;
     }
     Some(match op.money_step() {
-        Some(i) if op.refund.is_some() => format!(
+        Some(i) if op.refund().is_some() => format!(
             "the money comes with step {} ({}), not with this ticket's {}: nothing is credited by it",
             i + 1,
-            op.steps[i].action.as_str(),
-            op.steps.get(step).map_or("?", |s| s.action.as_str())
+            op.steps()[i].action.as_str(),
+            op.steps().get(step).map_or("?", |s| s.action.as_str())
         ),
         _ => "the operation promises no money: its quote's refund is none".to_owned(),
     })

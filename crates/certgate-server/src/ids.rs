@@ -1,6 +1,6 @@
 //! The OpenAPI schema of id cursors; ids themselves are the engine's ([`certgate_engine::ids`]).
 
-pub use certgate_engine::ids::{is_id, new, pattern, sequence, sequence_pattern};
+pub use certgate_engine::ids::{is_id, pattern, sequence, sequence_pattern};
 
 /// The OpenAPI schema of an optional id cursor made with `prefix`.
 pub fn cursor_schema(prefix: &str) -> utoipa::openapi::schema::ObjectBuilder {

@@ -24,7 +24,9 @@ use crate::calendar::Calendar;
 use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
 use crate::event::{Backoff, EventType};
 use crate::ledger::{Credit, RefundEvent, RefundRecord, Report};
-use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure, StepState};
+use crate::operation::{
+    FailureKind, Operation, OperationRequest, Reconcile, Status, StepFailure, StepState,
+};
 use crate::order::{Order, OrderState};
 use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
 use crate::ticket::{Ticket, TicketStatus};
@@ -108,6 +110,26 @@ fn current(op: &Operation) -> Result<usize, Refused> {
     op.current_step()
         .filter(|_| !op.status.is_terminal())
         .ok_or_else(|| Refused(format!("the operation is {}", op.status)))
+}
+
+/// A new operation for an allowed `quote`: every step queued, its `queued` status told, its
+/// creation audited, work due now. The one way an operation comes to be.
+pub fn create(
+    id: String,
+    request: OperationRequest,
+    quote: Quote,
+    now: DateTime<Utc>,
+) -> (Operation, Transition) {
+    let op = Operation::new(id, request, quote, now);
+    let mut t = Transition::idle(op.status, Schedule::Now);
+    t.emit.push(Emit::StatusChanged);
+    t.audit.push(AuditNote {
+        action: "operation.create".into(),
+        target: op.id.clone(),
+        outcome: op.status.as_str().into(),
+        detail: format!("{} {}", op.provider, op.intent),
+    });
+    (op, t)
 }
 
 /// Applies `event` to `op`: the one place an operation changes.

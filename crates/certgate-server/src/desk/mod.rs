@@ -501,7 +501,7 @@ pub(crate) struct Item {
 impl Item {
     /// The date the request must go by.
     pub fn by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.operation.quote.decision.send_by()
+        self.operation.quote().decision.send_by()
     }
 }
 
@@ -662,7 +662,7 @@ fn read_form(
         .parse()
         .map_err(|e: String| format!("Credited amount: {e}"))?;
     let currency = match form.credited_currency.trim() {
-        "" => item.operation.quote.decision.refund.currency,
+        "" => item.operation.quote().decision.refund.currency,
         code => code
             .parse::<Currency>()
             .map_err(|e| format!("Currency: {e}"))?,

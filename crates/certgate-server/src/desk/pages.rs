@@ -245,8 +245,8 @@ pub fn queue(p: &QueuePage<'_>) -> String {
                         }
                         @if soonest.as_ref() == Some(&i.ticket.id) { p { strong { "Soonest deadline" } } }
                         p {
-                            (i.operation.order.common_name.as_deref().unwrap_or("no common name"))
-                            @if let Some(s) = &i.operation.order.supplier_order_id { " · supplier order " (s) }
+                            (i.operation.order().common_name.as_deref().unwrap_or("no common name"))
+                            @if let Some(s) = &i.operation.order().supplier_order_id { " · supplier order " (s) }
                             " · " (i.tenant) " · " (i.ticket.status.as_str())
                         }
                         @if let Some(by) = i.by() { p { (due("Send by", by, p.now)) } }
@@ -273,8 +273,8 @@ pub fn ticket(
 ) -> String {
     let t = &item.ticket;
     let op = &item.operation;
-    let order = &op.order;
-    let decision = &op.quote.decision;
+    let order = &op.order();
+    let decision = &op.quote().decision;
     let refund = decision.refund;
     let title = format!(
         "{} at {} for order {}",
@@ -367,9 +367,9 @@ pub fn ticket(
         details {
             summary { "The operation's steps and history" }
             h3 { "Steps" }
-            ol { @for s in &op.steps { li { (s.action.as_str()) " — " (s.status.as_str()) } } }
+            ol { @for s in op.steps() { li { (s.action.as_str()) " — " (s.status.as_str()) } } }
             h3 { "History" }
-            ol { @for h in &op.history { li { time datetime=(instant::format(&h.at)) { (h.at.format("%Y-%m-%d %H:%M:%S")) } " " (h.status.as_str()) ": " (h.detail) } } }
+            ol { @for h in op.history() { li { time datetime=(instant::format(&h.at)) { (h.at.format("%Y-%m-%d %H:%M:%S")) } " " (h.status.as_str()) ": " (h.detail) } } }
         }
     };
     layout(&title, Some((user, csrf)), body)

@@ -205,10 +205,16 @@ pub async fn create(
     }
     let order = live.shared_order(&tenant.id, &req.provider, &req.order);
 
-    let op = Operation::new(crate::ids::new("op"), req, quote, now);
-    match service::insert(&state, &tenant.id, &op, order.as_ref(), &key, &hash).await? {
+    let asked = service::Asked {
+        tenant: &tenant.id,
+        idempotency_key: &key,
+        request_hash: &hash,
+        now,
+    };
+    let (op, inserted) = service::create(&state, asked, req, quote, order.as_ref()).await?;
+    match inserted {
         Inserted::New => {
-            state.metrics.operation_created(&op.provider);
+            state.metrics.operation_created(op.provider());
             state.wake.notify_one();
             Ok((StatusCode::ACCEPTED, Json(op)).into_response())
         }

@@ -99,7 +99,7 @@ fn op_with(intent: Intent, order_patch: serde_json::Value, steps: Vec<Step>) -> 
         reason: None,
         note: None,
     };
-    Operation::new("op_1".into(), req, quote, at(NOW))
+    create("op_1".into(), req, quote, at(NOW)).0
 }
 
 /// An operation of `intent` on the sample (issued) order, already verified at the CA.
@@ -223,4 +223,30 @@ fn two_transitions_saved_as_one_keep_the_first_status_and_every_effect_in_order(
         ]
     );
     assert_eq!(both.audit.len(), 1);
+}
+
+#[test]
+fn a_created_operation_is_queued_told_audited_and_due_now() {
+    let op = cancel();
+    assert_eq!(op.status, Status::Queued);
+    assert!(op.steps.iter().all(|s| s.status == Status::Queued));
+    let (again, t) = create(
+        "op_2".into(),
+        OperationRequest {
+            provider: "stub".into(),
+            intent: Intent::Cancel,
+            order: op.order.clone(),
+            as_of: None,
+            reason: None,
+            note: None,
+        },
+        op.quote.clone(),
+        at(NOW),
+    );
+    assert_eq!((again.id(), again.status()), ("op_2", Status::Queued));
+    assert_eq!(t.schedule, Schedule::Now);
+    assert_eq!(t.emit, vec![Emit::StatusChanged]);
+    assert_eq!(t.audit.len(), 1);
+    assert_eq!(t.audit[0].action, "operation.create");
+    assert_eq!(t.audit[0].detail, "stub cancel");
 }
