@@ -283,12 +283,12 @@ impl Store {
     }
 }
 
-/// Milliseconds since the epoch by this process's clock (SQLite has one gateway).
 /// Milliseconds since the epoch, as the store keeps instants.
 pub fn ms(t: chrono::DateTime<chrono::Utc>) -> i64 {
     t.timestamp_millis()
 }
 
+/// Milliseconds since the epoch by this process's clock (SQLite has one gateway).
 fn epoch_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
