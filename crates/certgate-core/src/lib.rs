@@ -6,6 +6,7 @@
 //! [`config`] (providers.toml) and the [`registry`] that maps a provider's `kind` to its plugin.
 //! No HTTP server, database or HTTP client lives in this crate.
 
+pub mod audit;
 pub mod calendar;
 pub mod client;
 pub mod config;

@@ -145,7 +145,7 @@ async fn effects(
             tenant: tenant.into(),
             at: ms(now),
             actor: actor.into(),
-            action: a.action.clone(),
+            action: a.action.to_string(),
             target: a.target.clone(),
             outcome: a.outcome.clone(),
             detail: a.detail.clone(),

@@ -49,7 +49,7 @@ impl Watched {
             order: serde_json::from_str(&row.body).map_err(|e| corrupt("order", e))?,
             window: serde_json::from_str(&row.window_state).map_err(|e| corrupt("window", e))?,
             operation_id: row.operation_id.clone(),
-            operation_status: row.operation_status()?,
+            operation_status: row.operation_status,
             next_check_at: instant_of(row.next_check_at),
             created_at: instant_of(row.created_at),
             updated_at: instant_of(row.updated_at),

@@ -205,7 +205,7 @@ impl Store {
                 tenant: to.tenant.to_owned(),
                 at: to.now,
                 actor: actor.to_owned(),
-                action: "order.assign".into(),
+                action: certgate_core::audit::AuditAction::OrderAssign.to_string(),
                 target: target.clone(),
                 outcome: "assigned".into(),
                 detail: match (&old, moved) {
@@ -223,7 +223,7 @@ impl Store {
                     tenant: previous.to_owned(),
                     at: to.now,
                     actor: actor.to_owned(),
-                    action: "order.assign".into(),
+                    action: certgate_core::audit::AuditAction::OrderAssign.to_string(),
                     target,
                     outcome: "moved_away".into(),
                     detail: "the operator moved the CA order to another tenant".into(),

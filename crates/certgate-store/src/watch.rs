@@ -3,7 +3,7 @@
 //! LOCKED` (the executor's claim) lets several gateways share a pass without checking an order
 //! twice.
 
-use crate::{Backend, Claim, Claimed, Effects, OrderRef, Result, Store, StoreError};
+use crate::{Backend, Claim, Claimed, Effects, OrderRef, Result, Store};
 use certgate_core::operation::Status;
 use sqlx::{Any, Transaction};
 
@@ -20,7 +20,7 @@ pub enum Put {
 }
 
 /// A watched order as stored.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedRow {
     pub tenant: String,
     pub id: String,
@@ -31,22 +31,39 @@ pub struct WatchedRow {
     pub window_state: String,
     pub submit_key: i64,
     pub operation_id: Option<String>,
-    pub operation_status: Option<String>,
+    /// The status of the last operation for this order, if any.
+    pub operation_status: Option<Status>,
     pub next_check_at: i64,
     pub created_at: i64,
     pub updated_at: i64,
 }
 
-impl WatchedRow {
-    /// The status of the last operation for this order, if any.
-    pub fn operation_status(&self) -> Result<Option<Status>> {
-        self.operation_status
-            .as_deref()
-            .map(|s| {
-                s.parse()
-                    .map_err(|e| StoreError::Corrupt(format!("watched order {}: {e}", self.id)))
-            })
+impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for WatchedRow {
+    /// The columns of [`WATCHED_COLUMNS`]; a status the gateway does not know is a decode
+    /// error naming its column.
+    fn from_row(row: &'r sqlx::any::AnyRow) -> std::result::Result<Self, sqlx::Error> {
+        use sqlx::Row;
+        let status: Option<String> = row.try_get("operation_status")?;
+        let operation_status = status
+            .map(|s| s.parse::<Status>())
             .transpose()
+            .map_err(|e| sqlx::Error::ColumnDecode {
+                index: "operation_status".into(),
+                source: e.into(),
+            })?;
+        Ok(WatchedRow {
+            tenant: row.try_get("tenant")?,
+            id: row.try_get("id")?,
+            provider: row.try_get("provider")?,
+            body: row.try_get("body")?,
+            window_state: row.try_get("window_state")?,
+            submit_key: row.try_get("submit_key")?,
+            operation_id: row.try_get("operation_id")?,
+            operation_status,
+            next_check_at: row.try_get("next_check_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        })
     }
 }
 

@@ -337,7 +337,7 @@ pub(super) fn replan(
             op.steps[i].reconcile = None;
             op.finish(Status::Rejected, detail.clone(), ctx.now);
             t.audit.push(AuditNote {
-                action: "operation.verify".into(),
+                action: AuditAction::OperationVerify,
                 target: op.id.clone(),
                 outcome: Status::Rejected.as_str().into(),
                 detail,

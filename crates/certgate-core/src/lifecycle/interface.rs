@@ -3,6 +3,7 @@
 //! [`Transition`] that comes out.
 
 use super::*;
+use crate::audit::AuditAction;
 
 /// The executor's retry and recheck settings, as the lifecycle uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -186,7 +187,7 @@ impl Emit {
 /// An audit entry; whoever saves it adds the tenant, the actor and the instant.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditNote {
-    pub action: String,
+    pub action: AuditAction,
     pub target: String,
     pub outcome: String,
     pub detail: String,

@@ -20,6 +20,7 @@
 //! `refunds.rs` (following the money), `tickets.rs` (tickets, withdrawal, retry); the cases in
 //! `tests/`, a file per job.
 
+use crate::audit::AuditAction;
 use crate::calendar::Calendar;
 use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
 use crate::event::{Backoff, EventType};
@@ -124,7 +125,7 @@ pub fn create(
     let mut t = Transition::idle(op.status, Schedule::Now);
     t.emit.push(Emit::StatusChanged);
     t.audit.push(AuditNote {
-        action: "operation.create".into(),
+        action: AuditAction::OperationCreate,
         target: op.id.clone(),
         outcome: op.status.as_str().into(),
         detail: format!("{} {}", op.provider, op.intent),

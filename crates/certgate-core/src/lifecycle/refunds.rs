@@ -38,7 +38,7 @@ pub(super) fn report_refund(
     };
     op.record(None, detail.clone(), ctx.now);
     t.audit.push(AuditNote {
-        action: "refund.report".into(),
+        action: AuditAction::RefundReport,
         target: op.id.clone(),
         outcome: status.as_str().into(),
         detail: note.unwrap_or(detail),

@@ -33,7 +33,7 @@ pub(super) fn move_step(
     if !matches!(status, Status::Queued | Status::Running) {
         t.step_status = Some((action, status));
         t.audit.push(AuditNote {
-            action: format!("step.{}", Action::as_str(action)),
+            action: AuditAction::Step(action),
             target: op.id.clone(),
             outcome: status.as_str().into(),
             detail,

@@ -22,7 +22,7 @@ pub(super) fn ticket_opened(
         t,
     );
     t.audit = vec![AuditNote {
-        action: "ticket.open".into(),
+        action: AuditAction::TicketOpen,
         target: id.clone(),
         outcome: "open".into(),
         detail: format!("{} for {}", Action::as_str(ticket.action), op.id),
@@ -66,7 +66,7 @@ pub(super) fn ticket_resolved(
     );
     move_step(op, i, step_status, detail, ctx, t);
     t.audit = vec![AuditNote {
-        action: "ticket.resolve".into(),
+        action: AuditAction::TicketResolve,
         target: ticket_id.into(),
         outcome: ticket_status.as_str().into(),
         detail: text,
@@ -110,7 +110,7 @@ pub(super) fn withdraw(
         ctx.now,
     );
     t.audit.push(AuditNote {
-        action: "operation.withdraw".into(),
+        action: AuditAction::OperationWithdraw,
         target: op.id.clone(),
         outcome: Status::Withdrawn.as_str().into(),
         detail: String::new(),
@@ -148,7 +148,7 @@ pub(super) fn retry(
         t,
     );
     t.audit.push(AuditNote {
-        action: "operation.retry".into(),
+        action: AuditAction::OperationRetry,
         target: op.id.clone(),
         outcome: op.status.as_str().into(),
         detail: String::new(),

@@ -201,7 +201,7 @@ fn two_transitions_saved_as_one_keep_the_first_status_and_every_effect_in_order(
     let mut first = Transition::idle(Status::Queued, Schedule::Now);
     first.emit.push(Emit::StatusChanged);
     first.audit.push(AuditNote {
-        action: "a".into(),
+        action: AuditAction::OperationRetry,
         target: "t".into(),
         outcome: "o".into(),
         detail: String::new(),
@@ -247,6 +247,6 @@ fn a_created_operation_is_queued_told_audited_and_due_now() {
     assert_eq!(t.schedule, Schedule::Now);
     assert_eq!(t.emit, vec![Emit::StatusChanged]);
     assert_eq!(t.audit.len(), 1);
-    assert_eq!(t.audit[0].action, "operation.create");
+    assert_eq!(t.audit[0].action, AuditAction::OperationCreate);
     assert_eq!(t.audit[0].detail, "stub cancel");
 }

@@ -33,7 +33,7 @@ fn the_first_read_confirms_the_resellers_facts_or_plans_again() {
         &p,
     );
     assert_eq!(op.status, Status::Rejected);
-    assert_eq!(t.audit[0].action, "operation.verify");
+    assert_eq!(t.audit[0].action, AuditAction::OperationVerify);
     assert!(history(&op).contains("the reseller reported Pending, the CA reports Issued"));
 
     // A provider that is gone cannot plan: nothing is sent.

@@ -67,7 +67,7 @@ fn the_refund_follows_the_operation_and_goes_overdue_once() {
     assert_eq!(t.emit, [Emit::Refund(RefundEvent::Credited)]);
     let record = op.refund.clone().unwrap();
     assert!(!record.overdue && !record.mismatch);
-    assert_eq!(t.audit[0].action, "refund.report");
+    assert_eq!(t.audit[0].action, AuditAction::RefundReport);
     assert!(history(&op).contains("refund credited: 120.00 USD, reference CR-9"));
     let again = apply(
         &mut op,
