@@ -5,6 +5,7 @@ use anyhow::Context;
 use certgate::{load, DatabaseUrl};
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::Intent;
+use certgate_core::TenantId;
 use certgate_engine::{Background, Engine, Helpdesk};
 use certgate_server::{AppState, Live, Shared};
 use certgate_store::Store;
@@ -276,7 +277,13 @@ fn run(command: Command) -> anyhow::Result<()> {
                     config,
                     database,
                 },
-        } => assign_orders(&tenant, &provider, &orders, config.as_deref(), &database),
+        } => assign_orders(
+            &certgate_core::TenantId::from(String::as_str(&tenant)),
+            &provider,
+            &orders,
+            config.as_deref(),
+            &database,
+        ),
         Command::Orders {
             command:
                 OrdersCommand::Import {
@@ -285,7 +292,12 @@ fn run(command: Command) -> anyhow::Result<()> {
                     config,
                     database,
                 },
-        } => import_orders(&file, &tenant, config.as_deref(), &database),
+        } => import_orders(
+            &file,
+            &certgate_core::TenantId::from(String::as_str(&tenant)),
+            config.as_deref(),
+            &database,
+        ),
         Command::Refunds {
             command:
                 RefundsCommand::Report {
@@ -303,7 +315,11 @@ fn run(command: Command) -> anyhow::Result<()> {
                     }
                 }
                 let store = database.connect_read_only().await?;
-                let totals = certgate_engine::ledger::summary(&store, &tenant).await?;
+                let totals = certgate_engine::ledger::summary(
+                    &store,
+                    &certgate_core::TenantId::from(String::as_str(&tenant)),
+                )
+                .await?;
                 store.close().await;
                 anyhow::Ok(totals)
             })?;
@@ -327,7 +343,10 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
                 let store = database.connect().await?;
                 let pruned = store
-                    .prune_dead_deliveries(tenant.as_deref(), before.timestamp_millis())
+                    .prune_dead_deliveries(
+                        tenant.map(TenantId::from).as_ref(),
+                        before.timestamp_millis(),
+                    )
                     .await?;
                 store.close().await;
                 anyhow::Ok(pruned)
@@ -423,7 +442,7 @@ fn sweep(
 
 fn import_orders(
     file: &std::path::Path,
-    tenant: &str,
+    tenant: &TenantId,
     config: Option<&std::path::Path>,
     database: &DatabaseArgs,
 ) -> anyhow::Result<()> {
@@ -466,7 +485,7 @@ fn import_orders(
 }
 
 fn assign_orders(
-    tenant: &str,
+    tenant: &TenantId,
     provider: &str,
     orders: &[String],
     config: Option<&std::path::Path>,
@@ -493,7 +512,7 @@ fn assign_orders(
         .file
         .tenants
         .iter()
-        .find(|t| t.id == tenant)
+        .find(|t| *tenant == *t.id)
         .is_some_and(|t| {
             let channel = loaded.registry.get(provider).and_then(|e| e.client_name());
             t.credentials.contains_key(provider)
@@ -507,7 +526,7 @@ fn assign_orders(
     for (order, before) in orders.iter().zip(&moves) {
         match before.as_deref() {
             None => println!("{provider} {order}: now tenant {tenant}'s (it was unbound)"),
-            Some(t) if t == tenant => println!("{provider} {order}: already tenant {tenant}'s"),
+            Some(t) if *tenant == *t => println!("{provider} {order}: already tenant {tenant}'s"),
             Some(t) => println!("{provider} {order}: moved from tenant {t} to tenant {tenant}"),
         }
     }
@@ -515,8 +534,8 @@ fn assign_orders(
 }
 
 /// `tenant` is `default` or one of the config's tenants.
-fn known_tenant(loaded: &certgate::Loaded, tenant: &str) -> anyhow::Result<()> {
-    let known = tenant == "default" || loaded.file.tenants.iter().any(|t| t.id == tenant);
+fn known_tenant(loaded: &certgate::Loaded, tenant: &TenantId) -> anyhow::Result<()> {
+    let known = *tenant == "default" || loaded.file.tenants.iter().any(|t| *tenant == *t.id);
     if !known {
         let ids: Vec<&str> = loaded.file.tenants.iter().map(|t| t.id.as_str()).collect();
         anyhow::bail!(

@@ -11,6 +11,7 @@ use certgate_core::registry::QuoteError;
 use certgate_core::sweep::SweepItem;
 use certgate_core::watch::Window;
 use certgate_core::Registry;
+use certgate_core::TenantId;
 use certgate_store::{Assignment, Store, StoreError, WatchedCheck, WatchedWrite};
 use chrono::{DateTime, Utc};
 use std::io::{BufRead, Read};
@@ -35,7 +36,7 @@ pub struct Imported {
 /// The watched order a line makes, or what is wrong with it.
 fn line(
     registry: &Registry,
-    tenant: &str,
+    tenant: &TenantId,
     text: &str,
     now: DateTime<Utc>,
 ) -> Result<WatchedWrite, String> {
@@ -53,7 +54,7 @@ fn line(
     };
     let now = now.timestamp_millis();
     Ok(WatchedWrite {
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         id: item.order.id.clone(),
         provider: item.provider,
         body: serde_json::to_string(&item.order).expect("an order serializes"),
@@ -72,7 +73,7 @@ fn line(
 pub async fn import(
     store: &Store,
     registry: &Registry,
-    tenant: &str,
+    tenant: &TenantId,
     input: impl BufRead,
     now: DateTime<Utc>,
     progress: &dyn Fn(u64),
@@ -147,7 +148,7 @@ fn skip_line(input: &mut impl BufRead) -> std::io::Result<u64> {
 pub async fn assign(
     store: &Store,
     registry: &Registry,
-    tenant: &str,
+    tenant: &TenantId,
     provider: &str,
     orders: &[String],
     now: DateTime<Utc>,

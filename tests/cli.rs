@@ -451,7 +451,10 @@ async fn orders_import_loads_the_good_lines_and_names_the_bad_ones() {
         limit: 10,
         ..Default::default()
     };
-    let rows = store.list_watched("default", &filter).await.unwrap();
+    let rows = store
+        .list_watched(&certgate_core::TenantId::from("default"), &filter)
+        .await
+        .unwrap();
     let ids: Vec<&str> = rows.iter().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["o-1", "o-2", "o-3", "o-4"]);
     assert!(
@@ -730,10 +733,25 @@ async fn orders_assign_moves_a_shared_order_to_a_tenant_and_audits_it() {
                 .map(|o| o.tenant)
         }
     };
-    assert_eq!(owner("1001").await.as_deref(), Some("globex"));
-    assert_eq!(owner("1002").await.as_deref(), Some("acme"));
+    assert_eq!(
+        owner("1001")
+            .await
+            .as_ref()
+            .map(certgate_core::TenantId::as_str),
+        Some("globex")
+    );
+    assert_eq!(
+        owner("1002")
+            .await
+            .as_ref()
+            .map(certgate_core::TenantId::as_str),
+        Some("acme")
+    );
     for (tenant, outcome) in [("acme", "moved_away"), ("globex", "assigned")] {
-        let log = store.list_audit(tenant, None, 10).await.unwrap();
+        let log = store
+            .list_audit(&certgate_core::TenantId::from(tenant), None, 10)
+            .await
+            .unwrap();
         assert!(
             log.iter().any(|e| e.action == "order.assign"
                 && e.outcome == outcome
@@ -774,7 +792,7 @@ async fn deliveries_prune_dead_deletes_only_the_dead_ones_asked_for() {
         });
         let op = NewOperation {
             id: &id,
-            tenant,
+            tenant: &certgate_core::TenantId::from(tenant),
             idempotency_key: "k",
             request_hash: "h",
             provider: "digicert",
@@ -791,7 +809,7 @@ async fn deliveries_prune_dead_deletes_only_the_dead_ones_asked_for() {
         for _ in 0..2 {
             let d = store
                 .claim_delivery(
-                    tenant,
+                    &certgate_core::TenantId::from(tenant),
                     DeliveryTarget::Webhook,
                     now,
                     std::time::Duration::from_secs(1),
@@ -810,7 +828,7 @@ async fn deliveries_prune_dead_deletes_only_the_dead_ones_asked_for() {
     }
     let statuses = |store: Store, tenant: &'static str| async move {
         let mut s: Vec<_> = store
-            .list_deliveries(tenant, None, 0, 10)
+            .list_deliveries(&certgate_core::TenantId::from(tenant), None, 0, 10)
             .await
             .unwrap()
             .into_iter()

@@ -266,7 +266,12 @@ async fn a_desk_user_logs_in_sees_only_their_tenants_and_resolves_with_a_form_to
     assert_eq!(login["outcome"], "ok", "{audit}");
     assert_eq!(login["detail"], "from 127.0.0.1", "{audit}");
     // The failed one, with no tenant to name, is in the gateway's own.
-    let failed = app.state.store.list_audit("", None, 100).await.unwrap();
+    let failed = app
+        .state
+        .store
+        .list_audit(&certgate_core::TenantId::from(""), None, 100)
+        .await
+        .unwrap();
     assert!(
         failed
             .iter()

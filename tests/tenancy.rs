@@ -578,7 +578,7 @@ async fn an_order_the_operator_moved_away_gets_nothing_from_the_operation_made_b
     let account = live.accounts.shared("digicert").unwrap();
     let to = certgate_store::Assignment {
         account: &account.service,
-        tenant: "mover-b",
+        tenant: &"mover-b".into(),
         provider: "digicert",
         now: 0,
         actor: "operator",

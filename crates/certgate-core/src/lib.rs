@@ -23,6 +23,7 @@ pub mod quote;
 pub mod registry;
 pub mod rule;
 pub mod sweep;
+pub mod tenant;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 pub mod ticket;
@@ -39,4 +40,5 @@ pub use provider::{PolicyInput, Provider};
 pub use quote::{Intent, Quote};
 pub use registry::{Registry, RegistryBuilder};
 pub use rule::RuleId;
+pub use tenant::TenantId;
 pub use validation::{FieldError, InvalidInput};

@@ -11,6 +11,7 @@ use crate::pacing::PaceKey;
 use certgate_core::config::{ApiConfig, ConfigIssue, SecretRef};
 use certgate_core::registry::AccountUse;
 use certgate_core::registry::ProviderEntry;
+use certgate_core::TenantId;
 use certgate_core::{CaClient, Order, Registry};
 use certgate_store::OrderRef;
 use sha2::{Digest, Sha256};
@@ -27,7 +28,7 @@ pub struct CaAccount {
     /// credential variable or spelling of the address reaches them.
     pub service: String,
     /// The tenant whose own account it is; `None` for a provider's shared account.
-    pub tenant: Option<String>,
+    pub tenant: Option<TenantId>,
     pub client: Arc<dyn CaClient>,
 }
 
@@ -94,14 +95,14 @@ impl CaAccount {
 #[derive(Debug, Default)]
 pub struct Accounts {
     shared: HashMap<String, Arc<CaAccount>>,
-    own: HashMap<(String, String), Arc<CaAccount>>,
+    own: HashMap<(TenantId, String), Arc<CaAccount>>,
 }
 
 /// One account while the accounts are built: what identifies it, who owns it, its providers.
 struct Draft {
     id: String,
     service: String,
-    tenant: Option<String>,
+    tenant: Option<TenantId>,
     provider: String,
     limits: Vec<certgate_core::config::RateLimit>,
     client: Arc<dyn CaClient>,
@@ -116,7 +117,7 @@ impl Draft {
         entry: &ProviderEntry,
         api: &ApiConfig,
         client: Arc<dyn CaClient>,
-        tenant: Option<&str>,
+        tenant: Option<&TenantId>,
         at: String,
     ) -> Draft {
         let service = api.service(&entry.kind);
@@ -124,7 +125,7 @@ impl Draft {
             id: api.account(&entry.kind),
             fingerprint: fingerprint(&service, &api.credentials),
             service,
-            tenant: tenant.map(str::to_owned),
+            tenant: tenant.cloned(),
             provider: entry.name.clone(),
             limits: api.rate_limits.clone(),
             client,
@@ -205,9 +206,13 @@ impl Accounts {
                         continue;
                     };
                     match built {
-                        Ok(client) => {
-                            drafts.push(Draft::new(entry, &api, client, Some(&t.id), at.clone()))
-                        }
+                        Ok(client) => drafts.push(Draft::new(
+                            entry,
+                            &api,
+                            client,
+                            Some(&t.id.as_str().into()),
+                            at.clone(),
+                        )),
                         // The same credentials are wrong for every provider on this entry:
                         // said once, under the tenant's key.
                         Err(problems) if !reported => {
@@ -253,7 +258,7 @@ impl Accounts {
             return Err(issues);
         }
         // The providers on each account, for its name in metrics and logs.
-        let mut providers: BTreeMap<(&Option<String>, &str), Vec<&str>> = BTreeMap::new();
+        let mut providers: BTreeMap<(&Option<TenantId>, &str), Vec<&str>> = BTreeMap::new();
         for d in &drafts {
             providers
                 .entry((&d.tenant, &d.id))
@@ -304,9 +309,9 @@ impl Accounts {
 
     /// The account `tenant`'s calls to `provider` go through: its own, else the shared one;
     /// `None` if the provider has no API client.
-    pub fn get(&self, tenant: &str, provider: &str) -> Option<&Arc<CaAccount>> {
+    pub fn get(&self, tenant: &TenantId, provider: &str) -> Option<&Arc<CaAccount>> {
         self.own
-            .get(&(tenant.to_owned(), provider.to_owned()))
+            .get(&(tenant.clone(), provider.to_owned()))
             .or_else(|| self.shared.get(provider))
     }
 }

@@ -6,6 +6,7 @@ use crate::Engine;
 use certgate_core::event::{DeliveryTarget, EventType};
 use certgate_core::lifecycle::Emit;
 use certgate_core::operation::Operation;
+use certgate_core::TenantId;
 use certgate_store::ms;
 use certgate_store::{DeliveryWrite, Effects, EventWrite};
 use chrono::{DateTime, Utc};
@@ -24,7 +25,7 @@ pub struct Event<'a> {
     pub kind: EventType,
     #[serde(with = "certgate_core::order::instant")]
     pub created_at: DateTime<Utc>,
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     /// The operation (`operation`), the ticket (`ticket`, for ticket events), for
     /// `operation.attention_needed` the `step` and `reason`, for `refund.*` the `refund`
     /// record, and for `order.*` the watched `order` with its quote and window.
@@ -40,7 +41,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 pub fn add(
     fx: &mut Effects,
     state: &Engine,
-    tenant: &str,
+    tenant: &TenantId,
     op: &Operation,
     emits: &[Emit],
     ticket: Option<&Value>,
@@ -82,7 +83,7 @@ pub fn add(
 /// An event to write.
 #[derive(Debug)]
 pub struct New<'a> {
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     pub kind: EventType,
     /// What it is about (an operation's id, a watched order's `order:` id): deliveries of one
     /// stream keep their order.
@@ -108,7 +109,7 @@ pub fn push(fx: &mut Effects, state: &Engine, event: New<'_>, now: DateTime<Utc>
     })
     .unwrap_or_default();
     let delivery = |target, url: &str, payload: &str| DeliveryWrite {
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         event_id: id.clone(),
         event_type: event.kind,
         target,
@@ -131,7 +132,7 @@ pub fn push(fx: &mut Effects, state: &Engine, event: New<'_>, now: DateTime<Utc>
     }
     fx.events.push(EventWrite {
         id,
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         kind: event.kind,
         stream: event.stream.into(),
         now: ms(now),

@@ -10,6 +10,7 @@ use crate::service::{self, Actor, Held};
 use crate::{Engine, Live};
 use certgate_core::lifecycle::{self, Call, Event, Schedule, Transition, Work};
 use certgate_core::operation::Operation;
+use certgate_core::TenantId;
 use certgate_core::{CallFailure, StepCall};
 use certgate_store::ms;
 use certgate_store::OperationRow;
@@ -163,7 +164,7 @@ impl Worker {
     /// A run of operation `id` panicked: the lifecycle decides (run again later, or failed as
     /// `internal` after [`lifecycle::MAX_PANICS`]), saved under this worker's lease, which the
     /// dead run still holds.
-    async fn panicked(&self, tenant: &str, id: &str, message: String) {
+    async fn panicked(&self, tenant: &TenantId, id: &str, message: String) {
         tracing::error!(operation = %id, %tenant, panic = %message, "an operation's run panicked");
         for _ in 0..MERGE_TRIES {
             let row = match self.state.store.get_operation(tenant, id).await {
@@ -268,7 +269,7 @@ impl Worker {
                 let username = live
                     .tenants
                     .get(&held.tenant)
-                    .map_or(held.tenant.clone(), |t| t.reseller_username.clone());
+                    .map_or(held.tenant.to_string(), |t| t.reseller_username.clone());
                 Called::Event(Event::TicketOpened {
                     id: crate::ids::new("tk"),
                     reseller_username: username,

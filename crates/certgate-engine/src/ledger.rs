@@ -10,6 +10,7 @@ use certgate_core::ledger::{RefundRecord, Totals};
 use certgate_core::lifecycle::Event;
 use certgate_core::money::Money;
 use certgate_core::Currency;
+use certgate_core::TenantId;
 use certgate_store::ms;
 use certgate_store::{RefundRow, Store, StoreError};
 use serde::Serialize;
@@ -59,7 +60,7 @@ pub fn record(row: &RefundRow) -> Result<RefundRecord, StoreError> {
 }
 
 /// The tenant's ledger summed by provider and currency, in that order.
-pub async fn summary(store: &Store, tenant: &str) -> Result<Vec<Totals>, StoreError> {
+pub async fn summary(store: &Store, tenant: &TenantId) -> Result<Vec<Totals>, StoreError> {
     let mut sums: BTreeMap<(String, String), Totals> = BTreeMap::new();
     let mut after = String::new();
     loop {

@@ -23,6 +23,7 @@ pub use error::EngineError;
 
 use arc_swap::ArcSwap;
 use certgate_core::Registry;
+use certgate_core::TenantId;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use config::{EventsConfig, ExecutorConfig, WatchConfig, WebhooksConfig};
@@ -66,7 +67,7 @@ impl Live {
     /// a provider without an API, or an order without the id the CA knows it by.
     pub fn shared_order(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         provider: &str,
         order: &certgate_core::Order,
     ) -> Option<accounts::SharedOrder> {

@@ -440,7 +440,7 @@ impl Metrics {
         }
         for b in backlog {
             let l = TenantLabels {
-                tenant: b.tenant.clone(),
+                tenant: b.tenant.to_string(),
             };
             w.pending.get_or_create(&l).set(b.pending);
             w.dead.get_or_create(&l).set(b.dead);

@@ -13,6 +13,7 @@ use certgate_core::operation::{Operation, OperationRequest};
 use certgate_core::quote::Quote;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::InvalidInput;
+use certgate_core::TenantId;
 use certgate_store::ms;
 use certgate_store::{
     AuditEntry, Effects, NewOperation, RefundWrite, SaveOperation, StoreError, TicketWrite,
@@ -27,7 +28,7 @@ const WRITE_TRIES: usize = 5;
 #[derive(Debug)]
 pub struct Held {
     pub op: Operation,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub version: i64,
     /// A transition applied to `op` but not saved yet: the next save writes it with its own
     /// (the executor saves a read of the order together with the send that follows it).
@@ -35,7 +36,7 @@ pub struct Held {
 }
 
 impl Held {
-    pub fn new(op: Operation, tenant: String, version: i64) -> Held {
+    pub fn new(op: Operation, tenant: TenantId, version: i64) -> Held {
         Held {
             op,
             tenant,
@@ -50,8 +51,8 @@ impl Held {
 #[derive(Debug, Clone, Copy)]
 pub enum Actor<'a> {
     Executor { owner: &'a str },
-    Api { tenant: &'a str },
-    Desk { tenant: &'a str, user: &'a str },
+    Api { tenant: &'a TenantId },
+    Desk { tenant: &'a TenantId, user: &'a str },
 }
 
 impl Actor<'_> {
@@ -59,7 +60,7 @@ impl Actor<'_> {
     fn name(&self) -> String {
         match self {
             Actor::Executor { .. } => "executor".into(),
-            Actor::Api { tenant } => (*tenant).into(),
+            Actor::Api { tenant } => tenant.to_string(),
             Actor::Desk { user, .. } => format!("desk:{user}"),
         }
     }
@@ -87,7 +88,7 @@ pub fn context<'a>(
 /// entries. A ticket to close is read first (its body changes).
 async fn effects(
     state: &Engine,
-    tenant: &str,
+    tenant: &TenantId,
     actor: &str,
     op: &Operation,
     t: &Transition,
@@ -99,7 +100,7 @@ async fn effects(
         Some(TicketChange::Open(ticket)) => {
             fx.tickets.push(TicketWrite::Open {
                 id: ticket.id.clone(),
-                tenant: tenant.into(),
+                tenant: tenant.clone(),
                 operation_id: op.id().to_owned(),
                 provider: ticket.provider.clone(),
                 due_at: op.quote().decision.send_by().map(ms),
@@ -142,7 +143,7 @@ async fn effects(
         .audit
         .iter()
         .map(|a| AuditEntry {
-            tenant: tenant.into(),
+            tenant: tenant.clone(),
             at: ms(now),
             actor: actor.into(),
             action: a.action.to_string(),
@@ -161,14 +162,14 @@ async fn effects(
             .map(|o| certgate_store::Disown {
                 account: o.account,
                 order: o.order,
-                tenant: tenant.into(),
+                tenant: tenant.clone(),
             });
     }
     // A watched order follows its operation's outcome (its status while under way is the
     // one it was linked with).
     if op.status() != t.from && op.status().is_terminal() {
         fx.watch = Some(WatchLink::Follow {
-            tenant: tenant.into(),
+            tenant: tenant.clone(),
             operation_id: op.id().to_owned(),
             status: op.status(),
             order: certgate_core::watch::after_operation(op)
@@ -180,11 +181,11 @@ async fn effects(
 }
 
 /// The ledger's copy of `op`'s refund record, if it has one.
-fn refund_write(tenant: &str, op: &Operation) -> Option<RefundWrite> {
+fn refund_write(tenant: &TenantId, op: &Operation) -> Option<RefundWrite> {
     let record = op.refund()?;
     Some(RefundWrite {
         operation_id: op.id().to_owned(),
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         provider: op.provider().to_owned(),
         order_id: op.order().id.clone(),
         currency: record
@@ -273,7 +274,7 @@ fn log(state: &Engine, held: &Held, t: &Transition) {
 /// canonical hash), when.
 #[derive(Debug, Clone, Copy)]
 pub struct Asked<'a> {
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     pub idempotency_key: &'a str,
     pub request_hash: &'a str,
     pub now: DateTime<Utc>,
@@ -300,10 +301,10 @@ pub async fn create(
     } = asked;
     let (op, t) = lifecycle::create(crate::ids::new("op"), request, quote, now);
     let op = &op;
-    let mut fx = effects(state, tenant, tenant, op, &t, now).await?;
+    let mut fx = effects(state, tenant, tenant.as_str(), op, &t, now).await?;
     fx.refund = refund_write(tenant, op);
     fx.watch = Some(WatchLink::Link {
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         order_id: op.order().id.clone(),
         provider: op.provider().to_owned(),
         operation_id: op.id().to_owned(),
@@ -349,7 +350,7 @@ pub fn parse(body: &str) -> Result<Operation, EngineError> {
 /// event is a 409.
 pub async fn change(
     state: &Engine,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     event: impl Fn(&Operation) -> Event,
 ) -> Result<Operation, EngineError> {
@@ -360,7 +361,7 @@ pub async fn change(
 pub async fn change_as(
     state: &Engine,
     actor: Actor<'_>,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     event: impl Fn(&Operation) -> Event,
 ) -> Result<Operation, EngineError> {
@@ -395,7 +396,7 @@ pub async fn change_as(
 pub async fn resolve_ticket(
     state: &Engine,
     actor: Actor<'_>,
-    tenant: &str,
+    tenant: &TenantId,
     id: &str,
     outcome: TicketOutcome,
     note: Option<String>,
@@ -456,7 +457,11 @@ fn money_elsewhere(op: &Operation, step: usize) -> Option<String> {
 }
 
 /// The tenant's ticket `id`.
-pub async fn load_ticket(state: &Engine, tenant: &str, id: &str) -> Result<Ticket, EngineError> {
+pub async fn load_ticket(
+    state: &Engine,
+    tenant: &TenantId,
+    id: &str,
+) -> Result<Ticket, EngineError> {
     let row = state
         .store
         .get_ticket(tenant, id)

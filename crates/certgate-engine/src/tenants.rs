@@ -1,6 +1,7 @@
 //! Tenants as the engine knows them: each reseller's id, reseller username (carried by manual
 //! tickets) and optional webhook. Built from `[[tenants]]` by the server, with their keys.
 
+use certgate_core::TenantId;
 use std::collections::HashMap;
 use std::fmt;
 
@@ -22,7 +23,7 @@ impl fmt::Debug for Webhook {
 
 #[derive(Debug, Clone)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub reseller_username: String,
     pub webhook: Option<Webhook>,
 }
@@ -30,11 +31,16 @@ pub struct Tenant {
 /// Every tenant, by id.
 #[derive(Debug, Default)]
 pub struct Tenants {
-    by_id: HashMap<String, Tenant>,
+    by_id: HashMap<TenantId, Tenant>,
 }
 
 impl Tenants {
-    pub fn get(&self, id: &str) -> Option<&Tenant> {
+    /// The tenant `id` names (a [`TenantId`] or a `&str`).
+    pub fn get<Q>(&self, id: &Q) -> Option<&Tenant>
+    where
+        TenantId: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
         self.by_id.get(id)
     }
 
@@ -43,7 +49,7 @@ impl Tenants {
     }
 
     pub fn ids(&self) -> impl Iterator<Item = &str> {
-        self.by_id.keys().map(String::as_str)
+        self.by_id.keys().map(TenantId::as_str)
     }
 
     pub fn insert(&mut self, tenant: Tenant) {

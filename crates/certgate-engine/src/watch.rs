@@ -12,6 +12,7 @@ use certgate_core::operation::Status;
 use certgate_core::order::{instant, Order};
 use certgate_core::quote::{Intent, Quote};
 use certgate_core::watch::{self, Notice, Window};
+use certgate_core::TenantId;
 use certgate_store::ms;
 use certgate_store::{Effects, StoreError, WatchedCheck, WatchedRow};
 use chrono::{DateTime, Utc};
@@ -120,7 +121,7 @@ impl WatchedOrder {
 pub fn check(
     state: &Engine,
     live: &Live,
-    tenant: &str,
+    tenant: &TenantId,
     w: &Watched,
     now: DateTime<Utc>,
     fx: &mut Effects,
@@ -129,7 +130,7 @@ pub fn check(
     let entry = live.registry.get(&w.provider);
     // Kept as it was, checked again after the recheck period.
     let set_aside = |why: String| {
-        tracing::warn!(tenant, order = %w.order.id, provider = %w.provider, %why,
+        tracing::warn!(%tenant, order = %w.order.id, provider = %w.provider, %why,
             "a watched order cannot be quoted");
         watch::Checked {
             window: w.window.clone(),

@@ -11,6 +11,7 @@
 
 use crate::Engine;
 use certgate_core::event::{AfterFailure, DeliveryTarget};
+use certgate_core::TenantId;
 use certgate_store::ms;
 use certgate_store::{Attempt, DeliveryRow};
 use chrono::{DateTime, Utc};
@@ -31,7 +32,7 @@ const MAX_IDLE: Duration = Duration::from_secs(1);
 /// How long a stopping gateway lets attempts in flight finish; the rest are tried again.
 const DRAIN: Duration = Duration::from_secs(2);
 
-type Lane = (String, DeliveryTarget);
+type Lane = (TenantId, DeliveryTarget);
 
 /// The `certgate-signature` header value for `body` sent at unix time `t`.
 pub fn signature(secret: &str, t: i64, body: &str) -> String {

@@ -3,16 +3,11 @@
 //! [`guarded`] holds back an address that keeps guessing (the API's and the desk's doors).
 
 use crate::problem::ApiError;
+use certgate_core::TenantId;
 use sha2::{Digest, Sha256};
 use std::fmt;
 use std::time::{Duration, Instant};
 use subtle::ConstantTimeEq;
-
-/// The tenant a request acts for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Tenant {
-    pub id: String,
-}
 
 /// Secret keys, each naming a `T` (a tenant, a desk user): kept only as SHA-256 digests, and
 /// found by comparing every stored digest in constant time.
@@ -63,27 +58,24 @@ impl<T> KeyRing<T> {
 
 /// The API keys the gateway accepts, each a tenant's.
 #[derive(Default)]
-pub struct ApiKeys(KeyRing<Tenant>);
+pub struct ApiKeys(KeyRing<TenantId>);
 
 impl fmt::Debug for ApiKeys {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKeys")
-            .field(
-                "tenants",
-                &self.0.values().map(|t| &t.id).collect::<Vec<_>>(),
-            )
+            .field("tenants", &self.0.values().collect::<Vec<_>>())
             .finish_non_exhaustive()
     }
 }
 
 impl ApiKeys {
     /// Accepts `key` for `tenant`. The key itself is not kept.
-    pub fn add(&mut self, tenant: impl Into<String>, key: &str) {
-        self.0.add(Tenant { id: tenant.into() }, key);
+    pub fn add(&mut self, tenant: impl Into<TenantId>, key: &str) {
+        self.0.add(tenant.into(), key);
     }
 
     /// The tenant whose key this is (compared in constant time).
-    pub fn tenant_for(&self, presented: &str) -> Option<&Tenant> {
+    pub fn tenant_for(&self, presented: &str) -> Option<&TenantId> {
         self.0.find(presented)
     }
 }
@@ -229,8 +221,8 @@ mod tests {
         let mut keys = ApiKeys::default();
         keys.add("acme", "s3cret-key");
         keys.add("globex", "other-key");
-        assert_eq!(keys.tenant_for("s3cret-key").unwrap().id, "acme");
-        assert_eq!(keys.tenant_for("other-key").unwrap().id, "globex");
+        assert_eq!(keys.tenant_for("s3cret-key").unwrap().as_str(), "acme");
+        assert_eq!(keys.tenant_for("other-key").unwrap().as_str(), "globex");
         assert!(keys.tenant_for("s3cret-ke").is_none());
         assert!(keys.tenant_for("").is_none());
         assert!(!format!("{keys:?}").contains("s3cret"));

@@ -7,6 +7,7 @@
 use crate::config::ServerConfig;
 use crate::AppState;
 use axum::extract::ConnectInfo;
+use certgate_core::TenantId;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use std::future::Future;
@@ -119,32 +120,32 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Client {
 /// How many of something each tenant holds now (sweeps running), each below a cap.
 #[derive(Debug, Default)]
 pub struct TenantSlots {
-    held: std::sync::Mutex<std::collections::HashMap<String, u32>>,
+    held: std::sync::Mutex<std::collections::HashMap<TenantId, u32>>,
 }
 
 /// One slot of a tenant's, given back when dropped.
 #[derive(Debug)]
 pub struct Slot {
     slots: AppState,
-    tenant: String,
+    tenant: TenantId,
 }
 
 impl TenantSlots {
     /// A slot of `tenant`'s in `state.sweeps` if it holds fewer than `cap`.
-    pub fn take(state: &AppState, tenant: &str, cap: u32) -> Option<Slot> {
+    pub fn take(state: &AppState, tenant: &TenantId, cap: u32) -> Option<Slot> {
         let mut held = state.sweeps.lock();
-        let n = held.entry(tenant.to_owned()).or_default();
+        let n = held.entry(tenant.clone()).or_default();
         if *n >= cap {
             return None;
         }
         *n += 1;
         Some(Slot {
             slots: state.clone(),
-            tenant: tenant.to_owned(),
+            tenant: tenant.clone(),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<TenantId, u32>> {
         self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 }

@@ -67,7 +67,7 @@ pub fn from_config(
         let at = |k: &str| format!("tenants[{i}].{k}");
         if t.id.trim().is_empty() {
             issue(&mut issues, at("id"), "must not be empty".into());
-        } else if tenants.get(&t.id).is_some() {
+        } else if tenants.get(t.id.as_str()).is_some() {
             issue(&mut issues, at("id"), format!("`{}` is used twice", t.id));
         }
         let configured = t.api_key.iter().map(|k| (at("api_key"), k)).chain(
@@ -138,7 +138,7 @@ pub fn from_config(
             }
         };
         tenants.insert(Tenant {
-            id: t.id.clone(),
+            id: t.id.as_str().into(),
             reseller_username: t.reseller_username.clone(),
             webhook,
         });

@@ -2,6 +2,7 @@
 //! come with an operation's change are written among its effects).
 
 use crate::{AuditEntry, AuditRow, Result, Store};
+use certgate_core::TenantId;
 
 impl Store {
     pub async fn append_audit(&self, entry: &AuditEntry) -> Result<()> {
@@ -14,7 +15,7 @@ impl Store {
     /// The tenant's audit log, newest first, before the entry id `before`.
     pub async fn list_audit(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<AuditRow>> {
@@ -22,7 +23,7 @@ impl Store {
             "SELECT id, at, actor, action, target, outcome, detail FROM audit WHERE tenant = $1 \
              AND ($2 = 0 OR id < $2) ORDER BY id DESC LIMIT $3",
         )
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(before.unwrap_or(0))
         .bind(limit)
         .fetch_all(&self.pool)

@@ -4,6 +4,7 @@
 
 use crate::{Result, Store, TicketRow};
 use certgate_core::ticket::TicketStatus;
+use certgate_core::TenantId;
 
 /// A desk session as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -82,7 +83,7 @@ impl Store {
     /// whose request must go soonest first (none last), then the oldest; and how many match.
     pub async fn desk_queue(
         &self,
-        tenants: &[String],
+        tenants: &[TenantId],
         filter: QueueFilter<'_>,
         offset: i64,
         limit: i64,

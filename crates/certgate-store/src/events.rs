@@ -4,6 +4,7 @@
 use crate::rows::{DELIVERY_COLUMNS, EVENT_COLUMNS};
 use crate::{Attempt, Backend, Backlog, DeliveryRow, EventRow, Result, Store, StoreError};
 use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
+use certgate_core::TenantId;
 use sqlx::Row;
 use std::time::Duration;
 
@@ -14,7 +15,7 @@ impl Store {
     /// The tenant's events after `after` (a `seq`; 0 for the first), oldest first.
     pub async fn list_events(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         after: i64,
         kind: Option<EventType>,
         limit: i64,
@@ -23,7 +24,7 @@ impl Store {
             "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = $1 AND seq > $2 \
              AND ($3 = '' OR type = $3) ORDER BY seq LIMIT $4"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(after)
         .bind(kind.map_or("", EventType::as_str))
         .bind(limit)
@@ -32,11 +33,11 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn get_event(&self, tenant: &str, id: &str) -> Result<Option<EventRow>> {
+    pub async fn get_event(&self, tenant: &TenantId, id: &str) -> Result<Option<EventRow>> {
         let row = sqlx::query_as::<_, EventRow>(&format!(
             "SELECT {EVENT_COLUMNS} FROM events WHERE tenant = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -44,7 +45,7 @@ impl Store {
     }
 
     /// The (tenant, target) lanes with a delivery due at `now` and not in flight.
-    pub async fn due_lanes(&self, now: i64) -> Result<Vec<(String, DeliveryTarget)>> {
+    pub async fn due_lanes(&self, now: i64) -> Result<Vec<(TenantId, DeliveryTarget)>> {
         let rows = sqlx::query(
             "SELECT DISTINCT tenant, target FROM deliveries WHERE status = $1 \
              AND next_attempt_at <= $2 AND (lease_until IS NULL OR lease_until < $2)",
@@ -59,7 +60,7 @@ impl Store {
                 let target = target
                     .parse()
                     .map_err(|e| StoreError::Corrupt(format!("delivery target `{target}`: {e}")))?;
-                Ok((r.try_get("tenant")?, target))
+                Ok((r.try_get::<String, _>("tenant")?.into(), target))
             })
             .collect()
     }
@@ -81,7 +82,7 @@ impl Store {
     /// nothing older pending (each operation's events go out in order), counting the attempt.
     pub async fn claim_delivery(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         target: DeliveryTarget,
         now: i64,
         lease: Duration,
@@ -105,7 +106,7 @@ impl Store {
         ))
         .bind(until)
         .bind(now)
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(target.as_str())
         .bind(DeliveryStatus::Pending.as_str())
         .fetch_optional(&self.pool)
@@ -139,7 +140,7 @@ impl Store {
     /// The tenant's deliveries after the id `after`, oldest first.
     pub async fn list_deliveries(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         status: Option<DeliveryStatus>,
         after: i64,
         limit: i64,
@@ -148,7 +149,7 @@ impl Store {
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 \
              AND ($2 = '' OR status = $2) AND id > $3 ORDER BY id LIMIT $4"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(status.map_or("", DeliveryStatus::as_str))
         .bind(after)
         .bind(limit)
@@ -157,11 +158,11 @@ impl Store {
         Ok(rows)
     }
 
-    pub async fn get_delivery(&self, tenant: &str, id: i64) -> Result<Option<DeliveryRow>> {
+    pub async fn get_delivery(&self, tenant: &TenantId, id: i64) -> Result<Option<DeliveryRow>> {
         let row = sqlx::query_as::<_, DeliveryRow>(&format!(
             "SELECT {DELIVERY_COLUMNS} FROM deliveries WHERE tenant = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -172,7 +173,7 @@ impl Store {
     /// its attempts counted afresh (one in flight finishes its attempt first). `None` if the tenant has no such delivery.
     pub async fn redeliver(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: i64,
         now: i64,
         expires_at: i64,
@@ -184,7 +185,7 @@ impl Store {
         .bind(DeliveryStatus::Pending.as_str())
         .bind(now)
         .bind(expires_at)
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -195,7 +196,7 @@ impl Store {
     /// go out in their original order); how many.
     pub async fn redeliver_all(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         status: DeliveryStatus,
         now: i64,
         expires_at: i64,
@@ -207,7 +208,7 @@ impl Store {
         .bind(DeliveryStatus::Pending.as_str())
         .bind(now)
         .bind(expires_at)
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(status.as_str())
         .execute(&self.pool)
         .await?
@@ -263,13 +264,17 @@ impl Store {
 
     /// Deletes the dead deliveries created before `before` (of `tenant`, or of every tenant),
     /// in batches; how many. Their events go with the next prune once past their retention.
-    pub async fn prune_dead_deliveries(&self, tenant: Option<&str>, before: i64) -> Result<u64> {
+    pub async fn prune_dead_deliveries(
+        &self,
+        tenant: Option<&TenantId>,
+        before: i64,
+    ) -> Result<u64> {
         match tenant {
             Some(tenant) => {
                 self.delete_in_batches(
                     "DELETE FROM deliveries WHERE id IN (SELECT id FROM deliveries \
                      WHERE status = $1 AND tenant = $2 AND created_at < $3 ORDER BY id LIMIT $4)",
-                    &[DeliveryStatus::Dead.as_str(), tenant],
+                    &[DeliveryStatus::Dead.as_str(), tenant.as_str()],
                     before,
                 )
                 .await

@@ -3,13 +3,14 @@
 
 use crate::{Result, Store, StoreError};
 use certgate_core::ledger::RefundStatus;
+use certgate_core::TenantId;
 use sqlx::{Any, Row, Transaction};
 
 /// An operation's refund record, written with the operation.
 #[derive(Debug, Clone)]
 pub struct RefundWrite {
     pub operation_id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub provider: String,
     pub order_id: String,
     pub currency: String,
@@ -34,7 +35,7 @@ impl RefundWrite {
              mismatch = excluded.mismatch, body = excluded.body",
         )
         .bind(&self.operation_id)
-        .bind(&self.tenant)
+        .bind(self.tenant.as_str())
         .bind(&self.provider)
         .bind(&self.order_id)
         .bind(&self.currency)
@@ -82,7 +83,7 @@ impl Store {
     /// The tenant's refund records, newest operation first.
     pub async fn list_refunds(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         filter: &RefundFilter<'_>,
     ) -> Result<Vec<RefundRow>> {
         let rows = sqlx::query_as::<_, RefundRow>(&format!(
@@ -91,7 +92,7 @@ impl Store {
              AND ($4 < 0 OR overdue = $4) AND ($5 < 0 OR mismatch = $5) \
              AND ($6 = '' OR operation_id < $6) ORDER BY operation_id DESC LIMIT $7"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(filter.status.map_or("", RefundStatus::as_str))
         .bind(filter.provider.unwrap_or(""))
         .bind(flag(filter.overdue))
@@ -107,7 +108,7 @@ impl Store {
     /// for the ledger's sums.
     pub async fn refunds_after(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         after: &str,
         limit: i64,
     ) -> Result<Vec<RefundRow>> {
@@ -115,7 +116,7 @@ impl Store {
             "SELECT {REFUND_COLUMNS} FROM refunds WHERE tenant = $1 AND operation_id > $2 \
              ORDER BY operation_id LIMIT $3"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(after)
         .bind(limit)
         .fetch_all(&self.pool)
@@ -125,7 +126,7 @@ impl Store {
 
     /// Refunds past their `due_by` at `now`, not flagged overdue yet and neither credited nor
     /// denied: (tenant, operation id), at most `limit`.
-    pub async fn late_refunds(&self, now: i64, limit: i64) -> Result<Vec<(String, String)>> {
+    pub async fn late_refunds(&self, now: i64, limit: i64) -> Result<Vec<(TenantId, String)>> {
         let rows = sqlx::query(
             "SELECT tenant, operation_id FROM refunds WHERE overdue = 0 AND due_by <= $1 \
              AND status IN ($2, $3, $4) ORDER BY due_by LIMIT $5",
@@ -138,7 +139,12 @@ impl Store {
         .fetch_all(&self.pool)
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get("tenant")?, r.try_get("operation_id")?)))
+            .map(|r| {
+                Ok((
+                    r.try_get::<String, _>("tenant")?.into(),
+                    r.try_get("operation_id")?,
+                ))
+            })
             .collect::<std::result::Result<_, sqlx::Error>>()
             .map_err(StoreError::from)
     }

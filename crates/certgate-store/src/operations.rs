@@ -9,6 +9,7 @@ use crate::{
 };
 use certgate_core::operation::Status;
 use certgate_core::ticket::TicketStatus;
+use certgate_core::TenantId;
 use sqlx::Row;
 use std::time::Duration;
 
@@ -35,7 +36,7 @@ impl Store {
              ON CONFLICT (tenant, idempotency_key) DO NOTHING",
         )
         .bind(op.id)
-        .bind(op.tenant)
+        .bind(op.tenant.as_str())
         .bind(op.idempotency_key)
         .bind(op.request_hash)
         .bind(op.provider)
@@ -51,7 +52,7 @@ impl Store {
             let row = sqlx::query_as::<_, OperationRow>(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND idempotency_key = $2"
             ))
-            .bind(op.tenant)
+            .bind(op.tenant.as_str())
             .bind(op.idempotency_key)
             .fetch_one(&mut *tx)
             .await?;
@@ -69,14 +70,14 @@ impl Store {
         Ok(Inserted::New)
     }
 
-    pub async fn get_operation(&self, tenant: &str, id: &str) -> Result<Option<OperationRow>> {
+    pub async fn get_operation(&self, tenant: &TenantId, id: &str) -> Result<Option<OperationRow>> {
         if let Some(readers) = &self.readers {
             return readers.operation(tenant, id);
         }
         let row = sqlx::query_as::<_, OperationRow>(&format!(
             "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -86,7 +87,7 @@ impl Store {
     /// The tenant's operations, newest first, after the cursor `before` (an operation id).
     pub async fn list_operations(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         filter: &OperationFilter<'_>,
     ) -> Result<Vec<OperationRow>> {
         let rows = sqlx::query_as::<_, OperationRow>(&format!(
@@ -94,7 +95,7 @@ impl Store {
              AND ($2 = '' OR status = $2) AND ($3 = '' OR provider = $3) AND ($4 = '' OR id < $4) \
              ORDER BY id DESC LIMIT $5"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(filter.status.map_or("", Status::as_str))
         .bind(filter.provider.unwrap_or(""))
         .bind(filter.before.unwrap_or(""))

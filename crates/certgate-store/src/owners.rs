@@ -4,6 +4,7 @@
 //! database); released with a watch that was the only claim; moved by the operator (audited).
 
 use crate::{AuditEntry, Result, Store};
+use certgate_core::TenantId;
 use sqlx::{Any, Transaction};
 
 /// A CA order in a shared account: the CA service (client and normalized base URL) and the
@@ -18,7 +19,7 @@ pub struct OrderRef<'a> {
 #[derive(Debug, Clone, Copy)]
 pub struct Claim<'a> {
     pub order: OrderRef<'a>,
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     /// The provider it is claimed through (shown to the operator).
     pub provider: &'a str,
     /// An operation's claim (or the operator's) outlives the watch of the order.
@@ -44,7 +45,7 @@ impl Claim<'_> {
         )
         .bind(self.order.account)
         .bind(self.order.order)
-        .bind(self.tenant)
+        .bind(self.tenant.as_str())
         .bind(self.provider)
         .bind(i64::from(self.sticky))
         .bind(self.now)
@@ -57,7 +58,7 @@ impl Claim<'_> {
         .bind(self.order.order)
         .fetch_one(&mut **tx)
         .await?;
-        if owner != self.tenant {
+        if owner != self.tenant.as_str() {
             return Ok(Claimed::Elsewhere);
         }
         if self.sticky {
@@ -78,7 +79,7 @@ impl Claim<'_> {
 pub struct Disown {
     pub account: String,
     pub order: String,
-    pub tenant: String,
+    pub tenant: TenantId,
 }
 
 impl Disown {
@@ -91,7 +92,7 @@ impl Disown {
         )
         .bind(&self.account)
         .bind(&self.order)
-        .bind(&self.tenant)
+        .bind(self.tenant.as_str())
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -102,14 +103,14 @@ impl Disown {
 pub(crate) async fn release_watch(
     tx: &mut Transaction<'_, Any>,
     order: OrderRef<'_>,
-    tenant: &str,
+    tenant: &TenantId,
 ) -> Result<()> {
     sqlx::query(
         "DELETE FROM order_owners WHERE account = $1 AND order_ref = $2 AND tenant = $3 AND sticky = 0",
     )
     .bind(order.account)
     .bind(order.order)
-    .bind(tenant)
+    .bind(tenant.as_str())
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -120,7 +121,7 @@ pub(crate) async fn release_watch(
 pub struct Assignment<'a> {
     /// The shared account's CA service.
     pub account: &'a str,
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     pub provider: &'a str,
     pub now: i64,
     /// Who did it, for the audit log.
@@ -130,7 +131,8 @@ pub struct Assignment<'a> {
 /// An order's owner as stored.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OwnerRow {
-    pub tenant: String,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub provider: String,
     pub sticky: i64,
     pub bound_at: i64,
@@ -142,7 +144,7 @@ impl Store {
     /// first: an order already the tenant's costs no write.
     pub async fn claim_order(&self, claim: &Claim<'_>) -> Result<Claimed> {
         if let Some(owner) = self.order_owner(claim.order).await? {
-            if owner.tenant != claim.tenant {
+            if owner.tenant != *claim.tenant {
                 return Ok(Claimed::Elsewhere);
             }
             if owner.sticky == 1 || !claim.sticky {
@@ -194,13 +196,13 @@ impl Store {
             )
             .bind(account)
             .bind(*order)
-            .bind(to.tenant)
+            .bind(to.tenant.as_str())
             .bind(to.provider)
             .bind(to.now)
             .execute(&mut *tx)
             .await?;
             let target = format!("{}:{order}", to.provider);
-            let moved = old.as_deref().filter(|o| *o != to.tenant);
+            let moved = old.as_deref().filter(|o| *o != to.tenant.as_str());
             AuditEntry {
                 tenant: to.tenant.to_owned(),
                 at: to.now,
@@ -220,7 +222,7 @@ impl Store {
             .await?;
             if let Some(previous) = moved {
                 AuditEntry {
-                    tenant: previous.to_owned(),
+                    tenant: previous.into(),
                     at: to.now,
                     actor: actor.to_owned(),
                     action: certgate_core::audit::AuditAction::OrderAssign.to_string(),

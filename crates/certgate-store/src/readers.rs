@@ -12,6 +12,7 @@
 
 use crate::rows::{OperationRow, OPERATION_COLUMNS};
 use crate::Result;
+use certgate_core::TenantId;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
@@ -81,12 +82,12 @@ impl Readers {
     }
 
     /// The operation `id` of `tenant`, as [`crate::Store::get_operation`] reads it.
-    pub(crate) fn operation(&self, tenant: &str, id: &str) -> Result<Option<OperationRow>> {
+    pub(crate) fn operation(&self, tenant: &TenantId, id: &str) -> Result<Option<OperationRow>> {
         self.with(|conn| {
             let mut stmt = conn.prepare_cached(&format!(
                 "SELECT {OPERATION_COLUMNS} FROM operations WHERE tenant = ?1 AND id = ?2"
             ))?;
-            let mut rows = stmt.query((tenant, id))?;
+            let mut rows = stmt.query((tenant.as_str(), id))?;
             let Some(row) = rows.next()? else {
                 return Ok(None);
             };
@@ -103,7 +104,7 @@ impl Readers {
                 })?;
             Ok(Some(OperationRow {
                 id: row.get("id")?,
-                tenant: row.get("tenant")?,
+                tenant: row.get::<_, String>("tenant")?.into(),
                 request_hash: row.get("request_hash")?,
                 provider: row.get("provider")?,
                 status,

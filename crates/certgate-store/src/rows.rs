@@ -5,6 +5,7 @@ use crate::Backend;
 use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;
 use certgate_core::ticket::TicketStatus;
+use certgate_core::TenantId;
 use sqlx::{Any, Transaction};
 
 pub(crate) const OPERATION_COLUMNS: &str =
@@ -14,7 +15,8 @@ pub(crate) const OPERATION_COLUMNS: &str =
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OperationRow {
     pub id: String,
-    pub tenant: String,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub request_hash: String,
     pub provider: String,
     #[sqlx(try_from = "String")]
@@ -30,7 +32,7 @@ pub struct OperationRow {
 #[derive(Debug)]
 pub struct NewOperation<'a> {
     pub id: &'a str,
-    pub tenant: &'a str,
+    pub tenant: &'a TenantId,
     pub idempotency_key: &'a str,
     pub request_hash: &'a str,
     pub provider: &'a str,
@@ -79,7 +81,8 @@ pub struct OperationFilter<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct TicketRow {
     pub id: String,
-    pub tenant: String,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub operation_id: String,
     #[sqlx(try_from = "String")]
     pub status: TicketStatus,
@@ -91,7 +94,7 @@ pub struct TicketRow {
 pub enum TicketWrite {
     Open {
         id: String,
-        tenant: String,
+        tenant: TenantId,
         operation_id: String,
         /// The ticket's CA (the desk's queue filters by it).
         provider: String,
@@ -114,7 +117,7 @@ pub enum TicketWrite {
 #[derive(Debug, Clone)]
 pub struct EventWrite {
     pub id: String,
-    pub tenant: String,
+    pub tenant: TenantId,
     pub kind: EventType,
     /// What the event is about (an operation's id): deliveries keep this order.
     pub stream: String,
@@ -139,7 +142,7 @@ pub(crate) const EVENT_COLUMNS: &str = "seq, id, type, created_at, body";
 /// A delivery to queue with an event.
 #[derive(Debug, Clone)]
 pub struct DeliveryWrite {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub event_id: String,
     pub event_type: EventType,
     pub target: DeliveryTarget,
@@ -157,7 +160,8 @@ pub struct DeliveryWrite {
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DeliveryRow {
     pub id: i64,
-    pub tenant: String,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub event_id: String,
     #[sqlx(try_from = "String")]
     pub event_type: EventType,
@@ -205,7 +209,8 @@ pub struct Counts {
 /// The undelivered deliveries of a tenant, for `/metrics`.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Backlog {
-    pub tenant: String,
+    #[sqlx(try_from = "String")]
+    pub tenant: TenantId,
     pub pending: i64,
     pub dead: i64,
     /// When the oldest pending one was queued.
@@ -215,7 +220,7 @@ pub struct Backlog {
 /// One line of the audit log: who did what to which, when, and how it ended.
 #[derive(Debug, Clone)]
 pub struct AuditEntry {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub at: i64,
     pub actor: String,
     pub action: String,
@@ -229,7 +234,7 @@ impl AuditEntry {
         sqlx::query(
             "INSERT INTO audit (tenant, at, actor, action, target, outcome, detail) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
-        .bind(&self.tenant)
+        .bind(self.tenant.as_str())
         .bind(self.at)
         .bind(&self.actor)
         .bind(&self.action)
@@ -283,7 +288,7 @@ impl Effects {
                      VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8)",
                 )
                 .bind(id)
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .bind(operation_id)
                 .bind(TicketStatus::Open.as_str())
                 .bind(now)
@@ -316,7 +321,7 @@ impl Effects {
                 sqlx::query(
                     "SELECT COUNT(*) FROM (SELECT pg_advisory_xact_lock(hashtext('events:' || $1))) AS l",
                 )
-                .bind(&first.tenant)
+                .bind(first.tenant.as_str())
                 .execute(&mut **tx)
                 .await?;
             }
@@ -326,7 +331,7 @@ impl Effects {
                 "INSERT INTO events (id, tenant, type, stream, created_at, body) VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&e.id)
-            .bind(&e.tenant)
+            .bind(e.tenant.as_str())
             .bind(e.kind.as_str())
             .bind(&e.stream)
             .bind(e.now)
@@ -340,7 +345,7 @@ impl Effects {
                  status, next_attempt_at, expires_at, created_at) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $9)",
             )
-            .bind(&d.tenant)
+            .bind(d.tenant.as_str())
             .bind(&d.event_id)
             .bind(d.event_type.as_str())
             .bind(d.target.as_str())

@@ -5,6 +5,7 @@
 
 use crate::{Backend, Claim, Claimed, Effects, OrderRef, Result, Store};
 use certgate_core::operation::Status;
+use certgate_core::TenantId;
 use sqlx::{Any, Transaction};
 
 /// `submit_key` of an order without a window: it sorts last.
@@ -22,7 +23,7 @@ pub enum Put {
 /// A watched order as stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WatchedRow {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub id: String,
     pub provider: String,
     /// The order facts as JSON.
@@ -52,7 +53,7 @@ impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for WatchedRow {
                 source: e.into(),
             })?;
         Ok(WatchedRow {
-            tenant: row.try_get("tenant")?,
+            tenant: row.try_get::<String, _>("tenant")?.into(),
             id: row.try_get("id")?,
             provider: row.try_get("provider")?,
             body: row.try_get("body")?,
@@ -88,7 +89,7 @@ impl WatchedCheck {
 /// A watched order written whole (`PUT /v1/orders/{id}`, an import).
 #[derive(Debug, Clone)]
 pub struct WatchedWrite {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub id: String,
     pub provider: String,
     pub body: String,
@@ -101,7 +102,7 @@ pub struct WatchedWrite {
 pub enum WatchLink {
     /// A new operation for the tenant's order `order_id` of `provider`.
     Link {
-        tenant: String,
+        tenant: TenantId,
         order_id: String,
         provider: String,
         operation_id: String,
@@ -110,7 +111,7 @@ pub enum WatchLink {
     },
     /// The operation's status changed; the order's facts after it (JSON), if they changed.
     Follow {
-        tenant: String,
+        tenant: TenantId,
         operation_id: String,
         status: Status,
         order: Option<String>,
@@ -140,7 +141,7 @@ impl WatchLink {
                 .bind(operation_id)
                 .bind(status.as_str())
                 .bind(now)
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .bind(order_id)
                 .bind(provider)
                 .execute(&mut **tx)
@@ -161,7 +162,7 @@ impl WatchLink {
                 .bind(status.as_str())
                 .bind(order.as_deref())
                 .bind(now)
-                .bind(tenant)
+                .bind(tenant.as_str())
                 .bind(operation_id)
                 .execute(&mut **tx)
                 .await?;
@@ -221,11 +222,11 @@ fn values(backend: Backend, n: usize, casts: &[&str]) -> String {
 }
 
 impl Store {
-    pub async fn get_watched(&self, tenant: &str, id: &str) -> Result<Option<WatchedRow>> {
+    pub async fn get_watched(&self, tenant: &TenantId, id: &str) -> Result<Option<WatchedRow>> {
         let row = sqlx::query_as::<_, WatchedRow>(&format!(
             "SELECT {WATCHED_COLUMNS} FROM watched_orders WHERE tenant = $1 AND id = $2"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&self.pool)
         .await?;
@@ -238,7 +239,7 @@ impl Store {
     /// lets go of the order it was about before, if only its watch held it.
     pub async fn put_watched<F>(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: &str,
         claim: Option<&Claim<'_>>,
         release: Option<OrderRef<'_>>,
@@ -264,7 +265,7 @@ impl Store {
         let old = sqlx::query_as::<_, WatchedRow>(&format!(
             "SELECT {WATCHED_COLUMNS} FROM watched_orders WHERE tenant = $1 AND id = $2{lock}"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(id)
         .fetch_optional(&mut *tx)
         .await?;
@@ -280,7 +281,7 @@ impl Store {
              submit_key = excluded.submit_key, next_check_at = excluded.next_check_at, \
              updated_at = excluded.updated_at",
         )
-        .bind(&w.tenant)
+        .bind(w.tenant.as_str())
         .bind(&w.id)
         .bind(&w.provider)
         .bind(&w.body)
@@ -305,13 +306,13 @@ impl Store {
     /// watch held it; false if it was not watched.
     pub async fn delete_watched(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         id: &str,
         release: Option<OrderRef<'_>>,
     ) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let n = sqlx::query("DELETE FROM watched_orders WHERE tenant = $1 AND id = $2")
-            .bind(tenant)
+            .bind(tenant.as_str())
             .bind(id)
             .execute(&mut *tx)
             .await?
@@ -326,7 +327,7 @@ impl Store {
     /// The tenant's watched orders, soonest `submit_by` first (those without a window last).
     pub async fn list_watched(
         &self,
-        tenant: &str,
+        tenant: &TenantId,
         filter: &WatchedFilter<'_>,
     ) -> Result<Vec<WatchedRow>> {
         let (after_key, after_id) = filter.after.unwrap_or((i64::MIN, ""));
@@ -337,7 +338,7 @@ impl Store {
              AND (submit_key > $5 OR (submit_key = $5 AND id > $6)) \
              ORDER BY submit_key, id LIMIT $7"
         ))
-        .bind(tenant)
+        .bind(tenant.as_str())
         .bind(filter.provider.unwrap_or(""))
         .bind(filter.open_at.unwrap_or(-1))
         .bind(filter.submit_by_until.unwrap_or(NO_WINDOW))
@@ -409,7 +410,7 @@ impl Store {
         let mut update = sqlx::query(&update);
         for (r, c) in rows.iter().zip(&checks) {
             update = update
-                .bind(&r.tenant)
+                .bind(r.tenant.as_str())
                 .bind(&r.id)
                 .bind(&c.window_state)
                 .bind(c.submit_by)
@@ -464,7 +465,7 @@ impl Store {
             let mut q = sqlx::query(&sql);
             for w in &chunk {
                 q = q
-                    .bind(&w.tenant)
+                    .bind(w.tenant.as_str())
                     .bind(&w.id)
                     .bind(&w.provider)
                     .bind(&w.body)

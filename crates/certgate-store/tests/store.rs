@@ -5,6 +5,7 @@
 use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::operation::Status;
 use certgate_core::ticket::TicketStatus;
+use certgate_core::TenantId;
 use certgate_store::*;
 use std::time::Duration;
 
@@ -46,7 +47,7 @@ fn unique() -> String {
     format!("{nanos:x}{}", N.fetch_add(1, Ordering::Relaxed))
 }
 
-fn new_op<'a>(id: &'a str, tenant: &'a str, key: &'a str, hash: &'a str) -> NewOperation<'a> {
+fn new_op<'a>(id: &'a str, tenant: &'a TenantId, key: &'a str, hash: &'a str) -> NewOperation<'a> {
     NewOperation {
         id,
         tenant,
@@ -61,9 +62,9 @@ fn new_op<'a>(id: &'a str, tenant: &'a str, key: &'a str, hash: &'a str) -> NewO
     }
 }
 
-fn audit(tenant: &str, action: &str) -> AuditEntry {
+fn audit(tenant: &TenantId, action: &str) -> AuditEntry {
     AuditEntry {
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         at: 1_000,
         actor: "test".into(),
         action: action.into(),
@@ -76,7 +77,7 @@ fn audit(tenant: &str, action: &str) -> AuditEntry {
 #[tokio::test]
 async fn idempotency_keys_return_the_first_operation() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let id = format!("op_{}", unique());
         let effects = Effects {
             audit: vec![audit(&t, "operation.create")],
@@ -105,7 +106,7 @@ async fn idempotency_keys_return_the_first_operation() {
             other => panic!("{name}: a key was used twice: {other:?}"),
         }
         // Another tenant may use the same key.
-        let t2 = unique();
+        let t2 = TenantId::from(unique());
         assert!(matches!(
             store
                 .insert_operation(&new_op(&other, &t2, "k1", "h1"), &Effects::default(), None)
@@ -128,7 +129,7 @@ async fn idempotency_keys_return_the_first_operation() {
 #[tokio::test]
 async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let id = format!("op_{}", unique());
         let mut op = new_op(&id, &t, "k", "h");
         op.now = -10;
@@ -222,7 +223,7 @@ async fn claims_lease_one_operation_to_one_owner_and_parked_ones_to_none() {
 #[tokio::test]
 async fn tickets_events_and_deliveries_commit_with_the_operation() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let id = format!("op_{}", unique());
         store
             .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default(), None)
@@ -305,11 +306,15 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
             .unwrap();
         assert_eq!(tickets.len(), 1, "{name}");
         assert!(store
-            .list_events("other", 0, None, 10)
+            .list_events(&"other".into(), 0, None, 10)
             .await
             .unwrap()
             .is_empty());
-        assert!(store.get_event("other", &ids[0]).await.unwrap().is_none());
+        assert!(store
+            .get_event(&"other".into(), &ids[0])
+            .await
+            .unwrap()
+            .is_none());
         let pending = store
             .list_deliveries(&t, Some(DeliveryStatus::Pending), 0, 10)
             .await
@@ -318,10 +323,10 @@ async fn tickets_events_and_deliveries_commit_with_the_operation() {
     }
 }
 
-fn event(tenant: &str, stream: &str, n: u32) -> EventWrite {
+fn event(tenant: &TenantId, stream: &str, n: u32) -> EventWrite {
     EventWrite {
         id: format!("evt_{tenant}_{n}"),
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         kind: if n == 2 {
             EventType::TicketOpened
         } else {
@@ -337,9 +342,9 @@ fn event(tenant: &str, stream: &str, n: u32) -> EventWrite {
 /// database with these tests never picks them up.
 const T0: i64 = 32_503_680_000_000;
 
-fn delivery(tenant: &str, stream: &str, n: u32) -> DeliveryWrite {
+fn delivery(tenant: &TenantId, stream: &str, n: u32) -> DeliveryWrite {
     DeliveryWrite {
-        tenant: tenant.into(),
+        tenant: tenant.clone(),
         event_id: format!("evt_{tenant}_{n}"),
         event_type: EventType::OperationStatusChanged,
         target: DeliveryTarget::Webhook,
@@ -352,7 +357,7 @@ fn delivery(tenant: &str, stream: &str, n: u32) -> DeliveryWrite {
 }
 
 /// Queues deliveries for the tenant `t`: `per_stream` on each of `streams`.
-async fn queue(store: &Store, t: &str, streams: &[&str], per_stream: u32) {
+async fn queue(store: &Store, t: &TenantId, streams: &[&str], per_stream: u32) {
     let id = format!("op_{}", unique());
     let mut deliveries = Vec::new();
     for n in 1..=per_stream {
@@ -394,7 +399,7 @@ fn failed(now: i64, next: Option<i64>) -> Attempt {
 async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
     let lease = Duration::from_secs(30);
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         queue(&store, &t, &["a", "b"], 2).await;
         assert!(store
             .due_lanes(T0 + 10)
@@ -508,7 +513,7 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         );
         assert_eq!(
             store
-                .redeliver_all("other", DeliveryStatus::Dead, T0 + 70, T0 + 2_000)
+                .redeliver_all(&"other".into(), DeliveryStatus::Dead, T0 + 70, T0 + 2_000)
                 .await
                 .unwrap(),
             0
@@ -549,7 +554,7 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
         );
         // One delivery replayed by id; none of another tenant's.
         assert!(store
-            .redeliver("other", a1.id, T0 + 80, T0 + 3_000)
+            .redeliver(&"other".into(), a1.id, T0 + 80, T0 + 3_000)
             .await
             .unwrap()
             .is_none());
@@ -569,7 +574,7 @@ async fn deliveries_go_in_order_per_stream_and_a_dead_one_is_replayed() {
 #[tokio::test]
 async fn old_events_and_delivered_deliveries_are_pruned_but_pending_and_dead_ones_kept() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let id = format!("op_{}", unique());
         // Older than any other test's rows, so that pruning leaves those alone.
         let old = -100;
@@ -636,7 +641,7 @@ async fn old_events_and_delivered_deliveries_are_pruned_but_pending_and_dead_one
         // An operator prunes the dead ones explicitly: another tenant's prune leaves them.
         assert_eq!(
             store
-                .prune_dead_deliveries(Some("another-tenant"), old + 1)
+                .prune_dead_deliveries(Some(&TenantId::from("another-tenant")), old + 1)
                 .await
                 .unwrap(),
             0,
@@ -662,7 +667,7 @@ async fn old_events_and_delivered_deliveries_are_pruned_but_pending_and_dead_one
 #[tokio::test]
 async fn pruning_runs_in_batches_until_nothing_is_left() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let id = format!("op_{}", unique());
         let old = -200;
         // Rows older than the other pruning test's, so that its prune may take these too but
@@ -692,7 +697,7 @@ async fn pruning_runs_in_batches_until_nothing_is_left() {
 #[tokio::test]
 async fn lists_are_paged_newest_first() {
     for (name, store) in stores().await {
-        let t = unique();
+        let t = TenantId::from(unique());
         let ids: Vec<String> = (0..5).map(|i| format!("op_{}_{i}", unique())).collect();
         for (i, id) in ids.iter().enumerate() {
             let key = format!("k{i}");
@@ -749,7 +754,8 @@ async fn a_sqlite_file_reopened_after_a_crash_releases_its_leases_at_once() {
     std::fs::create_dir_all(&dir).unwrap();
     let file = format!("sqlite://{}", dir.join("one.db").display());
     let first = Store::connect(&file).await.unwrap();
-    let mut op = new_op("op_crashed", "t", "k", "h");
+    let t = TenantId::from("t");
+    let mut op = new_op("op_crashed", &t, "k", "h");
     op.next_run_at = Some(1_000);
     first
         .insert_operation(&op, &Effects::default(), None)
@@ -797,7 +803,7 @@ async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest
     use std::collections::HashSet;
     use std::sync::{Arc, Mutex};
     for (name, store) in stores().await {
-        let t = format!("w{}", unique());
+        let t = TenantId::from(format!("w{}", unique()));
         let orders: Vec<WatchedWrite> = (0..300)
             .map(|i| WatchedWrite {
                 tenant: t.clone(),
@@ -858,7 +864,7 @@ async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest
         );
 
         // A list before any check: soonest submit_by first, then those without a window.
-        let t2 = format!("l{}", unique());
+        let t2 = TenantId::from(format!("l{}", unique()));
         let fresh: Vec<WatchedWrite> = orders
             .iter()
             .take(6)
@@ -901,7 +907,7 @@ async fn concurrent_batches_check_each_watched_order_once_and_lists_sort_soonest
 #[tokio::test]
 async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
     for (name, store) in stores().await {
-        let t = format!("r{}", unique());
+        let t = TenantId::from(format!("r{}", unique()));
         let id = format!("op_read_{}", unique());
         store
             .insert_operation(&new_op(&id, &t, "k", "h"), &Effects::default(), None)
@@ -960,7 +966,11 @@ async fn reads_beside_a_stream_of_writes_see_every_committed_version() {
             "{name}"
         );
         assert!(
-            store.get_operation("other", &id).await.unwrap().is_none(),
+            store
+                .get_operation(&"other".into(), &id)
+                .await
+                .unwrap()
+                .is_none(),
             "{name}"
         );
     }
@@ -975,14 +985,15 @@ async fn a_ca_order_is_one_tenants_whoever_races_for_it() {
             order: "4242",
         };
         let (a, b) = (format!("a{}", unique()), format!("b{}", unique()));
-        let claim = |tenant: &'static str| Claim {
+        let claim = |tenant: &'static TenantId| Claim {
             order,
             tenant,
             provider: "digicert",
             sticky: true,
             now: 1_000,
         };
-        let (a, b): (&'static str, &'static str) = (a.leak(), b.leak());
+        let leak = |t: String| -> &'static TenantId { Box::leak(Box::new(TenantId::from(t))) };
+        let (a, b) = (leak(a), leak(b));
         // Both tenants at once, many times over: exactly one operation is stored.
         let ids: Vec<String> = (0..2).map(|_| format!("op_{}", unique())).collect();
         let (ca, cb) = (claim(a), claim(b));
@@ -1019,7 +1030,7 @@ async fn a_ca_order_is_one_tenants_whoever_races_for_it() {
             "{name}: nothing of the loser's was stored"
         );
         assert_eq!(
-            store.order_owner(order).await.unwrap().unwrap().tenant,
+            &store.order_owner(order).await.unwrap().unwrap().tenant,
             winner
         );
         // The winner acts on it again; the loser's watch is refused too.
@@ -1044,9 +1055,9 @@ async fn a_ca_order_is_one_tenants_whoever_races_for_it() {
             actor: "operator",
         };
         let before = store.assign_orders(&["4242"], &to).await.unwrap();
-        assert_eq!(before, [Some(winner.to_owned())], "{name}");
+        assert_eq!(before, [Some(winner.to_string())], "{name}");
         assert_eq!(
-            store.order_owner(order).await.unwrap().unwrap().tenant,
+            &store.order_owner(order).await.unwrap().unwrap().tenant,
             loser
         );
         for t in [winner, loser] {
@@ -1076,7 +1087,7 @@ async fn an_operation_nothing_would_run_is_counted_and_repaired() {
     // Not on the shared Postgres database: the repaired row falls due at once, and the other
     // stories there claim due rows.
     for (name, store) in stores().await.into_iter().filter(|(n, _)| n != "postgres") {
-        let t = format!("stall{}", unique());
+        let t = TenantId::from(format!("stall{}", unique()));
         let id = format!("op_stalled_{}", unique());
         let mut op = new_op(&id, &t, "k", "h");
         op.status = Status::Running;

@@ -26,6 +26,7 @@ use certgate_core::lifecycle::TicketOutcome;
 use certgate_core::money::{Amount, Money};
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::Currency;
+use certgate_core::TenantId;
 use certgate_engine::service::{self, Actor};
 use certgate_engine::EngineError;
 use certgate_store::ms;
@@ -90,7 +91,7 @@ impl Cookies {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeskUser {
     pub name: String,
-    pub tenants: Vec<String>,
+    pub tenants: Vec<TenantId>,
     /// Names the user's key without revealing it: a session begun with another key (the
     /// key rotated since) has ended.
     key_id: String,
@@ -136,7 +137,7 @@ impl DeskUsers {
                 issue("tenants", "must name at least one tenant".into());
             }
             for t in &u.tenants {
-                if tenants.get(t).is_none() {
+                if tenants.get(t.as_str()).is_none() {
                     issue("tenants", format!("no tenant `{t}` is configured"));
                 }
             }
@@ -144,7 +145,7 @@ impl DeskUsers {
                 Some(key) => out.0.add(
                     DeskUser {
                         name: u.name.clone(),
-                        tenants: u.tenants.clone(),
+                        tenants: u.tenants.iter().map(|t| t.as_str().into()).collect(),
                         key_id: hex::encode(&Sha256::digest(format!("desk-key-id:{key}"))[..8]),
                     },
                     &key,
@@ -377,7 +378,7 @@ async fn login(
             let message = e.to_string();
             if status == StatusCode::UNAUTHORIZED {
                 // The gateway's own audit (no tenant: the key named no one).
-                audit_login(&state, "", "desk:unknown", "failed", &from).await;
+                audit_login(&state, &TenantId::from(""), "desk:unknown", "failed", &from).await;
             }
             let mut r = login_form(&state, &headers, status, Some(&message));
             if let ApiError::TooManyRequests { retry_after, .. } = &e {
@@ -423,7 +424,7 @@ async fn login(
 
 /// Records a desk login (`outcome` ok or failed) from `from` in `tenant`'s audit log; a
 /// store that refuses it is logged, the login goes on.
-async fn audit_login(state: &AppState, tenant: &str, actor: &str, outcome: &str, from: &str) {
+async fn audit_login(state: &AppState, tenant: &TenantId, actor: &str, outcome: &str, from: &str) {
     let entry = certgate_store::AuditEntry {
         tenant: tenant.to_owned(),
         at: ms((state.clock)()),
@@ -493,7 +494,7 @@ impl QueueFilter {
 
 /// A ticket with its operation, as the pages show it.
 pub(crate) struct Item {
-    pub tenant: String,
+    pub tenant: TenantId,
     pub ticket: Ticket,
     pub operation: certgate_core::operation::Operation,
 }
@@ -506,7 +507,7 @@ impl Item {
 }
 
 /// Loads ticket `id` of `tenant` with its operation.
-async fn item(state: &AppState, tenant: &str, ticket: Ticket) -> Result<Item, ApiError> {
+async fn item(state: &AppState, tenant: &TenantId, ticket: Ticket) -> Result<Item, ApiError> {
     let row = state
         .store
         .get_operation(tenant, &ticket.operation_id)

@@ -1,12 +1,12 @@
 //! `GET /v1/audit`: the tenant's audit log, newest first.
 
 use super::query::{self, next_cursor, QueryParams};
-use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::order::instant;
+use certgate_core::TenantId;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -48,12 +48,12 @@ pub struct AuditPage {
     responses((status = 200, description = "A page of the audit log", body = AuditPage)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<AuditPage>, ApiError> {
     let before = query::cursor("cursor", params.cursor.as_deref(), query::sequence)?;
     let limit = query::limit(params.limit)?;
-    let rows = state.store.list_audit(&tenant.id, before, limit).await?;
+    let rows = state.store.list_audit(&tenant, before, limit).await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.id.to_string());
     let entries = rows
         .into_iter()

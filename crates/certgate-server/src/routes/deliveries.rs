@@ -3,7 +3,6 @@
 //! /v1/webhook-deliveries/redeliver` `{"status": "dead"}`.
 
 use super::query::{self, next_cursor, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::ApiError;
 use crate::AppState;
@@ -12,6 +11,7 @@ use axum::http::StatusCode;
 use axum::{Extension, Json};
 use certgate_core::event::{DeliveryStatus, DeliveryTarget, EventType};
 use certgate_core::order::instant;
+use certgate_core::TenantId;
 use certgate_engine::webhooks::{delivery_id, parse_delivery_id, DELIVERY_PREFIX};
 use certgate_store::ms;
 use certgate_store::DeliveryRow;
@@ -98,14 +98,14 @@ pub struct DeliveryPage {
     responses((status = 200, description = "A page of deliveries", body = DeliveryPage)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<DeliveryPage>, ApiError> {
     let limit = query::limit(params.limit)?;
     let after = query::cursor("cursor", params.cursor.as_deref(), parse_delivery_id)?.unwrap_or(0);
     let rows = state
         .store
-        .list_deliveries(&tenant.id, params.status, after, limit)
+        .list_deliveries(&tenant, params.status, after, limit)
         .await?;
     let next_cursor = next_cursor(&rows, limit, |r| delivery_id(r.id));
     Ok(Json(DeliveryPage {
@@ -124,13 +124,13 @@ fn not_found(id: &str) -> ApiError {
     responses((status = 200, description = "The delivery", body = Delivery)))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Json<Delivery>, ApiError> {
     let n = parse_delivery_id(&id).ok_or_else(|| not_found(&id))?;
     let row = state
         .store
-        .get_delivery(&tenant.id, n)
+        .get_delivery(&tenant, n)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(Delivery::from(&row)))
@@ -142,7 +142,7 @@ pub async fn get(
     responses((status = 202, description = "The delivery, queued", body = Delivery)))]
 pub async fn redeliver(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<(StatusCode, Json<Delivery>), ApiError> {
     let n = parse_delivery_id(&id).ok_or_else(|| not_found(&id))?;
@@ -150,11 +150,11 @@ pub async fn redeliver(
     let expires = state.webhooks.policy().expires(now);
     let row = state
         .store
-        .redeliver(&tenant.id, n, ms(now), ms(expires))
+        .redeliver(&tenant, n, ms(now), ms(expires))
         .await?
         .ok_or_else(|| not_found(&id))?;
     state.deliver.notify_one();
-    tracing::info!(delivery = %id, tenant = %tenant.id, "webhook delivery queued again");
+    tracing::info!(delivery = %id, tenant = %tenant, "webhook delivery queued again");
     Ok((StatusCode::ACCEPTED, Json(Delivery::from(&row))))
 }
 
@@ -185,7 +185,7 @@ pub struct Requeued {
     responses((status = 202, description = "The dead deliveries, queued", body = Requeued)))]
 pub async fn redeliver_all(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     JsonBody(body): JsonBody<RedeliverAll>,
 ) -> Result<(StatusCode, Json<Requeued>), ApiError> {
     let Replayable::Dead = body.status;
@@ -193,9 +193,9 @@ pub async fn redeliver_all(
     let expires = state.webhooks.policy().expires(now);
     let requeued = state
         .store
-        .redeliver_all(&tenant.id, DeliveryStatus::Dead, ms(now), ms(expires))
+        .redeliver_all(&tenant, DeliveryStatus::Dead, ms(now), ms(expires))
         .await?;
     state.deliver.notify_one();
-    tracing::info!(tenant = %tenant.id, requeued, "dead webhook deliveries queued again");
+    tracing::info!(tenant = %tenant, requeued, "dead webhook deliveries queued again");
     Ok((StatusCode::ACCEPTED, Json(Requeued { requeued })))
 }

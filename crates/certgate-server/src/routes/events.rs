@@ -2,12 +2,12 @@
 //! `GET /v1/events/{id}`.
 
 use super::query::{self, next_cursor, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::event::EventType;
+use certgate_core::TenantId;
 use certgate_engine::events::Event;
 use certgate_store::EventRow;
 use serde::{Deserialize, Serialize};
@@ -62,7 +62,7 @@ fn not_found(id: &str) -> ApiError {
     ))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<EventPage>, ApiError> {
     let limit = query::limit(params.limit)?;
@@ -71,7 +71,7 @@ pub async fn list(
         Some(id) => {
             state
                 .store
-                .get_event(&tenant.id, id)
+                .get_event(&tenant, id)
                 .await?
                 .ok_or_else(|| not_found(id))?
                 .seq
@@ -79,7 +79,7 @@ pub async fn list(
     };
     let rows = state
         .store
-        .list_events(&tenant.id, after, params.kind, limit)
+        .list_events(&tenant, after, params.kind, limit)
         .await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
     let events = rows.iter().map(body).collect::<Result<Vec<_>, _>>()?;
@@ -95,12 +95,12 @@ pub async fn list(
     responses((status = 200, description = "The event", body = Event)))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Json<Value>, ApiError> {
     let row = state
         .store
-        .get_event(&tenant.id, &id)
+        .get_event(&tenant, &id)
         .await?
         .ok_or_else(|| not_found(&id))?;
     Ok(Json(body(&row)?))

@@ -13,7 +13,6 @@ mod refunds;
 mod sweep;
 mod tickets;
 
-use crate::auth::Tenant;
 use crate::problem::ApiError;
 use crate::AppState;
 use axum::extract::{DefaultBodyLimit, Request, State};
@@ -21,6 +20,7 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::Router;
+use certgate_core::TenantId;
 use tower_http::trace::TraceLayer;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -197,7 +197,7 @@ async fn authenticate(
                 .ok_or("the API key is not valid")
         },
     )?;
-    let tenant: Tenant = tenant;
+    let tenant: TenantId = tenant;
     req.extensions_mut().insert(tenant);
     Ok(next.run(req).await)
 }

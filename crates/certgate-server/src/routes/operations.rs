@@ -2,7 +2,6 @@
 //! `POST /v1/operations/{id}/withdraw` and `POST /v1/operations/{id}/retry`.
 
 use super::query::{self, next_cursor, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::body::{self, RawBody};
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -15,6 +14,7 @@ use certgate_core::operation::{Operation, OperationRequest, Status};
 use certgate_core::quote::Procedure;
 use certgate_core::registry::unknown_provider;
 use certgate_core::InvalidInput;
+use certgate_core::TenantId;
 use certgate_engine::service;
 use certgate_store::{Inserted, OperationFilter};
 use serde::{Deserialize, Serialize};
@@ -138,7 +138,7 @@ fn stored(body: String) -> Result<Box<RawValue>, ApiError> {
 )]
 pub async fn create(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     IdempotencyKey { key }: IdempotencyKey,
     RawBody(bytes): RawBody,
 ) -> Result<Response, ApiError> {
@@ -199,14 +199,14 @@ pub async fn create(
     }
     // The ids an automated step puts in the CA's requests have the CA's shape, or nothing is
     // made of the request.
-    let account = live.accounts.get(&tenant.id, &req.provider);
+    let account = live.accounts.get(&tenant, &req.provider);
     if let Some(account) = account.filter(|_| automated && entry.client.is_some()) {
         certgate_core::client::check_ids(account.client.as_ref(), &req.order)?;
     }
-    let order = live.shared_order(&tenant.id, &req.provider, &req.order);
+    let order = live.shared_order(&tenant, &req.provider, &req.order);
 
     let asked = service::Asked {
-        tenant: &tenant.id,
+        tenant: &tenant,
         idempotency_key: &key,
         request_hash: &hash,
         now,
@@ -234,12 +234,12 @@ pub async fn create(
     responses((status = 200, description = "The operation", body = Operation)))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Json<Box<RawValue>>, ApiError> {
     let row = state
         .store
-        .get_operation(&tenant.id, &id)
+        .get_operation(&tenant, &id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no operation `{id}`")))?;
     Ok(Json(stored(row.body)?))
@@ -279,7 +279,7 @@ pub struct OperationList {
     responses((status = 200, description = "A page of operations", body = OperationList)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<OperationList>, ApiError> {
     let limit = query::limit(params.limit)?;
@@ -289,7 +289,7 @@ pub async fn list(
         before: query::id_cursor("cursor", params.cursor.as_deref(), "op")?,
         limit,
     };
-    let rows = state.store.list_operations(&tenant.id, &filter).await?;
+    let rows = state.store.list_operations(&tenant, &filter).await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
     let operations = rows
         .into_iter()
@@ -310,10 +310,10 @@ pub async fn list(
     ))]
 pub async fn withdraw(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Json<Operation>, ApiError> {
-    let op = service::change(&state, &tenant.id, &id, |_| Event::Withdraw).await?;
+    let op = service::change(&state, &tenant, &id, |_| Event::Withdraw).await?;
     Ok(Json(op))
 }
 
@@ -327,10 +327,10 @@ pub async fn withdraw(
     ))]
 pub async fn retry(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Response, ApiError> {
-    let op = service::change(&state, &tenant.id, &id, |_| Event::Retry).await?;
+    let op = service::change(&state, &tenant, &id, |_| Event::Retry).await?;
     Ok((StatusCode::ACCEPTED, Json(op)).into_response())
 }
 

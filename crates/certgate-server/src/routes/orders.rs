@@ -3,7 +3,6 @@
 //! first). The watch itself runs in [`certgate_engine::watch`].
 
 use super::query::{self, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -15,6 +14,7 @@ use certgate_core::quote::Intent;
 use certgate_core::registry::unknown_provider;
 use certgate_core::sweep::SweepItem;
 use certgate_core::InvalidInput;
+use certgate_core::TenantId;
 use certgate_engine::watch::{Watched, WatchedOrder};
 use certgate_store::ms;
 use certgate_store::{Put, WatchedFilter, WatchedRow, WatchedWrite};
@@ -37,7 +37,7 @@ const MAX_DAYS: u32 = 3_650;
     ))]
 pub async fn put(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
     JsonBody(req): JsonBody<SweepItem>,
 ) -> Result<Response, ApiError> {
@@ -56,16 +56,16 @@ pub async fn put(
     let body = serde_json::to_string(&req.order).expect("an order serializes");
     // Watching binds the CA order to the tenant (in a shared CA account), and lets go of the
     // one the watch was about before if only the watch held it.
-    let claimed = live.shared_order(&tenant.id, &req.provider, &req.order);
-    let before = match state.store.get_watched(&tenant.id, &id).await? {
+    let claimed = live.shared_order(&tenant, &req.provider, &req.order);
+    let before = match state.store.get_watched(&tenant, &id).await? {
         Some(row) => Watched::read(&row)
             .ok()
-            .and_then(|w| live.shared_order(&tenant.id, &w.provider, &w.order)),
+            .and_then(|w| live.shared_order(&tenant, &w.provider, &w.order)),
         None => None,
     };
     let claim = claimed.as_ref().map(|o| certgate_store::Claim {
         order: o.as_ref(),
-        tenant: &tenant.id,
+        tenant: &tenant,
         provider: &req.provider,
         sticky: false,
         now: ms(now),
@@ -75,7 +75,7 @@ pub async fn put(
     let put = state
         .store
         .put_watched(
-            &tenant.id,
+            &tenant,
             &id,
             claim.as_ref(),
             before.as_ref().map(|o| o.as_ref()),
@@ -95,11 +95,10 @@ pub async fn put(
                     created_at: old.as_ref().map_or(now, |o| o.created_at),
                     updated_at: now,
                 };
-                let check =
-                    certgate_engine::watch::check(&state, &live, &tenant.id, &w, now, &mut fx);
+                let check = certgate_engine::watch::check(&state, &live, &tenant, &w, now, &mut fx);
                 kept = Some((w, check.clone()));
                 let write = WatchedWrite {
-                    tenant: tenant.id.clone(),
+                    tenant: tenant.clone(),
                     id: id.clone(),
                     provider: req.provider.clone(),
                     body,
@@ -125,7 +124,7 @@ pub async fn put(
     Ok((status, Json(answer)).into_response())
 }
 
-async fn load(state: &AppState, tenant: &str, id: &str) -> Result<WatchedRow, ApiError> {
+async fn load(state: &AppState, tenant: &TenantId, id: &str) -> Result<WatchedRow, ApiError> {
     state
         .store
         .get_watched(tenant, id)
@@ -139,10 +138,10 @@ async fn load(state: &AppState, tenant: &str, id: &str) -> Result<WatchedRow, Ap
     responses((status = 200, description = "The watched order", body = WatchedOrder)))]
 pub async fn get(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<Json<WatchedOrder>, ApiError> {
-    let row = load(&state, &tenant.id, &id).await?;
+    let row = load(&state, &tenant, &id).await?;
     let w = Watched::read(&row)?;
     Ok(Json(WatchedOrder::at(&state.live(), &w, (state.clock)())))
 }
@@ -153,20 +152,20 @@ pub async fn get(
     responses((status = 204, description = "No longer watched")))]
 pub async fn delete(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
 ) -> Result<StatusCode, ApiError> {
     // The CA order is let go of if only this watch held it (an operation's binding stays).
     let live = state.live();
-    let release = match state.store.get_watched(&tenant.id, &id).await? {
+    let release = match state.store.get_watched(&tenant, &id).await? {
         Some(row) => Watched::read(&row)
             .ok()
-            .and_then(|w| live.shared_order(&tenant.id, &w.provider, &w.order)),
+            .and_then(|w| live.shared_order(&tenant, &w.provider, &w.order)),
         None => None,
     };
     if state
         .store
-        .delete_watched(&tenant.id, &id, release.as_ref().map(|o| o.as_ref()))
+        .delete_watched(&tenant, &id, release.as_ref().map(|o| o.as_ref()))
         .await?
     {
         Ok(StatusCode::NO_CONTENT)
@@ -241,7 +240,7 @@ pub struct OrderList {
     responses((status = 200, description = "A page of watched orders", body = OrderList)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<OrderList>, ApiError> {
     let limit = query::limit(params.limit)?;
@@ -263,7 +262,7 @@ pub async fn list(
         after: after.as_ref().map(|(k, id)| (*k, id.as_str())),
         limit,
     };
-    let rows = state.store.list_watched(&tenant.id, &filter).await?;
+    let rows = state.store.list_watched(&tenant, &filter).await?;
     let next_cursor = query::next_cursor(&rows, limit, encode_cursor);
     let live = state.live();
     let orders = rows

@@ -1,11 +1,11 @@
 //! `GET /v1/providers`: each provider, its plugin or `config`, its rules and windows, and
 //! whose CA account the caller's calls go through (never a credential or the CA's address).
 
-use crate::auth::Tenant;
 use crate::AppState;
 use axum::extract::State;
 use axum::{Extension, Json};
 use certgate_core::registry::ProviderDescription;
+use certgate_core::TenantId;
 use serde::Serialize;
 
 /// Every configured provider.
@@ -20,7 +20,7 @@ pub struct Providers<'a> {
 ))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
 ) -> Json<serde_json::Value> {
     let live = state.live();
     let providers = Providers {
@@ -31,7 +31,7 @@ pub async fn list(
                 let mut d = p.describe();
                 d.account = live
                     .accounts
-                    .get(&tenant.id, &p.name)
+                    .get(&tenant, &p.name)
                     .filter(|_| p.client.is_some())
                     .map(|a| a.usage());
                 d

@@ -2,7 +2,6 @@
 //! money), `GET /v1/refunds` and `GET /v1/refunds/summary`.
 
 use super::query::{self, next_cursor, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -16,6 +15,7 @@ use certgate_core::order::instant;
 use certgate_core::validation::Errors;
 use certgate_core::Currency;
 use certgate_core::InvalidInput;
+use certgate_core::TenantId;
 use certgate_engine::ledger::ProviderTotals;
 use certgate_engine::service;
 use certgate_store::RefundFilter;
@@ -125,7 +125,7 @@ pub fn reference_schema() -> ObjectBuilder {
     ))]
 pub async fn report(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
     JsonBody(req): JsonBody<RefundReport>,
 ) -> Result<Json<Operation>, ApiError> {
@@ -164,7 +164,7 @@ pub async fn report(
             }
         };
     let note = req.note;
-    let op = service::change(&state, &tenant.id, &id, |_| Event::RefundReported {
+    let op = service::change(&state, &tenant, &id, |_| Event::RefundReported {
         report: report.clone(),
         note: note.clone(),
     })
@@ -220,7 +220,7 @@ pub struct RefundList {
     responses((status = 200, description = "A page of refunds", body = RefundList)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<RefundList>, ApiError> {
     let limit = query::limit(params.limit)?;
@@ -232,7 +232,7 @@ pub async fn list(
         before: query::id_cursor("cursor", params.cursor.as_deref(), "op")?,
         limit,
     };
-    let rows = state.store.list_refunds(&tenant.id, &filter).await?;
+    let rows = state.store.list_refunds(&tenant, &filter).await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.operation_id.clone());
     let refunds = rows
         .iter()
@@ -264,9 +264,9 @@ pub struct Summary {
     responses((status = 200, description = "The sums", body = Summary)))]
 pub async fn summary(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
 ) -> Result<Json<Summary>, ApiError> {
-    let totals = certgate_engine::ledger::summary(&state.store, &tenant.id).await?;
+    let totals = certgate_engine::ledger::summary(&state.store, &tenant).await?;
     Ok(Json(Summary {
         by_provider: totals.into_iter().map(ProviderTotals::from).collect(),
     }))

@@ -177,10 +177,10 @@ impl axum::extract::FromRequestParts<AppState> for SweepSlot {
     ) -> Result<Self, ApiError> {
         let tenant = parts
             .extensions
-            .get::<crate::auth::Tenant>()
+            .get::<certgate_core::TenantId>()
             .ok_or(ApiError::Unauthorized("the API key is not valid"))?;
         let cap = state.server.sweeps_per_tenant;
-        crate::server::TenantSlots::take(state, &tenant.id, cap)
+        crate::server::TenantSlots::take(state, tenant, cap)
             .map(|held| SweepSlot { _held: held })
             .ok_or_else(|| ApiError::TooManyRequests {
                 message: format!(

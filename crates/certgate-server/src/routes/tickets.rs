@@ -2,7 +2,6 @@
 //! its operation on (a refund ticket's resolution may say what was credited).
 
 use super::query::{self, next_cursor, Id, QueryParams};
-use crate::auth::Tenant;
 use crate::body::JsonBody;
 use crate::problem::{ApiError, Problem};
 use crate::AppState;
@@ -13,6 +12,7 @@ use certgate_core::money::{Amount, Money};
 use certgate_core::operation::Operation;
 use certgate_core::ticket::{Ticket, TicketStatus};
 use certgate_core::Currency;
+use certgate_core::TenantId;
 use certgate_engine::service;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -54,14 +54,14 @@ pub struct TicketList {
     responses((status = 200, description = "A page of tickets", body = TicketList)))]
 pub async fn list(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     QueryParams(params): QueryParams<ListParams>,
 ) -> Result<Json<TicketList>, ApiError> {
     let limit = query::limit(params.limit)?;
     let cursor = query::id_cursor("cursor", params.cursor.as_deref(), "tk")?;
     let rows = state
         .store
-        .list_tickets(&tenant.id, params.status, cursor, limit)
+        .list_tickets(&tenant, params.status, cursor, limit)
         .await?;
     let next_cursor = next_cursor(&rows, limit, |r| r.id.clone());
     let tickets = rows
@@ -137,7 +137,7 @@ pub struct Resolution {
     ))]
 pub async fn resolve(
     State(state): State<AppState>,
-    Extension(tenant): Extension<Tenant>,
+    Extension(tenant): Extension<TenantId>,
     Id(id): Id,
     JsonBody(req): JsonBody<Resolve>,
 ) -> Result<Json<Resolution>, ApiError> {
@@ -158,8 +158,8 @@ pub async fn resolve(
     };
     let (ticket, operation) = service::resolve_ticket(
         &state,
-        service::Actor::Api { tenant: &tenant.id },
-        &tenant.id,
+        service::Actor::Api { tenant: &tenant },
+        &tenant,
         &id,
         outcome,
         req.note,
