@@ -86,6 +86,9 @@ pub struct Engine {
     pub webhooks: WebhooksConfig,
     pub events: EventsConfig,
     pub watch: WatchConfig,
+    /// The CA accounts' paces, on the clock the engine is made with (the wall clock). A clock
+    /// set on `clock` afterwards (a test's) does not reach them: on Postgres the instants they
+    /// count are the database's, which a moved clock would not match.
     pub pacing: pacing::Pacing,
     /// Tells the executor that work is due now (a new operation, a resolved ticket).
     pub wake: tokio::sync::Notify,
@@ -101,8 +104,10 @@ pub struct Engine {
 
 impl Engine {
     pub fn new(live: Live, store: Store) -> Self {
-        let pacing = pacing::Pacing::new(
+        let clock: Clock = Utc::now;
+        let pacing = pacing::Pacing::with_clock(
             (store.backend() == certgate_store::Backend::Postgres).then(|| store.clone()),
+            clock,
         );
         for account in live.accounts.iter() {
             pacing.register(&account.pace);
@@ -120,7 +125,7 @@ impl Engine {
             webhooks: WebhooksConfig::default(),
             events: EventsConfig::default(),
             watch: WatchConfig::default(),
-            clock: Utc::now,
+            clock,
         }
     }
 

@@ -1,10 +1,11 @@
-//! The pace of a CA account, as pure arithmetic over the instants its calls were sent: a call
-//! is admitted only if, for every sliding window (`limit` calls per `span`), the window ending
-//! now would still hold at most `limit` calls. Nothing is reserved ahead: a call that may not
-//! go now learns when it could, given how many calls wait before it, and asks again then. So a
-//! caller that comes back late loses nothing, and every gateway sharing the record of sends
-//! (in Postgres) shares the pace.
+//! A CA account's sliding windows, as pure arithmetic over the instants its calls were sent:
+//! a call is admitted only if, for every sliding window (`limit` calls per `span`), the window
+//! ending now would still hold at most `limit` calls. Nothing is reserved ahead: a call that
+//! may not go now learns when it could, given how many calls wait before it, and asks again
+//! then. So a caller that comes back late loses nothing, and every gateway sharing the record
+//! of sends (in Postgres) shares the pace.
 //!
+//! Decisions, fed the clock: the engine's `pacing` and the store call it with their `now`.
 //! Instants are milliseconds since the epoch.
 
 use crate::config::RateLimit;
