@@ -17,9 +17,11 @@ use std::path::{Path, PathBuf};
 /// The providers.toml shipped in the repository, compiled in as the default.
 pub const DEFAULT_PROVIDERS_TOML: &str = include_str!("../providers.toml");
 
-/// Every plugin kind this build knows, plus `config`.
+/// Every plugin kind and client this build knows, plus `config` with the reseller platform's
+/// presets.
 pub fn registry_builder() -> RegistryBuilder {
     let mut builder = RegistryBuilder::default();
+    certgate_platform::register(&mut builder);
     certgate_alibaba::register(&mut builder);
     certgate_digicert::register(&mut builder);
     certgate_sectigo::register(&mut builder);

@@ -1,7 +1,8 @@
 //! A reseller with only the reseller platform's account (seed 003, `client = "opensrs"`):
 //! a pending GeoTrust order is cancelled through the platform's API, an issued Thawte order
 //! gets the supplier portal's steps, an issued Sectigo order a support ticket; Symantec, from
-//! providers.toml alone, works on the platform's channel too.
+//! providers.toml alone (the platform's preset), works on the platform's channel too, and its
+//! rules written out in full (the long form) answer as the preset does.
 
 mod common;
 
@@ -14,7 +15,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate};
 const USER: &str = "platform-reseller";
 const PLATFORM_KEY: &str = "platform-signing-key";
 
-/// Every brand of seed 003 on the platform's channel; Symantec is `kind = "config"`.
+/// Every brand of seed 003 on the platform's channel; Symantec is `kind = "config"`, naming
+/// the platform's preset for a DigiCert-issued brand.
 fn platform_toml(base: &str) -> String {
     let api = format!(
         "client = \"opensrs\"\nbase_url = \"{base}\"\ncredentials = {{ username = \"${{PLATFORM_USER}}\", key = \"${{PLATFORM_KEY}}\" }}"
@@ -29,25 +31,46 @@ fn platform_toml(base: &str) -> String {
         text += &brand(name, name);
     }
     text += &brand("symantec", "config");
-    text += r#"[providers.symantec.settings.refund_window]
+    text += "[providers.symantec.settings]\npreset = \"reseller-portal\"\n";
+    text
+}
+
+/// Seed 003's rules for a DigiCert-issued brand written out in full (the long form of
+/// `kind = "config"`), as the shipped providers.toml had Symantec before it named the preset.
+const SYMANTEC_LONG_FORM: &str = r#"
+[providers.symantec_long]
+kind = "config"
+display_name = "Symantec (DigiCert-issued, via the reseller platform)"
+mode = "api"
+holidays = []
+
+[providers.symantec_long.api]
+client = "digicert"
+base_url = "https://www.digicert.com/services/v2"
+credentials = { api_key = "${DIGICERT_API_KEY}" }
+rate_limits = [{ requests = 100, per_ms = 5000 }, { requests = 1000, per_ms = 300000 }]
+
+[providers.symantec_long.settings]
+notes = [{ rule = "RSL-RESELLER-ONLY", text = "The reseller platform processes requests from the reseller's own account only, never from the certificate holder (RSL-RESELLER-ONLY)." }]
+
+[providers.symantec_long.settings.refund_window]
 rule = "RSL-30D"
 summary = "Refund within 30 calendar days of the fulfilment date (issued_at)."
 days = 30
 anchor = "issued_at"
+submit_margin_business_days = 0
 
-[providers.symantec.settings.unissued]
+[providers.symantec_long.settings.unissued]
 rule = "RSL-UNISSUED-CANCEL"
-summary = "Not yet issued: cancelled through the reseller platform's API."
+summary = "Not yet issued: the order is cancelled and what was paid comes back."
 steps = [{ action = "cancel", procedure = "automated" }]
 
-[providers.symantec.settings.issued]
+[providers.symantec_long.settings.issued]
 rule = "RSL-PORTAL"
-summary = "Issued: cancelled in the supplier's self-service portal."
+summary = "Issued: the order is cancelled by revoking it through DigiCert's API; the refund follows, reflected within 48 hours."
+steps = [{ action = "revoke", procedure = "automated" }]
 eta = { typical_business_days = 2, max_business_days = 2 }
-steps = [{ action = "revoke", procedure = "manual_ticket", ticket_fields = ["supplier_order_id", "common_name", "technical_email"], instructions = ["Open the supplier's self-service portal.", "Enter the supplier order ID {supplier_order_id} and the tech e-mail {technical_email}, then click Continue.", "Click Cancel order, then I approve."] }]
 "#;
-    text
-}
 
 /// The platform: orders by id with their state; checks every request's signature. With
 /// `lose_answers`, it applies that many cancels and then answers too late to be heard.
@@ -342,4 +365,43 @@ async fn every_ticket_says_what_to_ask_for_how_much_and_by_when() {
     ] {
         assert!(text.contains(part), "{part}: {text}");
     }
+}
+
+/// The long form still works: Symantec's rules written out answer byte for byte as the shipped
+/// Symantec that names the preset (the same rules, notes, policy version), and list the same
+/// rules, RSL-RESELLER-ONLY among them.
+#[test]
+fn the_long_form_answers_as_the_preset_does() {
+    use certgate_core::quote::Intent;
+    let text = format!("{}\n{SYMANTEC_LONG_FORM}", certgate::DEFAULT_PROVIDERS_TOML);
+    let providers = certgate_server::config::parse_toml(&text)
+        .unwrap()
+        .providers;
+    let registry = certgate::registry_builder().build(&providers).unwrap();
+    let (short, long) = (
+        registry.get("symantec").unwrap(),
+        registry.get("symantec_long").unwrap(),
+    );
+    let as_of = "2026-06-15T08:30:00Z".parse().unwrap();
+    let orders = [
+        order(json!({"purchased_at": "2026-05-19T00:00:00Z", "issued_at": "2026-05-20T12:00:00Z"})),
+        order(json!({"purchased_at": "2026-05-09T00:00:00Z", "issued_at": "2026-05-10T00:00:00Z"})),
+        order(json!({"state": "pending", "issued_at": null})),
+    ];
+    for o in orders {
+        let o: certgate_core::Order = serde_json::from_value(o).unwrap();
+        for intent in Intent::ALL {
+            let mut answer = serde_json::to_value(long.quote(&o, intent, as_of).unwrap()).unwrap();
+            answer["provider"] = json!("symantec");
+            let preset = serde_json::to_value(short.quote(&o, intent, as_of).unwrap()).unwrap();
+            assert_eq!(answer.to_string(), preset.to_string(), "{intent}");
+        }
+    }
+    assert_eq!(long.policy_version, short.policy_version);
+    let (long, short) = (long.describe(), short.describe());
+    assert_eq!(long.rules, short.rules);
+    assert!(short
+        .rules
+        .iter()
+        .any(|r| r.id.as_str() == "RSL-RESELLER-ONLY"));
 }

@@ -1,5 +1,6 @@
-//! The registry: maps a provider's `kind` to its plugin's factory, builds every provider of a
-//! config (collecting all problems), and answers quotes by provider name.
+//! The registry: maps a provider's `kind` to its plugin's factory (and the presets a `config`
+//! provider may name to their rules), builds every provider of a config (collecting all
+//! problems), and answers quotes by provider name.
 
 use crate::calendar::Calendar;
 use crate::client::CaClient;
@@ -8,7 +9,7 @@ use crate::config::{
     ProviderTables,
 };
 use crate::order::Order;
-use crate::policy::brand::{build_config, CONFIG_KIND};
+use crate::policy::brand::{build_config, Preset, Presets, CONFIG_KIND};
 use crate::provider::{PolicyInput, Provider};
 use crate::quote::{Intent, Quote, Step};
 use crate::rule::RuleInfo;
@@ -33,11 +34,12 @@ pub type ClientResult = Result<Arc<dyn CaClient>, Vec<ConfigIssue>>;
 pub type ClientFactory =
     Arc<dyn Fn(&ProviderContext<'_>, &ApiConfig) -> ClientResult + Send + Sync>;
 
-/// The known kinds and clients. `config` is always there; plugins register theirs.
+/// The known kinds, clients and presets. `config` is always there; plugins register theirs.
 #[derive(Clone)]
 pub struct RegistryBuilder {
     kinds: BTreeMap<&'static str, Factory>,
     clients: BTreeMap<&'static str, ClientFactory>,
+    presets: Presets,
 }
 
 impl std::fmt::Debug for RegistryBuilder {
@@ -45,6 +47,7 @@ impl std::fmt::Debug for RegistryBuilder {
         f.debug_struct("RegistryBuilder")
             .field("kinds", &self.kinds().collect::<Vec<_>>())
             .field("clients", &self.clients.keys().collect::<Vec<_>>())
+            .field("presets", &self.presets.keys().collect::<Vec<_>>())
             .finish()
     }
 }
@@ -54,8 +57,9 @@ impl Default for RegistryBuilder {
         let mut builder = RegistryBuilder {
             kinds: BTreeMap::new(),
             clients: BTreeMap::new(),
+            presets: Presets::new(),
         };
-        builder.register(CONFIG_KIND, build_config);
+        builder.register_config();
         builder
     }
 }
@@ -77,6 +81,21 @@ impl RegistryBuilder {
     {
         self.clients.insert(name, Arc::new(factory));
         self
+    }
+
+    /// Registers a rule set that a `config` provider may name (`settings.preset = "..."`)
+    /// instead of writing its whole table: the reseller platform's, for a brand on it.
+    pub fn register_preset(&mut self, name: &'static str, rules: Preset) -> &mut Self {
+        self.presets.insert(name, rules);
+        self.register_config()
+    }
+
+    /// Kind `config`, with the presets known so far.
+    fn register_config(&mut self) -> &mut Self {
+        let presets = self.presets.clone();
+        self.register(CONFIG_KIND, move |ctx, settings| {
+            build_config(ctx, settings, &presets)
+        })
     }
 
     pub fn kinds(&self) -> impl Iterator<Item = &'static str> + '_ {
@@ -531,166 +550,4 @@ pub enum QuoteError {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::parse_toml;
-    use crate::quote::Procedure;
-    use crate::testing::{at, order, EXAMPLES_AS_OF};
-    use serde_json::json;
-
-    const ACME: &str = r#"
-        [providers.acme]
-        kind = "config"
-        mode = "manual"
-        [providers.acme.settings.refund_window]
-        rule = "ACME-30D"
-        summary = "30 days"
-        days = 30
-        [providers.acme.settings.unissued]
-        rule = "ACME-CANCEL"
-        summary = "cancel"
-        steps = [{ action = "cancel", procedure = "automated" }]
-        [providers.acme.settings.issued]
-        rule = "ACME-REVOKE"
-        summary = "revoke"
-        steps = [{ action = "revoke", procedure = "automated" }]
-    "#;
-
-    #[derive(Debug, serde::Deserialize)]
-    struct Providers {
-        #[serde(default)]
-        providers: ProviderTables,
-    }
-
-    fn build(text: &str) -> Result<Registry, ConfigError> {
-        RegistryBuilder::default().build(&parse_toml::<Providers>(text)?.providers)
-    }
-
-    #[test]
-    fn manual_mode_makes_every_step_a_ticket() {
-        let registry = build(ACME).unwrap();
-        let o = order(
-            json!({"purchased_at": "2026-06-01T00:00:00Z", "issued_at": "2026-06-01T00:00:00Z"}),
-        );
-        let q = registry
-            .quote("acme", &o, Intent::Refund, at(EXAMPLES_AS_OF))
-            .unwrap();
-        assert_eq!(q.decision.steps[0].procedure, Procedure::ManualTicket);
-        assert_eq!(
-            q.decision.steps[0].ticket_fields,
-            crate::quote::DEFAULT_TICKET_FIELDS
-        );
-        assert!(q.policy_version.starts_with("sha256:"));
-        assert_eq!(q.provider, "acme");
-    }
-
-    #[test]
-    fn every_problem_of_every_provider_is_reported_at_once() {
-        let text = format!(
-            "{ACME}\n[providers.bad1]\nkind = \"nope\"\n[providers.bad2]\nkind = \"config\"\nmode = \"api\"\nsettings = {{}}\n[providers.bad3]\nkind = \"config\"\ncolour = 1\n"
-        );
-        let err = build(&text).unwrap_err();
-        let keys: Vec<_> = err.issues.iter().map(|i| i.key.as_str()).collect();
-        assert_eq!(
-            keys,
-            [
-                "providers.bad1.kind",
-                "providers.bad2.api",
-                "providers.bad2.settings.refund_window",
-                "providers.bad3.colour"
-            ],
-            "{err}"
-        );
-        assert!(err.issues[0].message.contains("known kinds: config"));
-        assert!(err.to_string().contains("4 problems"));
-    }
-
-    #[test]
-    fn api_urls_are_checked() {
-        let text = ACME.replace(
-            "mode = \"manual\"",
-            "mode = \"api\"\napi = { base_url = \"ftp://x\" }",
-        );
-        let err = build(&text).unwrap_err();
-        assert_eq!(err.issues[0].key, "providers.acme.api.base_url");
-        let at = |url: &str| {
-            build(&ACME.replace(
-                "mode = \"manual\"",
-                &format!("mode = \"manual\"\napi = {{ base_url = \"{url}\" }}"),
-            ))
-        };
-        let err = at("https://u:p@ca.example/v2").unwrap_err();
-        assert!(err.issues[0].message.contains("credentials"), "{err}");
-        for plain in [
-            "http://ca.example/v2",
-            "http://10.0.0.1/",
-            "http://localhost.evil.example/",
-        ] {
-            let err = at(plain).unwrap_err();
-            assert!(err.issues[0].message.contains("loopback"), "{plain}: {err}");
-        }
-        for fine in [
-            "https://ca.example/v2",
-            "http://127.0.0.1:9/",
-            "http://[::1]:9/",
-            "http://localhost:9/",
-        ] {
-            assert!(at(fine).is_ok(), "{fine}");
-        }
-    }
-
-    #[test]
-    fn the_policy_version_follows_the_effective_policy() {
-        let a = build(ACME)
-            .unwrap()
-            .get("acme")
-            .unwrap()
-            .policy_version
-            .clone();
-        let same = build(ACME)
-            .unwrap()
-            .get("acme")
-            .unwrap()
-            .policy_version
-            .clone();
-        let holiday = ACME.replace(
-            "mode = \"manual\"",
-            "mode = \"manual\"\nholidays = [\"2026-12-25\"]",
-        );
-        let b = build(&holiday)
-            .unwrap()
-            .get("acme")
-            .unwrap()
-            .policy_version
-            .clone();
-        assert_eq!(a, same);
-        assert_ne!(a, b);
-    }
-
-    #[test]
-    fn unknown_providers_and_bad_orders_are_errors() {
-        let registry = build(ACME).unwrap();
-        let o = order(json!({}));
-        let err = registry
-            .quote("nope", &o, Intent::Refund, at(EXAMPLES_AS_OF))
-            .unwrap_err();
-        assert!(matches!(err, QuoteError::UnknownProvider(ref m) if m.contains("acme")));
-        let mut bad = o;
-        bad.issued_at = Some(at("2025-01-01T00:00:00Z"));
-        let err = registry
-            .quote("acme", &bad, Intent::Refund, at(EXAMPLES_AS_OF))
-            .unwrap_err();
-        assert!(
-            matches!(err, QuoteError::Invalid(ref e) if e.errors[0].field == "order.issued_at")
-        );
-    }
-
-    #[test]
-    fn provider_names_are_checked() {
-        let err = build(&ACME.replace("providers.acme", "providers.Acme")).unwrap_err();
-        assert_eq!(err.issues[0].key, "providers.Acme");
-        assert!(build("").unwrap_err().issues[0]
-            .message
-            .contains("no provider"));
-    }
-}
+mod tests;

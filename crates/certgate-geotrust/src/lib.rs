@@ -1,7 +1,7 @@
 //! GeoTrust (`geotrust`), a DigiCert-issued brand sold through a reseller platform, seed 003:
 //! a 30-day refund window; issued orders are cancelled through DigiCert's API, or on the
 //! platform's channel in the supplier's portal (RSL-PORTAL). The rules live in [`policy`],
-//! seed 003's in `certgate-opensrs`.
+//! seed 003's in `certgate-platform`.
 
 pub mod policy;
 

@@ -20,8 +20,9 @@ use md5::{Digest, Md5};
 use reqwest::StatusCode;
 use std::sync::Arc;
 
-/// The client's name in providers.toml (`api.client`).
-pub const CLIENT: &str = "opensrs";
+/// The client's name in providers.toml (`api.client`), the platform's channel: one name,
+/// kept with the platform's rules, which tell that channel's steps apart.
+pub use certgate_platform::CLIENT;
 
 /// The object every Trust API command acts on.
 const OBJECT: &str = "TRUST_SERVICE";

@@ -1,12 +1,11 @@
-//! The reseller platform of seed 003 (OpenSRS): its Trust API client ([`client`], the XML
-//! [`envelope`]) and its rules by channel ([`platform`]). Orders bought on the platform are
-//! read (`get_order_info`) and, while not issued, cancelled (`cancel_order`) through it;
-//! everything else about them is a person's work (the portal steps, the platform's support),
-//! written out for that person.
+//! The reseller platform of seed 003 (OpenSRS), as a client only: its Trust API client
+//! ([`client`], the XML [`envelope`]). Orders bought on the platform are read
+//! (`get_order_info`) and, while not issued, cancelled (`cancel_order`) through it; everything
+//! else about them is a person's work (the portal steps, the platform's support), written out
+//! for that person by the platform's rules in `certgate-platform`.
 
 pub mod client;
 pub mod envelope;
-pub mod platform;
 #[cfg(any(test, feature = "testing"))]
 pub mod testing;
 

@@ -8,7 +8,7 @@
 use certgate_core::config::{Mode, ProviderContext};
 use certgate_core::policy::brand::{BrandRules, StepSpec};
 use certgate_core::quote::{Action, Procedure};
-use certgate_opensrs::platform::{self, IssuedPath};
+use certgate_platform::{self as platform, IssuedPath};
 
 /// Sectigo's built-in rules (window, steps, ETA) on the provider's channel: the platform's
 /// (seed 003: cancel through its API, support tickets once issued), Sectigo's own reseller

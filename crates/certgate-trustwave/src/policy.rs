@@ -7,7 +7,7 @@ use certgate_core::order::Validation;
 use certgate_core::policy::brand::{BrandRules, BrandSettings, Exclusion};
 use certgate_core::rule::RuleId;
 use certgate_core::Provider;
-use certgate_opensrs::platform::IssuedPath;
+use certgate_platform::IssuedPath;
 use std::borrow::Cow;
 use std::sync::Arc;
 
@@ -16,7 +16,7 @@ pub const RSL_TW_EV: RuleId = RuleId::new("RSL-TW-EV");
 
 /// Trustwave's built-in rules on the provider's channel: where Trustwave EV is excluded.
 pub fn rules(ctx: &ProviderContext<'_>) -> BrandRules {
-    certgate_opensrs::platform::rules(IssuedPath::SupportTicket, ctx).excluding(Exclusion {
+    certgate_platform::rules(IssuedPath::SupportTicket, ctx).excluding(Exclusion {
         rule: RSL_TW_EV,
         summary: Cow::Borrowed("Trustwave EV certificates are never refundable, issued or not; a pending one can still be cancelled, with no refund."),
         validation: Some(Validation::Ev),
@@ -32,7 +32,7 @@ pub fn build(
     settings: serde_json::Value,
 ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
     let own_api = ctx.mode == Mode::Api || ctx.api.is_some();
-    if own_api && !certgate_opensrs::platform::on_platform(ctx) {
+    if own_api && !certgate_platform::on_platform(ctx) {
         return Err(vec![ctx.issue(
             "mode",
             "Trustwave has no API for cancel, revoke or refund: every step is a manual ticket, so mode must be \"manual\" without an [api] section, or \"api\" through the reseller platform (client = \"opensrs\")",

@@ -1,19 +1,25 @@
 //! A policy as a table ([`BrandRules`]): a refund window, exclusions, and what certgate does
 //! for an unissued and for an issued order. The brand plugins build theirs (seed 003's rules
-//! live in `certgate-opensrs`); a provider of kind `config` reads its whole table from
-//! providers.toml (that is how `symantec` exists).
+//! live in `certgate-platform`); a provider of kind `config` names a preset or reads its whole
+//! table from providers.toml ([`build_config`]: that is how `symantec` exists).
+
+mod provider;
+#[cfg(test)]
+mod tests;
+
+pub use provider::{
+    build_config, BrandProvider, BrandSettings, Preset, Presets, CONFIG_KIND, PRESET_KEY,
+};
 
 use super::{alternative, issued_at, nothing_to_act_on};
 use crate::config::{ConfigIssue, ProviderContext};
 use crate::order::{Order, OrderState, ProductKind, Validation};
 use crate::provider::PolicyInput;
-use crate::provider::Provider;
 use crate::quote::{Action, Decision, Eta, Intent, Procedure, Refund, Step, TicketField};
 use crate::rule::{common, RuleId, RuleInfo, Text};
 use crate::validation::InvalidInput;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use std::sync::Arc;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// Which instant a refund window counts from.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -149,6 +155,81 @@ impl StatePlan {
     }
 }
 
+/// A note said on every answer. A note that states a rule of its own (seed 003's
+/// RSL-RESELLER-ONLY) carries that rule as data: the provider lists it among its rules, the note
+/// as its summary. In providers.toml a note is a string, or `{ rule = "...", text = "..." }`
+/// when it states a rule. It serializes as its text alone, the words every answer says: the
+/// effective settings (and so each `policy_version`) keep their shape, and the rule shows in the
+/// provider's rules.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    /// The rule this note states, if any.
+    pub rule: Option<RuleId>,
+    pub text: Text,
+}
+
+impl Note {
+    /// A note that states no rule.
+    pub const fn new(text: &'static str) -> Self {
+        Note {
+            rule: None,
+            text: Text::Borrowed(text),
+        }
+    }
+
+    /// A note that states `rule`.
+    pub const fn stating(rule: RuleId, text: &'static str) -> Self {
+        Note {
+            rule: Some(rule),
+            text: Text::Borrowed(text),
+        }
+    }
+}
+
+impl Serialize for Note {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.text)
+    }
+}
+
+impl<'de> Deserialize<'de> for Note {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// The table form, `{ rule = "...", text = "..." }`.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Stated {
+            #[serde(default)]
+            rule: Option<RuleId>,
+            text: Text,
+        }
+
+        struct NoteVisitor;
+
+        impl<'de> serde::de::Visitor<'de> for NoteVisitor {
+            type Value = Note;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string, or a table with text and the rule it states")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Note, E> {
+                Ok(Note {
+                    rule: None,
+                    text: Text::Owned(text.to_owned()),
+                })
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Note, A::Error> {
+                let Stated { rule, text } =
+                    Stated::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(Note { rule, text })
+            }
+        }
+
+        deserializer.deserialize_any(NoteVisitor)
+    }
+}
+
 /// A reseller brand's whole policy.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -162,7 +243,7 @@ pub struct BrandRules {
     pub issued: StatePlan,
     /// Notes added to every answer.
     #[serde(default)]
-    pub notes: Vec<Text>,
+    pub notes: Vec<Note>,
 }
 
 impl BrandRules {
@@ -194,12 +275,11 @@ impl BrandRules {
             info(&self.issued.rule, &self.issued.summary),
         ];
         rules.extend(self.exclusions.iter().map(|e| info(&e.rule, &e.summary)));
-        rules.extend(self.notes.iter().filter_map(|n| {
-            cited(n).map(|id| RuleInfo {
-                id,
-                summary: n.clone(),
-            })
-        }));
+        rules.extend(
+            self.notes
+                .iter()
+                .filter_map(|n| n.rule.as_ref().map(|id| info(id, &n.text))),
+        );
         rules.extend(common::RULES);
         rules
     }
@@ -296,7 +376,7 @@ impl BrandRules {
         Ok(self
             .notes
             .iter()
-            .fold(decision, |d, note| d.note(note.clone())))
+            .fold(decision, |d, note| d.note(note.text.clone())))
     }
 
     fn decide_inner(&self, input: &PolicyInput<'_>) -> Result<Decision, InvalidInput> {
@@ -431,265 +511,5 @@ impl BrandRules {
                 }
             }
         })
-    }
-}
-
-/// The rule a note names at its end, `... (RSL-RESELLER-ONLY).`: the note states that rule.
-fn cited(note: &str) -> Option<RuleId> {
-    let inner = note.trim_end_matches('.').strip_suffix(')')?;
-    let id = &inner[inner.rfind('(')? + 1..];
-    let shaped = id.contains('-')
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
-    shaped.then(|| RuleId::from(id.to_owned()))
-}
-
-/// The kind name of providers described entirely in providers.toml.
-pub const CONFIG_KIND: &str = "config";
-
-/// The factory of kind `config`: the provider's settings are a whole [`BrandRules`].
-pub fn build_config(
-    ctx: &ProviderContext<'_>,
-    settings: serde_json::Value,
-) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
-    let rules: BrandRules = ctx.settings(settings)?;
-    BrandProvider::build(ctx, rules)
-}
-
-/// A provider whose policy is a [`BrandRules`]: the brand plugins and `config` providers.
-#[derive(Debug)]
-pub struct BrandProvider {
-    rules: BrandRules,
-}
-
-impl BrandProvider {
-    /// Validates `rules` and builds the provider.
-    pub fn build(
-        ctx: &ProviderContext<'_>,
-        rules: BrandRules,
-    ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
-        let issues = rules.validate(ctx);
-        if issues.is_empty() {
-            Ok(Arc::new(BrandProvider { rules }))
-        } else {
-            Err(issues)
-        }
-    }
-}
-
-impl Provider for BrandProvider {
-    fn decide(&self, input: &PolicyInput<'_>) -> Result<Decision, InvalidInput> {
-        self.rules.decide(input)
-    }
-
-    fn rules(&self) -> Vec<RuleInfo> {
-        self.rules.rule_infos()
-    }
-
-    fn settings(&self) -> serde_json::Value {
-        serde_json::to_value(&self.rules).unwrap_or_default()
-    }
-}
-
-/// The settings a brand plugin accepts on top of its built-in rules.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BrandSettings {
-    /// Overrides the refund window's length in calendar days.
-    #[serde(default)]
-    pub refund_window_days: Option<u32>,
-    /// Business days to leave the platform before the window closes (`submit_by`).
-    #[serde(default)]
-    pub submit_margin_business_days: Option<u32>,
-}
-
-impl BrandSettings {
-    /// The factory of a brand plugin whose built-in rules (on the provider's channel) are
-    /// `rules(ctx)`.
-    pub fn factory(
-        rules: fn(&ProviderContext<'_>) -> BrandRules,
-    ) -> impl Fn(
-        &ProviderContext<'_>,
-        serde_json::Value,
-    ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>>
-           + Send
-           + Sync
-           + 'static {
-        move |ctx, settings| BrandSettings::build(ctx, settings, rules(ctx))
-    }
-
-    /// Builds a brand plugin's provider from its built-in `rules` and these settings.
-    pub fn build(
-        ctx: &ProviderContext<'_>,
-        settings: serde_json::Value,
-        mut rules: BrandRules,
-    ) -> Result<Arc<dyn Provider>, Vec<ConfigIssue>> {
-        let s: BrandSettings = ctx.settings(settings)?;
-        if let Some(days) = s.refund_window_days {
-            rules.refund_window.days = days;
-        }
-        if let Some(margin) = s.submit_margin_business_days {
-            rules.refund_window.submit_margin_business_days = margin;
-        }
-        BrandProvider::build(ctx, rules).map_err(|issues| {
-            issues
-                .into_iter()
-                .map(|mut i| {
-                    if i.key.ends_with("refund_window.days") {
-                        i.key = ctx.key("settings.refund_window_days");
-                    }
-                    i
-                })
-                .collect()
-        })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::config::Mode;
-    use crate::testing::{at, decide, order, pending, rules, EXAMPLES_AS_OF};
-    use serde_json::json;
-
-    /// A table like a reseller brand's: 30 days from fulfilment, cancel while unissued,
-    /// revoke once issued (automated), one note that cites its rule.
-    fn table() -> BrandRules {
-        serde_json::from_value(json!({
-            "refund_window": {"rule": "T-30D", "summary": "30 days", "days": 30},
-            "unissued": {"rule": "T-UNISSUED", "summary": "cancel",
-                         "steps": [{"action": "cancel", "procedure": "automated"}]},
-            "issued": {"rule": "T-ISSUED", "summary": "revoke",
-                       "steps": [{"action": "revoke", "procedure": "manual_ticket",
-                                  "ticket_fields": ["supplier_order_id"],
-                                  "instructions": ["Revoke {supplier_order_id} ({common_name})."]}]},
-            "notes": ["Only the reseller may ask (T-ONLY)."]
-        }))
-        .unwrap()
-    }
-
-    fn provider(rules: BrandRules) -> BrandProvider {
-        BrandProvider { rules }
-    }
-
-    #[test]
-    fn steps_carry_their_instructions_filled_from_the_order() {
-        let o = order(json!({"supplier_order_id": "S-1", "issued_at": "2026-06-01T00:00:00Z"}));
-        let d = decide(&provider(table()), &o, Intent::Refund, EXAMPLES_AS_OF);
-        assert_eq!(d.steps[0].instructions, ["Revoke S-1 (shop.example.com)."]);
-        let o = order(json!({"supplier_order_id": null, "issued_at": "2026-06-01T00:00:00Z"}));
-        let d = decide(&provider(table()), &o, Intent::Refund, EXAMPLES_AS_OF);
-        assert_eq!(
-            d.steps[0].instructions,
-            ["Revoke (not given) (shop.example.com)."]
-        );
-    }
-
-    #[test]
-    fn a_note_that_names_a_rule_lists_it() {
-        let ids: Vec<_> = table()
-            .rule_infos()
-            .into_iter()
-            .map(|r| r.id.as_str().to_owned())
-            .collect();
-        assert!(ids.contains(&"T-ONLY".to_owned()), "{ids:?}");
-        assert_eq!(cited("No rule here (see above)."), None);
-    }
-
-    #[test]
-    fn a_submit_margin_steps_back_business_days() {
-        let mut rules = table();
-        rules.refund_window.submit_margin_business_days = 2;
-        // Deadline Sat 2026-06-20 00:00: two business days back is Thu 2026-06-18 00:00.
-        let d = decide(
-            &provider(rules),
-            &order(
-                json!({"purchased_at": "2026-01-01T00:00:00Z", "issued_at": "2026-05-21T00:00:00Z"}),
-            ),
-            Intent::Refund,
-            "2026-06-18T00:00:01Z",
-        );
-        assert_eq!(d.submit_by, Some(at("2026-06-18T00:00:00Z")));
-        assert_eq!(d.warnings.len(), 1);
-    }
-
-    #[test]
-    fn a_purchase_anchored_window_applies_to_unissued_orders() {
-        let mut rules = table();
-        rules.refund_window.anchor = Anchor::PurchasedAt;
-        rules.refund_window.days = 5;
-        let o = order(pending("2026-06-01T00:00:00Z"));
-        let d = decide(&provider(rules), &o, Intent::Refund, EXAMPLES_AS_OF);
-        assert!(!d.allowed);
-        assert_eq!(d.alternative, Some(Intent::Cancel));
-        assert_eq!(self::rules(&d), ["T-30D"]);
-    }
-
-    #[test]
-    fn config_rules_are_validated_with_their_keys() {
-        let ctx = ProviderContext {
-            name: "acme",
-            mode: Mode::Api,
-            api: None,
-        };
-        let mut bad = table();
-        bad.refund_window.days = 0;
-        bad.issued.steps[0].action = Action::Cancel;
-        bad.issued.steps[0].procedure = Procedure::Automated;
-        bad.exclusions.push(Exclusion {
-            rule: RuleId::new("X"),
-            summary: "".into(),
-            validation: None,
-            kind: None,
-            free: None,
-        });
-        let keys: Vec<_> = BrandProvider::build(&ctx, bad)
-            .unwrap_err()
-            .into_iter()
-            .map(|i| i.key)
-            .collect();
-        assert_eq!(
-            keys,
-            [
-                "providers.acme.settings.refund_window.days",
-                "providers.acme.settings.exclusions[0]",
-                "providers.acme.settings.unissued.steps[0].procedure",
-                "providers.acme.settings.issued.steps[0].action",
-                "providers.acme.settings.issued.steps[0].procedure",
-            ]
-        );
-    }
-
-    #[test]
-    fn a_config_provider_reads_its_whole_policy_from_settings() {
-        let ctx = ProviderContext {
-            name: "acme",
-            mode: Mode::Manual,
-            api: None,
-        };
-        let settings = serde_json::to_value(table()).unwrap();
-        let p = build_config(&ctx, settings.clone()).unwrap();
-        assert_eq!(p.settings(), settings);
-        let mut unknown = settings;
-        unknown["issued"]["colour"] = json!("blue");
-        let err = build_config(&ctx, unknown).unwrap_err();
-        assert_eq!(err[0].key, "providers.acme.settings.issued.colour");
-    }
-
-    #[test]
-    fn brand_settings_tune_the_window() {
-        let ctx = ProviderContext {
-            name: "geo",
-            mode: Mode::Manual,
-            api: None,
-        };
-        let p = BrandSettings::build(&ctx, json!({"refund_window_days": 45}), table()).unwrap();
-        assert_eq!(p.settings()["refund_window"]["days"], 45);
-        let err =
-            BrandSettings::build(&ctx, json!({"refund_window_days": 0}), table()).unwrap_err();
-        assert_eq!(err[0].key, "providers.geo.settings.refund_window_days");
-        let err = BrandSettings::build(&ctx, json!({"window": 1}), table()).unwrap_err();
-        assert_eq!(err[0].key, "providers.geo.settings.window");
     }
 }
