@@ -52,7 +52,8 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     let _ = std::fs::remove_dir_all(&dir);
-    let path = report::write_markdown(&report, &sections, started)?;
+    let full = sections.len() == SECTIONS.len();
+    let path = report::write_markdown(&report, &sections, full, started)?;
     println!("\nwrote {}", path.display());
     Ok(())
 }

@@ -80,11 +80,12 @@ fn machine() -> String {
     )
 }
 
-/// Writes the report: BENCHMARKS.md when every section ran, `target/benchmarks-partial.md`
+/// Writes the report: BENCHMARKS.md when `full` (every section ran), `target/benchmarks-partial.md`
 /// otherwise. Returns the path written.
 pub fn write_markdown(
     report: &Report,
     sections: &[String],
+    full: bool,
     started: chrono::DateTime<chrono::Utc>,
 ) -> anyhow::Result<PathBuf> {
     let rev = std::process::Command::new("git")
@@ -127,7 +128,7 @@ pub fn write_markdown(
     md.push_str(NOTES);
     // A subset must not replace the whole file's figures with its own few.
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let path = if sections.len() == crate::SECTIONS.len() {
+    let path = if full {
         root.join("BENCHMARKS.md")
     } else {
         root.join("target/benchmarks-partial.md")

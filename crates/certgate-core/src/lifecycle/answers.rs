@@ -2,7 +2,45 @@
 //! confirms, refutes or finds the order moved, a plan made again from the CA's state, and
 //! attention raised before a deadline.
 
-use super::*;
+use super::interface::{AuditNote, Context, Emit, Schedule, Transition};
+use super::steps::{after, complete, fail, move_step, state_name};
+use crate::audit::AuditAction;
+use crate::client::{CaMessage, Observation, OrderField, StepOutcome};
+use crate::ledger::RefundRecord;
+use crate::operation::{FailureKind, Operation, Reconcile, Status, StepState};
+use crate::order::OrderState;
+use crate::quote::Action;
+
+/// What a read of the order says about a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// The CA shows the step's target state.
+    Done,
+    /// The CA shows the state before the step: it has not acted.
+    NotDone,
+    /// The CA shows another state: the order moved on by other means.
+    Moved,
+    /// A read cannot tell (the API reads no state, or no read shows this step: a refund).
+    Unknown,
+}
+
+/// What `observed` says about `action`.
+pub fn progress(action: Action, observed: Option<OrderState>) -> Progress {
+    use OrderState as S;
+    let Some(state) = observed else {
+        return Progress::Unknown;
+    };
+    match (action, state) {
+        (Action::RefundRequest, _) => Progress::Unknown,
+        (Action::Cancel, S::Canceled) => Progress::Done,
+        (Action::Cancel, s) if s.is_unissued() => Progress::NotDone,
+        (Action::Revoke, S::Revoked | S::Canceled) => Progress::Done,
+        (Action::Revoke, S::Issued) => Progress::NotDone,
+        (Action::RejectApproval, S::AwaitingApproval) => Progress::NotDone,
+        (Action::RejectApproval, S::Canceled) => Progress::Done,
+        _ => Progress::Moved,
+    }
+}
 
 pub(super) fn answered(
     op: &mut Operation,

@@ -1,7 +1,14 @@
 //! The failure policy: a call that failed (unreachable, answer lost, refused), a try that
 //! counts, throttling that never counts, a run that panicked, and the backoff between tries.
 
-use super::*;
+use super::interface::{Call, Context, RetryNote, RetryPolicy, Schedule, Transition};
+use super::steps::{after, fail, move_step};
+use crate::client::{CaMessage, CallFailure};
+use crate::event::Backoff;
+use crate::operation::{FailureKind, Operation, Reconcile, Status};
+use crate::quote::{Action, Procedure, DEFAULT_TICKET_FIELDS};
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// Exponential backoff for the `tries`-th failure (1-based), at least `retry_after`.
 /// `jitter` in `[0, 1]` picks the wait within the upper half of the exponential step.

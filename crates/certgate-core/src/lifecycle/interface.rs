@@ -2,8 +2,18 @@
 //! [`Planner`], the [`Context`] of a change, the [`Work`] to do, the [`Event`]s fed in and the
 //! [`Transition`] that comes out.
 
-use super::*;
 use crate::audit::AuditAction;
+use crate::calendar::Calendar;
+use crate::client::{CaMessage, CallFailure, Observation, StepOutcome};
+use crate::event::EventType;
+use crate::ledger::{Credit, RefundEvent, Report};
+use crate::operation::Status;
+use crate::order::Order;
+use crate::quote::{Action, Intent, Quote};
+use crate::ticket::{Ticket, TicketStatus};
+use crate::validation::InvalidInput;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 /// The executor's retry and recheck settings, as the lifecycle uses them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

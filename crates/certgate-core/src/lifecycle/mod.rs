@@ -21,19 +21,10 @@
 //! `tests/`, a file per job.
 
 use crate::audit::AuditAction;
-use crate::calendar::Calendar;
-use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
-use crate::event::{Backoff, EventType};
-use crate::ledger::{Credit, RefundEvent, RefundRecord, Report};
-use crate::operation::{
-    FailureKind, Operation, OperationRequest, Reconcile, Status, StepFailure, StepState,
-};
-use crate::order::{Order, OrderState};
-use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
-use crate::ticket::{Ticket, TicketStatus};
-use crate::validation::InvalidInput;
-use chrono::{DateTime, Duration as Span, Utc};
-use std::time::Duration;
+use crate::ledger::Report;
+use crate::operation::{Operation, OperationRequest, Status};
+use crate::quote::{Procedure, Quote};
+use chrono::{DateTime, Utc};
 
 mod answers;
 mod failures;
@@ -43,43 +34,13 @@ mod steps;
 mod tickets;
 
 use answers::*;
+pub use answers::{progress, Progress};
 use failures::*;
 pub use failures::{backoff, MAX_PANICS};
 pub use interface::*;
 use refunds::*;
 use steps::*;
 use tickets::*;
-
-/// What a read of the order says about a step.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Progress {
-    /// The CA shows the step's target state.
-    Done,
-    /// The CA shows the state before the step: it has not acted.
-    NotDone,
-    /// The CA shows another state: the order moved on by other means.
-    Moved,
-    /// A read cannot tell (the API reads no state, or no read shows this step: a refund).
-    Unknown,
-}
-
-/// What `observed` says about `action`.
-pub fn progress(action: Action, observed: Option<OrderState>) -> Progress {
-    use OrderState as S;
-    let Some(state) = observed else {
-        return Progress::Unknown;
-    };
-    match (action, state) {
-        (Action::RefundRequest, _) => Progress::Unknown,
-        (Action::Cancel, S::Canceled) => Progress::Done,
-        (Action::Cancel, s) if s.is_unissued() => Progress::NotDone,
-        (Action::Revoke, S::Revoked | S::Canceled) => Progress::Done,
-        (Action::Revoke, S::Issued) => Progress::NotDone,
-        (Action::RejectApproval, S::AwaitingApproval) => Progress::NotDone,
-        (Action::RejectApproval, S::Canceled) => Progress::Done,
-        _ => Progress::Moved,
-    }
-}
 
 /// What the executor should do next for `op`.
 pub fn next_work(op: &Operation) -> Work {

@@ -1,7 +1,11 @@
 //! Following the money: a refund reported (credited, denied) and what the record does when
 //! its step is done or given up.
 
-use super::*;
+use super::interface::{AuditNote, Context, Emit, Refused, Transition};
+use crate::audit::AuditAction;
+use crate::ledger::Report;
+use crate::operation::{Operation, Status};
+use crate::quote::Action;
 
 /// Records what someone reports of the refund; refused when the operation promises no money
 /// or the record is final.

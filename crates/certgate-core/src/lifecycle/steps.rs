@@ -1,7 +1,15 @@
 //! A step's moves: sent, completed, failed, and the operation going on to the next step or
 //! finishing.
 
-use super::*;
+use super::interface::{AuditNote, Context, Schedule, Transition, SETTLE_MARGIN};
+use crate::audit::AuditAction;
+use crate::client::CaMessage;
+use crate::operation::{FailureKind, Operation, Reconcile, Status, StepFailure};
+use crate::order::OrderState;
+use crate::quote::Action;
+use chrono::Duration as Span;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
 
 pub(super) fn state_name(state: Option<OrderState>) -> String {
     state.map_or_else(

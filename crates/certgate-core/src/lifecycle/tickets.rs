@@ -1,7 +1,14 @@
 //! The person's side: a manual ticket opened and resolved, a withdrawal, a retry of a failed
 //! operation.
 
-use super::*;
+use super::interface::{
+    AuditNote, Context, Emit, Refused, Schedule, TicketChange, TicketOutcome, Transition,
+};
+use super::steps::{go_on, move_step};
+use crate::audit::AuditAction;
+use crate::operation::{Operation, Status};
+use crate::quote::Action;
+use crate::ticket::{Ticket, TicketStatus};
 
 pub(super) fn ticket_opened(
     op: &mut Operation,

@@ -6,22 +6,24 @@
 //! every POST must carry, and which ends after `idle_minutes` or when the user's key changes.
 //! Every answer carries a Content-Security-Policy by hash. A desk user sees and resolves only
 //! their tenants' tickets (another's is a 404) and can do nothing else: the API's keys are not
-//! theirs.
+//! theirs. `users.rs` holds the desk's users, `session.rs` logging in and sessions, `pages.rs`
+//! the HTML; this file the routes over the queue and the tickets.
 
 mod pages;
+mod session;
+mod users;
 
-use crate::auth::KeyRing;
-use crate::config::DeskUserConfig;
+use pages::{page, redirect, Item};
+use session::*;
+pub use users::{DeskUser, DeskUsers};
+
 use crate::problem::ApiError;
-use crate::server::Client;
 use crate::AppState;
 use axum::extract::{Form, Path, RawQuery, State};
-use axum::http::header::{COOKIE, LOCATION, SET_COOKIE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use certgate_core::config::{ConfigError, ConfigIssue};
 use certgate_core::lifecycle::TicketOutcome;
 use certgate_core::money::{Amount, Money};
 use certgate_core::ticket::{Ticket, TicketStatus};
@@ -29,149 +31,7 @@ use certgate_core::Currency;
 use certgate_core::TenantId;
 use certgate_engine::service::{self, Actor};
 use certgate_engine::EngineError;
-use certgate_store::ms;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
-/// How long a session lasts at most (idle or not).
-const SESSION_HOURS: i64 = 12;
-/// How long a login form stays valid.
-const LOGIN_FORM_SECONDS: i64 = 3_600;
-
-/// The desk's cookies: plain names on `/desk`, or with `[desk] secure_cookies` the
-/// `__Host-` names (Secure, `Path=/`, no Domain) whatever the proxy says.
-#[derive(Debug, Clone, Copy)]
-struct Cookies {
-    secure: bool,
-    /// `__Host-` names, `Path=/`.
-    host: bool,
-}
-
-impl Cookies {
-    fn of(state: &AppState, headers: &HeaderMap) -> Cookies {
-        let host = state.desk.secure_cookies;
-        let forwarded = headers
-            .get("x-forwarded-proto")
-            .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
-        Cookies {
-            secure: host || forwarded,
-            host,
-        }
-    }
-
-    fn session(self) -> &'static str {
-        if self.host {
-            "__Host-certgate_desk"
-        } else {
-            "certgate_desk"
-        }
-    }
-
-    fn login(self) -> &'static str {
-        if self.host {
-            "__Host-certgate_desk_login"
-        } else {
-            "certgate_desk_login"
-        }
-    }
-
-    /// A `Set-Cookie` line for `name` (`value`, for `max_age` seconds; 0 ends it).
-    fn line(self, name: &str, value: &str, max_age: i64) -> HeaderValue {
-        let path = if self.host { "/" } else { "/desk" };
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        ))
-        .expect("a cookie of hex digits")
-    }
-}
-
-/// A desk user, as configured.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeskUser {
-    pub name: String,
-    pub tenants: Vec<TenantId>,
-    /// Names the user's key without revealing it: a session begun with another key (the
-    /// key rotated since) has ended.
-    key_id: String,
-}
-
-/// The desk's users and their keys (kept only as digests).
-#[derive(Default)]
-pub struct DeskUsers(KeyRing<DeskUser>);
-
-impl std::fmt::Debug for DeskUsers {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DeskUsers")
-            .field(
-                "users",
-                &self.0.values().map(|u| &u.name).collect::<Vec<_>>(),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
-impl DeskUsers {
-    /// Builds the desk users; every tenant they name must exist (`tenants`). Every problem is
-    /// reported at once.
-    pub fn from_config(
-        configs: &[DeskUserConfig],
-        tenants: &certgate_engine::tenants::Tenants,
-    ) -> Result<DeskUsers, ConfigError> {
-        let mut issues = Vec::new();
-        let mut out = DeskUsers::default();
-        for (i, u) in configs.iter().enumerate() {
-            let mut issue = |key: &str, message: String| {
-                issues.push(ConfigIssue {
-                    key: format!("desk_users[{i}].{key}"),
-                    message,
-                })
-            };
-            if u.name.trim().is_empty() {
-                issue("name", "must not be empty".into());
-            } else if configs[..i].iter().any(|o| o.name == u.name) {
-                issue("name", format!("`{}` is used twice", u.name));
-            }
-            if u.tenants.is_empty() {
-                issue("tenants", "must name at least one tenant".into());
-            }
-            for t in &u.tenants {
-                if tenants.get(t.as_str()).is_none() {
-                    issue("tenants", format!("no tenant `{t}` is configured"));
-                }
-            }
-            match u.key.resolve() {
-                Some(key) => out.0.add(
-                    DeskUser {
-                        name: u.name.clone(),
-                        tenants: u.tenants.iter().map(|t| t.as_str().into()).collect(),
-                        key_id: hex::encode(&Sha256::digest(format!("desk-key-id:{key}"))[..8]),
-                    },
-                    &key,
-                ),
-                None => issue(
-                    "key",
-                    format!("${{{}}} is not set in the environment", u.key.var),
-                ),
-            }
-        }
-        if issues.is_empty() {
-            Ok(out)
-        } else {
-            Err(ConfigError { issues })
-        }
-    }
-
-    /// The user whose key this is (compared in constant time).
-    fn by_key(&self, presented: &str) -> Option<&DeskUser> {
-        self.0.find(presented)
-    }
-
-    fn by_name(&self, name: &str) -> Option<&DeskUser> {
-        self.0.values().find(|u| u.name == name)
-    }
-}
 
 /// The desk's routes.
 pub fn router() -> Router<AppState> {
@@ -211,259 +71,6 @@ pub(crate) async fn guard_headers(
     r
 }
 
-/// A page answer: never cached, never framed (no clickjacking), no referrer sent on.
-fn page(status: StatusCode, body: String) -> Response {
-    let mut r = (status, Html(body)).into_response();
-    let headers = r.headers_mut();
-    headers.insert("cache-control", HeaderValue::from_static("no-store"));
-    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
-    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
-    headers.insert(
-        "x-content-type-options",
-        HeaderValue::from_static("nosniff"),
-    );
-    r
-}
-
-fn redirect(to: &str) -> Response {
-    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
-}
-
-fn digest(cookie: &str) -> String {
-    hex::encode(Sha256::digest(cookie.as_bytes()))
-}
-
-/// The request's cookie `name`, if any.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(n, _)| *n == name)
-        .map(|(_, value)| value.to_owned())
-}
-
-/// A logged-in desk user and their session's form token.
-struct Session {
-    user: DeskUser,
-    csrf: String,
-    digest: String,
-}
-
-/// A handler's session: the request's, or the login page to go to.
-impl axum::extract::FromRequestParts<AppState> for Session {
-    type Rejection = Response;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &AppState,
-    ) -> Result<Session, Response> {
-        session(state, &parts.headers).await
-    }
-}
-
-/// The request's session, or the login page to go to.
-async fn session(state: &AppState, headers: &HeaderMap) -> Result<Session, Response> {
-    let Some(cookie) = cookie(headers, Cookies::of(state, headers).session()) else {
-        return Err(redirect("/desk/login"));
-    };
-    let digest = digest(&cookie);
-    let now = ms((state.clock)());
-    let idle = i64::from(state.desk.idle_minutes) * 60_000;
-    let found = state
-        .store
-        .desk_session(&digest, now, now - idle)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
-    let access = state.access();
-    match found.and_then(|s| access.desk.by_name(&s.desk_user).cloned().map(|u| (u, s))) {
-        Some((user, s)) if s.key_id == user.key_id => Ok(Session {
-            user,
-            csrf: s.csrf,
-            digest,
-        }),
-        Some((user, _)) => {
-            // The user's key changed since: the session ends.
-            tracing::info!(desk_user = %user.name, "a desk session begun with a rotated key ended");
-            let _ = state.store.end_desk_session(&digest).await;
-            Err(redirect("/desk/login"))
-        }
-        None => Err(redirect("/desk/login")),
-    }
-}
-
-/// Whether `presented` is the session's form token (in constant time).
-fn csrf_ok(session: &Session, presented: &str) -> bool {
-    bool::from(session.csrf.as_bytes().ct_eq(presented.as_bytes()))
-}
-
-fn forbidden() -> Response {
-    page(
-        StatusCode::FORBIDDEN,
-        pages::message(
-            "Form expired",
-            "This form is no longer valid: reload the page and try again.",
-        ),
-    )
-}
-
-async fn login_page(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    login_form(&state, &headers, StatusCode::OK, None)
-}
-
-/// The login page with a fresh form token, set in a cookie as well: a login is accepted only
-/// from a form the desk gave out (no login forged from another site).
-fn login_form(
-    state: &AppState,
-    headers: &HeaderMap,
-    status: StatusCode,
-    error: Option<&str>,
-) -> Response {
-    let token = hex::encode(rand::random::<[u8; 16]>());
-    let cookies = Cookies::of(state, headers);
-    let mut r = page(status, pages::login(&token, error));
-    r.headers_mut().append(
-        SET_COOKIE,
-        cookies.line(cookies.login(), &token, LOGIN_FORM_SECONDS),
-    );
-    r
-}
-
-/// The login form. No `Debug`: it holds a desk key.
-#[derive(Deserialize)]
-struct LoginForm {
-    key: String,
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn login(
-    State(state): State<AppState>,
-    Client(client): Client,
-    headers: HeaderMap,
-    Form(form): Form<LoginForm>,
-) -> Response {
-    let cookies = Cookies::of(&state, &headers);
-    let token_ok = cookie(&headers, cookies.login()).is_some_and(|t| {
-        !form.csrf.is_empty() && bool::from(t.as_bytes().ct_eq(form.csrf.as_bytes()))
-    });
-    if !token_ok {
-        return login_form(
-            &state,
-            &headers,
-            StatusCode::FORBIDDEN,
-            Some("This login form has expired: enter your key again."),
-        );
-    }
-    let access = state.access();
-    let found = crate::auth::guarded(
-        &state.guesses.desk,
-        state.server.failed_auth_per_minute,
-        client,
-        "desk",
-        || {
-            access
-                .desk
-                .by_key(form.key.trim())
-                .ok_or("That key is not a desk user's key.")
-        },
-    );
-    let from = client.map_or("unknown".to_owned(), |ip| ip.to_string());
-    let user = match found {
-        Ok(user) => user,
-        Err(e) => {
-            let status = e.status();
-            let message = e.to_string();
-            if status == StatusCode::UNAUTHORIZED {
-                // The gateway's own audit (no tenant: the key named no one).
-                audit_login(&state, &TenantId::from(""), "desk:unknown", "failed", &from).await;
-            }
-            let mut r = login_form(&state, &headers, status, Some(&message));
-            if let ApiError::TooManyRequests { retry_after, .. } = &e {
-                r.headers_mut().insert(
-                    axum::http::header::RETRY_AFTER,
-                    crate::problem::retry_after(*retry_after),
-                );
-            }
-            return r;
-        }
-    };
-    for tenant in &user.tenants {
-        audit_login(&state, tenant, &format!("desk:{}", user.name), "ok", &from).await;
-    }
-    let session = hex::encode(rand::random::<[u8; 32]>());
-    let csrf = hex::encode(rand::random::<[u8; 16]>());
-    let now = (state.clock)();
-    let ends = now + chrono::Duration::hours(SESSION_HOURS);
-    if let Err(e) = state
-        .store
-        .start_desk_session(
-            &digest(&session),
-            &user.name,
-            &user.key_id,
-            &csrf,
-            ms(now),
-            ms(ends),
-        )
-        .await
-    {
-        return ApiError::from(e).into_response();
-    }
-    tracing::info!(desk_user = %user.name, client = %from, "desk user logged in");
-    let mut r = redirect("/desk");
-    let headers = r.headers_mut();
-    headers.append(
-        SET_COOKIE,
-        cookies.line(cookies.session(), &session, SESSION_HOURS * 3_600),
-    );
-    headers.append(SET_COOKIE, cookies.line(cookies.login(), "", 0));
-    r
-}
-
-/// Records a desk login (`outcome` ok or failed) from `from` in `tenant`'s audit log; a
-/// store that refuses it is logged, the login goes on.
-async fn audit_login(state: &AppState, tenant: &TenantId, actor: &str, outcome: &str, from: &str) {
-    let entry = certgate_store::AuditEntry {
-        tenant: tenant.to_owned(),
-        at: ms((state.clock)()),
-        actor: actor.to_owned(),
-        action: certgate_core::audit::AuditAction::DeskLogin.to_string(),
-        target: "desk".to_owned(),
-        outcome: outcome.to_owned(),
-        detail: format!("from {from}"),
-    };
-    if let Err(e) = state.store.append_audit(&entry).await {
-        tracing::warn!(error = %e, "cannot record a desk login in the audit log");
-    }
-}
-
-#[derive(Debug, Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-}
-
-async fn logout(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    s: Session,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    if !csrf_ok(&s, &form.csrf) {
-        return forbidden();
-    }
-    if let Err(e) = state.store.end_desk_session(&s.digest).await {
-        return ApiError::from(e).into_response();
-    }
-    let cookies = Cookies::of(&state, &headers);
-    let mut r = redirect("/desk/login");
-    r.headers_mut()
-        .insert(SET_COOKIE, cookies.line(cookies.session(), "", 0));
-    r
-}
-
 /// The queue's filters, read leniently (a person edits these links): the first of a repeated
 /// parameter counts, an unknown one is ignored.
 #[derive(Debug, Default)]
@@ -489,20 +96,6 @@ impl QueueFilter {
             status: first("status"),
             page: first("page"),
         }
-    }
-}
-
-/// A ticket with its operation, as the pages show it.
-pub(crate) struct Item {
-    pub tenant: TenantId,
-    pub ticket: Ticket,
-    pub operation: certgate_core::operation::Operation,
-}
-
-impl Item {
-    /// The date the request must go by.
-    pub fn by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
-        self.operation.quote().decision.send_by()
     }
 }
 
@@ -734,6 +327,7 @@ async fn resolve(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::DeskUserConfig;
     use certgate_core::config::SecretRef;
 
     fn user(name: &str, tenants: &[&str], var: &str) -> DeskUserConfig {

@@ -2,12 +2,49 @@
 //! small inline script for the copy buttons and the countdowns. No external fonts, styles or
 //! scripts: the gateway may run without internet.
 
-use super::{DeskUser, Item};
+use super::users::DeskUser;
+use axum::http::header::LOCATION;
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{Html, IntoResponse, Response};
 use certgate_core::order::instant;
 use certgate_core::quote::Action;
+use certgate_core::ticket::Ticket;
 use certgate_core::ticket::TicketStatus;
+use certgate_core::TenantId;
 use chrono::{DateTime, Utc};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+/// A ticket with its operation, as the pages show it.
+pub(super) struct Item {
+    pub tenant: TenantId,
+    pub ticket: Ticket,
+    pub operation: certgate_core::operation::Operation,
+}
+
+impl Item {
+    /// The date the request must go by.
+    pub fn by(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.operation.quote().decision.send_by()
+    }
+}
+
+/// A page answer: never cached, never framed (no clickjacking), no referrer sent on.
+pub(super) fn page(status: StatusCode, body: String) -> Response {
+    let mut r = (status, Html(body)).into_response();
+    let headers = r.headers_mut();
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    headers.insert("x-frame-options", HeaderValue::from_static("DENY"));
+    headers.insert("referrer-policy", HeaderValue::from_static("no-referrer"));
+    headers.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    r
+}
+
+pub(super) fn redirect(to: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(LOCATION, to.to_owned())]).into_response()
+}
 
 const STYLE: &str = "
 body{font-family:system-ui,sans-serif;margin:0;line-height:1.45;color:#1b1b1b;background:#fafafa}

@@ -7,11 +7,23 @@ mod refunds;
 mod tickets;
 
 use super::*;
-use crate::operation::{OperationRequest, StepState};
+use crate::audit::AuditAction;
+use crate::calendar::Calendar;
+use crate::client::{CaMessage, CallFailure, Observation, OrderField, StepOutcome};
+use crate::ledger::{Credit, RefundEvent, Report};
+use crate::operation::{
+    FailureKind, Operation, OperationRequest, Reconcile, Status, StepFailure, StepState,
+};
+use crate::order::{Order, OrderState};
+use crate::quote::{Action, Intent, Procedure, Quote, DEFAULT_TICKET_FIELDS};
 use crate::quote::{Decision, Refund, Step};
 use crate::rule::RuleId;
 use crate::testing::{at, order};
+use crate::ticket::TicketStatus;
+use crate::validation::InvalidInput;
+use chrono::{DateTime, Duration as Span, Utc};
 use serde_json::json;
+use std::time::Duration;
 
 const NOW: &str = "2026-06-15T08:30:00Z";
 
