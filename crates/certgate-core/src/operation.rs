@@ -8,11 +8,25 @@ use crate::order::{instant, Order};
 use crate::quote::{Action, Confirmation, Intent, Procedure, Quote, Review, TicketField};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// Operation and step statuses, exactly as API.md lists them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+    strum::EnumString,
+    strum::IntoStaticStr,
+    strum::Display,
+    strum::VariantArray,
+)]
 #[serde(rename_all = "snake_case")]
+#[strum(serialize_all = "snake_case")]
 pub enum Status {
     Queued,
     Running,
@@ -26,30 +40,12 @@ pub enum Status {
 }
 
 impl Status {
-    pub const ALL: [Status; 9] = [
-        Status::Queued,
-        Status::Running,
-        Status::AwaitingConfirmation,
-        Status::AwaitingCa,
-        Status::ManualTicketOpen,
-        Status::Completed,
-        Status::Rejected,
-        Status::Failed,
-        Status::Withdrawn,
-    ];
+    /// Every status, in the order of the lifecycle.
+    pub const ALL: &'static [Status] = <Status as strum::VariantArray>::VARIANTS;
 
+    /// The status as the API, the events and the store write it (`awaiting_ca`).
     pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Queued => "queued",
-            Status::Running => "running",
-            Status::AwaitingConfirmation => "awaiting_confirmation",
-            Status::AwaitingCa => "awaiting_ca",
-            Status::ManualTicketOpen => "manual_ticket_open",
-            Status::Completed => "completed",
-            Status::Rejected => "rejected",
-            Status::Failed => "failed",
-            Status::Withdrawn => "withdrawn",
-        }
+        self.into()
     }
 
     /// Nothing more will happen.
@@ -61,28 +57,11 @@ impl Status {
     }
 }
 
-impl fmt::Display for Status {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 impl TryFrom<String> for Status {
     type Error = String;
 
     fn try_from(s: String) -> Result<Self, Self::Error> {
-        s.parse()
-    }
-}
-
-impl std::str::FromStr for Status {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Status::ALL
-            .into_iter()
-            .find(|st| st.as_str() == s)
-            .ok_or_else(|| format!("unknown status `{s}`"))
+        s.parse().map_err(|_| format!("unknown status `{s}`"))
     }
 }
 
@@ -571,7 +550,7 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for s in Status::ALL {
+        for &s in Status::ALL {
             assert_eq!(s.as_str().parse::<Status>().unwrap(), s);
             assert_eq!(serde_json::to_value(s).unwrap(), json!(s.as_str()));
         }

@@ -345,7 +345,7 @@ impl Metrics {
         for status in certgate_core::operation::Status::ALL {
             let n = by_status
                 .iter()
-                .find(|(s, _)| *s == status)
+                .find(|(s, _)| s == status)
                 .map_or(0, |(_, n)| *n);
             self.by_status
                 .get_or_create(&StatusLabels {

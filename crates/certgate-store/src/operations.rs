@@ -230,8 +230,7 @@ impl Store {
             .iter()
             .map(|r| {
                 let status: String = r.try_get("status")?;
-                let status = status
-                    .parse::<Status>()
+                let status = Status::try_from(status)
                     .map_err(|e| StoreError::Corrupt(format!("operation status: {e}")))?;
                 Ok((status, r.try_get::<i64, _>("n")?))
             })

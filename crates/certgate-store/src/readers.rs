@@ -94,7 +94,8 @@ impl Readers {
             let status = row
                 .get_ref("status")?
                 .as_str()?
-                .parse()
+                .to_owned()
+                .try_into()
                 .map_err(|e: String| {
                     rusqlite::Error::FromSqlConversionFailure(
                         4,

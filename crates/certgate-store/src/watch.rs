@@ -45,13 +45,14 @@ impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for WatchedRow {
     fn from_row(row: &'r sqlx::any::AnyRow) -> std::result::Result<Self, sqlx::Error> {
         use sqlx::Row;
         let status: Option<String> = row.try_get("operation_status")?;
-        let operation_status = status
-            .map(|s| s.parse::<Status>())
-            .transpose()
-            .map_err(|e| sqlx::Error::ColumnDecode {
-                index: "operation_status".into(),
-                source: e.into(),
-            })?;
+        let operation_status =
+            status
+                .map(Status::try_from)
+                .transpose()
+                .map_err(|e| sqlx::Error::ColumnDecode {
+                    index: "operation_status".into(),
+                    source: e.into(),
+                })?;
         Ok(WatchedRow {
             tenant: row.try_get::<String, _>("tenant")?.into(),
             id: row.try_get("id")?,
