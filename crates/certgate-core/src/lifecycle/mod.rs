@@ -16,7 +16,8 @@
 //!
 //! The files name its jobs: `interface.rs` (what goes in and out), this file (dispatch: what to
 //! do next, and which job an event goes to), `steps.rs` (a step sent, completed, failed),
-//! `answers.rs` (the CA's answers and reads of the order), `failures.rs` (the failure policy),
+//! `answers.rs` (the CA's answers and reads of the order), `replan.rs` (a plan made again from
+//! the CA's state), `failures.rs` (the failure policy),
 //! `refunds.rs` (following the money), `tickets.rs` (tickets, withdrawal, retry); the cases in
 //! `tests/`, a file per job.
 
@@ -30,6 +31,7 @@ mod answers;
 mod failures;
 mod interface;
 mod refunds;
+mod replan;
 mod steps;
 mod tickets;
 
