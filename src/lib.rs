@@ -79,7 +79,7 @@ fn read(path: Option<&Path>) -> Result<(FileConfig, ConfigSource), ConfigError> 
     })
 }
 
-/// Loads the config (see [`read`]) and builds the providers.
+/// Loads the config (see `read`) and builds the providers.
 pub fn load(path: Option<&Path>) -> Result<Loaded, ConfigError> {
     let (file, source) = read(path)?;
     let registry = registry_builder().build(&file.providers)?;

@@ -170,7 +170,7 @@ static FORMAT_CLASS: LazyLock<String> = LazyLock::new(|| {
 /// Unicode's white space that is not a control character (what `str::trim` also removes).
 const BLANK: &str = r"\x20\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
 
-/// [`is_hidden`] as a regular expression (the OpenAPI document's `pattern` of free text):
+/// `is_hidden` as a regular expression (the OpenAPI document's `pattern` of free text):
 /// any number of characters that are not hidden.
 pub fn text_pattern(multiline: bool) -> String {
     format!("^[^{}]*$", hidden_class(multiline))

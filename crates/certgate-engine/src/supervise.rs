@@ -43,7 +43,7 @@ pub struct WriteProbe {
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 
 impl WriteProbe {
-    /// Whether the store takes a write, probed at most once per [`PROBE_EVERY`].
+    /// Whether the store takes a write, probed at most once per `PROBE_EVERY`.
     pub async fn check(&self, store: &certgate_store::Store, now_ms: i64) -> Result<(), String> {
         let mut last = self.last.lock().await;
         if let Some((at, answer)) = &*last {

@@ -40,7 +40,7 @@ pub struct WatchedRow {
 }
 
 impl<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> for WatchedRow {
-    /// The columns of [`WATCHED_COLUMNS`]; a status the gateway does not know is a decode
+    /// The columns of `WATCHED_COLUMNS`; a status the gateway does not know is a decode
     /// error naming its column.
     fn from_row(row: &'r sqlx::any::AnyRow) -> std::result::Result<Self, sqlx::Error> {
         use sqlx::Row;

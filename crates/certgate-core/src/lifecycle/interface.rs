@@ -48,7 +48,7 @@ pub trait Planner: Send + Sync {
 /// that does not show it done is conclusive only after both.
 pub const SETTLE_MARGIN: Duration = Duration::from_secs(2);
 
-/// Everything [`apply`] may look at besides the operation and the event. No clock, no
+/// Everything [`apply`](super::apply) may look at besides the operation and the event. No clock, no
 /// randomness of its own: same input, same transition.
 #[derive(Clone, Copy)]
 pub struct Context<'a> {
@@ -97,7 +97,7 @@ pub enum TicketOutcome {
     Rejected,
 }
 
-/// What happened, fed to [`apply`].
+/// What happened, fed to [`apply`](super::apply).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
     /// The current step's action is about to be sent (saved before the request goes out).

@@ -8,7 +8,7 @@
 //! events (a ticket resolved, a withdrawal, a retry) through the same [`apply`].
 //!
 //! Exactly once: before an action is sent its attempt is saved as unconfirmed
-//! ([`Reconcile::AnswerLost`]); an answer that never comes (a timeout, a reset, a crash)
+//! ([`Reconcile::AnswerLost`](crate::operation::Reconcile::AnswerLost)); an answer that never comes (a timeout, a reset, a crash)
 //! leaves it so, and nothing is sent again until the order has been read at the CA. If the CA
 //! shows the step's target state the step is completed ("confirmed by reading the CA"); only if
 //! it still shows the state before the step is the action sent again. A CA's "already done"
