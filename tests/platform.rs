@@ -373,14 +373,30 @@ async fn every_ticket_says_what_to_ask_for_how_much_and_by_when() {
 #[test]
 fn the_long_form_answers_as_the_preset_does() {
     use certgate_core::quote::Intent;
-    let text = format!("{}\n{SYMANTEC_LONG_FORM}", certgate::DEFAULT_PROVIDERS_TOML);
+    // The note as a table, and as the string earlier providers.toml files wrote.
+    let older = SYMANTEC_LONG_FORM.replace("symantec_long", "symantec_older").replace(
+        r#"notes = [{ rule = "RSL-RESELLER-ONLY", text = "The reseller platform processes requests from the reseller's own account only, never from the certificate holder (RSL-RESELLER-ONLY)." }]"#,
+        r#"notes = ["The reseller platform processes requests from the reseller's own account only, never from the certificate holder (RSL-RESELLER-ONLY)."]"#,
+    );
+    assert!(older.contains(r#"notes = ["The"#));
+    let text = format!(
+        "{}\n{SYMANTEC_LONG_FORM}\n{older}",
+        certgate::DEFAULT_PROVIDERS_TOML
+    );
     let providers = certgate_server::config::parse_toml(&text)
         .unwrap()
         .providers;
     let registry = certgate::registry_builder().build(&providers).unwrap();
+    for name in ["symantec_long", "symantec_older"] {
+        long_form_answers_as_the_preset(&registry, name);
+    }
+}
+
+fn long_form_answers_as_the_preset(registry: &certgate_core::Registry, name: &str) {
+    use certgate_core::quote::Intent;
     let (short, long) = (
         registry.get("symantec").unwrap(),
-        registry.get("symantec_long").unwrap(),
+        registry.get(name).unwrap(),
     );
     let as_of = "2026-06-15T08:30:00Z".parse().unwrap();
     let orders = [
@@ -394,7 +410,7 @@ fn the_long_form_answers_as_the_preset_does() {
             let mut answer = serde_json::to_value(long.quote(&o, intent, as_of).unwrap()).unwrap();
             answer["provider"] = json!("symantec");
             let preset = serde_json::to_value(short.quote(&o, intent, as_of).unwrap()).unwrap();
-            assert_eq!(answer.to_string(), preset.to_string(), "{intent}");
+            assert_eq!(answer.to_string(), preset.to_string(), "{name} {intent}");
         }
     }
     assert_eq!(long.policy_version, short.policy_version);

@@ -158,7 +158,8 @@ impl StatePlan {
 /// A note said on every answer. A note that states a rule of its own (seed 003's
 /// RSL-RESELLER-ONLY) carries that rule as data: the provider lists it among its rules, the note
 /// as its summary. In providers.toml a note is a string, or `{ rule = "...", text = "..." }`
-/// when it states a rule. It serializes as its text alone, the words every answer says: the
+/// when it states a rule (a string ending in a rule id in parentheses, the older form, states
+/// that rule too). It serializes as its text alone, the words every answer says: the
 /// effective settings (and so each `policy_version`) keep their shape, and the rule shows in the
 /// provider's rules.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,7 +215,7 @@ impl<'de> Deserialize<'de> for Note {
 
             fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Note, E> {
                 Ok(Note {
-                    rule: None,
+                    rule: legacy_rule(text),
                     text: Text::Owned(text.to_owned()),
                 })
             }
@@ -228,6 +229,19 @@ impl<'de> Deserialize<'de> for Note {
 
         deserializer.deserialize_any(NoteVisitor)
     }
+}
+
+/// The rule a plain-string note names at its end, `... (RSL-RESELLER-ONLY).`: the form
+/// providers.toml used before `{ rule, text }`, still read so that a config written that way
+/// quotes as it did. Read once, when the config is; nothing else reads a note's words.
+fn legacy_rule(note: &str) -> Option<RuleId> {
+    let inner = note.trim_end_matches('.').strip_suffix(')')?;
+    let id = &inner[inner.rfind('(')? + 1..];
+    let shaped = id.contains('-')
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'-');
+    shaped.then(|| RuleId::from(id.to_owned()))
 }
 
 /// A reseller brand's whole policy.

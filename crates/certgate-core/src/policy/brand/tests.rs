@@ -211,3 +211,35 @@ fn brand_settings_tune_the_window() {
     let err = BrandSettings::build(&ctx, json!({"window": 1}), table()).unwrap_err();
     assert_eq!(err[0].key, "providers.geo.settings.window");
 }
+
+#[test]
+fn a_note_states_its_rule_as_data_or_in_the_older_string_form() {
+    let read = |v: serde_json::Value| serde_json::from_value::<Note>(v).unwrap();
+    let table = read(json!({"rule": "RSL-RESELLER-ONLY", "text": "From the reseller only."}));
+    assert_eq!(
+        table.rule.as_ref().map(RuleId::as_str),
+        Some("RSL-RESELLER-ONLY")
+    );
+    let older = read(json!(
+        "From the reseller's own account only (RSL-RESELLER-ONLY)."
+    ));
+    assert_eq!(
+        older.rule, table.rule,
+        "the form providers.toml used before"
+    );
+    assert_eq!(
+        older.text.as_ref(),
+        "From the reseller's own account only (RSL-RESELLER-ONLY)."
+    );
+    for plain in [
+        "No rule here.",
+        "Lower case (not-a-rule).",
+        "Unclosed (RSL-X.",
+    ] {
+        assert_eq!(read(json!(plain)).rule, None, "{plain}");
+    }
+    assert_eq!(
+        serde_json::to_value(&older).unwrap(),
+        json!(older.text.as_ref())
+    );
+}
