@@ -372,7 +372,6 @@ async fn every_ticket_says_what_to_ask_for_how_much_and_by_when() {
 /// rules, RSL-RESELLER-ONLY among them.
 #[test]
 fn the_long_form_answers_as_the_preset_does() {
-    use certgate_core::quote::Intent;
     // The note as a table, and as the string earlier providers.toml files wrote.
     let older = SYMANTEC_LONG_FORM.replace("symantec_long", "symantec_older").replace(
         r#"notes = [{ rule = "RSL-RESELLER-ONLY", text = "The reseller platform processes requests from the reseller's own account only, never from the certificate holder (RSL-RESELLER-ONLY)." }]"#,
