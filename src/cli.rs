@@ -5,6 +5,7 @@ use anyhow::Context;
 use certgate::DatabaseUrl;
 use certgate_core::order::instant;
 use certgate_core::quote::Intent;
+use certgate_core::TenantId;
 use certgate_store::Store;
 use chrono::{DateTime, Utc};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -153,7 +154,7 @@ pub enum OrdersCommand {
     Assign {
         /// The tenant the orders belong to from now on (`default`: the CERTGATE_API_KEY tenant).
         #[arg(long)]
-        tenant: String,
+        tenant: TenantId,
         /// The provider whose shared CA account holds the orders.
         #[arg(long)]
         provider: String,
@@ -174,7 +175,7 @@ pub enum OrdersCommand {
         file: PathBuf,
         /// The tenant the orders belong to (`default`: the CERTGATE_API_KEY tenant).
         #[arg(long, default_value = "default")]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long)]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -188,7 +189,7 @@ pub enum RefundsCommand {
     /// outstanding, overdue and mismatched (as GET /v1/refunds/summary).
     Report {
         #[arg(long, default_value = "default")]
-        tenant: String,
+        tenant: TenantId,
         #[arg(long, value_enum, default_value = "table")]
         format: certgate::refunds::Format,
         #[command(flatten)]
@@ -206,7 +207,7 @@ pub enum DeliveriesCommand {
         older_than_days: u32,
         /// Only this tenant's, to its webhook and to the helpdesk (default: every tenant's).
         #[arg(long)]
-        tenant: Option<String>,
+        tenant: Option<TenantId>,
         #[command(flatten)]
         database: DatabaseArgs,
     },

@@ -77,13 +77,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     config,
                     database,
                 },
-        } => assign_orders(
-            &certgate_core::TenantId::from(String::as_str(&tenant)),
-            &provider,
-            &orders,
-            config.as_deref(),
-            &database,
-        ),
+        } => assign_orders(&tenant, &provider, &orders, config.as_deref(), &database),
         Command::Orders {
             command:
                 OrdersCommand::Import {
@@ -92,12 +86,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     config,
                     database,
                 },
-        } => import_orders(
-            &file,
-            &certgate_core::TenantId::from(String::as_str(&tenant)),
-            config.as_deref(),
-            &database,
-        ),
+        } => import_orders(&file, &tenant, config.as_deref(), &database),
         Command::Refunds {
             command:
                 RefundsCommand::Report {
@@ -115,11 +104,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                     }
                 }
                 let store = database.connect_read_only().await?;
-                let totals = certgate_engine::ledger::summary(
-                    &store,
-                    &certgate_core::TenantId::from(String::as_str(&tenant)),
-                )
-                .await?;
+                let totals = certgate_engine::ledger::summary(&store, &tenant).await?;
                 store.close().await;
                 anyhow::Ok(totals)
             })?;
@@ -143,10 +128,7 @@ fn run(command: Command) -> anyhow::Result<()> {
                 }
                 let store = database.connect().await?;
                 let pruned = store
-                    .prune_dead_deliveries(
-                        tenant.map(TenantId::from).as_ref(),
-                        before.timestamp_millis(),
-                    )
+                    .prune_dead_deliveries(tenant.as_ref(), before.timestamp_millis())
                     .await?;
                 store.close().await;
                 anyhow::Ok(pruned)

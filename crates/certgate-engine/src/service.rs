@@ -300,9 +300,8 @@ pub async fn create(
         now,
     } = asked;
     let (op, t) = lifecycle::create(crate::ids::new("op"), request, quote, now);
-    let op = &op;
-    let mut fx = effects(state, tenant, tenant.as_str(), op, &t, now).await?;
-    fx.refund = refund_write(tenant, op);
+    let mut fx = effects(state, tenant, tenant.as_str(), &op, &t, now).await?;
+    fx.refund = refund_write(tenant, &op);
     fx.watch = Some(WatchLink::Link {
         tenant: tenant.clone(),
         order_id: op.order().id.clone(),
@@ -320,7 +319,7 @@ pub async fn create(
         status: op.status(),
         now: ms(now),
         next_run_at: Some(ms(now)),
-        body: serde_json::to_string(op).expect("an operation serializes"),
+        body: serde_json::to_string(&op).expect("an operation serializes"),
     };
     let claim = order.map(|o| certgate_store::Claim {
         order: o.as_ref(),
@@ -336,7 +335,7 @@ pub async fn create(
     if matches!(inserted, certgate_store::Inserted::New) && !fx.deliveries.is_empty() {
         state.deliver.notify_one();
     }
-    Ok((op.clone(), inserted))
+    Ok((op, inserted))
 }
 
 /// Reads an operation's stored body.
